@@ -1,0 +1,1 @@
+//! Cryptographic formats: signed runtime envelopes, offline envelopes and secrets (DESIGN 4).

@@ -1,0 +1,31 @@
+//! The domain model: every record and enumeration of the Open License v1 contract.
+//!
+//! Serde names are exactly the contract's. Ids are typed ([`LicenseId`], [`DeviceId`], …) and
+//! codes validated ([`FeatureCode`], …), so a value of these types is always well-formed.
+
+mod code;
+mod enums;
+mod ids;
+mod runtime;
+mod time;
+
+pub use code::{
+    CodeError, CustomFieldCode, CustomerCode, FeatureCode, MAX_CODE_LEN, PolicyCode, ProductCode,
+};
+pub use enums::{
+    AuditActorType, CustomFieldResourceType, CustomFieldValueType, DeviceBindingKind,
+    DeviceStatus, KeyStatus, LicenseStatus, LicenseType, ManagementScope, OrderStatus,
+    ResetPeriod, SubscriptionStatus, UnknownVariant,
+};
+pub use ids::{
+    ApiKeyId, CustomFieldId, CustomerId, DeviceId, FeatureId, IdError, LeaseId, LicenseId,
+    MAX_ID_LEN, OrderId, PolicyId, ProductId, ProductVersionId, SubscriptionId, WebhookId,
+};
+pub use runtime::{
+    DeactivationData, FeatureEntitlement, FloatingCheckoutData, FloatingLeaseData,
+    OfflineEntitlementData, RuntimeEntitlementData, VersionEligibility,
+};
+pub use time::Timestamp;
+
+/// Free-form metadata object attached to most records.
+pub type Metadata = serde_json::Map<String, serde_json::Value>;
