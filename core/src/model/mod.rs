@@ -6,6 +6,8 @@
 mod code;
 mod enums;
 mod ids;
+mod records;
+mod requests;
 mod runtime;
 mod time;
 
@@ -13,13 +15,22 @@ pub use code::{
     CodeError, CustomFieldCode, CustomerCode, FeatureCode, MAX_CODE_LEN, PolicyCode, ProductCode,
 };
 pub use enums::{
-    AuditActorType, CustomFieldResourceType, CustomFieldValueType, DeviceBindingKind,
-    DeviceStatus, KeyStatus, LicenseStatus, LicenseType, ManagementScope, OrderStatus,
-    ResetPeriod, SubscriptionStatus, UnknownVariant,
+    AuditActorType, CustomFieldResourceType, CustomFieldValueType, DeviceBindingKind, DeviceStatus,
+    KeyStatus, LicenseStatus, LicenseType, ManagementScope, OrderStatus, ResetPeriod,
+    SubscriptionStatus, UnknownVariant,
 };
 pub use ids::{
     ApiKeyId, CustomFieldId, CustomerId, DeviceId, FeatureId, IdError, LeaseId, LicenseId,
     MAX_ID_LEN, OrderId, PolicyId, ProductId, ProductVersionId, SubscriptionId, WebhookId,
+};
+pub use records::{
+    ApiKey, ConsumptionRecord, CustomFieldDefinition, CustomFieldValue, CustomValue, Customer,
+    Device, Event, Feature, Lease, License, LicenseFeature, Order, Policy, Product, ProductVersion,
+    PublicKeyRecord, SecretHash, Subscription, WebhookEndpoint,
+};
+pub use requests::{
+    ConsumeRequest, FeatureAssignRequest, FloatingLeaseRequest, LicenseTerms, PolicyDraft,
+    RenewRequest, RuntimeBindingRequest, TransferRequest, UsageResetRequest,
 };
 pub use runtime::{
     DeactivationData, FeatureEntitlement, FloatingCheckoutData, FloatingLeaseData,

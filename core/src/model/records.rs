@@ -1,0 +1,472 @@
+//! Management records, shaped exactly as the contract's schemas.
+//!
+//! Secret material is never part of a record's wire form: a [`License`] keeps only
+//! `license_key_prefix`/`license_key_last4` for display and the SHA-256 of the key in
+//! [`License::key_hash`], which is skipped by serde.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    ApiKeyId, AuditActorType, CustomFieldCode, CustomFieldId, CustomFieldResourceType,
+    CustomFieldValueType, CustomerCode, CustomerId, DeviceBindingKind, DeviceId, DeviceStatus,
+    FeatureCode, FeatureId, KeyStatus, LeaseId, LicenseId, LicenseStatus, LicenseType,
+    ManagementScope, Metadata, OrderId, OrderStatus, PolicyCode, PolicyId, ProductCode, ProductId,
+    ProductVersionId, ResetPeriod, SubscriptionId, SubscriptionStatus, WebhookId,
+};
+
+/// SHA-256 of a secret (license key, token, lease token), the only form in which secrets are
+/// stored. Compared in constant time.
+#[derive(Clone, Copy, Default, Eq, Hash, Serialize, Deserialize)]
+pub struct SecretHash(pub [u8; 32]);
+
+impl PartialEq for SecretHash {
+    fn eq(&self, other: &Self) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl std::fmt::Debug for SecretHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A hash is not a secret, but a short form is enough to tell two apart in logs.
+        write!(
+            f,
+            "SecretHash({:02x}{:02x}{:02x}{:02x}…)",
+            self.0[0], self.0[1], self.0[2], self.0[3]
+        )
+    }
+}
+
+/// A product.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Product {
+    pub id: ProductId,
+    pub name: String,
+    pub code: ProductCode,
+    pub metadata: Metadata,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A released version of a product; the catalog version eligibility checks against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProductVersion {
+    pub id: ProductVersionId,
+    pub product_id: ProductId,
+    /// Valid semver.
+    pub version: String,
+    pub released_at: DateTime<Utc>,
+    pub metadata: Metadata,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The rules a license follows. Every field beyond the contract's is documented at its place;
+/// defaults for fields a create request omits are in [`PolicyDefaults`](crate::rules::policy).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    pub id: PolicyId,
+    pub product_id: ProductId,
+    pub name: String,
+    pub code: PolicyCode,
+    pub license_type: LicenseType,
+    /// Hardware and container activations that may be active at once.
+    pub max_activations: u32,
+    /// Concurrent floating leases; absent means the policy is not floating.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_floating_users: Option<u32>,
+    /// Container activations that may be active at once (within `max_activations`); absent
+    /// means only `max_activations` limits them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_container_instances: Option<u32>,
+    /// How long a floating lease lives without a heartbeat.
+    pub floating_timeout_minutes: u32,
+    /// Days a non-trial license stays usable after `expires_at`.
+    pub grace_period_days: u32,
+    /// How often clients should validate; drives `next_check_at`.
+    pub validation_interval_minutes: u32,
+    /// When true, a lease expires `floating_timeout_minutes` after its last heartbeat; when
+    /// false, after checkout or its last heartbeat, whichever is later, but heartbeats are
+    /// optional because checkin is expected.
+    pub require_heartbeat: bool,
+    pub allow_offline_activation: bool,
+    /// How long an offline envelope stays valid.
+    pub offline_grace_days: u32,
+    pub allow_vm: bool,
+    pub allow_container: bool,
+    /// Ownership transfers allowed over the license's life.
+    pub max_transfers: u32,
+    pub metadata: Metadata,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A product feature that licenses can be granted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feature {
+    pub id: FeatureId,
+    pub product_id: ProductId,
+    pub code: FeatureCode,
+    pub name: String,
+    pub metadata: Metadata,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A customer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Customer {
+    pub id: CustomerId,
+    pub name: String,
+    pub code: CustomerCode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub metadata: Metadata,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A management API key. The token itself is shown once at creation; only its hash is kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub id: ApiKeyId,
+    pub name: String,
+    pub key_prefix: String,
+    pub scopes: Vec<ManagementScope>,
+    /// CIDR blocks the token may be used from; empty means anywhere.
+    pub allowed_cidrs: Vec<String>,
+    pub is_active: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    /// SHA-256 of the token.
+    #[serde(skip)]
+    pub token_hash: SecretHash,
+}
+
+impl ApiKey {
+    /// Whether the key grants `required` (`admin` grants everything).
+    pub fn has_scope(&self, required: ManagementScope) -> bool {
+        self.scopes.iter().any(|s| s.satisfies(required))
+    }
+
+    /// Whether the key may be used at `now` (active and not expired); CIDRs are the host's
+    /// check because only it knows the peer address.
+    pub fn is_usable_at(&self, now: DateTime<Utc>) -> bool {
+        self.is_active && self.expires_at.is_none_or(|at| now < at)
+    }
+}
+
+/// A subscription record from a billing system.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Subscription {
+    pub id: SubscriptionId,
+    pub product_id: ProductId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<CustomerId>,
+    pub external_system: String,
+    pub external_id: String,
+    pub status: SubscriptionStatus,
+    pub current_period_start: DateTime<Utc>,
+    pub current_period_end: DateTime<Utc>,
+    pub cancel_at_period_end: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canceled_at: Option<DateTime<Utc>>,
+    pub metadata: Metadata,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An order record from a commerce system.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: OrderId,
+    pub product_id: ProductId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<CustomerId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<SubscriptionId>,
+    pub external_system: String,
+    pub external_id: String,
+    pub status: OrderStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_start: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_end: Option<DateTime<Utc>>,
+    pub metadata: Metadata,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A custom field definition of a product.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomFieldDefinition {
+    pub id: CustomFieldId,
+    pub product_id: ProductId,
+    pub resource_type: CustomFieldResourceType,
+    pub code: CustomFieldCode,
+    pub name: String,
+    pub value_type: CustomFieldValueType,
+    pub is_required: bool,
+    pub enum_options: Vec<String>,
+    pub metadata: Metadata,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A typed custom field value; exactly one variant matches the definition's `value_type`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CustomValue {
+    String(String),
+    Integer(i64),
+    Boolean(bool),
+    Datetime(DateTime<Utc>),
+    Enum(String),
+}
+
+impl CustomValue {
+    /// The value type this value has.
+    pub fn value_type(&self) -> CustomFieldValueType {
+        match self {
+            Self::String(_) => CustomFieldValueType::String,
+            Self::Integer(_) => CustomFieldValueType::Integer,
+            Self::Boolean(_) => CustomFieldValueType::Boolean,
+            Self::Datetime(_) => CustomFieldValueType::Datetime,
+            Self::Enum(_) => CustomFieldValueType::Enum,
+        }
+    }
+}
+
+/// A custom field value of a license or customer, joined with its definition as the contract's
+/// `CustomFieldValue` schema shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomFieldValue {
+    pub definition_id: CustomFieldId,
+    pub product_id: ProductId,
+    pub resource_type: CustomFieldResourceType,
+    pub resource_id: String,
+    pub code: CustomFieldCode,
+    pub name: String,
+    pub value_type: CustomFieldValueType,
+    pub is_required: bool,
+    pub enum_options: Vec<String>,
+    pub metadata: Metadata,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub string_value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integer_value: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boolean_value: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datetime_value: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enum_value: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A license.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct License {
+    pub id: LicenseId,
+    pub product_id: ProductId,
+    pub policy_id: PolicyId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<CustomerId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<OrderId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<SubscriptionId>,
+    /// The stored status: `active`, `suspended` or `revoked` (expiry is derived, see
+    /// [`rules::status`](crate::rules::status)). Management reads show the effective status.
+    pub status: LicenseStatus,
+    pub license_key_prefix: String,
+    pub license_key_last4: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_name: Option<String>,
+    pub active_device_count: u32,
+    pub times_activated: u32,
+    pub times_transferred: u32,
+    pub total_consumptions: i64,
+    pub entitlement_version: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_expires_at: Option<DateTime<Utc>>,
+    pub metadata: Metadata,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// SHA-256 of the license key.
+    #[serde(skip)]
+    pub key_hash: SecretHash,
+    /// When a client last validated (not part of the contract's `License` schema).
+    #[serde(skip)]
+    pub last_validated_at: Option<DateTime<Utc>>,
+}
+
+/// A feature granted to a license, with its usage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LicenseFeature {
+    pub license_id: LicenseId,
+    pub feature_id: FeatureId,
+    pub feature_code: FeatureCode,
+    pub feature_name: String,
+    pub enabled: bool,
+    /// The quota per period; absent means unmetered (unlimited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_consumptions: Option<i64>,
+    /// Units consumed in the current period.
+    pub total_consumptions: i64,
+    /// `max_consumptions - total_consumptions`, never below zero; absent when unmetered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    pub metadata: Metadata,
+    /// Beyond the contract: whether consumption may go past the quota.
+    #[serde(default)]
+    pub allow_overages: bool,
+    /// Beyond the contract: how far past the quota, when overages are allowed; absent means
+    /// without bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_overages: Option<i64>,
+    /// Beyond the contract: when the counter starts again.
+    #[serde(default = "reset_never")]
+    pub reset_period: ResetPeriod,
+    /// Beyond the contract: start of the current consumption period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_started_at: Option<DateTime<Utc>>,
+    /// Beyond the contract: whether negative amounts (credits back) are accepted.
+    #[serde(default)]
+    pub allow_negative: bool,
+}
+
+fn reset_never() -> ResetPeriod {
+    ResetPeriod::Never
+}
+
+/// A device binding of a license.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Device {
+    pub id: DeviceId,
+    pub license_id: LicenseId,
+    pub binding_kind: DeviceBindingKind,
+    /// The identity the binding is keyed by (see [`Binding::key`](crate::rules::Binding)).
+    pub binding_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    pub is_vm: bool,
+    pub is_container: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_name: Option<String>,
+    pub status: DeviceStatus,
+    pub first_seen_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_validated_at: Option<DateTime<Utc>>,
+    pub metadata: Metadata,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A floating lease (not a contract record; leases are visible through runtime responses).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lease {
+    pub id: LeaseId,
+    pub license_id: LicenseId,
+    /// The device id reported to the lease holder.
+    pub device_id: DeviceId,
+    pub binding_key: String,
+    /// SHA-256 of the lease token.
+    pub token_hash: SecretHash,
+    /// The `app_version` given at checkout, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
+    pub checked_out_at: DateTime<Utc>,
+    pub last_heartbeat_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// Set when checked in; a checked-in lease no longer holds a slot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_in_at: Option<DateTime<Utc>>,
+}
+
+impl Lease {
+    /// Whether the lease holds a slot at `now`: not checked in and not past its expiry.
+    pub fn is_live_at(&self, now: DateTime<Utc>) -> bool {
+        self.checked_in_at.is_none() && now < self.expires_at
+    }
+}
+
+/// A recorded consumption, kept so a replayed `event_id` counts once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumptionRecord {
+    pub license_id: LicenseId,
+    pub event_id: String,
+    pub feature_id: FeatureId,
+    pub amount: i64,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// An entry of the event log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Assigned by the store, strictly increasing.
+    pub sequence: i64,
+    pub event_type: String,
+    pub actor_type: AuditActorType,
+    pub actor_id: String,
+    pub resource_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
+    /// Redacted: never holds a secret, fingerprint or other binding value.
+    pub metadata: Metadata,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A webhook endpoint. The secret is shown once on create or rotation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookEndpoint {
+    pub id: WebhookId,
+    pub name: String,
+    pub url: String,
+    pub secret_prefix: String,
+    /// Empty means every event.
+    pub event_types: Vec<String>,
+    pub is_active: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_delivery_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A public signing key as `GET /api/v1/system/public-keys` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicKeyRecord {
+    pub kid: String,
+    /// Always `Ed25519`.
+    pub algorithm: String,
+    /// Base64 of the 32 raw public key bytes.
+    pub public_key: String,
+    pub status: KeyStatus,
+    pub created_at: DateTime<Utc>,
+}

@@ -1,0 +1,227 @@
+//! Request bodies the rules take, decoded strictly (unknown fields are refused).
+//!
+//! These are the contract's request schemas that carry licensing decisions. Bodies that only
+//! create catalog records are the engine's concern.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{CustomerId, FeatureId, LicenseType, Metadata, OrderId, SubscriptionId};
+
+/// The contract's `RuntimeBindingRequest`: who is asking, and from what.
+///
+/// Hardware requests use `fingerprint` and leave `is_container` false. Container requests set
+/// `is_container` and supply at least one of `cluster_id`, `namespace`, `pod_name` or
+/// `container_id`. [`Binding::from_request`](crate::rules::Binding::from_request) checks this.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeBindingRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    #[serde(default)]
+    pub is_vm: bool,
+    #[serde(default)]
+    pub is_container: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
+}
+
+/// The body of `POST /api/v1/license/consume`.
+///
+/// The contract writes it as an `allOf` of two closed objects, which no body can satisfy; the
+/// intended body (DESIGN 5) is one object: the binding fields plus `feature_code`, `amount`
+/// and `event_id`. Anything else is refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumeRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    #[serde(default)]
+    pub is_vm: bool,
+    #[serde(default)]
+    pub is_container: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
+    /// The metered feature. Validated by the rule so a bad code gets a clear 422.
+    pub feature_code: String,
+    /// Units to consume; defaults to 1. Negative amounts give credits back where allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<i64>,
+    /// The client's id for this consumption: replaying it counts once.
+    pub event_id: String,
+}
+
+impl ConsumeRequest {
+    /// The binding part of the request.
+    pub fn binding(&self) -> RuntimeBindingRequest {
+        RuntimeBindingRequest {
+            fingerprint: self.fingerprint.clone(),
+            hostname: self.hostname.clone(),
+            os: self.os.clone(),
+            is_vm: self.is_vm,
+            is_container: self.is_container,
+            container_id: self.container_id.clone(),
+            cluster_id: self.cluster_id.clone(),
+            namespace: self.namespace.clone(),
+            pod_name: self.pod_name.clone(),
+            app_version: self.app_version.clone(),
+        }
+    }
+}
+
+/// The body of floating heartbeat and checkin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FloatingLeaseRequest {
+    pub lease_token: String,
+}
+
+/// The contract's `LicenseRenewRequest`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenewRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extend_by_days: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<OrderId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<SubscriptionId>,
+}
+
+/// The contract's `LicenseTransferRequest`. `customer_id: ""` clears the linked customer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_name: Option<String>,
+    #[serde(default)]
+    pub reset_devices: bool,
+}
+
+/// The contract's `LicenseFeatureAssignRequest`, with the metering extensions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureAssignRequest {
+    pub feature_id: FeatureId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_consumptions: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
+    /// Extension: allow consumption past the quota.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_overages: Option<bool>,
+    /// Extension: how far past the quota (absent: without bound when overages are allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_overages: Option<i64>,
+    /// Extension: periodic reset of the counter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_period: Option<super::ResetPeriod>,
+    /// Extension: accept negative amounts (credits back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_negative: Option<bool>,
+}
+
+/// The contract's `LicenseFeatureUsageResetRequest`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageResetRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add_credits: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_consumptions: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_consumptions: Option<i64>,
+    #[serde(default)]
+    pub reset_consumed: bool,
+}
+
+/// Every `Policy` field as optional: the body of policy create and update (an extension of
+/// the contract's narrower `PolicyCreateRequest`/`PolicyUpdateRequest`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyDraft {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license_type: Option<LicenseType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_activations: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_floating_users: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_container_instances: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floating_timeout_minutes: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace_period_days: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_interval_minutes: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_heartbeat: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_offline_activation: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline_grace_days: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_vm: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_container: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_transfers: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
+}
+
+/// The license fields a create request decides, after ids are resolved by the engine.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LicenseTerms {
+    pub customer_id: Option<CustomerId>,
+    pub order_id: Option<OrderId>,
+    pub subscription_id: Option<SubscriptionId>,
+    pub customer_email: Option<String>,
+    pub customer_name: Option<String>,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub maintenance_expires_at: Option<DateTime<Utc>>,
+    pub metadata: Metadata,
+}

@@ -1,0 +1,66 @@
+//! What a client is entitled to right now: the body of every signed runtime response.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::model::{
+    DeviceId, FeatureEntitlement, LicenseFeature, RuntimeEntitlementData, Timestamp,
+    VersionEligibility,
+};
+
+use super::{LicenseAggregate, metering, status};
+
+/// When the client should check again: `validation_interval_minutes` from `now`, but never
+/// after the license stops being valid.
+pub fn next_check_at(agg: &LicenseAggregate, now: DateTime<Utc>) -> DateTime<Utc> {
+    let interval = now + Duration::minutes(i64::from(agg.policy.validation_interval_minutes));
+    match status::valid_until(&agg.license, &agg.policy) {
+        Some(end) if end < interval => end.max(now),
+        _ => interval,
+    }
+}
+
+/// One assignment as the client sees it at `now` (periodic resets applied).
+pub fn feature_entitlement(f: &LicenseFeature, now: DateTime<Utc>) -> FeatureEntitlement {
+    let usage = metering::usage_at(f, now);
+    FeatureEntitlement {
+        code: f.feature_code.clone(),
+        enabled: f.enabled && f.expires_at.is_none_or(|e| now < e),
+        quota: f.max_consumptions,
+        consumed: f.max_consumptions.map(|_| usage),
+        remaining: f.max_consumptions.map(|q| (q - usage).max(0)),
+    }
+}
+
+/// Every assignment, ordered by code so the signed bytes do not depend on storage order.
+pub fn feature_entitlements(
+    features: &[LicenseFeature],
+    now: DateTime<Utc>,
+) -> Vec<FeatureEntitlement> {
+    let mut out: Vec<_> = features
+        .iter()
+        .map(|f| feature_entitlement(f, now))
+        .collect();
+    out.sort_by(|a, b| a.code.cmp(&b.code));
+    out
+}
+
+/// The signed data of activate, validate, check and consume.
+pub fn entitlement_data(
+    agg: &LicenseAggregate,
+    device_id: &DeviceId,
+    now: DateTime<Utc>,
+    version_eligibility: Option<VersionEligibility>,
+) -> RuntimeEntitlementData {
+    RuntimeEntitlementData {
+        license_id: agg.license.id.clone(),
+        status: status::effective_status(&agg.license, &agg.policy, now),
+        license_type: agg.policy.license_type,
+        entitlement_version: agg.license.entitlement_version,
+        issued_at: Timestamp::new(now),
+        next_check_at: Timestamp::new(next_check_at(agg, now)),
+        expires_at: agg.license.expires_at.map(Timestamp::new),
+        device_id: device_id.clone(),
+        features: feature_entitlements(&agg.features, now),
+        version_eligibility,
+    }
+}

@@ -1,0 +1,40 @@
+//! The licensing rules: pure, synchronous functions from a [`LicenseAggregate`], a request and
+//! `now` to a [`Plan`] (mutations, events, outcome) or a [`Denial`] listing every failing rule.
+//!
+//! No function here reads the clock, an RNG, the environment or any I/O: `now` and anything
+//! random (new ids, lease tokens) are arguments. A store runs one of these inside its
+//! per-license transaction and applies the plan atomically (DESIGN 3).
+//!
+//! | module | decides |
+//! |---|---|
+//! | [`status`] | effective status and what each license type requires |
+//! | [`activation`] | activate, validate, check, deactivate, device reset and blacklist |
+//! | [`floating`] | floating checkout, heartbeat, checkin |
+//! | [`metering`] | consume and usage reset |
+//! | [`version`] | `app_version` eligibility |
+//! | [`lifecycle`] | create, renew, suspend, reinstate, revoke, transfer, feature assignment |
+//! | [`offline`] | offline license payloads |
+//! | [`policy`] | policy defaults and validation |
+
+pub mod activation;
+mod aggregate;
+mod binding;
+mod denial;
+pub mod entitlement;
+pub mod floating;
+pub mod lifecycle;
+pub mod metering;
+pub mod offline;
+mod plan;
+pub mod policy;
+mod runtime_gate;
+pub mod status;
+pub mod version;
+
+#[cfg(test)]
+pub(crate) mod testing;
+
+pub use aggregate::{LicenseAggregate, VersionCatalogView};
+pub use binding::{Binding, MAX_BINDING_FIELD_LEN};
+pub use denial::{Denial, DenialCode, DenialKind, DenialReason};
+pub use plan::{DomainEvent, Mutation, Plan};

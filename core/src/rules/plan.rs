@@ -1,0 +1,91 @@
+//! What a rule decides: mutations to persist, events to record, an outcome to return.
+
+use serde_json::Value;
+
+use crate::model::{
+    ConsumptionRecord, Device, FeatureId, Lease, License, LicenseFeature, Metadata,
+};
+
+/// One change to persist, always a whole record so a store applies it without logic.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Mutation {
+    /// Replace the license row.
+    License(License),
+    /// Insert or replace a device (keyed by id).
+    Device(Device),
+    /// Insert or replace a floating lease (keyed by id).
+    Lease(Lease),
+    /// Insert or replace a feature assignment (keyed by license and feature).
+    LicenseFeature(LicenseFeature),
+    /// Remove a feature assignment.
+    RemoveLicenseFeature(FeatureId),
+    /// Record a consumption `event_id` so a replay counts once.
+    Consumption(ConsumptionRecord),
+}
+
+/// A domain event, before the store gives it a sequence number and the engine an actor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DomainEvent {
+    /// e.g. `device.activated`.
+    pub event_type: &'static str,
+    /// e.g. `device`.
+    pub resource_type: &'static str,
+    /// The id of the resource.
+    pub resource_id: String,
+    /// Redacted metadata: never a secret or a binding value.
+    pub metadata: Metadata,
+}
+
+impl DomainEvent {
+    /// An event with metadata built from `pairs`.
+    pub fn new(
+        event_type: &'static str,
+        resource_type: &'static str,
+        resource_id: impl Into<String>,
+        pairs: impl IntoIterator<Item = (&'static str, Value)>,
+    ) -> Self {
+        Self {
+            event_type,
+            resource_type,
+            resource_id: resource_id.into(),
+            metadata: pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        }
+    }
+}
+
+/// A rule's decision: apply `mutations` and `events` atomically, then return `outcome`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan<T> {
+    /// Changes to persist, in order.
+    pub mutations: Vec<Mutation>,
+    /// Events to append in the same transaction.
+    pub events: Vec<DomainEvent>,
+    /// What the caller gets back.
+    pub outcome: T,
+}
+
+impl<T> Plan<T> {
+    /// A plan that changes nothing.
+    pub fn read_only(outcome: T) -> Self {
+        Self {
+            mutations: Vec::new(),
+            events: Vec::new(),
+            outcome,
+        }
+    }
+
+    /// Whether applying the plan changes nothing.
+    pub fn is_read_only(&self) -> bool {
+        self.mutations.is_empty() && self.events.is_empty()
+    }
+
+    /// The same changes with another outcome.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Plan<U> {
+        Plan {
+            mutations: self.mutations,
+            events: self.events,
+            outcome: f(self.outcome),
+        }
+    }
+}
