@@ -1,0 +1,801 @@
+//! Rule-by-rule tests over a fake clock: every `now` is an argument, nothing sleeps.
+
+use chrono::Duration;
+
+use super::testing::{aggregate, hw, policy, product_version, t0};
+use super::*;
+use crate::model::*;
+
+fn dev(n: u8) -> DeviceId {
+    format!("dev_{n}").parse().unwrap()
+}
+
+/// Decides on the current aggregate, then applies the plan as a store would.
+macro_rules! step {
+    ($agg:ident, $plan:expr) => {{
+        let plan = $plan.expect("plan");
+        $agg.apply(&plan.mutations);
+        plan.outcome
+    }};
+}
+
+fn codes(d: &Denial) -> Vec<DenialCode> {
+    d.reasons().iter().map(|r| r.code).collect()
+}
+
+fn feature(code: &str, quota: Option<i64>) -> (Feature, Option<i64>) {
+    let f = Feature {
+        id: format!("feat_{code}").parse().unwrap(),
+        product_id: "prod_1".parse().unwrap(),
+        code: code.parse().unwrap(),
+        name: code.into(),
+        metadata: Metadata::new(),
+        created_at: t0(),
+    };
+    (f, quota)
+}
+
+fn assign(
+    agg: &mut LicenseAggregate,
+    (f, quota): (Feature, Option<i64>),
+    extra: impl FnOnce(&mut FeatureAssignRequest),
+) {
+    let mut req = FeatureAssignRequest {
+        feature_id: f.id.clone(),
+        enabled: None,
+        max_consumptions: quota,
+        expires_at: None,
+        metadata: None,
+        allow_overages: None,
+        max_overages: None,
+        reset_period: None,
+        allow_negative: None,
+    };
+    extra(&mut req);
+    let plan = lifecycle::assign_feature(agg, &f, &req, t0()).expect("assign");
+    agg.apply(&plan.mutations);
+}
+
+fn consume_req(fp: &str, code: &str, amount: Option<i64>, event: &str) -> ConsumeRequest {
+    ConsumeRequest {
+        fingerprint: Some(fp.into()),
+        feature_code: code.into(),
+        amount,
+        event_id: event.into(),
+        ..Default::default()
+    }
+}
+
+// ---- activation -------------------------------------------------------------------------
+
+#[test]
+fn activation_takes_a_seat_once_per_binding() {
+    let mut p = policy(LicenseType::Perpetual);
+    p.max_activations = 2;
+    let mut agg = aggregate(p);
+    let a = step!(agg, activation::activate(&agg, &hw("A"), dev(1), t0()));
+    assert_eq!(a.device_id, dev(1));
+    assert_eq!(agg.license.active_device_count, 1);
+    // Same binding again: same device, no new seat, no event.
+    let plan = activation::activate(&agg, &hw("A"), dev(9), t0()).unwrap();
+    assert!(plan.events.is_empty());
+    assert_eq!(plan.outcome.device_id, dev(1));
+    agg.apply(&plan.mutations);
+    assert_eq!(agg.license.active_device_count, 1);
+    step!(agg, activation::activate(&agg, &hw("B"), dev(2), t0()));
+    let err = activation::activate(&agg, &hw("C"), dev(3), t0()).unwrap_err();
+    assert_eq!(codes(&err), vec![DenialCode::ActivationLimitReached]);
+    assert_eq!(agg.license.times_activated, 2);
+}
+
+#[test]
+fn deactivation_frees_the_seat_and_reactivation_reuses_the_device() {
+    let mut agg = aggregate(policy(LicenseType::Perpetual));
+    step!(agg, activation::activate(&agg, &hw("A"), dev(1), t0()));
+    let d = step!(agg, activation::deactivate(&agg, &hw("A"), t0()));
+    assert_eq!(d.device_id, dev(1));
+    assert_eq!(agg.license.active_device_count, 0);
+    let err = activation::deactivate(&agg, &hw("A"), t0()).unwrap_err();
+    assert_eq!(codes(&err), vec![DenialCode::DeviceNotActivated]);
+    step!(agg, activation::activate(&agg, &hw("B"), dev(2), t0()));
+    step!(agg, activation::deactivate(&agg, &hw("B"), t0()));
+    let again = step!(agg, activation::activate(&agg, &hw("A"), dev(3), t0()));
+    assert_eq!(
+        again.device_id,
+        dev(1),
+        "a returning binding keeps its device id"
+    );
+}
+
+#[test]
+fn blacklisted_bindings_are_refused_forever() {
+    let mut agg = aggregate(policy(LicenseType::Perpetual));
+    step!(agg, activation::activate(&agg, &hw("A"), dev(1), t0()));
+    let d = step!(agg, activation::blacklist_device(&agg, &dev(1), t0()));
+    assert_eq!(d.status, DeviceStatus::Blacklisted);
+    assert_eq!(agg.license.active_device_count, 0);
+    for later in [t0(), t0() + Duration::days(400)] {
+        let err = activation::activate(&agg, &hw("A"), dev(2), later).unwrap_err();
+        assert!(err.has(DenialCode::DeviceBlacklisted));
+        let err = activation::validate(&agg, &hw("A"), later).unwrap_err();
+        assert_eq!(codes(&err), vec![DenialCode::DeviceBlacklisted]);
+    }
+    // Resetting a blacklisted device does not lift the blacklist.
+    step!(agg, activation::reset_device(&agg, &dev(1), t0()));
+    assert!(activation::activate(&agg, &hw("A"), dev(2), t0()).is_err());
+}
+
+#[test]
+fn admin_reset_frees_the_seat() {
+    let mut agg = aggregate(policy(LicenseType::Perpetual));
+    step!(agg, activation::activate(&agg, &hw("A"), dev(1), t0()));
+    let d = step!(agg, activation::reset_device(&agg, &dev(1), t0()));
+    assert_eq!(d.status, DeviceStatus::Reset);
+    assert_eq!(agg.license.active_device_count, 0);
+    step!(agg, activation::activate(&agg, &hw("B"), dev(2), t0()));
+    let err = activation::reset_device(&agg, &dev(7), t0()).unwrap_err();
+    assert_eq!(codes(&err), vec![DenialCode::DeviceNotFound]);
+}
+
+#[test]
+fn vm_and_container_rules_and_container_limit() {
+    let mut p = policy(LicenseType::Perpetual);
+    p.max_activations = 5;
+    p.max_container_instances = Some(1);
+    let mut agg = aggregate(p);
+    let pod = |name: &str| RuntimeBindingRequest {
+        is_container: true,
+        namespace: Some("prod".into()),
+        pod_name: Some(name.into()),
+        ..Default::default()
+    };
+    step!(agg, activation::activate(&agg, &pod("a"), dev(1), t0()));
+    let err = activation::activate(&agg, &pod("b"), dev(2), t0()).unwrap_err();
+    assert_eq!(codes(&err), vec![DenialCode::ContainerLimitReached]);
+    // Hardware seats are still free.
+    step!(agg, activation::activate(&agg, &hw("A"), dev(3), t0()));
+
+    agg.policy.allow_vm = false;
+    agg.policy.allow_container = false;
+    let vm = RuntimeBindingRequest {
+        is_vm: true,
+        ..hw("V")
+    };
+    assert_eq!(
+        codes(&activation::activate(&agg, &vm, dev(4), t0()).unwrap_err()),
+        vec![DenialCode::VmNotAllowed]
+    );
+    let err = activation::activate(&agg, &pod("c"), dev(5), t0()).unwrap_err();
+    assert!(err.has(DenialCode::ContainerNotAllowed));
+    // An existing container device fails validation once containers are forbidden.
+    assert!(
+        activation::validate(&agg, &pod("a"), t0())
+            .unwrap_err()
+            .has(DenialCode::ContainerNotAllowed)
+    );
+}
+
+#[test]
+fn every_failing_rule_is_reported() {
+    let mut p = policy(LicenseType::TimeLimited);
+    p.allow_vm = false;
+    p.max_activations = 0;
+    let mut agg = aggregate(p);
+    agg.license.status = LicenseStatus::Suspended;
+    agg.versions = VersionCatalogView {
+        has_catalog: true,
+        entry: None,
+    };
+    let req = RuntimeBindingRequest {
+        is_vm: true,
+        app_version: Some("2.0.0".into()),
+        ..hw("A")
+    };
+    let err = activation::activate(&agg, &req, dev(1), t0()).unwrap_err();
+    assert_eq!(
+        codes(&err),
+        vec![
+            DenialCode::LicenseSuspended,
+            DenialCode::VmNotAllowed,
+            DenialCode::VersionUnknown
+        ]
+    );
+    let bad = RuntimeBindingRequest {
+        app_version: Some("x".into()),
+        ..Default::default()
+    };
+    let err = activation::activate(&agg, &bad, dev(1), t0()).unwrap_err();
+    assert_eq!(err.primary().code.kind(), DenialKind::Invalid);
+    assert!(err.has(DenialCode::FingerprintRequired) && err.has(DenialCode::InvalidAppVersion));
+}
+
+#[test]
+fn validate_refreshes_timestamps_and_check_changes_nothing() {
+    let mut agg = aggregate(policy(LicenseType::Perpetual));
+    step!(agg, activation::activate(&agg, &hw("A"), dev(1), t0()));
+    let later = t0() + Duration::minutes(5);
+    let plan = activation::check(&agg, &hw("A"), later).unwrap();
+    assert!(plan.is_read_only());
+    assert_eq!(plan.outcome.issued_at, Timestamp::new(later));
+    let data = step!(agg, activation::validate(&agg, &hw("A"), later));
+    assert_eq!(
+        data.next_check_at,
+        Timestamp::new(later + Duration::minutes(60))
+    );
+    assert_eq!(agg.devices[0].last_validated_at, Some(later));
+    assert_eq!(agg.license.last_validated_at, Some(later));
+    let err = activation::check(&agg, &hw("B"), later).unwrap_err();
+    assert_eq!(codes(&err), vec![DenialCode::DeviceNotActivated]);
+}
+
+#[test]
+fn next_check_never_passes_the_end_of_validity() {
+    let mut p = policy(LicenseType::TimeLimited);
+    p.grace_period_days = 1;
+    p.validation_interval_minutes = 24 * 60;
+    let mut agg = aggregate(p);
+    agg.license.expires_at = Some(t0() + Duration::hours(2));
+    let data = step!(agg, activation::activate(&agg, &hw("A"), dev(1), t0()));
+    assert_eq!(data.next_check_at, Timestamp::new(t0() + Duration::days(1)));
+    assert_eq!(data.status, LicenseStatus::Active);
+    let grace = activation::check(&agg, &hw("A"), t0() + Duration::hours(3))
+        .unwrap()
+        .outcome;
+    assert_eq!(grace.status, LicenseStatus::GracePeriod);
+    assert_eq!(
+        grace.next_check_at,
+        Timestamp::new(t0() + Duration::hours(26))
+    );
+}
+
+// ---- floating ---------------------------------------------------------------------------
+
+fn new_lease(n: u8) -> floating::NewLease {
+    floating::NewLease {
+        lease_id: format!("lease_{n}").parse().unwrap(),
+        device_id: dev(100 + n),
+        token: format!("lft_token{n}"),
+        token_hash: SecretHash([n; 32]),
+    }
+}
+
+#[test]
+fn floating_pool_holds_its_limit_and_frees_slots_at_expiry() {
+    let mut p = policy(LicenseType::Perpetual);
+    p.max_floating_users = Some(2);
+    p.floating_timeout_minutes = 10;
+    p.max_activations = 0; // checkout needs no activation seat
+    let mut agg = aggregate(p);
+    let a = step!(agg, floating::checkout(&agg, &hw("A"), new_lease(1), t0()));
+    assert_eq!(
+        a.lease_expires_at,
+        Timestamp::new(t0() + Duration::minutes(10))
+    );
+    step!(agg, floating::checkout(&agg, &hw("B"), new_lease(2), t0()));
+    let err = floating::checkout(&agg, &hw("C"), new_lease(3), t0()).unwrap_err();
+    assert_eq!(codes(&err), vec![DenialCode::FloatingPoolExhausted]);
+    // At the timeout both leases are gone without any job.
+    let later = t0() + Duration::minutes(10);
+    step!(agg, floating::checkout(&agg, &hw("C"), new_lease(3), later));
+    assert_eq!(agg.live_leases(later).count(), 1);
+}
+
+#[test]
+fn same_binding_checkout_replaces_its_lease() {
+    let mut p = policy(LicenseType::Perpetual);
+    p.max_floating_users = Some(1);
+    let mut agg = aggregate(p);
+    let first = step!(agg, floating::checkout(&agg, &hw("A"), new_lease(1), t0()));
+    let second = step!(agg, floating::checkout(&agg, &hw("A"), new_lease(2), t0()));
+    assert_eq!(first.device_id, second.device_id);
+    assert_eq!(agg.live_leases(t0()).count(), 1);
+    assert!(
+        floating::heartbeat(&agg, &SecretHash([1; 32]), t0()).is_err(),
+        "the old token is dead"
+    );
+}
+
+#[test]
+fn heartbeat_extends_and_checkin_frees() {
+    let mut p = policy(LicenseType::Perpetual);
+    p.max_floating_users = Some(1);
+    p.floating_timeout_minutes = 10;
+    let mut agg = aggregate(p);
+    step!(agg, floating::checkout(&agg, &hw("A"), new_lease(1), t0()));
+    let t = t0() + Duration::minutes(9);
+    let hb = step!(agg, floating::heartbeat(&agg, &SecretHash([1; 32]), t));
+    assert_eq!(
+        hb.lease_expires_at,
+        Timestamp::new(t + Duration::minutes(10))
+    );
+    assert!(hb.features.is_some());
+    let t2 = t + Duration::minutes(9);
+    assert!(agg.live_leases(t2).count() == 1);
+    let ci = step!(agg, floating::checkin(&agg, &SecretHash([1; 32]), t2));
+    assert_eq!(ci.lease_expires_at, Timestamp::new(t2));
+    assert_eq!(agg.live_leases(t2).count(), 0);
+    let err = floating::checkin(&agg, &SecretHash([1; 32]), t2).unwrap_err();
+    assert_eq!(codes(&err), vec![DenialCode::LeaseNotFound]);
+}
+
+#[test]
+fn require_heartbeat_decides_whether_a_timed_out_lease_can_come_back() {
+    let mut p = policy(LicenseType::Perpetual);
+    p.max_floating_users = Some(1);
+    p.floating_timeout_minutes = 10;
+    let mut strict = aggregate(p.clone());
+    step!(
+        strict,
+        floating::checkout(&strict, &hw("A"), new_lease(1), t0())
+    );
+    let late = t0() + Duration::minutes(11);
+    let err = floating::heartbeat(&strict, &SecretHash([1; 32]), late).unwrap_err();
+    assert_eq!(codes(&err), vec![DenialCode::LeaseExpired]);
+
+    p.require_heartbeat = false;
+    let mut lenient = aggregate(p);
+    step!(
+        lenient,
+        floating::checkout(&lenient, &hw("A"), new_lease(1), t0())
+    );
+    let hb = step!(
+        lenient,
+        floating::heartbeat(&lenient, &SecretHash([1; 32]), late)
+    );
+    assert_eq!(
+        hb.lease_expires_at,
+        Timestamp::new(late + Duration::minutes(10))
+    );
+    // Unless someone else took the slot meanwhile.
+    let mut p2 = lenient.policy.clone();
+    p2.require_heartbeat = false;
+    let mut taken = aggregate(p2);
+    step!(
+        taken,
+        floating::checkout(&taken, &hw("A"), new_lease(1), t0())
+    );
+    step!(
+        taken,
+        floating::checkout(&taken, &hw("B"), new_lease(2), late)
+    );
+    assert!(floating::heartbeat(&taken, &SecretHash([1; 32]), late).is_err());
+}
+
+#[test]
+fn non_floating_policies_refuse_checkout() {
+    let agg = aggregate(policy(LicenseType::Perpetual));
+    let err = floating::checkout(&agg, &hw("A"), new_lease(1), t0()).unwrap_err();
+    assert_eq!(codes(&err), vec![DenialCode::FloatingNotEnabled]);
+}
+
+// ---- metering ---------------------------------------------------------------------------
+
+#[test]
+fn consume_counts_against_the_quota_and_replays_count_once() {
+    let mut agg = aggregate(policy(LicenseType::Consumption));
+    step!(agg, activation::activate(&agg, &hw("A"), dev(1), t0()));
+    assign(&mut agg, feature("api", Some(5)), |_| {});
+    let d = step!(
+        agg,
+        metering::consume(&agg, &consume_req("A", "api", Some(3), "e1"), t0())
+    );
+    assert_eq!(d.features[0].remaining, Some(2));
+    // Replay: same outcome, no second count.
+    let replay = metering::consume(&agg, &consume_req("A", "api", Some(3), "e1"), t0()).unwrap();
+    assert!(replay.is_read_only());
+    assert_eq!(replay.outcome.features[0].consumed, Some(3));
+    // Same event, other amount: conflict.
+    let err = metering::consume(&agg, &consume_req("A", "api", Some(1), "e1"), t0()).unwrap_err();
+    assert_eq!(codes(&err), vec![DenialCode::EventIdConflict]);
+    let err = metering::consume(&agg, &consume_req("A", "api", Some(3), "e2"), t0()).unwrap_err();
+    assert_eq!(codes(&err), vec![DenialCode::QuotaExceeded]);
+    step!(
+        agg,
+        metering::consume(&agg, &consume_req("A", "api", None, "e3"), t0())
+    );
+    assert_eq!(agg.license.total_consumptions, 4);
+}
+
+#[test]
+fn consume_refusals() {
+    let mut agg = aggregate(policy(LicenseType::Consumption));
+    step!(agg, activation::activate(&agg, &hw("A"), dev(1), t0()));
+    assign(&mut agg, feature("off", Some(5)), |r| {
+        r.enabled = Some(false)
+    });
+    assign(&mut agg, feature("old", Some(5)), |r| {
+        r.expires_at = Some(t0())
+    });
+    let c = |code: &str, amount, fp: &str| {
+        metering::consume(&agg, &consume_req(fp, code, amount, "e"), t0())
+    };
+    assert_eq!(
+        codes(&c("nope", None, "A").unwrap_err()),
+        vec![DenialCode::FeatureNotEntitled]
+    );
+    assert_eq!(
+        codes(&c("off", None, "A").unwrap_err()),
+        vec![DenialCode::FeatureDisabled]
+    );
+    assert_eq!(
+        codes(&c("old", None, "A").unwrap_err()),
+        vec![DenialCode::FeatureExpired]
+    );
+    assert_eq!(
+        codes(&c("off", Some(0), "A").unwrap_err()),
+        vec![DenialCode::InvalidAmount, DenialCode::FeatureDisabled]
+    );
+    assert_eq!(
+        codes(&c("bad code", None, "A").unwrap_err()),
+        vec![DenialCode::InvalidFeatureCode]
+    );
+    assert_eq!(
+        codes(&c("nope", None, "Z").unwrap_err()),
+        vec![
+            DenialCode::DeviceNotActivated,
+            DenialCode::FeatureNotEntitled
+        ]
+    );
+    let mut empty_event = consume_req("A", "off", None, "");
+    empty_event.event_id.clear();
+    assert!(
+        metering::consume(&agg, &empty_event, t0())
+            .unwrap_err()
+            .has(DenialCode::InvalidEventId)
+    );
+}
+
+#[test]
+fn overages_unlimited_negative_and_periodic_reset() {
+    let mut agg = aggregate(policy(LicenseType::Consumption));
+    step!(agg, activation::activate(&agg, &hw("A"), dev(1), t0()));
+    assign(&mut agg, feature("over", Some(2)), |r| {
+        r.allow_overages = Some(true);
+        r.max_overages = Some(1);
+    });
+    assign(&mut agg, feature("free", None), |_| {});
+    assign(&mut agg, feature("day", Some(1)), |r| {
+        r.reset_period = Some(ResetPeriod::Day);
+        r.allow_negative = Some(true);
+    });
+    step!(
+        agg,
+        metering::consume(&agg, &consume_req("A", "over", Some(3), "o1"), t0())
+    );
+    assert!(
+        metering::consume(&agg, &consume_req("A", "over", Some(1), "o2"), t0())
+            .unwrap_err()
+            .has(DenialCode::QuotaExceeded)
+    );
+    step!(
+        agg,
+        metering::consume(&agg, &consume_req("A", "free", Some(1_000_000), "f1"), t0())
+    );
+    let d = step!(
+        agg,
+        metering::consume(&agg, &consume_req("A", "day", Some(1), "d1"), t0())
+    );
+    let day = d
+        .features
+        .iter()
+        .find(|f| f.code.as_str() == "day")
+        .unwrap();
+    assert_eq!((day.consumed, day.remaining), (Some(1), Some(0)));
+    // Credits back, but never below zero, and never where not allowed.
+    step!(
+        agg,
+        metering::consume(&agg, &consume_req("A", "day", Some(-1), "d2"), t0())
+    );
+    assert!(
+        metering::consume(&agg, &consume_req("A", "day", Some(-1), "d3"), t0())
+            .unwrap_err()
+            .has(DenialCode::InvalidAmount)
+    );
+    assert!(
+        metering::consume(&agg, &consume_req("A", "over", Some(-1), "o3"), t0())
+            .unwrap_err()
+            .has(DenialCode::InvalidAmount)
+    );
+    step!(
+        agg,
+        metering::consume(&agg, &consume_req("A", "day", Some(1), "d4"), t0())
+    );
+    assert!(metering::consume(&agg, &consume_req("A", "day", Some(1), "d5"), t0()).is_err());
+    // Next UTC day: the counter starts again.
+    let tomorrow = t0() + Duration::hours(14);
+    step!(
+        agg,
+        metering::consume(&agg, &consume_req("A", "day", Some(1), "d5"), tomorrow)
+    );
+}
+
+#[test]
+fn period_boundaries_are_utc() {
+    use chrono::TimeZone;
+    let at = chrono::Utc
+        .with_ymd_and_hms(2026, 11, 26, 15, 30, 0)
+        .unwrap(); // a Thursday
+    let start = |p| metering::period_start(p, at).unwrap().to_rfc3339();
+    assert_eq!(start(ResetPeriod::Day), "2026-11-26T00:00:00+00:00");
+    assert_eq!(start(ResetPeriod::Week), "2026-11-23T00:00:00+00:00");
+    assert_eq!(start(ResetPeriod::Month), "2026-11-01T00:00:00+00:00");
+    assert_eq!(start(ResetPeriod::Year), "2026-01-01T00:00:00+00:00");
+    assert_eq!(metering::period_start(ResetPeriod::Never, at), None);
+}
+
+#[test]
+fn usage_reset_follows_the_contract() {
+    let mut agg = aggregate(policy(LicenseType::Consumption));
+    step!(agg, activation::activate(&agg, &hw("A"), dev(1), t0()));
+    assign(&mut agg, feature("api", Some(5)), |_| {});
+    step!(
+        agg,
+        metering::consume(&agg, &consume_req("A", "api", Some(5), "e1"), t0())
+    );
+    let f = agg.features[0].clone();
+    let by_code = |r: UsageResetRequest| UsageResetRequest {
+        feature_code: Some("api".into()),
+        ..r
+    };
+    let v = agg.license.entitlement_version;
+    let out = step!(
+        agg,
+        metering::reset_usage(
+            &agg,
+            &f,
+            &by_code(UsageResetRequest {
+                add_credits: Some(3),
+                ..Default::default()
+            }),
+            t0()
+        )
+    );
+    assert_eq!((out.max_consumptions, out.remaining), (Some(8), Some(3)));
+    assert_eq!(agg.license.entitlement_version, v + 1);
+    let f = agg.features[0].clone();
+    let out = step!(
+        agg,
+        metering::reset_usage(
+            &agg,
+            &f,
+            &by_code(UsageResetRequest {
+                reset_consumed: true,
+                ..Default::default()
+            }),
+            t0()
+        )
+    );
+    assert_eq!(out.total_consumptions, 0);
+    let f = agg.features[0].clone();
+    let out = step!(
+        agg,
+        metering::reset_usage(
+            &agg,
+            &f,
+            &by_code(UsageResetRequest {
+                max_consumptions: Some(1),
+                total_consumptions: Some(1),
+                ..Default::default()
+            }),
+            t0()
+        )
+    );
+    assert_eq!(out.remaining, Some(0));
+    for bad in [
+        UsageResetRequest {
+            feature_code: Some("api".into()),
+            ..Default::default()
+        },
+        UsageResetRequest {
+            reset_consumed: true,
+            ..Default::default()
+        },
+        UsageResetRequest {
+            feature_id: Some("feat_api".into()),
+            feature_code: Some("api".into()),
+            reset_consumed: true,
+            ..Default::default()
+        },
+        by_code(UsageResetRequest {
+            reset_consumed: true,
+            total_consumptions: Some(1),
+            ..Default::default()
+        }),
+        by_code(UsageResetRequest {
+            add_credits: Some(0),
+            ..Default::default()
+        }),
+    ] {
+        assert!(
+            metering::reset_usage(&agg, &f, &bad, t0())
+                .unwrap_err()
+                .has(DenialCode::UsageResetInvalid),
+            "{bad:?}"
+        );
+    }
+}
+
+// ---- version ----------------------------------------------------------------------------
+
+#[test]
+fn activation_reports_version_eligibility() {
+    let mut agg = aggregate(policy(LicenseType::TimeLimited));
+    let req = RuntimeBindingRequest {
+        app_version: Some("1.2.0".into()),
+        ..hw("A")
+    };
+    let d = activation::activate(&agg, &req, dev(1), t0())
+        .unwrap()
+        .outcome;
+    let v = d.version_eligibility.unwrap();
+    assert!(v.is_entitled && !v.enforced);
+    agg.versions = VersionCatalogView {
+        has_catalog: true,
+        entry: Some(product_version("1.2.0", t0() + Duration::days(31))),
+    };
+    let err = activation::activate(&agg, &req, dev(1), t0()).unwrap_err();
+    assert_eq!(codes(&err), vec![DenialCode::VersionNotEntitled]);
+}
+
+// ---- lifecycle --------------------------------------------------------------------------
+
+#[test]
+fn renew_extends_from_expiry_while_active_else_from_now() {
+    let mut agg = aggregate(policy(LicenseType::Subscription));
+    let expiry = agg.license.expires_at.unwrap();
+    let ext = RenewRequest {
+        extend_by_days: Some(10),
+        ..Default::default()
+    };
+    let l = step!(agg, lifecycle::renew(&agg, &ext, t0()));
+    assert_eq!(l.expires_at, Some(expiry + Duration::days(10)));
+    assert_eq!(l.entitlement_version, 2);
+    let late = expiry + Duration::days(100);
+    let l = step!(agg, lifecycle::renew(&agg, &ext, late));
+    assert_eq!(l.expires_at, Some(late + Duration::days(10)));
+    let both = RenewRequest {
+        extend_by_days: Some(1),
+        expires_at: Some(late),
+        ..Default::default()
+    };
+    assert!(
+        lifecycle::renew(&agg, &both, t0())
+            .unwrap_err()
+            .has(DenialCode::RenewFieldsInvalid)
+    );
+    assert!(lifecycle::renew(&agg, &RenewRequest::default(), t0()).is_err());
+    let zero = RenewRequest {
+        extend_by_days: Some(0),
+        ..Default::default()
+    };
+    assert!(lifecycle::renew(&agg, &zero, t0()).is_err());
+    let perpetual = aggregate(policy(LicenseType::Perpetual));
+    assert!(
+        lifecycle::renew(&perpetual, &ext, t0())
+            .unwrap_err()
+            .has(DenialCode::NotRenewable)
+    );
+}
+
+#[test]
+fn suspend_reinstate_revoke() {
+    let mut agg = aggregate(policy(LicenseType::Perpetual));
+    step!(agg, activation::activate(&agg, &hw("A"), dev(1), t0()));
+    step!(agg, lifecycle::suspend(&agg, t0()));
+    assert!(lifecycle::suspend(&agg, t0()).unwrap().is_read_only());
+    assert!(
+        activation::validate(&agg, &hw("A"), t0())
+            .unwrap_err()
+            .has(DenialCode::LicenseSuspended)
+    );
+    step!(agg, lifecycle::reinstate(&agg, t0()));
+    assert!(activation::validate(&agg, &hw("A"), t0()).is_ok());
+    assert_eq!(agg.license.entitlement_version, 3);
+    step!(agg, lifecycle::revoke(&agg, t0()));
+    assert_eq!(agg.license.active_device_count, 0);
+    assert_eq!(agg.active_devices().count(), 0);
+    assert!(
+        lifecycle::reinstate(&agg, t0())
+            .unwrap_err()
+            .has(DenialCode::LicenseRevokedImmutable)
+    );
+    assert!(
+        activation::activate(&agg, &hw("A"), dev(2), t0())
+            .unwrap_err()
+            .has(DenialCode::LicenseRevoked)
+    );
+}
+
+#[test]
+fn transfer_is_limited_and_can_reset_devices() {
+    let mut p = policy(LicenseType::Perpetual);
+    p.max_transfers = 1;
+    let mut agg = aggregate(p);
+    step!(agg, activation::activate(&agg, &hw("A"), dev(1), t0()));
+    let req = TransferRequest {
+        customer_email: Some("new@example.com".into()),
+        reset_devices: true,
+        ..Default::default()
+    };
+    let l = step!(agg, lifecycle::transfer(&agg, &req, None, t0()));
+    assert_eq!(l.customer_email.as_deref(), Some("new@example.com"));
+    assert_eq!((l.times_transferred, l.active_device_count), (1, 0));
+    assert_eq!(agg.active_devices().count(), 0);
+    assert!(
+        lifecycle::transfer(&agg, &req, None, t0())
+            .unwrap_err()
+            .has(DenialCode::TransferLimitReached)
+    );
+    assert!(
+        lifecycle::transfer(&agg, &TransferRequest::default(), None, t0())
+            .unwrap_err()
+            .has(DenialCode::TransferEmpty)
+    );
+}
+
+#[test]
+fn offline_needs_the_policy_and_an_activated_device() {
+    let mut agg = aggregate(policy(LicenseType::TimeLimited));
+    step!(agg, activation::activate(&agg, &hw("A"), dev(1), t0()));
+    let o = offline::offline(&agg, &hw("A"), t0()).unwrap().outcome;
+    assert_eq!(
+        o.offline_expires_at,
+        Timestamp::new(t0() + Duration::days(7))
+    );
+    assert_eq!(o.binding_sha256, offline::binding_sha256("A"));
+    assert_eq!(o.binding_sha256.len(), 64);
+    agg.policy.allow_offline_activation = false;
+    let err = offline::offline(&agg, &hw("B"), t0()).unwrap_err();
+    assert_eq!(
+        codes(&err),
+        vec![
+            DenialCode::DeviceNotActivated,
+            DenialCode::OfflineNotAllowed
+        ]
+    );
+}
+
+#[test]
+fn policy_defaults_and_ranges() {
+    let p = policy(LicenseType::Perpetual);
+    assert_eq!(
+        (
+            p.max_activations,
+            p.floating_timeout_minutes,
+            p.validation_interval_minutes,
+            p.max_transfers
+        ),
+        (1, 30, 60, 3)
+    );
+    assert!(p.allow_vm && p.allow_container && p.require_heartbeat && p.allow_offline_activation);
+    let bad = PolicyDraft {
+        max_activations: Some(-1),
+        floating_timeout_minutes: Some(0),
+        ..Default::default()
+    };
+    let err = policy::build(
+        "pol_2".parse().unwrap(),
+        "prod_1".parse().unwrap(),
+        None,
+        &bad,
+        t0(),
+    )
+    .unwrap_err();
+    let fields: Vec<_> = err.reasons().iter().filter_map(|r| r.field).collect();
+    assert_eq!(
+        fields,
+        vec![
+            "name",
+            "code",
+            "license_type",
+            "max_activations",
+            "floating_timeout_minutes"
+        ]
+    );
+    let upd = PolicyDraft {
+        max_activations: Some(9),
+        ..Default::default()
+    };
+    let q = policy::build(p.id.clone(), p.product_id.clone(), Some(&p), &upd, t0()).unwrap();
+    assert_eq!((q.max_activations, q.code.as_str()), (9, "std"));
+}
