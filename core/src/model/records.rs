@@ -17,13 +17,19 @@ use super::{
 
 /// SHA-256 of a secret (license key, token, lease token), the only form in which secrets are
 /// stored. Compared in constant time.
-#[derive(Clone, Copy, Default, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Default, Eq, Serialize, Deserialize)]
 pub struct SecretHash(pub [u8; 32]);
 
 impl PartialEq for SecretHash {
     fn eq(&self, other: &Self) -> bool {
         use subtle::ConstantTimeEq;
         self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl std::hash::Hash for SecretHash {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
     }
 }
 

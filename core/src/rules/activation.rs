@@ -59,15 +59,15 @@ pub fn activate(
             ),
         ));
     }
-    if binding.is_container() {
-        if let Some(max) = agg.policy.max_container_instances {
-            let containers = agg.active_devices().filter(|d| d.is_container).count();
-            if containers >= max as usize {
-                reasons.push(DenialReason::new(
-                    DenialCode::ContainerLimitReached,
-                    format!("all {max} container seats are taken"),
-                ));
-            }
+    if binding.is_container()
+        && let Some(max) = agg.policy.max_container_instances
+    {
+        let containers = agg.active_devices().filter(|d| d.is_container).count();
+        if containers >= max as usize {
+            reasons.push(DenialReason::new(
+                DenialCode::ContainerLimitReached,
+                format!("all {max} container seats are taken"),
+            ));
         }
     }
     Denial::check(reasons)?;

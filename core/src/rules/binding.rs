@@ -35,16 +35,16 @@ impl Binding {
             ("pod_name", &req.pod_name),
         ];
         for (name, value) in fields {
-            if let Some(v) = value {
-                if v.len() > MAX_BINDING_FIELD_LEN || v.chars().any(char::is_control) {
-                    reasons.push(DenialReason::field(
+            if let Some(v) = value
+                && (v.len() > MAX_BINDING_FIELD_LEN || v.chars().any(char::is_control))
+            {
+                reasons.push(DenialReason::field(
                         DenialCode::InvalidBindingField,
                         name,
                         format!(
                             "{name} must be at most {MAX_BINDING_FIELD_LEN} bytes without control characters"
                         ),
                     ));
-                }
             }
         }
         let present = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());

@@ -107,15 +107,15 @@ pub fn consume(
 
     // A replay is judged against what was recorded, before anything about the present state:
     // the first attempt's effect already happened.
-    if let (Some(prior), Some(f)) = (&agg.consumption, feature) {
-        if prior.event_id == req.event_id {
-            if prior.feature_id == f.feature_id && prior.amount == amount {
-                let (device, _) = bound(agg, &req.binding(), now)?;
-                let data = entitlement::entitlement_data(agg, &device.id, now, None);
-                return Ok(Plan::read_only(data));
-            }
-            return Err(Denial::one(event_conflict()));
+    if let (Some(prior), Some(f)) = (&agg.consumption, feature)
+        && prior.event_id == req.event_id
+    {
+        if prior.feature_id == f.feature_id && prior.amount == amount {
+            let (device, _) = bound(agg, &req.binding(), now)?;
+            let data = entitlement::entitlement_data(agg, &device.id, now, None);
+            return Ok(Plan::read_only(data));
         }
+        return Err(Denial::one(event_conflict()));
     }
     if agg
         .consumption

@@ -32,6 +32,8 @@ pub mod status;
 pub mod version;
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod scenarios;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -111,13 +111,13 @@ pub fn check_dates(
             "maintenance_expires_at is supported only for perpetual licenses".to_owned(),
         ));
     }
-    if let (Some(s), Some(e)) = (starts_at, expires_at) {
-        if e <= s {
-            reasons.push(bad(
-                "expires_at",
-                "expires_at must be after starts_at".to_owned(),
-            ));
-        }
+    if let (Some(s), Some(e)) = (starts_at, expires_at)
+        && e <= s
+    {
+        reasons.push(bad(
+            "expires_at",
+            "expires_at must be after starts_at".to_owned(),
+        ));
     }
     reasons
 }
