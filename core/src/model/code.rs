@@ -135,9 +135,18 @@ mod tests {
         assert_eq!("".parse::<FeatureCode>(), Err(CodeError::Empty));
         assert_eq!("-a".parse::<FeatureCode>(), Err(CodeError::InvalidStart));
         assert_eq!(".a".parse::<FeatureCode>(), Err(CodeError::InvalidStart));
-        assert_eq!("a b".parse::<FeatureCode>(), Err(CodeError::InvalidCharacter));
-        assert_eq!("café".parse::<FeatureCode>(), Err(CodeError::InvalidCharacter));
-        assert_eq!("a/b".parse::<FeatureCode>(), Err(CodeError::InvalidCharacter));
+        assert_eq!(
+            "a b".parse::<FeatureCode>(),
+            Err(CodeError::InvalidCharacter)
+        );
+        assert_eq!(
+            "café".parse::<FeatureCode>(),
+            Err(CodeError::InvalidCharacter)
+        );
+        assert_eq!(
+            "a/b".parse::<FeatureCode>(),
+            Err(CodeError::InvalidCharacter)
+        );
         assert_eq!(
             "a".repeat(MAX_CODE_LEN + 1).parse::<FeatureCode>(),
             Err(CodeError::TooLong)

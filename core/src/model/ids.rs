@@ -55,7 +55,11 @@ pub(crate) fn random_id(prefix: &str, rng: &mut (impl CryptoRng + ?Sized)) -> St
     let mut out = String::with_capacity(prefix.len() + 1 + bytes.len());
     out.push_str(prefix);
     out.push('_');
-    out.extend(bytes.iter().map(|b| BASE32_LOWER[usize::from(b & 31)] as char));
+    out.extend(
+        bytes
+            .iter()
+            .map(|b| BASE32_LOWER[usize::from(b & 31)] as char),
+    );
     out
 }
 

@@ -13,9 +13,9 @@ pub use code::{
     CodeError, CustomFieldCode, CustomerCode, FeatureCode, MAX_CODE_LEN, PolicyCode, ProductCode,
 };
 pub use enums::{
-    AuditActorType, CustomFieldResourceType, CustomFieldValueType, DeviceBindingKind,
-    DeviceStatus, KeyStatus, LicenseStatus, LicenseType, ManagementScope, OrderStatus,
-    ResetPeriod, SubscriptionStatus, UnknownVariant,
+    AuditActorType, CustomFieldResourceType, CustomFieldValueType, DeviceBindingKind, DeviceStatus,
+    KeyStatus, LicenseStatus, LicenseType, ManagementScope, OrderStatus, ResetPeriod,
+    SubscriptionStatus, UnknownVariant,
 };
 pub use ids::{
     ApiKeyId, CustomFieldId, CustomerId, DeviceId, FeatureId, IdError, LeaseId, LicenseId,
