@@ -281,3 +281,28 @@ fn retired_keys_verify_and_removed_keys_do_not() {
         OfflineError::UnknownKey
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Parsers of untrusted input return errors, never panic.
+    #[test]
+    fn untrusted_parsers_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256), text in any::<String>()) {
+        let keys = KeyRing::generate(&mut ChaCha20Rng::from_seed([1; 32]), t0()).public_key_set();
+        if let Ok(u) = Unverified::<serde_json::Value>::from_envelope_json(&bytes) {
+            prop_assert!(u.verify(&keys).is_err());
+        }
+        if let Ok(env) = OfflineEnvelope::from_json(&bytes) {
+            prop_assert!(open(&env, "lsk_x", &keys, "b", t0(), DEFAULT_SKEW_TOLERANCE, None).is_err());
+        }
+        prop_assert!(LicenseKey::parse(&text).is_err());
+        let secret = licentia_core::crypto::WebhookSecret::parse(
+            "whsec_MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U",
+        ).unwrap();
+        prop_assert!(licentia_core::crypto::verify_webhook(
+            &secret, &text, &bytes, t0(), Duration::minutes(5)
+        ).is_err());
+        let _ = PublicKeySet::from_json(&bytes);
+        let _ = text.parse::<licentia_core::crypto::SecretHash>();
+    }
+}

@@ -239,13 +239,20 @@ pub fn open(
     let skew = skew_tolerance.max(TimeDelta::zero());
     let issued_at = data.entitlement.issued_at.get();
     let expires_at = data.offline_expires_at.get();
-    if watermark.is_some_and(|mark| now + skew < mark) {
+    // Checked arithmetic: an out-of-range sum means "unbounded" on that side, never a panic.
+    if watermark.is_some_and(|mark| now.checked_add_signed(skew).is_some_and(|n| n < mark)) {
         return Err(OfflineError::ClockMovedBackwards);
     }
-    if now < issued_at - skew {
+    if issued_at
+        .checked_sub_signed(skew)
+        .is_some_and(|start| now < start)
+    {
         return Err(OfflineError::NotYetValid);
     }
-    if now > expires_at + skew {
+    if expires_at
+        .checked_add_signed(skew)
+        .is_some_and(|end| now > end)
+    {
         return Err(OfflineError::Expired);
     }
 
@@ -542,6 +549,13 @@ mod tests {
             OfflineError::Expired
         );
         // Zero and negative tolerance: exact window.
+        // Huge tolerances and extreme clocks never panic.
+        for now in [DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC] {
+            for skew in [TimeDelta::MAX, TimeDelta::MIN, DEFAULT_SKEW_TOLERANCE] {
+                let _ = open(&f.env, LICENSE_KEY, &f.keys, BINDING, now, skew, Some(now));
+                let _ = open(&f.env, LICENSE_KEY, &f.keys, BINDING, t0(), skew, Some(now));
+            }
+        }
         for skew in [TimeDelta::zero(), TimeDelta::minutes(-10)] {
             let r = open(
                 &f.env,
