@@ -1,0 +1,153 @@
+//! Error types of the crypto module.
+//!
+//! Verification errors are deliberately coarse: they say *which check* refused the input (so a
+//! caller can map it to a status or a user message) but never *where* in the bytes the problem
+//! was, and their `Display` texts are generic. An attacker probing a verifier learns nothing
+//! beyond "refused".
+
+use thiserror::Error;
+
+/// Why a value could not be written as canonical JSON (DESIGN 4.1).
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum CanonicalError {
+    /// The value holds a floating point number; signed data carries integers only.
+    #[error("canonical JSON does not allow floating point numbers")]
+    Float,
+    /// The value holds an integer outside `-(2^53 - 1) ..= 2^53 - 1`.
+    #[error("canonical JSON integers must satisfy |n| < 2^53")]
+    IntegerOutOfRange,
+    /// The value holds a pre-serialized raw JSON fragment, whose bytes cannot be vouched for.
+    #[error("canonical JSON does not allow raw JSON fragments")]
+    RawFragment,
+    /// The value's `Serialize` implementation failed (for example a map with non-string keys).
+    #[error("value cannot be serialized as JSON: {0}")]
+    Serialize(#[source] serde_json::Error),
+}
+
+/// Why key material or a key ring could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// A `kid` is empty, too long or not an ASCII identifier.
+    #[error("invalid key id")]
+    InvalidKid,
+    /// A public key is not base64 of 32 bytes encoding a valid Ed25519 point.
+    #[error("invalid public key")]
+    InvalidPublicKey,
+    /// A stored secret seed is not base64 of exactly 32 bytes.
+    #[error("invalid secret key material")]
+    InvalidSeed,
+    /// The algorithm is not Ed25519.
+    #[error("unsupported key algorithm")]
+    UnsupportedAlgorithm,
+    /// Two keys share a `kid`.
+    #[error("duplicate key id")]
+    DuplicateKid,
+    /// A key ring needs exactly one active key and has none.
+    #[error("key ring has no active key")]
+    NoActiveKey,
+    /// A key ring needs exactly one active key and has several.
+    #[error("key ring has more than one active key")]
+    MultipleActiveKeys,
+    /// No key with that `kid` is in the ring.
+    #[error("unknown key id")]
+    UnknownKid,
+    /// The active key cannot be removed; rotate first.
+    #[error("the active key cannot be removed")]
+    ActiveKeyRemoval,
+}
+
+/// Why a signed envelope did not verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The envelope is not well-formed: bad JSON, missing fields, an algorithm other than
+    /// `Ed25519`, a signature that is not base64 of 64 bytes, or signed `data` that does not
+    /// have the expected shape.
+    #[error("malformed signed envelope")]
+    Malformed,
+    /// The signature names a `kid` that is not in the public key set.
+    #[error("signed by an unknown key")]
+    UnknownKey,
+    /// The signature does not verify over the `data` bytes.
+    #[error("invalid signature")]
+    BadSignature,
+}
+
+/// Why an offline envelope was refused (DESIGN 4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum OfflineError {
+    /// Not well-formed: bad JSON or base64, wrong salt or nonce length, a decrypted payload that
+    /// is not a signed envelope of offline entitlement data, or an inner `kid` that differs from
+    /// the envelope's.
+    #[error("malformed offline envelope")]
+    Malformed,
+    /// The envelope names a `kid` that is not in the public key set.
+    #[error("offline envelope signed by an unknown key")]
+    UnknownKey,
+    /// Decryption failed: wrong license key, or the envelope was altered.
+    #[error("offline envelope could not be decrypted")]
+    DecryptionFailed,
+    /// The inner signature does not verify.
+    #[error("invalid offline envelope signature")]
+    BadSignature,
+    /// The envelope is bound to another device.
+    #[error("offline envelope is bound to another device")]
+    BindingMismatch,
+    /// `now` is before `issued_at` minus the skew tolerance.
+    #[error("offline envelope is not yet valid")]
+    NotYetValid,
+    /// `now` is after `offline_expires_at` plus the skew tolerance.
+    #[error("offline envelope has expired")]
+    Expired,
+    /// `now` plus the skew tolerance is before the caller's watermark: the clock was set back.
+    #[error("the clock moved backwards")]
+    ClockMovedBackwards,
+}
+
+impl From<VerifyError> for OfflineError {
+    fn from(e: VerifyError) -> Self {
+        match e {
+            VerifyError::Malformed => Self::Malformed,
+            VerifyError::UnknownKey => Self::UnknownKey,
+            VerifyError::BadSignature => Self::BadSignature,
+        }
+    }
+}
+
+/// Why a string is not a well-formed secret (license key, token, webhook secret).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SecretParseError {
+    /// The string does not start with the expected prefix (`lsk_`, `lkm_`, `lft_`, `whsec_`).
+    #[error("secret has the wrong prefix")]
+    WrongPrefix,
+    /// The part after the prefix does not have the expected length.
+    #[error("secret has the wrong length")]
+    WrongLength,
+    /// The part after the prefix holds a character outside `A-Z2-7`.
+    #[error("secret holds an invalid character")]
+    InvalidCharacter,
+}
+
+/// Why a string is not a hex SHA-256 digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("expected 64 lowercase hex characters")]
+pub struct HashParseError;
+
+/// Why a webhook delivery's `Licentia-Signature` header was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum WebhookError {
+    /// The header is not `t=<unix>,v1=<hex>[,v1=<hex>…]`.
+    #[error("malformed signature header")]
+    Malformed,
+    /// No `v1` signature matches the body.
+    #[error("no matching webhook signature")]
+    SignatureMismatch,
+    /// The timestamp is further from `now` than the tolerance (stale or from the future).
+    #[error("webhook timestamp outside the tolerance")]
+    TimestampOutOfTolerance,
+}

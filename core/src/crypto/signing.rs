@@ -1,0 +1,865 @@
+//! Ed25519 signed runtime envelopes and the key ring (DESIGN 4.1).
+//!
+//! # Format
+//!
+//! A signed runtime response is `{"data":<bytes>,"signature":{"alg":"Ed25519","kid":…,
+//! "value":…},"meta":…}` where `value` is the standard padded base64 of the Ed25519 signature
+//! over **exactly the bytes of `data` as sent**. The signer produces those bytes with
+//! [`canonical_json`](super::canonical::canonical_json), so any SDK that parses and re-emits
+//! `data` the Python/JavaScript way gets the same bytes; a verifier in this crate does not even
+//! need that property, because it keeps the received bytes verbatim
+//! ([`serde_json::value::RawValue`]) and verifies over them.
+//!
+//! # Keys
+//!
+//! A [`KeyRing`] holds the signing keys: exactly one [`KeyStatus::Active`] key signs, any
+//! number of [`KeyStatus::Retired`] keys stay listed in [`KeyRing::public_keys`] so signatures
+//! made before a [rotation](KeyRing::rotate) still verify. Stores persist keys through
+//! [`KeyRing::export`] / [`KeyRing::from_stored`] as [`StoredKey`]s, whose 32-byte Ed25519 seed
+//! is a [`SecretSeed`]: zeroized on drop and redacted in `Debug`.
+//!
+//! # Verification typestate
+//!
+//! Untrusted bytes become an [`Unverified<T>`]; only [`Unverified::verify`] against a
+//! [`PublicKeySet`] turns it into a [`Verified<T>`], whose data is deserialized *after* the
+//! signature check. Verification uses `verify_strict` (no small-order keys or `R` points, no
+//! non-canonical `S`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+
+use chrono::{DateTime, Utc};
+use ed25519_dalek::Signer as _;
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use rand_core::CryptoRng;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use zeroize::Zeroizing;
+
+use super::canonical::canonical_json_string;
+use super::encoding::{b64_decode_array, b64_encode};
+use super::error::{CanonicalError, KeyError, VerifyError};
+use crate::model::{KeyStatus, Timestamp};
+
+/// The only signature algorithm: Ed25519 (RFC 8032, pure, no context).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Algorithm {
+    /// Ed25519, wire name `"Ed25519"`.
+    #[default]
+    #[serde(rename = "Ed25519")]
+    Ed25519,
+}
+
+impl Algorithm {
+    /// The wire name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::Ed25519 => "Ed25519",
+        }
+    }
+}
+
+/// The contract's `Signature` object: `{"alg":"Ed25519","kid":…,"value":…}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signature {
+    /// Always [`Algorithm::Ed25519`]; any other value fails to deserialize.
+    pub alg: Algorithm,
+    /// The id of the key that signed.
+    pub kid: String,
+    /// Standard padded base64 of the 64-byte signature.
+    pub value: String,
+}
+
+/// The contract's `PublicKey` object, as listed by `GET /api/v1/system/public-keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicKeyInfo {
+    /// The key id.
+    pub kid: String,
+    /// Always [`Algorithm::Ed25519`].
+    pub algorithm: Algorithm,
+    /// Standard padded base64 of the 32 raw public key bytes.
+    pub public_key: String,
+    /// Whether the key signs new responses or is only kept for verification.
+    pub status: KeyStatus,
+    /// When the key was created.
+    pub created_at: Timestamp,
+}
+
+/// A 32-byte Ed25519 secret seed, as persisted by a store.
+///
+/// Zeroized on drop; `Debug` prints `SecretSeed([redacted])`. There is deliberately no
+/// `Display`, `Serialize` or `PartialEq`.
+#[derive(Clone)]
+pub struct SecretSeed(Zeroizing<[u8; 32]>);
+
+impl SecretSeed {
+    /// Wraps raw seed bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// Parses the standard padded base64 of 32 bytes (see [`SecretSeed::to_base64`]).
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError::InvalidSeed`] when `s` is not base64 of exactly 32 bytes.
+    pub fn from_base64(s: &str) -> Result<Self, KeyError> {
+        let bytes = b64_decode_array::<32>(s).ok_or(KeyError::InvalidSeed)?;
+        Ok(Self::from_bytes(bytes))
+    }
+
+    /// The raw seed bytes. Handle with care.
+    pub fn expose_secret(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The seed as standard padded base64, in a zeroizing string (for storage).
+    pub fn to_base64(&self) -> Zeroizing<String> {
+        Zeroizing::new(b64_encode(&self.0[..]))
+    }
+}
+
+impl fmt::Debug for SecretSeed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretSeed([redacted])")
+    }
+}
+
+/// One key of a [`KeyRing`] in its storable form.
+#[derive(Debug, Clone)]
+pub struct StoredKey {
+    /// The key id (an ASCII identifier, see [`crate::model`] ids).
+    pub kid: String,
+    /// Active or retired.
+    pub status: KeyStatus,
+    /// When the key was created.
+    pub created_at: Timestamp,
+    /// The secret seed.
+    pub seed: SecretSeed,
+}
+
+/// A signing key with its metadata. The secret half never appears in `Debug` and is zeroized on
+/// drop (ed25519-dalek's `zeroize` feature).
+struct KeyEntry {
+    kid: String,
+    status: KeyStatus,
+    created_at: Timestamp,
+    signing: SigningKey,
+}
+
+impl fmt::Debug for KeyEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyEntry")
+            .field("kid", &self.kid)
+            .field("status", &self.status)
+            .field("created_at", &self.created_at)
+            .field(
+                "public_key",
+                &b64_encode(self.signing.verifying_key().as_bytes()),
+            )
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+impl KeyEntry {
+    fn new(rng: &mut (impl CryptoRng + ?Sized), now: DateTime<Utc>) -> Self {
+        let kid = random_kid(rng);
+        let mut seed = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(&mut seed[..]);
+        Self {
+            kid,
+            status: KeyStatus::Active,
+            created_at: Timestamp::new(now),
+            signing: SigningKey::from_bytes(&seed),
+        }
+    }
+
+    fn info(&self) -> PublicKeyInfo {
+        PublicKeyInfo {
+            kid: self.kid.clone(),
+            algorithm: Algorithm::Ed25519,
+            public_key: b64_encode(self.signing.verifying_key().as_bytes()),
+            status: self.status,
+            created_at: self.created_at,
+        }
+    }
+}
+
+/// Longest accepted `kid`, in bytes.
+pub const MAX_KID_LEN: usize = 128;
+
+/// A `kid` must be a non-empty ASCII identifier (`[A-Za-z0-9._:-]`, at most [`MAX_KID_LEN`]
+/// bytes): it is written unescaped into signed data and used as AES-GCM associated data.
+fn check_kid(kid: &str) -> Result<(), KeyError> {
+    let ok = !kid.is_empty()
+        && kid.len() <= MAX_KID_LEN
+        && kid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(KeyError::InvalidKid)
+    }
+}
+
+/// `key_` + 26 lowercase base32 characters (130 random bits), like the model's ids.
+fn random_kid(rng: &mut (impl CryptoRng + ?Sized)) -> String {
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let mut bytes = [0u8; 26];
+    rng.fill_bytes(&mut bytes);
+    let mut kid = String::with_capacity(30);
+    kid.push_str("key_");
+    kid.extend(
+        bytes
+            .iter()
+            .map(|b| char::from(ALPHABET[usize::from(b & 31)])),
+    );
+    kid
+}
+
+/// The signing keys: exactly one active key plus the retired ones, oldest first.
+#[derive(Debug)]
+pub struct KeyRing {
+    keys: Vec<KeyEntry>,
+}
+
+impl KeyRing {
+    /// A ring with one fresh active key created at `now`.
+    pub fn generate(rng: &mut (impl CryptoRng + ?Sized), now: DateTime<Utc>) -> Self {
+        Self {
+            keys: vec![KeyEntry::new(rng, now)],
+        }
+    }
+
+    /// Rebuilds a ring from stored keys.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError::InvalidKid`] for a kid that is not an ASCII identifier,
+    /// [`KeyError::DuplicateKid`], and [`KeyError::NoActiveKey`] /
+    /// [`KeyError::MultipleActiveKeys`] unless exactly one key is active.
+    pub fn from_stored(keys: impl IntoIterator<Item = StoredKey>) -> Result<Self, KeyError> {
+        let mut entries: Vec<KeyEntry> = Vec::new();
+        for k in keys {
+            check_kid(&k.kid)?;
+            if entries.iter().any(|e| e.kid == k.kid) {
+                return Err(KeyError::DuplicateKid);
+            }
+            entries.push(KeyEntry {
+                signing: SigningKey::from_bytes(k.seed.expose_secret()),
+                kid: k.kid,
+                status: k.status,
+                created_at: k.created_at,
+            });
+        }
+        match entries
+            .iter()
+            .filter(|e| e.status == KeyStatus::Active)
+            .count()
+        {
+            0 => return Err(KeyError::NoActiveKey),
+            1 => {}
+            _ => return Err(KeyError::MultipleActiveKeys),
+        }
+        entries.sort_by_key(|e| e.created_at);
+        Ok(Self { keys: entries })
+    }
+
+    /// Every key in storable form, oldest first. The seeds are secret: persist them encrypted
+    /// or in a secret store.
+    pub fn export(&self) -> Vec<StoredKey> {
+        self.keys
+            .iter()
+            .map(|k| StoredKey {
+                kid: k.kid.clone(),
+                status: k.status,
+                created_at: k.created_at,
+                seed: SecretSeed::from_bytes(k.signing.to_bytes()),
+            })
+            .collect()
+    }
+
+    /// Makes a fresh key active (created at `now`) and retires the previous active key.
+    /// Returns the new key's public information.
+    pub fn rotate(
+        &mut self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        now: DateTime<Utc>,
+    ) -> PublicKeyInfo {
+        for k in &mut self.keys {
+            k.status = KeyStatus::Retired;
+        }
+        let mut entry = KeyEntry::new(rng, now);
+        // A random 130-bit kid does not collide in practice; regenerate if it ever does.
+        while self.keys.iter().any(|k| k.kid == entry.kid) {
+            entry = KeyEntry::new(rng, now);
+        }
+        let info = entry.info();
+        self.keys.push(entry);
+        info
+    }
+
+    /// Drops a retired key for good: signatures it made stop verifying once clients refresh
+    /// their public key set.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError::UnknownKid`], or [`KeyError::ActiveKeyRemoval`] for the active key.
+    pub fn remove(&mut self, kid: &str) -> Result<(), KeyError> {
+        let pos = self
+            .keys
+            .iter()
+            .position(|k| k.kid == kid)
+            .ok_or(KeyError::UnknownKid)?;
+        if self.keys[pos].status == KeyStatus::Active {
+            return Err(KeyError::ActiveKeyRemoval);
+        }
+        self.keys.remove(pos);
+        Ok(())
+    }
+
+    fn active(&self) -> &KeyEntry {
+        self.keys
+            .iter()
+            .find(|k| k.status == KeyStatus::Active)
+            .unwrap_or_else(|| unreachable!("a KeyRing always holds exactly one active key"))
+    }
+
+    /// The active key's id.
+    pub fn active_kid(&self) -> &str {
+        &self.active().kid
+    }
+
+    /// The public keys, oldest first: what `GET /api/v1/system/public-keys` lists.
+    pub fn public_keys(&self) -> Vec<PublicKeyInfo> {
+        self.keys.iter().map(KeyEntry::info).collect()
+    }
+
+    /// The verification set for this ring's keys.
+    pub fn public_key_set(&self) -> PublicKeySet {
+        PublicKeySet {
+            keys: self
+                .keys
+                .iter()
+                .map(|k| (k.kid.clone(), (k.signing.verifying_key(), k.status)))
+                .collect(),
+        }
+    }
+
+    /// Signs `data` with the active key: serializes it to canonical JSON and signs those bytes.
+    ///
+    /// # Errors
+    ///
+    /// A [`CanonicalError`] when `data` holds floats, out-of-range integers or raw JSON.
+    pub fn sign<T: Serialize + ?Sized>(&self, data: &T) -> Result<Signed<T>, CanonicalError> {
+        self.sign_with(self.active(), data)
+    }
+
+    /// Signs `data` with a specific key of the ring, even a retired one. Meant for tests and
+    /// golden vectors; servers sign with [`KeyRing::sign`].
+    ///
+    /// # Errors
+    ///
+    /// As [`KeyRing::sign`]; `None` when no key has that `kid`.
+    pub fn sign_with_kid<T: Serialize + ?Sized>(
+        &self,
+        kid: &str,
+        data: &T,
+    ) -> Option<Result<Signed<T>, CanonicalError>> {
+        let key = self.keys.iter().find(|k| k.kid == kid)?;
+        Some(self.sign_with(key, data))
+    }
+
+    fn sign_with<T: Serialize + ?Sized>(
+        &self,
+        key: &KeyEntry,
+        data: &T,
+    ) -> Result<Signed<T>, CanonicalError> {
+        let text = canonical_json_string(data)?;
+        let sig = key.signing.sign(text.as_bytes());
+        let data = RawValue::from_string(text).map_err(CanonicalError::Serialize)?;
+        Ok(Signed {
+            data,
+            signature: Signature {
+                alg: Algorithm::Ed25519,
+                kid: key.kid.clone(),
+                value: b64_encode(&sig.to_bytes()),
+            },
+            _data: PhantomData,
+        })
+    }
+}
+
+/// Signed data: the exact canonical `data` bytes and their [`Signature`].
+///
+/// Serializes as `{"data":<the exact bytes>,"signature":{…}}` (with `serde_json`, which writes
+/// the raw bytes verbatim); a server that adds `meta` embeds [`Signed::data_json`] and
+/// [`Signed::signature`] in its own envelope type.
+pub struct Signed<T: ?Sized> {
+    data: Box<RawValue>,
+    signature: Signature,
+    _data: PhantomData<fn() -> Box<T>>,
+}
+
+impl<T: ?Sized> Signed<T> {
+    /// The signed bytes (canonical JSON, ASCII).
+    pub fn data_bytes(&self) -> &[u8] {
+        self.data.get().as_bytes()
+    }
+
+    /// The signed bytes as a raw JSON value, to embed verbatim in an envelope.
+    pub fn data_json(&self) -> &RawValue {
+        &self.data
+    }
+
+    /// The signature.
+    pub fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    /// The compact envelope `{"data":…,"signature":{…}}` as bytes.
+    pub fn to_envelope_json(&self) -> Vec<u8> {
+        // Serializing a RawValue and a struct of strings into a Vec cannot fail.
+        serde_json::to_vec(self).unwrap_or_else(|_| unreachable!("infallible serialization"))
+    }
+}
+
+impl<T: ?Sized> Clone for Signed<T> {
+    fn clone(&self) -> Self {
+        Self {
+            data: self.data.clone(),
+            signature: self.signature.clone(),
+            _data: PhantomData,
+        }
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for Signed<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Signed")
+            .field("data", &self.data.get())
+            .field("signature", &self.signature)
+            .finish()
+    }
+}
+
+impl<T: ?Sized> Serialize for Signed<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        SignedRef {
+            data: &self.data,
+            signature: &self.signature,
+        }
+        .serialize(s)
+    }
+}
+
+#[derive(Serialize)]
+struct SignedRef<'a> {
+    data: &'a RawValue,
+    signature: &'a Signature,
+}
+
+/// The public keys a verifier trusts, by `kid`.
+#[derive(Clone, Default)]
+pub struct PublicKeySet {
+    keys: BTreeMap<String, (VerifyingKey, KeyStatus)>,
+}
+
+impl fmt::Debug for PublicKeySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.keys.iter().map(|(kid, (_, status))| (kid, status)))
+            .finish()
+    }
+}
+
+impl PublicKeySet {
+    /// Builds the set from the published list (`GET /api/v1/system/public-keys`).
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError::InvalidPublicKey`] when a key is not base64 of a valid 32-byte Ed25519
+    /// point, [`KeyError::InvalidKid`] and [`KeyError::DuplicateKid`].
+    pub fn from_infos(infos: impl IntoIterator<Item = PublicKeyInfo>) -> Result<Self, KeyError> {
+        let mut keys = BTreeMap::new();
+        for info in infos {
+            check_kid(&info.kid)?;
+            let bytes =
+                b64_decode_array::<32>(&info.public_key).ok_or(KeyError::InvalidPublicKey)?;
+            let key = VerifyingKey::from_bytes(&bytes).map_err(|_| KeyError::InvalidPublicKey)?;
+            if keys.insert(info.kid, (key, info.status)).is_some() {
+                return Err(KeyError::DuplicateKid);
+            }
+        }
+        Ok(Self { keys })
+    }
+
+    /// Parses the JSON array of `PublicKey` objects (or the management envelope's `data`).
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError::InvalidPublicKey`] for JSON that is not such an array, and as
+    /// [`PublicKeySet::from_infos`].
+    pub fn from_json(bytes: &[u8]) -> Result<Self, KeyError> {
+        let infos: Vec<PublicKeyInfo> =
+            serde_json::from_slice(bytes).map_err(|_| KeyError::InvalidPublicKey)?;
+        Self::from_infos(infos)
+    }
+
+    /// Removes a key; signatures it made stop verifying. Returns whether it was present.
+    pub fn remove(&mut self, kid: &str) -> bool {
+        self.keys.remove(kid).is_some()
+    }
+
+    /// The status of `kid`, if it is in the set.
+    pub fn status(&self, kid: &str) -> Option<KeyStatus> {
+        self.keys.get(kid).map(|(_, s)| *s)
+    }
+
+    /// The number of keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Verifies `signature` over `data` (exact bytes). Returns the key's status.
+    pub(crate) fn verify_bytes(
+        &self,
+        data: &[u8],
+        signature: &Signature,
+    ) -> Result<KeyStatus, VerifyError> {
+        if signature.alg != Algorithm::Ed25519 {
+            return Err(VerifyError::Malformed);
+        }
+        let sig_bytes = b64_decode_array::<64>(&signature.value).ok_or(VerifyError::Malformed)?;
+        let (key, status) = self
+            .keys
+            .get(&signature.kid)
+            .ok_or(VerifyError::UnknownKey)?;
+        let sig = ed25519_dalek::Signature::from_bytes(&sig_bytes);
+        key.verify_strict(data, &sig)
+            .map_err(|_| VerifyError::BadSignature)?;
+        Ok(*status)
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct EnvelopeIn {
+    pub(crate) data: Box<RawValue>,
+    pub(crate) signature: Signature,
+}
+
+/// A signed envelope received from outside, not yet checked.
+///
+/// Keeps the exact `data` bytes; the data is only deserialized into `T` after the signature
+/// verified.
+pub struct Unverified<T> {
+    data: Box<RawValue>,
+    signature: Signature,
+    _data: PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for Unverified<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Unverified")
+            .field("data", &self.data.get())
+            .field("signature", &self.signature)
+            .finish()
+    }
+}
+
+impl<T> Clone for Unverified<T> {
+    fn clone(&self) -> Self {
+        Self {
+            data: self.data.clone(),
+            signature: self.signature.clone(),
+            _data: PhantomData,
+        }
+    }
+}
+
+impl<T: DeserializeOwned> Unverified<T> {
+    /// Parses an envelope `{"data":…,"signature":{…}, …}`; other members (`meta`) are ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError::Malformed`] for anything that is not such a JSON object (including an
+    /// `alg` other than `Ed25519`).
+    pub fn from_envelope_json(bytes: &[u8]) -> Result<Self, VerifyError> {
+        let env: EnvelopeIn = serde_json::from_slice(bytes).map_err(|_| VerifyError::Malformed)?;
+        Ok(Self::from_parts(env.data, env.signature))
+    }
+
+    /// From separately received `data` bytes and signature.
+    pub fn from_parts(data: Box<RawValue>, signature: Signature) -> Self {
+        Self {
+            data,
+            signature,
+            _data: PhantomData,
+        }
+    }
+
+    /// The `kid` the envelope claims (unverified).
+    pub fn kid(&self) -> &str {
+        &self.signature.kid
+    }
+
+    /// Checks the signature over the exact `data` bytes with `verify_strict`, then
+    /// deserializes `data` into `T`. Retired keys in `keys` still verify.
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError::Malformed`] (bad base64 or length, wrong algorithm, or signed data that
+    /// does not deserialize into `T`), [`VerifyError::UnknownKey`] and
+    /// [`VerifyError::BadSignature`].
+    pub fn verify(self, keys: &PublicKeySet) -> Result<Verified<T>, VerifyError> {
+        let key_status = keys.verify_bytes(self.data.get().as_bytes(), &self.signature)?;
+        let data: T = serde_json::from_str(self.data.get()).map_err(|_| VerifyError::Malformed)?;
+        Ok(Verified {
+            data,
+            raw: self.data,
+            kid: self.signature.kid,
+            key_status,
+        })
+    }
+}
+
+/// Data whose signature verified.
+#[derive(Debug, Clone)]
+pub struct Verified<T> {
+    data: T,
+    raw: Box<RawValue>,
+    kid: String,
+    key_status: KeyStatus,
+}
+
+impl<T> Verified<T> {
+    /// The verified data.
+    pub fn data(&self) -> &T {
+        &self.data
+    }
+
+    /// The verified data, by value.
+    pub fn into_data(self) -> T {
+        self.data
+    }
+
+    /// The exact bytes that were signed.
+    pub fn signed_bytes(&self) -> &[u8] {
+        self.raw.get().as_bytes()
+    }
+
+    /// The id of the key that verified the signature.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// That key's status in the set (`Retired` keys still verify).
+    pub fn key_status(&self) -> KeyStatus {
+        self.key_status
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+    use serde_json::{Value, json};
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()
+    }
+
+    fn rng() -> ChaCha20Rng {
+        ChaCha20Rng::from_seed([7; 32])
+    }
+
+    #[test]
+    fn sign_and_verify() {
+        let ring = KeyRing::generate(&mut rng(), now());
+        let signed = ring.sign(&json!({"a": 1, "b": "é"})).unwrap();
+        assert_eq!(signed.data_bytes(), br#"{"a":1,"b":"\u00e9"}"#);
+        let env = signed.to_envelope_json();
+        let un = Unverified::<Value>::from_envelope_json(&env).unwrap();
+        assert_eq!(un.kid(), ring.active_kid());
+        let v = un.verify(&ring.public_key_set()).unwrap();
+        assert_eq!(v.data()["b"], "é");
+        assert_eq!(v.kid(), ring.active_kid());
+        assert_eq!(v.key_status(), KeyStatus::Active);
+        assert_eq!(v.signed_bytes(), signed.data_bytes());
+    }
+
+    #[test]
+    fn envelope_with_meta_and_whitespace_in_data() {
+        // Bytes as sent are what is verified: whitespace inside `data` breaks the signature.
+        let ring = KeyRing::generate(&mut rng(), now());
+        let signed = ring.sign(&json!({"a": 1})).unwrap();
+        let sig = serde_json::to_string(signed.signature()).unwrap();
+        let ok = format!(r#"{{ "meta": {{"x": 1}}, "data" : {{"a":1}} , "signature": {sig} }}"#);
+        let keys = ring.public_key_set();
+        assert!(
+            Unverified::<Value>::from_envelope_json(ok.as_bytes())
+                .unwrap()
+                .verify(&keys)
+                .is_ok()
+        );
+        let spaced = format!(r#"{{"data":{{"a": 1}},"signature":{sig}}}"#);
+        assert_eq!(
+            Unverified::<Value>::from_envelope_json(spaced.as_bytes())
+                .unwrap()
+                .verify(&keys)
+                .unwrap_err(),
+            VerifyError::BadSignature
+        );
+    }
+
+    #[test]
+    fn distinct_outcomes() {
+        let mut r = rng();
+        let mut ring = KeyRing::generate(&mut r, now());
+        let old = ring.sign(&json!({"n": 1})).unwrap();
+        ring.rotate(&mut r, now());
+        let keys = ring.public_key_set();
+
+        // Retired but known: accepted, status reported.
+        let v = Unverified::<Value>::from_parts(old.data.clone(), old.signature.clone())
+            .verify(&keys)
+            .unwrap();
+        assert_eq!(v.key_status(), KeyStatus::Retired);
+
+        // Unknown kid.
+        let mut sig = old.signature.clone();
+        sig.kid = "key_unknown".into();
+        let e = Unverified::<Value>::from_parts(old.data.clone(), sig)
+            .verify(&keys)
+            .unwrap_err();
+        assert_eq!(e, VerifyError::UnknownKey);
+
+        // Bad base64 / wrong length.
+        for value in ["!!!", "AAAA", ""] {
+            let mut sig = old.signature.clone();
+            sig.value = value.into();
+            let e = Unverified::<Value>::from_parts(old.data.clone(), sig)
+                .verify(&keys)
+                .unwrap_err();
+            assert_eq!(e, VerifyError::Malformed);
+        }
+
+        // Wrong algorithm or bad JSON.
+        let env = String::from_utf8(old.to_envelope_json()).unwrap();
+        let rs = env.replace("Ed25519", "RS256");
+        assert_eq!(
+            Unverified::<Value>::from_envelope_json(rs.as_bytes()).unwrap_err(),
+            VerifyError::Malformed
+        );
+        assert_eq!(
+            Unverified::<Value>::from_envelope_json(b"{\"data\":").unwrap_err(),
+            VerifyError::Malformed
+        );
+
+        // Bad signature: other data.
+        let e = Unverified::<Value>::from_parts(
+            RawValue::from_string("{\"n\":2}".into()).unwrap(),
+            old.signature.clone(),
+        )
+        .verify(&keys)
+        .unwrap_err();
+        assert_eq!(e, VerifyError::BadSignature);
+
+        // Verified, but data has the wrong shape for T.
+        let e = Unverified::<Vec<u8>>::from_parts(old.data.clone(), old.signature.clone())
+            .verify(&keys)
+            .unwrap_err();
+        assert_eq!(e, VerifyError::Malformed);
+    }
+
+    #[test]
+    fn rotation_export_import() {
+        let mut r = rng();
+        let mut ring = KeyRing::generate(&mut r, now());
+        let first = ring.active_kid().to_owned();
+        let info = ring.rotate(&mut r, now() + chrono::Duration::days(1));
+        assert_eq!(info.status, KeyStatus::Active);
+        assert_ne!(info.kid, first);
+        let pubs = ring.public_keys();
+        assert_eq!(pubs.len(), 2);
+        assert_eq!(pubs[0].status, KeyStatus::Retired);
+        assert_eq!(pubs[1].status, KeyStatus::Active);
+
+        let stored = ring.export();
+        let debug = format!("{stored:?}");
+        assert!(debug.contains("redacted"));
+        for k in &stored {
+            assert!(!debug.contains(k.seed.to_base64().as_str()));
+        }
+        assert!(!format!("{ring:?}").contains(stored[0].seed.to_base64().as_str()));
+
+        let back = KeyRing::from_stored(stored.clone()).unwrap();
+        assert_eq!(back.public_keys(), pubs);
+        let seed = SecretSeed::from_base64(&stored[0].seed.to_base64()).unwrap();
+        assert_eq!(seed.expose_secret(), stored[0].seed.expose_secret());
+
+        let mut two_active = stored.clone();
+        two_active[0].status = KeyStatus::Active;
+        assert_eq!(
+            KeyRing::from_stored(two_active).unwrap_err(),
+            KeyError::MultipleActiveKeys
+        );
+        assert_eq!(
+            KeyRing::from_stored(stored[..1].to_vec()).unwrap_err(),
+            KeyError::NoActiveKey
+        );
+        let mut dup = stored.clone();
+        dup[0].kid = dup[1].kid.clone();
+        assert_eq!(
+            KeyRing::from_stored(dup).unwrap_err(),
+            KeyError::DuplicateKid
+        );
+
+        let mut ring = back;
+        assert_eq!(ring.remove(&info.kid), Err(KeyError::ActiveKeyRemoval));
+        assert_eq!(ring.remove("nope"), Err(KeyError::UnknownKid));
+        ring.remove(&first).unwrap();
+        assert_eq!(ring.public_keys().len(), 1);
+    }
+
+    #[test]
+    fn public_key_info_wire_shape() {
+        let ring = KeyRing::generate(&mut rng(), now());
+        let json = serde_json::to_value(&ring.public_keys()[0]).unwrap();
+        let obj = json.as_object().unwrap();
+        assert_eq!(
+            obj.keys().collect::<Vec<_>>(),
+            ["algorithm", "created_at", "kid", "public_key", "status"]
+        );
+        assert_eq!(obj["algorithm"], "Ed25519");
+        assert_eq!(obj["status"], "active");
+        assert_eq!(obj["created_at"], "2026-11-22T10:00:00Z");
+        assert_eq!(obj["public_key"].as_str().unwrap().len(), 44);
+        let set = PublicKeySet::from_json(
+            serde_json::to_string(&ring.public_keys())
+                .unwrap()
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(set.len(), 1);
+
+        let mut bad = ring.public_keys();
+        bad[0].public_key = b64_encode(&[0u8; 31]);
+        assert_eq!(
+            PublicKeySet::from_infos(bad).unwrap_err(),
+            KeyError::InvalidPublicKey
+        );
+    }
+}
