@@ -86,7 +86,8 @@ fn parse_secret(s: &str, prefix: &str) -> Result<(), SecretParseError> {
 /// SHA-256 of a secret: what stores keep and look secrets up by.
 ///
 /// `PartialEq` is constant-time. `Display`, `FromStr` and serde use 64 lowercase hex characters.
-#[derive(Clone, Copy)]
+/// `Default` is all zeros, a placeholder that no secret hashes to in practice.
+#[derive(Clone, Copy, Default)]
 pub struct SecretHash([u8; 32]);
 
 impl SecretHash {

@@ -7,6 +7,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::crypto::SecretHash;
+
 use super::{
     ApiKeyId, AuditActorType, CustomFieldCode, CustomFieldId, CustomFieldResourceType,
     CustomFieldValueType, CustomerCode, CustomerId, DeviceBindingKind, DeviceId, DeviceStatus,
@@ -14,35 +16,6 @@ use super::{
     ManagementScope, Metadata, OrderId, OrderStatus, PolicyCode, PolicyId, ProductCode, ProductId,
     ProductVersionId, ResetPeriod, SubscriptionId, SubscriptionStatus, WebhookId,
 };
-
-/// SHA-256 of a secret (license key, token, lease token), the only form in which secrets are
-/// stored. Compared in constant time.
-#[derive(Clone, Copy, Default, Eq, Serialize, Deserialize)]
-pub struct SecretHash(pub [u8; 32]);
-
-impl PartialEq for SecretHash {
-    fn eq(&self, other: &Self) -> bool {
-        use subtle::ConstantTimeEq;
-        self.0.ct_eq(&other.0).into()
-    }
-}
-
-impl std::hash::Hash for SecretHash {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.hash(state);
-    }
-}
-
-impl std::fmt::Debug for SecretHash {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // A hash is not a secret, but a short form is enough to tell two apart in logs.
-        write!(
-            f,
-            "SecretHash({:02x}{:02x}{:02x}{:02x}…)",
-            self.0[0], self.0[1], self.0[2], self.0[3]
-        )
-    }
-}
 
 /// A product.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,18 +8,13 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::model::{OfflineEntitlementData, RuntimeBindingRequest, Timestamp};
 
 use super::activation::bound;
 use super::{Denial, DenialCode, DenialReason, DomainEvent, LicenseAggregate, Plan, status};
 
-/// Lowercase hex SHA-256 of a binding key.
-pub fn binding_sha256(binding_key: &str) -> String {
-    let digest = Sha256::digest(binding_key.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::crypto::binding_sha256;
 
 /// Decides an offline license for the request's activated device.
 pub fn offline(

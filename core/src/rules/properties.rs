@@ -226,7 +226,7 @@ fn run(limits: Limits, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 activation::validate(&agg, &hw(&format!("fp{fp}")), now).map(|p| p.mutations)
             }
             Op::Checkout { fp } => {
-                let hash = SecretHash([(n % 251) as u8; 32]);
+                let hash = SecretHash::from_bytes([(n % 251) as u8; 32]);
                 let new = floating::NewLease {
                     lease_id: format!("lease_{n}").parse().unwrap(),
                     device_id: format!("dev_{n}").parse().unwrap(),

@@ -255,7 +255,7 @@ fn new_lease(n: u8) -> floating::NewLease {
         lease_id: format!("lease_{n}").parse().unwrap(),
         device_id: dev(100 + n),
         token: format!("lft_token{n}"),
-        token_hash: SecretHash([n; 32]),
+        token_hash: SecretHash::from_bytes([n; 32]),
     }
 }
 
@@ -290,7 +290,7 @@ fn same_binding_checkout_replaces_its_lease() {
     assert_eq!(first.device_id, second.device_id);
     assert_eq!(agg.live_leases(t0()).count(), 1);
     assert!(
-        floating::heartbeat(&agg, &SecretHash([1; 32]), t0()).is_err(),
+        floating::heartbeat(&agg, &SecretHash::from_bytes([1; 32]), t0()).is_err(),
         "the old token is dead"
     );
 }
@@ -303,7 +303,10 @@ fn heartbeat_extends_and_checkin_frees() {
     let mut agg = aggregate(p);
     step!(agg, floating::checkout(&agg, &hw("A"), new_lease(1), t0()));
     let t = t0() + Duration::minutes(9);
-    let hb = step!(agg, floating::heartbeat(&agg, &SecretHash([1; 32]), t));
+    let hb = step!(
+        agg,
+        floating::heartbeat(&agg, &SecretHash::from_bytes([1; 32]), t)
+    );
     assert_eq!(
         hb.lease_expires_at,
         Timestamp::new(t + Duration::minutes(10))
@@ -311,10 +314,13 @@ fn heartbeat_extends_and_checkin_frees() {
     assert!(hb.features.is_some());
     let t2 = t + Duration::minutes(9);
     assert!(agg.live_leases(t2).count() == 1);
-    let ci = step!(agg, floating::checkin(&agg, &SecretHash([1; 32]), t2));
+    let ci = step!(
+        agg,
+        floating::checkin(&agg, &SecretHash::from_bytes([1; 32]), t2)
+    );
     assert_eq!(ci.lease_expires_at, Timestamp::new(t2));
     assert_eq!(agg.live_leases(t2).count(), 0);
-    let err = floating::checkin(&agg, &SecretHash([1; 32]), t2).unwrap_err();
+    let err = floating::checkin(&agg, &SecretHash::from_bytes([1; 32]), t2).unwrap_err();
     assert_eq!(codes(&err), vec![DenialCode::LeaseNotFound]);
 }
 
@@ -329,7 +335,7 @@ fn require_heartbeat_decides_whether_a_timed_out_lease_can_come_back() {
         floating::checkout(&strict, &hw("A"), new_lease(1), t0())
     );
     let late = t0() + Duration::minutes(11);
-    let err = floating::heartbeat(&strict, &SecretHash([1; 32]), late).unwrap_err();
+    let err = floating::heartbeat(&strict, &SecretHash::from_bytes([1; 32]), late).unwrap_err();
     assert_eq!(codes(&err), vec![DenialCode::LeaseExpired]);
 
     p.require_heartbeat = false;
@@ -340,7 +346,7 @@ fn require_heartbeat_decides_whether_a_timed_out_lease_can_come_back() {
     );
     let hb = step!(
         lenient,
-        floating::heartbeat(&lenient, &SecretHash([1; 32]), late)
+        floating::heartbeat(&lenient, &SecretHash::from_bytes([1; 32]), late)
     );
     assert_eq!(
         hb.lease_expires_at,
@@ -358,7 +364,7 @@ fn require_heartbeat_decides_whether_a_timed_out_lease_can_come_back() {
         taken,
         floating::checkout(&taken, &hw("B"), new_lease(2), late)
     );
-    assert!(floating::heartbeat(&taken, &SecretHash([1; 32]), late).is_err());
+    assert!(floating::heartbeat(&taken, &SecretHash::from_bytes([1; 32]), late).is_err());
 }
 
 #[test]
