@@ -3,3 +3,4 @@
 pub mod crypto;
 pub mod model;
 pub mod rules;
+pub mod store;

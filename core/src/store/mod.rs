@@ -1,0 +1,449 @@
+//! Storage traits and their contract (DESIGN 3).
+//!
+//! The core decides; stores persist and look up. Every backend implements the traits below
+//! and runs the one conformance suite (`conformance`, behind the feature of that name).
+//!
+//! # Contract (every trait)
+//!
+//! - **Stores never read the clock and never decide policy.** Timestamps arrive in the
+//!   records; refusals come from [`rules`](crate::rules).
+//! - **Per-license atomicity.** [`LicenseStore::transact_license`] loads the license
+//!   aggregate under an exclusive per-license lock, calls the closure exactly once, and applies
+//!   its mutations, events and idempotency record in one transaction. Nothing half-applied is
+//!   ever visible; no retry loops, no sleeps. Unrelated licenses never wait on each other.
+//! - **Events are written with their change.** Every write method takes the events that
+//!   describe it and appends them in the same transaction. Sequences strictly increase.
+//! - **Uniqueness is the store's.** Product codes; policy and feature codes per product;
+//!   custom field codes per product and resource type; customer codes; license key hashes;
+//!   API key token hashes; idempotency keys per scope; consumption `event_id`s per license.
+//!   A collision is [`StoreError::AlreadyExists`], never an overwrite.
+//! - **Lists** return at most `limit` records, newest first (`created_at` desc, id desc),
+//!   unless a method says otherwise.
+//!
+//! # Errors
+//!
+//! Every method returns [`StoreError`]: `NotFound` for a missing record the call names,
+//! `AlreadyExists` for a unique collision, `Conflict` for a write other records forbid,
+//! `Unavailable` when the backend cannot be reached, `Backend` for anything else.
+
+mod error;
+mod types;
+
+use std::future::Future;
+
+pub use error::{BoxError, StoreError};
+pub use types::{
+    AggregateQuery, DEFAULT_LIMIT, Decision, EventPage, EventQuery, IdempotencyKey,
+    IdempotencyRecord, LicenseQuery, LicenseSelector, Limit, Loaded, MAX_LIMIT, NewEvent,
+};
+
+use crate::crypto::StoredKey;
+use crate::model::{
+    ApiKey, ApiKeyId, CustomFieldDefinition, CustomFieldId, CustomFieldResourceType,
+    CustomFieldValue, Customer, CustomerId, Device, DeviceId, Feature, FeatureCode, FeatureId,
+    License, LicenseFeature, LicenseId, Order, OrderId, Policy, PolicyId, Product, ProductId,
+    ProductVersion, SecretHash, Subscription, SubscriptionId, WebhookEndpoint, WebhookId,
+};
+
+/// Result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Licenses and everything that hangs off one license.
+///
+/// # Contract
+///
+/// See the [module docs](self). In addition:
+/// - `insert_license` fails with `AlreadyExists` when the key hash is taken.
+/// - `transact_license` fails with `NotFound { entity: "license" }` when the selector names no
+///   license, without calling the closure. The aggregate holds the license, its policy, every
+///   active or blacklisted device plus every device with the query's binding key, every
+///   feature assignment, every lease not checked in, the catalog lookup for the query's
+///   version and the consumption and idempotency records the query names. A
+///   [`Mutation::Consumption`](crate::rules::Mutation::Consumption) whose `event_id` exists
+///   already fails the whole transaction with `AlreadyExists`.
+///
+/// # Errors
+///
+/// See the [module docs](self).
+pub trait LicenseStore: Send + Sync {
+    /// Inserts a new license with its events.
+    fn insert_license(
+        &self,
+        license: &License,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// The license with `id`.
+    fn get_license(&self, id: &LicenseId) -> impl Future<Output = StoreResult<License>> + Send;
+
+    /// Licenses matching `query`, newest first.
+    fn list_licenses(
+        &self,
+        query: &LicenseQuery,
+    ) -> impl Future<Output = StoreResult<Vec<License>>> + Send;
+
+    /// Runs `decide` on the license's aggregate under its exclusive lock and applies the
+    /// decision atomically.
+    fn transact_license<T, F>(
+        &self,
+        query: AggregateQuery,
+        decide: F,
+    ) -> impl Future<Output = StoreResult<T>> + Send
+    where
+        T: Send,
+        F: FnOnce(Loaded<'_>) -> Decision<T> + Send;
+
+    /// Devices of a license, newest first.
+    fn list_devices(
+        &self,
+        license: &LicenseId,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<Vec<Device>>> + Send;
+
+    /// One device of a license.
+    fn get_device(
+        &self,
+        license: &LicenseId,
+        device: &DeviceId,
+    ) -> impl Future<Output = StoreResult<Device>> + Send;
+
+    /// Feature assignments of a license, ordered by feature code.
+    fn list_license_features(
+        &self,
+        license: &LicenseId,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<Vec<LicenseFeature>>> + Send;
+}
+
+/// Products, versions, policies, features and custom field definitions.
+///
+/// # Contract
+///
+/// See the [module docs](self). Deleting a product that still has policies, features or
+/// licenses, or a policy that licenses use, is `Conflict`. Versions are listed newest release
+/// first.
+///
+/// # Errors
+///
+/// See the [module docs](self).
+pub trait CatalogStore: Send + Sync {
+    /// Inserts a product.
+    fn insert_product(
+        &self,
+        p: &Product,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The product with `id`.
+    fn get_product(&self, id: &ProductId) -> impl Future<Output = StoreResult<Product>> + Send;
+    /// Replaces a product.
+    fn update_product(
+        &self,
+        p: &Product,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Deletes a product.
+    fn delete_product(
+        &self,
+        id: &ProductId,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Products, newest first.
+    fn list_products(&self, limit: Limit)
+    -> impl Future<Output = StoreResult<Vec<Product>>> + Send;
+
+    /// Inserts a product version (unique per product by version string).
+    fn insert_version(
+        &self,
+        v: &ProductVersion,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Versions of a product, newest release first.
+    fn list_versions(
+        &self,
+        product: &ProductId,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<Vec<ProductVersion>>> + Send;
+
+    /// Inserts a policy.
+    fn insert_policy(
+        &self,
+        p: &Policy,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The policy with `id`.
+    fn get_policy(&self, id: &PolicyId) -> impl Future<Output = StoreResult<Policy>> + Send;
+    /// Replaces a policy.
+    fn update_policy(
+        &self,
+        p: &Policy,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Deletes a policy.
+    fn delete_policy(
+        &self,
+        id: &PolicyId,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Policies of a product, newest first.
+    fn list_policies(
+        &self,
+        product: &ProductId,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<Vec<Policy>>> + Send;
+
+    /// Inserts a feature.
+    fn insert_feature(
+        &self,
+        f: &Feature,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The feature with `id`.
+    fn get_feature(&self, id: &FeatureId) -> impl Future<Output = StoreResult<Feature>> + Send;
+    /// The feature of `product` with `code`.
+    fn find_feature(
+        &self,
+        product: &ProductId,
+        code: &FeatureCode,
+    ) -> impl Future<Output = StoreResult<Feature>> + Send;
+    /// Features of a product, newest first.
+    fn list_features(
+        &self,
+        product: &ProductId,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<Vec<Feature>>> + Send;
+
+    /// Inserts a custom field definition.
+    fn insert_custom_field(
+        &self,
+        d: &CustomFieldDefinition,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The definition with `id`.
+    fn get_custom_field(
+        &self,
+        id: &CustomFieldId,
+    ) -> impl Future<Output = StoreResult<CustomFieldDefinition>> + Send;
+    /// Replaces a definition.
+    fn update_custom_field(
+        &self,
+        d: &CustomFieldDefinition,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Deletes a definition and its values.
+    fn delete_custom_field(
+        &self,
+        id: &CustomFieldId,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Definitions of a product, newest first.
+    fn list_custom_fields(
+        &self,
+        product: &ProductId,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<Vec<CustomFieldDefinition>>> + Send;
+}
+
+/// Customers and custom field values.
+///
+/// # Contract
+///
+/// See the [module docs](self). Deleting a customer that licenses reference is `Conflict`.
+/// Custom field values are keyed by (definition, resource); `put_custom_value` with `None`
+/// clears.
+///
+/// # Errors
+///
+/// See the [module docs](self).
+pub trait CustomerStore: Send + Sync {
+    /// Inserts a customer.
+    fn insert_customer(
+        &self,
+        c: &Customer,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The customer with `id`.
+    fn get_customer(&self, id: &CustomerId) -> impl Future<Output = StoreResult<Customer>> + Send;
+    /// Replaces a customer.
+    fn update_customer(
+        &self,
+        c: &Customer,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Deletes a customer.
+    fn delete_customer(
+        &self,
+        id: &CustomerId,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Customers, newest first.
+    fn list_customers(
+        &self,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<Vec<Customer>>> + Send;
+
+    /// Sets (`Some`) or clears (`None`) the value of `definition` on a resource.
+    fn put_custom_value(
+        &self,
+        definition: &CustomFieldId,
+        resource_id: &str,
+        value: Option<&CustomFieldValue>,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Values set on a resource, ordered by code.
+    fn list_custom_values(
+        &self,
+        resource_type: CustomFieldResourceType,
+        resource_id: &str,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<Vec<CustomFieldValue>>> + Send;
+}
+
+/// Orders and subscriptions.
+///
+/// # Contract
+///
+/// See the [module docs](self). (external_system, external_id) is unique per product for
+/// each kind.
+///
+/// # Errors
+///
+/// See the [module docs](self).
+pub trait CommerceStore: Send + Sync {
+    /// Inserts an order.
+    fn insert_order(
+        &self,
+        o: &Order,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The order with `id`.
+    fn get_order(&self, id: &OrderId) -> impl Future<Output = StoreResult<Order>> + Send;
+    /// Replaces an order.
+    fn update_order(
+        &self,
+        o: &Order,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Orders of a product, newest first.
+    fn list_orders(
+        &self,
+        product: &ProductId,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<Vec<Order>>> + Send;
+
+    /// Inserts a subscription.
+    fn insert_subscription(
+        &self,
+        s: &Subscription,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The subscription with `id`.
+    fn get_subscription(
+        &self,
+        id: &SubscriptionId,
+    ) -> impl Future<Output = StoreResult<Subscription>> + Send;
+    /// Replaces a subscription.
+    fn update_subscription(
+        &self,
+        s: &Subscription,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Subscriptions of a product, newest first.
+    fn list_subscriptions(
+        &self,
+        product: &ProductId,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<Vec<Subscription>>> + Send;
+}
+
+/// Management API keys, webhook endpoints, signing keys and the event log.
+///
+/// # Contract
+///
+/// See the [module docs](self). `find_api_key` looks a key up by the SHA-256 of its token (no
+/// secret is ever compared in the clear). A webhook's secret is stored so deliveries can be
+/// signed; it is never returned by the list or get of the endpoint record. `replace_signing_keys`
+/// swaps the whole key set atomically (rotation retires the old active key and adds the new
+/// one in one step).
+///
+/// # Errors
+///
+/// See the [module docs](self).
+pub trait AccessStore: Send + Sync {
+    /// Inserts an API key (unique by token hash).
+    fn insert_api_key(
+        &self,
+        k: &ApiKey,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The key whose token hashes to `hash`.
+    fn find_api_key(&self, hash: &SecretHash) -> impl Future<Output = StoreResult<ApiKey>> + Send;
+    /// Records a use of the key.
+    fn touch_api_key(
+        &self,
+        id: &ApiKeyId,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// API keys, newest first.
+    fn list_api_keys(&self, limit: Limit) -> impl Future<Output = StoreResult<Vec<ApiKey>>> + Send;
+    /// How many API keys exist (to know whether to bootstrap one).
+    fn count_api_keys(&self) -> impl Future<Output = StoreResult<u64>> + Send;
+
+    /// Inserts a webhook endpoint with its secret.
+    fn insert_webhook(
+        &self,
+        w: &WebhookEndpoint,
+        secret: &str,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The endpoint with `id` and its secret.
+    fn get_webhook(
+        &self,
+        id: &WebhookId,
+    ) -> impl Future<Output = StoreResult<(WebhookEndpoint, String)>> + Send;
+    /// Replaces an endpoint; `secret` replaces the secret when given.
+    fn update_webhook(
+        &self,
+        w: &WebhookEndpoint,
+        secret: Option<&str>,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Deletes an endpoint.
+    fn delete_webhook(
+        &self,
+        id: &WebhookId,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Endpoints, newest first.
+    fn list_webhooks(
+        &self,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<Vec<WebhookEndpoint>>> + Send;
+
+    /// Every signing key.
+    fn load_signing_keys(&self) -> impl Future<Output = StoreResult<Vec<StoredKey>>> + Send;
+    /// Replaces the signing key set when it still equals `expected_kids` (the active kid the
+    /// caller saw, `None` for an empty set); `Conflict` otherwise, so two instances rotating
+    /// at once cannot both win.
+    fn replace_signing_keys(
+        &self,
+        expected_active: Option<&str>,
+        keys: &[StoredKey],
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Events matching `query`, newest first.
+    fn list_events(
+        &self,
+        query: &EventQuery,
+    ) -> impl Future<Output = StoreResult<EventPage>> + Send;
+    /// Appends events that accompany no other write.
+    fn append_events(&self, events: Vec<NewEvent>) -> impl Future<Output = StoreResult<()>> + Send;
+}
+
+/// Everything a licentia host needs from storage.
+pub trait Store: LicenseStore + CatalogStore + CustomerStore + CommerceStore + AccessStore {}
+
+impl<S> Store for S where
+    S: LicenseStore + CatalogStore + CustomerStore + CommerceStore + AccessStore
+{
+}

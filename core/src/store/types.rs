@@ -1,0 +1,278 @@
+//! Values the storage traits take and return.
+
+use chrono::{DateTime, Utc};
+use semver::Version;
+
+use crate::model::{
+    AuditActorType, CustomerId, Event, LicenseId, LicenseStatus, Metadata, OrderId, PolicyId,
+    ProductId, SecretHash, SubscriptionId,
+};
+use crate::rules::{LicenseAggregate, Mutation};
+
+/// Default page size of list operations (the contract's `limit` default).
+pub const DEFAULT_LIMIT: u32 = 50;
+/// Largest page size; larger requests are clamped to it (the contract's `limit` maximum).
+pub const MAX_LIMIT: u32 = 200;
+
+/// A page size: defaults to [`DEFAULT_LIMIT`], clamped to `1..=MAX_LIMIT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit(u32);
+
+impl Limit {
+    /// Clamps a requested size; `None` means the default.
+    pub fn new(requested: Option<i64>) -> Self {
+        match requested {
+            None => Self(DEFAULT_LIMIT),
+            Some(n) => Self(n.clamp(1, i64::from(MAX_LIMIT)) as u32),
+        }
+    }
+
+    /// The size.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+
+    /// The size as `usize`.
+    pub fn as_usize(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl Default for Limit {
+    fn default() -> Self {
+        Self(DEFAULT_LIMIT)
+    }
+}
+
+/// How a runtime or management call names its license.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LicenseSelector {
+    /// By id (management).
+    Id(LicenseId),
+    /// By the SHA-256 of the license key (runtime).
+    KeyHash(SecretHash),
+}
+
+/// Scope and key of an idempotent request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey {
+    /// What the key is unique within, e.g. `license:lic_…:activate`.
+    pub scope: String,
+    /// The client's `Idempotency-Key`.
+    pub key: String,
+}
+
+/// The stored outcome of an idempotent request, replayed byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// Scope and key.
+    pub key: IdempotencyKey,
+    /// SHA-256 of the canonical request, to tell a replay from a reuse.
+    pub request_hash: [u8; 32],
+    /// The response status (an HTTP status for HTTP hosts).
+    pub status: u16,
+    /// The response body, exactly as first sent.
+    pub body: Vec<u8>,
+    /// When it was first answered.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What [`LicenseStore::transact_license`](super::LicenseStore::transact_license) loads.
+#[derive(Debug, Clone, Default)]
+pub struct AggregateQuery {
+    /// The license (required).
+    pub selector: Option<LicenseSelector>,
+    /// Load every device with this binding key, whatever its status.
+    pub binding_key: Option<String>,
+    /// Look this version up in the product's catalog.
+    pub app_version: Option<Version>,
+    /// Load the earlier consumption with this `event_id`.
+    pub consumption_event_id: Option<String>,
+    /// Load the idempotency record with this scope and key.
+    pub idempotency: Option<IdempotencyKey>,
+}
+
+impl AggregateQuery {
+    /// A query for `selector` with no extras.
+    pub fn new(selector: LicenseSelector) -> Self {
+        Self {
+            selector: Some(selector),
+            ..Self::default()
+        }
+    }
+}
+
+/// What the transaction closure sees.
+#[derive(Debug)]
+pub struct Loaded<'a> {
+    /// The license and everything its rules read.
+    pub aggregate: &'a LicenseAggregate,
+    /// The stored idempotency record for the query's key, if any.
+    pub idempotency: Option<&'a IdempotencyRecord>,
+}
+
+/// What the transaction closure decides; applied atomically, all or nothing.
+#[derive(Debug)]
+pub struct Decision<T> {
+    /// Record changes.
+    pub mutations: Vec<Mutation>,
+    /// Events to append.
+    pub events: Vec<NewEvent>,
+    /// The idempotency record to store with the effect.
+    pub idempotency: Option<IdempotencyRecord>,
+    /// Returned to the caller after commit.
+    pub outcome: T,
+}
+
+impl<T> Decision<T> {
+    /// A decision that writes nothing.
+    pub fn nothing(outcome: T) -> Self {
+        Self {
+            mutations: vec![],
+            events: vec![],
+            idempotency: None,
+            outcome,
+        }
+    }
+}
+
+/// An event to append; the store assigns its sequence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// e.g. `device.activated`.
+    pub event_type: String,
+    /// Who caused it.
+    pub actor_type: AuditActorType,
+    /// The actor's id (API key id, license id, `system`).
+    pub actor_id: String,
+    /// e.g. `device`.
+    pub resource_type: String,
+    /// The resource's id.
+    pub resource_id: Option<String>,
+    /// Redacted metadata.
+    pub metadata: Metadata,
+    /// The caller's address, when known.
+    pub ip_address: Option<String>,
+    /// When it happened.
+    pub created_at: DateTime<Utc>,
+}
+
+impl NewEvent {
+    /// The stored form with `sequence`.
+    pub fn into_event(self, sequence: i64) -> Event {
+        Event {
+            sequence,
+            event_type: self.event_type,
+            actor_type: self.actor_type,
+            actor_id: self.actor_id,
+            resource_type: self.resource_type,
+            resource_id: self.resource_id,
+            metadata: self.metadata,
+            ip_address: self.ip_address,
+            created_at: self.created_at,
+        }
+    }
+}
+
+/// Filters of `GET /api/v1/events`; `before` is the cursor (sequences lower than it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventQuery {
+    /// Only sequences lower than this.
+    pub before: Option<i64>,
+    /// Exact event type.
+    pub event_type: Option<String>,
+    /// Exact resource type.
+    pub resource_type: Option<String>,
+    /// Exact resource id.
+    pub resource_id: Option<String>,
+    /// Exact actor type.
+    pub actor_type: Option<AuditActorType>,
+    /// Page size.
+    pub limit: Limit,
+}
+
+impl EventQuery {
+    /// Whether `e` passes the filters (not the cursor).
+    pub fn matches(&self, e: &Event) -> bool {
+        self.event_type.as_ref().is_none_or(|t| &e.event_type == t)
+            && self
+                .resource_type
+                .as_ref()
+                .is_none_or(|t| &e.resource_type == t)
+            && self
+                .resource_id
+                .as_ref()
+                .is_none_or(|t| e.resource_id.as_ref() == Some(t))
+            && self.actor_type.is_none_or(|t| e.actor_type == t)
+    }
+}
+
+/// A newest-first page of events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventPage {
+    /// The events, highest sequence first.
+    pub events: Vec<Event>,
+    /// Pass as `before` for the next page; `None` on the last page.
+    pub next_cursor: Option<i64>,
+}
+
+/// Filters of `GET /api/v1/licenses` that a store evaluates. The effective-status filter is
+/// the engine's (it depends on the policy and `now`), which pages with `after`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LicenseQuery {
+    /// Exact product.
+    pub product_id: Option<ProductId>,
+    /// Exact policy.
+    pub policy_id: Option<PolicyId>,
+    /// Exact customer.
+    pub customer_id: Option<CustomerId>,
+    /// Exact order.
+    pub order_id: Option<OrderId>,
+    /// Exact subscription.
+    pub subscription_id: Option<SubscriptionId>,
+    /// `expires_at` strictly before.
+    pub expires_before: Option<DateTime<Utc>>,
+    /// `expires_at` strictly after.
+    pub expires_after: Option<DateTime<Utc>>,
+    /// Only stored status equal to this (`active`, `suspended`, `revoked`).
+    pub stored_status: Option<LicenseStatus>,
+    /// Continue after this license in list order (newest first: `created_at` desc, id desc).
+    pub after: Option<(DateTime<Utc>, LicenseId)>,
+    /// Page size.
+    pub limit: Limit,
+}
+
+impl LicenseQuery {
+    /// Whether `l` passes the filters (not the cursor).
+    pub fn matches(&self, l: &crate::model::License) -> bool {
+        self.product_id.as_ref().is_none_or(|x| &l.product_id == x)
+            && self.policy_id.as_ref().is_none_or(|x| &l.policy_id == x)
+            && self
+                .customer_id
+                .as_ref()
+                .is_none_or(|x| l.customer_id.as_ref() == Some(x))
+            && self
+                .order_id
+                .as_ref()
+                .is_none_or(|x| l.order_id.as_ref() == Some(x))
+            && self
+                .subscription_id
+                .as_ref()
+                .is_none_or(|x| l.subscription_id.as_ref() == Some(x))
+            && self
+                .expires_before
+                .is_none_or(|t| l.expires_at.is_some_and(|e| e < t))
+            && self
+                .expires_after
+                .is_none_or(|t| l.expires_at.is_some_and(|e| e > t))
+            && self.stored_status.is_none_or(|s| l.status == s)
+    }
+
+    /// Whether `l` comes after the cursor in list order.
+    pub fn is_after_cursor(&self, l: &crate::model::License) -> bool {
+        match &self.after {
+            None => true,
+            Some((at, id)) => (l.created_at, &l.id) < (*at, id),
+        }
+    }
+}
