@@ -26,7 +26,7 @@ pub use ids::{
 pub use records::{
     ApiKey, ConsumptionRecord, CustomFieldDefinition, CustomFieldValue, CustomValue, Customer,
     Device, Event, Feature, Lease, License, LicenseFeature, Order, Policy, Product, ProductVersion,
-    PublicKeyRecord, SecretHash, Subscription, WebhookEndpoint,
+    SecretHash, Subscription, WebhookEndpoint,
 };
 pub use requests::{
     ConsumeRequest, FeatureAssignRequest, FloatingLeaseRequest, LicenseTerms, PolicyDraft,
@@ -37,6 +37,10 @@ pub use runtime::{
     OfflineEntitlementData, RuntimeEntitlementData, VersionEligibility,
 };
 pub use time::Timestamp;
+
+/// A public signing key as `GET /api/v1/system/public-keys` lists it (the contract's
+/// `PublicKey`).
+pub use crate::crypto::PublicKeyInfo as PublicKey;
 
 /// Free-form metadata object attached to most records.
 pub type Metadata = serde_json::Map<String, serde_json::Value>;

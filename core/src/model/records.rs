@@ -12,9 +12,9 @@ pub use crate::crypto::SecretHash;
 use super::{
     ApiKeyId, AuditActorType, CustomFieldCode, CustomFieldId, CustomFieldResourceType,
     CustomFieldValueType, CustomerCode, CustomerId, DeviceBindingKind, DeviceId, DeviceStatus,
-    FeatureCode, FeatureId, KeyStatus, LeaseId, LicenseId, LicenseStatus, LicenseType,
-    ManagementScope, Metadata, OrderId, OrderStatus, PolicyCode, PolicyId, ProductCode, ProductId,
-    ProductVersionId, ResetPeriod, SubscriptionId, SubscriptionStatus, WebhookId,
+    FeatureCode, FeatureId, LeaseId, LicenseId, LicenseStatus, LicenseType, ManagementScope,
+    Metadata, OrderId, OrderStatus, PolicyCode, PolicyId, ProductCode, ProductId, ProductVersionId,
+    ResetPeriod, SubscriptionId, SubscriptionStatus, WebhookId,
 };
 
 /// A product.
@@ -438,14 +438,50 @@ pub struct WebhookEndpoint {
     pub updated_at: DateTime<Utc>,
 }
 
-/// A public signing key as `GET /api/v1/system/public-keys` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PublicKeyRecord {
-    pub kid: String,
-    /// Always `Ed25519`.
-    pub algorithm: String,
-    /// Base64 of the 32 raw public key bytes.
-    pub public_key: String,
-    pub status: KeyStatus,
-    pub created_at: DateTime<Utc>,
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testing::{license, policy};
+
+    #[test]
+    fn secrets_never_serialize_and_names_match_the_contract() {
+        let p = policy(LicenseType::TimeLimited);
+        let l = license(&p);
+        let json = serde_json::to_value(&l).unwrap();
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert!(
+            !keys
+                .iter()
+                .any(|k| k.contains("hash") || k.contains("last_validated"))
+        );
+        for required in [
+            "id",
+            "product_id",
+            "policy_id",
+            "status",
+            "license_key_prefix",
+            "license_key_last4",
+            "active_device_count",
+            "times_activated",
+            "times_transferred",
+            "total_consumptions",
+            "entitlement_version",
+            "metadata",
+            "created_at",
+            "updated_at",
+        ] {
+            assert!(keys.contains(&required), "{required}");
+        }
+        assert!(
+            !keys.contains(&"customer_id"),
+            "absent optionals are omitted"
+        );
+        let back: Policy = serde_json::from_value(serde_json::to_value(&p).unwrap()).unwrap();
+        assert_eq!(back, p);
+    }
 }
