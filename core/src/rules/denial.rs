@@ -126,6 +126,10 @@ denial_codes! {
     UsageResetInvalid = ("USAGE_RESET_INVALID", Invalid),
     /// A policy field out of range.
     InvalidPolicyField = ("INVALID_POLICY_FIELD", Invalid),
+    /// A management request field that is malformed or out of range.
+    InvalidField = ("INVALID_FIELD", Invalid),
+    /// A link to a record of another product (order, subscription, policy, feature).
+    CrossProductLink = ("CROSS_PRODUCT_LINK", Invalid),
     /// The license is revoked and cannot change any more.
     LicenseRevokedImmutable = ("LICENSE_REVOKED_IMMUTABLE", Conflict),
 }

@@ -246,13 +246,12 @@ fn event_conflict() -> DenialReason {
     )
 }
 
-/// The contract's usage reset. `feature` is the assignment the engine resolved from the
-/// request's `feature_id` or `feature_code` (exactly one of which must be present). Applied
-/// in this order: `max_consumptions`, `add_credits` (raises the quota; an unmetered feature
-/// stays unmetered), `total_consumptions`, `reset_consumed`.
+/// The contract's usage reset. The assignment is selected by exactly one of the request's
+/// `feature_id` or `feature_code`. Mutations apply in this order: `max_consumptions`,
+/// `add_credits` (raises the quota; an unmetered feature stays unmetered),
+/// `total_consumptions`, `reset_consumed`.
 pub fn reset_usage(
     agg: &LicenseAggregate,
-    feature: &LicenseFeature,
     req: &UsageResetRequest,
     now: DateTime<Utc>,
 ) -> Result<Plan<LicenseFeature>, Denial> {
@@ -291,6 +290,24 @@ pub fn reset_usage(
         ));
     }
     Denial::check(reasons)?;
+    let feature = agg
+        .features
+        .iter()
+        .find(|f| {
+            req.feature_id
+                .as_deref()
+                .is_some_and(|id| f.feature_id.as_str() == id)
+                || req
+                    .feature_code
+                    .as_deref()
+                    .is_some_and(|c| f.feature_code.as_str() == c)
+        })
+        .ok_or_else(|| {
+            Denial::one(DenialReason::new(
+                DenialCode::FeatureNotAssigned,
+                "this feature is not assigned to the license",
+            ))
+        })?;
 
     let mut f = rolled(feature, now);
     let before = (f.max_consumptions, f.total_consumptions);

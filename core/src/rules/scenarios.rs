@@ -538,7 +538,6 @@ fn usage_reset_follows_the_contract() {
         agg,
         metering::consume(&agg, &consume_req("A", "api", Some(5), "e1"), t0())
     );
-    let f = agg.features[0].clone();
     let by_code = |r: UsageResetRequest| UsageResetRequest {
         feature_code: Some("api".into()),
         ..r
@@ -548,7 +547,6 @@ fn usage_reset_follows_the_contract() {
         agg,
         metering::reset_usage(
             &agg,
-            &f,
             &by_code(UsageResetRequest {
                 add_credits: Some(3),
                 ..Default::default()
@@ -558,12 +556,10 @@ fn usage_reset_follows_the_contract() {
     );
     assert_eq!((out.max_consumptions, out.remaining), (Some(8), Some(3)));
     assert_eq!(agg.license.entitlement_version, v + 1);
-    let f = agg.features[0].clone();
     let out = step!(
         agg,
         metering::reset_usage(
             &agg,
-            &f,
             &by_code(UsageResetRequest {
                 reset_consumed: true,
                 ..Default::default()
@@ -572,12 +568,10 @@ fn usage_reset_follows_the_contract() {
         )
     );
     assert_eq!(out.total_consumptions, 0);
-    let f = agg.features[0].clone();
     let out = step!(
         agg,
         metering::reset_usage(
             &agg,
-            &f,
             &by_code(UsageResetRequest {
                 max_consumptions: Some(1),
                 total_consumptions: Some(1),
@@ -613,7 +607,7 @@ fn usage_reset_follows_the_contract() {
         }),
     ] {
         assert!(
-            metering::reset_usage(&agg, &f, &bad, t0())
+            metering::reset_usage(&agg, &bad, t0())
                 .unwrap_err()
                 .has(DenialCode::UsageResetInvalid),
             "{bad:?}"

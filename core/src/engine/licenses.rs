@@ -1,0 +1,603 @@
+//! License management: create, read, list, lifecycle, devices, feature assignments, usage.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use rand_core::CryptoRng;
+use serde::Serialize;
+
+use super::catalog::parse_id;
+use super::requests::LicenseCreate;
+use super::{Actor, Clock, Engine, EngineError};
+use crate::crypto::{LicenseKey, canonical_json};
+use crate::model::{
+    CustomerId, Device, FeatureAssignRequest, License, LicenseFeature, LicenseId, LicenseStatus,
+    LicenseTerms, Policy, PolicyId, RenewRequest, Timestamp, TransferRequest, UsageResetRequest,
+};
+use crate::rules::{
+    Denial, DenialCode, LicenseAggregate, Plan, activation, lifecycle, metering, status,
+};
+use crate::store::{
+    AggregateQuery, Decision, IdempotencyKey, IdempotencyRecord, LicenseQuery, LicenseSelector,
+    Limit, Store, StoreError,
+};
+
+/// A created license and its key, which is shown this once.
+#[derive(Debug, Clone, Serialize)]
+pub struct LicenseCreated {
+    /// The license (effective status).
+    pub license: License,
+    /// The full license key; only its hash is stored.
+    pub license_key: String,
+}
+
+/// Idempotency and bookkeeping of a management call that takes an `Idempotency-Key`.
+#[derive(Debug, Clone, Copy)]
+pub struct ManagementCall<'a> {
+    /// The `Idempotency-Key`.
+    pub idempotency_key: Option<&'a str>,
+    /// Echoed in `meta.request_id`.
+    pub request_id: &'a str,
+}
+
+/// A management response body `{"data":…,"meta":…}` that may be a replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBody {
+    /// The exact bytes to send.
+    pub body: Vec<u8>,
+    /// Whether it was replayed for a repeated idempotency key.
+    pub replayed: bool,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a, T> {
+    data: &'a T,
+    meta: Meta<'a>,
+}
+
+#[derive(Serialize)]
+struct Meta<'a> {
+    request_id: &'a str,
+    timestamp: Timestamp,
+}
+
+/// `license` as clients see it: the effective status at `now` instead of the stored one.
+pub fn present(mut license: License, policy: &Policy, now: DateTime<Utc>) -> License {
+    license.status = status::effective_status(&license, policy, now);
+    license
+}
+
+impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
+    /// Creates a license and returns its key once.
+    ///
+    /// The policy must belong to the product; so must the order and subscription when given.
+    /// An order linked to a subscription sets the license's subscription when none is given.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` for a missing product, policy, customer, order or subscription;
+    /// `CROSS_PRODUCT_LINK` and date rules as `Denied`; storage failures.
+    pub async fn create_license(
+        &self,
+        actor: &Actor,
+        req: LicenseCreate,
+    ) -> Result<LicenseCreated, EngineError> {
+        let product = self
+            .store
+            .get_product(&parse_id(&req.product_id, "product")?)
+            .await?;
+        let policy = self
+            .store
+            .get_policy(&parse_id::<PolicyId>(&req.policy_id, "policy")?)
+            .await?;
+        let cross = |what: &str| {
+            EngineError::denied(
+                DenialCode::CrossProductLink,
+                None,
+                format!("the {what} belongs to another product"),
+            )
+        };
+        if policy.product_id != product.id {
+            return Err(cross("policy"));
+        }
+        let customer_id = match non_empty(&req.customer_id) {
+            Some(raw) => Some(
+                self.store
+                    .get_customer(&parse_id(raw, "customer")?)
+                    .await?
+                    .id,
+            ),
+            None => None,
+        };
+        let order = match non_empty(&req.order_id) {
+            Some(raw) => Some(self.store.get_order(&parse_id(raw, "order")?).await?),
+            None => None,
+        };
+        if order.as_ref().is_some_and(|o| o.product_id != product.id) {
+            return Err(cross("order"));
+        }
+        let subscription_id = match non_empty(&req.subscription_id) {
+            Some(raw) => {
+                let s = self
+                    .store
+                    .get_subscription(&parse_id(raw, "subscription")?)
+                    .await?;
+                if s.product_id != product.id {
+                    return Err(cross("subscription"));
+                }
+                Some(s.id)
+            }
+            None => order.as_ref().and_then(|o| o.subscription_id.clone()),
+        };
+        let terms = LicenseTerms {
+            customer_id,
+            order_id: order.map(|o| o.id),
+            subscription_id,
+            customer_email: req.customer_email,
+            customer_name: req.customer_name,
+            starts_at: req.starts_at,
+            expires_at: req.expires_at,
+            maintenance_expires_at: req.maintenance_expires_at,
+            metadata: req.metadata.unwrap_or_default(),
+        };
+        let now = self.now();
+        let (id, key) = self.with_rng(|r| (LicenseId::generate(r), LicenseKey::generate(r)));
+        let display = lifecycle::KeyDisplay {
+            hash: key.hash(),
+            prefix: key.prefix().to_owned(),
+            last4: key.last4().to_owned(),
+        };
+        let plan = lifecycle::create_license(id, product.id, &policy, terms, display, now)?;
+        self.store
+            .insert_license(&plan.outcome, actor.events(plan.events, now))
+            .await?;
+        Ok(LicenseCreated {
+            license: present(plan.outcome, &policy, now),
+            license_key: key.expose_secret().to_owned(),
+        })
+    }
+
+    /// The license with `id`, with its effective status.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound`, storage failures.
+    pub async fn get_license(&self, id: &str) -> Result<License, EngineError> {
+        let license = self.store.get_license(&parse_id(id, "license")?).await?;
+        let policy = self.store.get_policy(&license.policy_id).await?;
+        Ok(present(license, &policy, self.now()))
+    }
+
+    /// Licenses matching `query`; `status` filters by effective status at now.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub async fn list_licenses(
+        &self,
+        mut query: LicenseQuery,
+        status: Option<LicenseStatus>,
+    ) -> Result<Vec<License>, EngineError> {
+        let now = self.now();
+        let want = query.limit.as_usize();
+        query.stored_status = match status {
+            Some(s @ (LicenseStatus::Suspended | LicenseStatus::Revoked)) => Some(s),
+            Some(_) => Some(LicenseStatus::Active),
+            None => None,
+        };
+        query.limit = Limit::new(Some(crate::store::MAX_LIMIT.into()));
+        let mut policies: HashMap<PolicyId, Policy> = HashMap::new();
+        let mut out = Vec::with_capacity(want);
+        loop {
+            let page = self.store.list_licenses(&query).await?;
+            let exhausted = page.len() < query.limit.as_usize();
+            for l in page {
+                query.after = Some((l.created_at, l.id.clone()));
+                if !policies.contains_key(&l.policy_id) {
+                    let p = self.store.get_policy(&l.policy_id).await?;
+                    policies.insert(p.id.clone(), p);
+                }
+                let l = present(l.clone(), &policies[&l.policy_id], now);
+                if status.is_none_or(|s| l.status == s) {
+                    out.push(l);
+                    if out.len() == want {
+                        return Ok(out);
+                    }
+                }
+            }
+            if exhausted {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Renews a license (idempotent).
+    ///
+    /// # Errors
+    ///
+    /// `NotFound`; `Denied` (both or neither field, perpetual, revoked); idempotency conflict.
+    pub async fn renew_license(
+        &self,
+        actor: &Actor,
+        call: ManagementCall<'_>,
+        id: &str,
+        req: &RenewRequest,
+    ) -> Result<StoredBody, EngineError> {
+        let id: LicenseId = parse_id(id, "license")?;
+        for (field, raw) in [
+            ("order_id", req.order_id.as_ref().map(|o| o.to_string())),
+            (
+                "subscription_id",
+                req.subscription_id.as_ref().map(|s| s.to_string()),
+            ),
+        ] {
+            if let Some(raw) = raw {
+                let license = self.store.get_license(&id).await?;
+                let product = match field {
+                    "order_id" => {
+                        self.store
+                            .get_order(&parse_id(&raw, "order")?)
+                            .await?
+                            .product_id
+                    }
+                    _ => {
+                        self.store
+                            .get_subscription(&parse_id(&raw, "subscription")?)
+                            .await?
+                            .product_id
+                    }
+                };
+                if product != license.product_id {
+                    return Err(EngineError::denied(
+                        DenialCode::CrossProductLink,
+                        Some(field),
+                        "it belongs to another product",
+                    ));
+                }
+            }
+        }
+        self.idempotent(actor, call, "renew", &id, req, |agg, now| {
+            lifecycle::renew(agg, req, now)
+        })
+        .await
+    }
+
+    /// Transfers a license (idempotent). `customer_id: ""` clears the customer.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` license or customer; `Denied`; idempotency conflict.
+    pub async fn transfer_license(
+        &self,
+        actor: &Actor,
+        call: ManagementCall<'_>,
+        id: &str,
+        req: &TransferRequest,
+    ) -> Result<StoredBody, EngineError> {
+        let id: LicenseId = parse_id(id, "license")?;
+        let customer: Option<Option<CustomerId>> = match req.customer_id.as_deref() {
+            None => None,
+            Some("") => Some(None),
+            Some(raw) => Some(Some(
+                self.store
+                    .get_customer(&parse_id(raw, "customer")?)
+                    .await?
+                    .id,
+            )),
+        };
+        self.idempotent(actor, call, "transfer", &id, req, |agg, now| {
+            lifecycle::transfer(agg, req, customer, now)
+        })
+        .await
+    }
+
+    /// Suspends a license.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound`; revoked licenses cannot change.
+    pub async fn suspend_license(&self, actor: &Actor, id: &str) -> Result<License, EngineError> {
+        self.admin(actor, id, |agg, now| lifecycle::suspend(agg, now))
+            .await
+    }
+
+    /// Reinstates a suspended license.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::suspend_license`].
+    pub async fn reinstate_license(&self, actor: &Actor, id: &str) -> Result<License, EngineError> {
+        self.admin(actor, id, |agg, now| lifecycle::reinstate(agg, now))
+            .await
+    }
+
+    /// Revokes a license for good, releasing every seat and lease.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound`, storage failures.
+    pub async fn revoke_license(&self, actor: &Actor, id: &str) -> Result<License, EngineError> {
+        self.admin(actor, id, |agg, now| lifecycle::revoke(agg, now))
+            .await
+    }
+
+    /// A license's devices.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound`, storage failures.
+    pub async fn list_devices(
+        &self,
+        license: &str,
+        limit: Limit,
+    ) -> Result<Vec<Device>, EngineError> {
+        Ok(self
+            .store
+            .list_devices(&parse_id(license, "license")?, limit)
+            .await?)
+    }
+
+    /// One device of a license.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound`, storage failures.
+    pub async fn get_device(&self, license: &str, device: &str) -> Result<Device, EngineError> {
+        Ok(self
+            .store
+            .get_device(&parse_id(license, "license")?, &parse_id(device, "device")?)
+            .await?)
+    }
+
+    /// Releases a device's seat.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` license or device.
+    pub async fn reset_device(
+        &self,
+        actor: &Actor,
+        license: &str,
+        device: &str,
+    ) -> Result<Device, EngineError> {
+        let device = parse_id(device, "device")?;
+        self.admin_with(actor, license, AggregateQuery::default(), |agg, now| {
+            activation::reset_device(agg, &device, now)
+        })
+        .await
+    }
+
+    /// Blacklists a device: its seat is freed and its binding refused forever.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` license or device.
+    pub async fn blacklist_device(
+        &self,
+        actor: &Actor,
+        license: &str,
+        device: &str,
+    ) -> Result<Device, EngineError> {
+        let device = parse_id(device, "device")?;
+        self.admin_with(actor, license, AggregateQuery::default(), |agg, now| {
+            activation::blacklist_device(agg, &device, now)
+        })
+        .await
+    }
+
+    /// A license's feature assignments with current-period usage.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound`, storage failures.
+    pub async fn list_license_features(
+        &self,
+        license: &str,
+        limit: Limit,
+    ) -> Result<Vec<LicenseFeature>, EngineError> {
+        let now = self.now();
+        let fs = self
+            .store
+            .list_license_features(&parse_id(license, "license")?, limit)
+            .await?;
+        Ok(fs.iter().map(|f| metering::rolled(f, now)).collect())
+    }
+
+    /// Assigns a feature of the license's product.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` license or feature; `CROSS_PRODUCT_LINK`; invalid amounts.
+    pub async fn assign_feature(
+        &self,
+        actor: &Actor,
+        license: &str,
+        req: &FeatureAssignRequest,
+    ) -> Result<LicenseFeature, EngineError> {
+        let feature = self.store.get_feature(&req.feature_id).await?;
+        self.admin_with(actor, license, AggregateQuery::default(), |agg, now| {
+            if feature.product_id != agg.license.product_id {
+                return Err(Denial::one(crate::rules::DenialReason::field(
+                    DenialCode::CrossProductLink,
+                    "feature_id",
+                    "the feature belongs to another product",
+                )));
+            }
+            lifecycle::assign_feature(agg, &feature, req, now)
+        })
+        .await
+    }
+
+    /// Removes a feature assignment.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` license or assignment.
+    pub async fn remove_feature(
+        &self,
+        actor: &Actor,
+        license: &str,
+        feature: &str,
+    ) -> Result<(), EngineError> {
+        let feature = parse_id(feature, "feature")?;
+        self.admin_with(actor, license, AggregateQuery::default(), |agg, now| {
+            lifecycle::remove_feature(agg, &feature, now)
+        })
+        .await
+    }
+
+    /// The contract's usage reset, selecting the assignment by `feature_id` or `feature_code`.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` license or assignment; `USAGE_RESET_INVALID`.
+    pub async fn reset_usage(
+        &self,
+        actor: &Actor,
+        license: &str,
+        req: &UsageResetRequest,
+    ) -> Result<LicenseFeature, EngineError> {
+        self.admin_with(actor, license, AggregateQuery::default(), |agg, now| {
+            metering::reset_usage(agg, req, now)
+        })
+        .await
+    }
+
+    async fn admin(
+        &self,
+        actor: &Actor,
+        id: &str,
+        decide: impl FnOnce(&LicenseAggregate, DateTime<Utc>) -> Result<Plan<License>, Denial> + Send,
+    ) -> Result<License, EngineError> {
+        let license = self.admin_with(actor, id, AggregateQuery::default(), |agg, now| {
+            decide(agg, now).map(|p| p.map(|l| (l, agg.policy.clone())))
+        });
+        let (license, policy) = license.await?;
+        Ok(present(license, &policy, self.now()))
+    }
+
+    /// Runs a management rule on one license under its lock.
+    async fn admin_with<T: Send>(
+        &self,
+        actor: &Actor,
+        id: &str,
+        mut query: AggregateQuery,
+        decide: impl FnOnce(&LicenseAggregate, DateTime<Utc>) -> Result<Plan<T>, Denial> + Send,
+    ) -> Result<T, EngineError> {
+        let id: LicenseId = parse_id(id, "license")?;
+        query.selector = Some(LicenseSelector::Id(id));
+        let now = self.now();
+        let result = self
+            .store
+            .transact_license(query, |loaded| match decide(loaded.aggregate, now) {
+                Ok(plan) => Decision {
+                    mutations: plan.mutations,
+                    events: actor.events(plan.events, now),
+                    idempotency: None,
+                    outcome: Ok(plan.outcome),
+                },
+                Err(d) => Decision::nothing(Err(EngineError::Denied(d))),
+            })
+            .await;
+        match result {
+            Ok(outcome) => outcome.map_err(map_not_found),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Runs an idempotent management rule whose outcome is a license.
+    async fn idempotent<Q: Serialize + Sync>(
+        &self,
+        actor: &Actor,
+        call: ManagementCall<'_>,
+        op: &'static str,
+        id: &LicenseId,
+        req: &Q,
+        decide: impl FnOnce(&LicenseAggregate, DateTime<Utc>) -> Result<Plan<License>, Denial> + Send,
+    ) -> Result<StoredBody, EngineError> {
+        let request = canonical_json(req).map_err(|e| EngineError::Internal(Box::new(e)))?;
+        let hash = super::runtime::request_hash(op, &request);
+        let key = call.idempotency_key.map(|k| IdempotencyKey {
+            scope: format!("license:{id}"),
+            key: k.to_owned(),
+        });
+        let query = AggregateQuery {
+            selector: Some(LicenseSelector::Id(id.clone())),
+            idempotency: key.clone(),
+            ..AggregateQuery::default()
+        };
+        let now = self.now();
+        let result = self
+            .store
+            .transact_license(query, |loaded| {
+                if let Some(stored) = loaded.idempotency {
+                    return Decision::nothing(if stored.request_hash == hash {
+                        Ok(StoredBody {
+                            body: stored.body.clone(),
+                            replayed: true,
+                        })
+                    } else {
+                        Err(EngineError::IdempotencyConflict)
+                    });
+                }
+                let agg = loaded.aggregate;
+                let plan = match decide(agg, now) {
+                    Ok(p) => p,
+                    Err(d) => return Decision::nothing(Err(EngineError::Denied(d))),
+                };
+                let shown = present(plan.outcome.clone(), &agg.policy, now);
+                let body = match serde_json::to_vec(&Envelope {
+                    data: &shown,
+                    meta: Meta {
+                        request_id: call.request_id,
+                        timestamp: Timestamp::new(now),
+                    },
+                }) {
+                    Ok(b) => b,
+                    Err(e) => return Decision::nothing(Err(EngineError::Internal(Box::new(e)))),
+                };
+                Decision {
+                    mutations: plan.mutations,
+                    events: actor.events(plan.events, now),
+                    idempotency: key.map(|key| IdempotencyRecord {
+                        key,
+                        request_hash: hash,
+                        status: 200,
+                        body: body.clone(),
+                        created_at: now,
+                    }),
+                    outcome: Ok(StoredBody {
+                        body,
+                        replayed: false,
+                    }),
+                }
+            })
+            .await;
+        match result {
+            Ok(outcome) => outcome,
+            Err(StoreError::AlreadyExists {
+                entity: "idempotency_record",
+                ..
+            }) => Err(EngineError::IdempotencyConflict),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Rules report a missing device or assignment as a denial of kind `NotFound`; management
+/// callers get them as plain `NotFound`.
+fn map_not_found(e: EngineError) -> EngineError {
+    match &e {
+        EngineError::Denied(d) if d.has(DenialCode::DeviceNotFound) => {
+            EngineError::NotFound { entity: "device" }
+        }
+        EngineError::Denied(d) if d.has(DenialCode::FeatureNotAssigned) => EngineError::NotFound {
+            entity: "license_feature",
+        },
+        _ => e,
+    }
+}
+
+fn non_empty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().filter(|s| !s.is_empty())
+}

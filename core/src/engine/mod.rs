@@ -1,0 +1,237 @@
+//! The engine: every runtime and management operation of the Open License v1 contract, over
+//! any [`Store`], with the clock and randomness handed in by the host.
+//!
+//! The engine is the only place that combines storage with the [`rules`](crate::rules): it
+//! loads an aggregate, lets a rule decide inside the store's per-license transaction, signs
+//! the outcome with the [`KeyRing`], and stores the idempotency record and events with the
+//! effect. Handlers in a host only adapt their protocol to these calls.
+//!
+//! # Events
+//!
+//! Every state change appends an event in the same transaction. Types: `product.created`,
+//! `product.updated`, `product.deleted`, `product_version.created`, `policy.created`,
+//! `policy.updated`, `policy.deleted`, `feature.created`, `customer.created`,
+//! `customer.updated`, `customer.deleted`, `custom_field.created`, `custom_field.updated`,
+//! `custom_field.deleted`, `custom_field_value.set`, `custom_field_value.cleared`,
+//! `order.created`, `order.updated`, `subscription.created`, `subscription.updated`,
+//! `license.created`, `license.validated`, `license.renewed`, `license.suspended`,
+//! `license.reinstated`, `license.revoked`, `license.transferred`, `license.offline_issued`,
+//! `license.feature_assigned`, `license.feature_removed`, `device.activated`,
+//! `device.deactivated`, `device.reset`, `device.blacklisted`, `device.released`,
+//! `floating.checked_out`, `floating.heartbeat`, `floating.checked_in`, `usage.consumed`,
+//! `usage.reset`, `api_key.created`, `webhook.created`, `webhook.updated`, `webhook.deleted`,
+//! `webhook.secret_rotated`, `signing_key.created`, `signing_key.rotated`. Metadata never holds
+//! a secret, a fingerprint or any other binding value.
+//!
+//! # Idempotency
+//!
+//! Activate, deactivate, consume, floating checkout and checkin (runtime) and renew and
+//! transfer (management) take an idempotency key. The record (scope = the license, key, a hash
+//! of the operation and its request, the response bytes) is written in the same transaction as
+//! the effect. The same key with the same request replays the stored response byte for byte;
+//! with another request it is [`EngineError::IdempotencyConflict`]. Refusals are not stored: a
+//! client may retry a refused request with the same key once the refusal's cause is gone.
+
+mod access;
+mod catalog;
+mod clock;
+mod commerce;
+mod customers;
+mod error;
+mod licenses;
+pub mod requests;
+mod runtime;
+
+use std::sync::{Mutex, PoisonError, RwLock};
+
+use chrono::{DateTime, Utc};
+use rand_core::CryptoRng;
+
+pub use catalog::MAX_NAME_LEN;
+pub use clock::{Clock, ManualClock};
+pub use error::EngineError;
+pub use licenses::{LicenseCreated, ManagementCall, StoredBody, present};
+pub use runtime::{RuntimeCall, SignedResponse};
+
+use crate::crypto::{KeyRing, PublicKeyInfo};
+use crate::model::{AuditActorType, KeyStatus};
+use crate::rules::DomainEvent;
+use crate::store::{NewEvent, Store};
+
+/// Who performs a management operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The kind of actor.
+    pub actor_type: AuditActorType,
+    /// Its id (an API key id, `system`, …).
+    pub actor_id: String,
+    /// Its network address, when known.
+    pub ip_address: Option<String>,
+}
+
+impl Actor {
+    /// The system itself (bootstrap, maintenance commands).
+    pub fn system() -> Self {
+        Self {
+            actor_type: AuditActorType::System,
+            actor_id: "system".into(),
+            ip_address: None,
+        }
+    }
+
+    /// A management API key.
+    pub fn api_key(id: &crate::model::ApiKeyId, ip_address: Option<String>) -> Self {
+        Self {
+            actor_type: AuditActorType::ApiKey,
+            actor_id: id.to_string(),
+            ip_address,
+        }
+    }
+
+    pub(crate) fn event(&self, e: DomainEvent, now: DateTime<Utc>) -> NewEvent {
+        NewEvent {
+            event_type: e.event_type.to_owned(),
+            actor_type: self.actor_type,
+            actor_id: self.actor_id.clone(),
+            resource_type: e.resource_type.to_owned(),
+            resource_id: Some(e.resource_id),
+            metadata: e.metadata,
+            ip_address: self.ip_address.clone(),
+            created_at: now,
+        }
+    }
+
+    pub(crate) fn events(&self, es: Vec<DomainEvent>, now: DateTime<Utc>) -> Vec<NewEvent> {
+        es.into_iter().map(|e| self.event(e, now)).collect()
+    }
+}
+
+/// The licensing engine over store `S`, clock `C` and RNG `R`.
+pub struct Engine<S, C, R> {
+    store: S,
+    clock: C,
+    rng: Mutex<R>,
+    keys: RwLock<KeyRing>,
+}
+
+impl<S, C, R> std::fmt::Debug for Engine<S, C, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
+    /// Starts an engine: loads the signing keys from the store, or generates and stores a first
+    /// key when there are none.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures, or stored keys that cannot be used.
+    pub async fn start(store: S, clock: C, mut rng: R) -> Result<Self, EngineError> {
+        let stored = store.load_signing_keys().await?;
+        let keys = if stored.is_empty() {
+            let now = clock.now();
+            let ring = KeyRing::generate(&mut rng, now);
+            let event = Actor::system().event(
+                DomainEvent::new("signing_key.created", "signing_key", ring.active_kid(), []),
+                now,
+            );
+            match store
+                .replace_signing_keys(None, &ring.export(), vec![event])
+                .await
+            {
+                Ok(()) => ring,
+                // Another instance created the first key at the same moment: use theirs.
+                Err(crate::store::StoreError::Conflict { .. }) => load_ring(&store).await?,
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            KeyRing::from_stored(stored).map_err(|e| EngineError::Internal(Box::new(e)))?
+        };
+        Ok(Self {
+            store,
+            clock,
+            rng: Mutex::new(rng),
+            keys: RwLock::new(keys),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The current time by the engine's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The public key set clients verify with (the active key and every retired one).
+    pub fn public_keys(&self) -> Vec<PublicKeyInfo> {
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .public_keys()
+    }
+
+    /// Makes a new active signing key and retires the old one; earlier signatures still verify.
+    ///
+    /// # Errors
+    ///
+    /// `Conflict` when another instance rotated at the same time (reload and retry), or storage
+    /// failures.
+    pub async fn rotate_keys(&self, actor: &Actor) -> Result<PublicKeyInfo, EngineError> {
+        let now = self.clock.now();
+        let (expected, next, info) = {
+            let current = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+            let mut next = KeyRing::from_stored(current.export())
+                .map_err(|e| EngineError::Internal(Box::new(e)))?;
+            let info = self.with_rng(|rng| next.rotate(rng, now));
+            (current.active_kid().to_owned(), next, info)
+        };
+        let event = actor.event(
+            DomainEvent::new(
+                "signing_key.rotated",
+                "signing_key",
+                info.kid.clone(),
+                [("retired_kid", serde_json::json!(expected))],
+            ),
+            now,
+        );
+        self.store
+            .replace_signing_keys(Some(&expected), &next.export(), vec![event])
+            .await?;
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = next;
+        Ok(info)
+    }
+
+    /// Reloads the signing keys from the store (after another instance rotated).
+    ///
+    /// # Errors
+    ///
+    /// Storage failures or unusable stored keys.
+    pub async fn reload_keys(&self) -> Result<(), EngineError> {
+        let ring = load_ring(&self.store).await?;
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = ring;
+        Ok(())
+    }
+
+    pub(crate) fn with_rng<T>(&self, f: impl FnOnce(&mut R) -> T) -> T {
+        let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut rng)
+    }
+
+    pub(crate) fn with_keys<T>(&self, f: impl FnOnce(&KeyRing) -> T) -> T {
+        f(&self.keys.read().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+async fn load_ring<S: Store>(store: &S) -> Result<KeyRing, EngineError> {
+    KeyRing::from_stored(store.load_signing_keys().await?)
+        .map_err(|e| EngineError::Internal(Box::new(e)))
+}
+
+/// Whether a key is the one new signatures use.
+pub fn is_active(info: &PublicKeyInfo) -> bool {
+    info.status == KeyStatus::Active
+}
