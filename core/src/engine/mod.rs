@@ -47,6 +47,7 @@ use std::sync::{Mutex, PoisonError, RwLock};
 use chrono::{DateTime, Utc};
 use rand_core::CryptoRng;
 
+pub use access::{ApiKeyCreated, WebhookWithSecret};
 pub use catalog::MAX_NAME_LEN;
 pub use clock::{Clock, ManualClock};
 pub use error::EngineError;
