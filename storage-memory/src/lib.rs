@@ -1,0 +1,169 @@
+//! In-process storage backend for licentia.
+//!
+//! [`MemoryStore`] implements every storage trait of
+//! [`licentia_core::store`] ([`LicenseStore`], [`CatalogStore`], [`CustomerStore`],
+//! [`CommerceStore`], [`AccessStore`]), so it is a [`Store`]. It is meant for tests, for
+//! embedding licentia in a single process, and as the server's default when no database is
+//! configured. Nothing survives a restart.
+//!
+//! Like every store it never reads the clock, never draws randomness and never decides
+//! policy: timestamps and ids arrive in the records, refusals come from
+//! [`licentia_core::rules`].
+//!
+//! # Example
+//!
+//! ```rust
+//! use chrono::{TimeZone, Utc};
+//! use licentia_core::model::Product;
+//! use licentia_core::store::{CatalogStore, Limit, StoreError};
+//! use licentia_storage_memory::MemoryStore;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = MemoryStore::new();
+//! let now = Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap();
+//! let product = Product {
+//!     id: "prod_1".parse()?,
+//!     name: "Editor".into(),
+//!     code: "editor".parse()?,
+//!     metadata: Default::default(),
+//!     created_at: now,
+//!     updated_at: now,
+//! };
+//! store.insert_product(&product, vec![]).await?;
+//!
+//! // Clones share the same data.
+//! let other = store.clone();
+//! assert_eq!(other.get_product(&product.id).await?, product);
+//! assert_eq!(other.list_products(Limit::default()).await?.len(), 1);
+//!
+//! // Unique values are the store's: a second `editor` is refused, not overwritten.
+//! let mut copy = product.clone();
+//! copy.id = "prod_2".parse()?;
+//! assert!(matches!(
+//!     store.insert_product(&copy, vec![]).await,
+//!     Err(StoreError::AlreadyExists { entity: "product", constraint: "code" })
+//! ));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `examples/activate.rs` runs a whole activation through
+//! [`LicenseStore::transact_license`].
+//!
+//! # Locking design
+//!
+//! The contract asks that every runtime call on one license be atomic and that unrelated
+//! licenses never wait on each other (DESIGN 3). The store therefore has one lock per
+//! license plus a few short-lived shared locks:
+//!
+//! | lock | guards | held for |
+//! |---|---|---|
+//! | one `Mutex` per license | the license's devices, feature assignments, live leases, consumption records (by `event_id`) and idempotency records | a whole [`LicenseStore::transact_license`]: load, the closure, validate, apply |
+//! | `licenses: RwLock` | the id → license map with each license's committed row, and the key hash index | a lookup, or publishing a changed row |
+//! | `catalog: RwLock` | products, versions, policies, features, custom fields and values, customers, orders, subscriptions | one read or write |
+//! | `access: RwLock` | API keys, webhooks with their secrets, signing keys | one read or write |
+//! | `events: Mutex` | the append-only event log and its sequence counter | one append or page |
+//!
+//! `transact_license` finds the license's lock under a brief read of `licenses`, releases
+//! that, and then holds only the license's own mutex while the closure runs. The catalog is
+//! read only while the aggregate is built (policy, version lookup), not during the closure,
+//! so a slow closure on one license delays nobody else — not other licenses, not catalog
+//! writers. Reads of license rows (`get_license`, `list_licenses`) use the committed row in
+//! `licenses` and never wait for a transaction.
+//!
+//! Locks are always taken in one order — a license's mutex, then `catalog`, then
+//! `licenses`, then `access`, then `events` — so no two calls can deadlock. A write takes
+//! the event log's lock while it still holds the locks of what it changes, so its events
+//! and its change become visible together; sequences are assigned under that lock, so the
+//! log is in sequence order and sequences strictly increase.
+//!
+//! The locks are `parking_lot`'s, which do not poison: a closure that panics unwinds through
+//! `transact_license`, releases the license's lock and leaves its state untouched (nothing
+//! is written before the closure returns), and every other license keeps working. No lock is
+//! ever held across an `.await` (there are none), so every future is `Send`.
+//!
+//! # Transactions
+//!
+//! [`LicenseStore::transact_license`] loads the aggregate the contract describes, calls the
+//! closure exactly once, then validates the whole [`Decision`](licentia_core::store::Decision)
+//! before writing any of it. A [`Mutation::Consumption`](licentia_core::rules::Mutation)
+//! whose `event_id` is already recorded on the license (or repeated within the decision), an
+//! idempotency key already stored, a mutation naming another license, a changed license row
+//! whose key hash is taken or whose references do not exist: each fails the call and
+//! nothing is applied. Otherwise the mutations are applied with
+//! [`LicenseAggregate::apply`](licentia_core::rules::LicenseAggregate::apply) — the meaning
+//! of a mutation is written once, in core — and the result is stored with the events and
+//! the idempotency record.
+//!
+//! # Decisions where the contract is silent
+//!
+//! - **References behave like foreign keys.** Inserting or updating a record whose product,
+//!   policy, customer, order or subscription does not exist is `NotFound` for that entity.
+//!   Listing the policies, features, custom fields, versions, orders or subscriptions of a
+//!   missing product is `NotFound { entity: "product" }`.
+//! - **Deletes.** A product with policies, features, licenses, orders or subscriptions is
+//!   `Conflict`; its versions and custom field definitions (with their values) are deleted
+//!   with it. A customer that licenses, orders or subscriptions reference is `Conflict`; its
+//!   custom field values go with it. Deleting a custom field deletes its values.
+//! - **Idempotency records** belong to the license they were stored with: keys are unique
+//!   per (license, scope, key), and a transaction sees only its own license's records.
+//!   Hosts put the license in the scope anyway.
+//! - **Version strings** are unique per product as written; lookups compare by semver
+//!   precedence, newest release first.
+//! - **Custom field values** are returned joined with their definition as it is now.
+//! - **`touch_api_key`** keeps the latest `last_used_at` it was given.
+//! - **Leases** that are checked in are removed, as in the aggregate.
+//!
+//! Entity names in errors: `product`, `product_version`, `policy`, `feature`,
+//! `custom_field`, `customer`, `order`, `subscription`, `license`, `device`, `api_key`,
+//! `webhook`, `consumption`, `idempotency_record`. Constraint names: `id`, `code`,
+//! `version`, `external_id`, `key_hash`, `token_hash`, `event_id`, `key`.
+//!
+//! [`Store`]: licentia_core::store::Store
+//! [`LicenseStore`]: licentia_core::store::LicenseStore
+//! [`LicenseStore::transact_license`]: licentia_core::store::LicenseStore::transact_license
+//! [`CatalogStore`]: licentia_core::store::CatalogStore
+//! [`CustomerStore`]: licentia_core::store::CustomerStore
+//! [`CommerceStore`]: licentia_core::store::CommerceStore
+//! [`AccessStore`]: licentia_core::store::AccessStore
+
+mod access;
+mod catalog;
+mod commerce;
+mod customer;
+mod license;
+mod state;
+
+use std::fmt;
+use std::sync::Arc;
+
+use state::Inner;
+
+/// An in-memory [`Store`](licentia_core::store::Store).
+///
+/// Cheap to clone: clones share the same data. Thread-safe; see the
+/// [crate docs](crate#locking-design) for how it locks.
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl fmt::Debug for MemoryStore {
+    /// Counts only: the store holds secrets (webhook secrets, signing seeds).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let licenses = self.inner.licenses.read().by_id.len();
+        let events = self.inner.events.lock().len();
+        f.debug_struct("MemoryStore")
+            .field("licenses", &licenses)
+            .field("events", &events)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,325 @@
+//! [`LicenseStore`]: licenses and the per-license transaction.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use licentia_core::model::{Device, DeviceId, DeviceStatus, License, LicenseFeature, LicenseId};
+use licentia_core::rules::{LicenseAggregate, Mutation, VersionCatalogView, version};
+use licentia_core::store::{
+    AggregateQuery, Decision, LicenseQuery, LicenseSelector, LicenseStore, Limit, Loaded, NewEvent,
+    StoreError, StoreResult,
+};
+use parking_lot::Mutex;
+
+use crate::MemoryStore;
+use crate::state::{Catalog, LicenseEntry, LicenseState, newest_first, page};
+
+impl MemoryStore {
+    /// The lock of the license `selector` names.
+    fn license_cell(&self, selector: &LicenseSelector) -> StoreResult<Arc<Mutex<LicenseState>>> {
+        let index = self.inner.licenses.read();
+        let id = match selector {
+            LicenseSelector::Id(id) => id,
+            LicenseSelector::KeyHash(hash) => index
+                .by_key
+                .get(hash)
+                .ok_or(StoreError::not_found("license"))?,
+        };
+        index
+            .by_id
+            .get(id)
+            .map(|e| Arc::clone(&e.state))
+            .ok_or(StoreError::not_found("license"))
+    }
+
+    /// Validates `decision` against the locked `state` and applies it, all or nothing.
+    fn commit<T>(
+        &self,
+        state: &mut LicenseState,
+        mut aggregate: LicenseAggregate,
+        decision: Decision<T>,
+    ) -> StoreResult<T> {
+        let Decision {
+            mutations,
+            events,
+            idempotency,
+            outcome,
+        } = decision;
+
+        // Validate everything before writing anything.
+        let id = state.license.id.clone();
+        let mut new_event_ids = HashSet::new();
+        for m in &mutations {
+            if mutation_owner(m).is_some_and(|owner| owner != &id) {
+                return Err(StoreError::Conflict {
+                    reason: "a mutation names another license than the one locked",
+                });
+            }
+            if let Mutation::Consumption(c) = m
+                && (state.consumptions.contains_key(&c.event_id)
+                    || !new_event_ids.insert(c.event_id.as_str()))
+            {
+                return Err(StoreError::already_exists("consumption", "event_id"));
+            }
+        }
+        if let Some(record) = &idempotency
+            && state.idempotency.contains_key(&record.key)
+        {
+            return Err(StoreError::already_exists("idempotency_record", "key"));
+        }
+
+        if !mutations.is_empty() {
+            aggregate.apply(&mutations);
+        }
+        let row_changed = aggregate.license != state.license;
+
+        // A changed row may name other records and another key hash: check them, and keep
+        // the catalog and the index locked until the new row is visible, so a concurrent
+        // delete cannot remove what it names in between.
+        let catalog = row_changed.then(|| self.inner.catalog.read());
+        if let Some(catalog) = &catalog {
+            catalog.check_license_refs(&aggregate.license, Some(&state.license))?;
+        }
+        let mut index = row_changed.then(|| self.inner.licenses.write());
+        if let Some(index) = &index
+            && aggregate.license.key_hash != state.license.key_hash
+            && index.by_key.contains_key(&aggregate.license.key_hash)
+        {
+            return Err(StoreError::already_exists("license", "key_hash"));
+        }
+        let mut log = self.inner.events.lock();
+
+        // Write: nothing below can fail.
+        if let Some(index) = &mut index {
+            if aggregate.license.key_hash != state.license.key_hash {
+                index.by_key.remove(&state.license.key_hash);
+                index.by_key.insert(aggregate.license.key_hash, id.clone());
+            }
+            if let Some(entry) = index.by_id.get_mut(&id) {
+                entry.row = aggregate.license.clone();
+            }
+        }
+        if !mutations.is_empty() {
+            write_back(state, aggregate, &mutations);
+        }
+        if let Some(record) = idempotency {
+            state.idempotency.insert(record.key.clone(), record);
+        }
+        log.append(events);
+        drop(log);
+        drop(index);
+        drop(catalog);
+        Ok(outcome)
+    }
+}
+
+/// The license a mutation writes to, when it names one.
+fn mutation_owner(m: &Mutation) -> Option<&LicenseId> {
+    match m {
+        Mutation::License(l) => Some(&l.id),
+        Mutation::Device(d) => Some(&d.license_id),
+        Mutation::Lease(l) => Some(&l.license_id),
+        Mutation::LicenseFeature(f) => Some(&f.license_id),
+        Mutation::Consumption(c) => Some(&c.license_id),
+        _ => None,
+    }
+}
+
+/// Stores the aggregate after [`LicenseAggregate::apply`], so a mutation means here exactly
+/// what it means there. Features and leases were loaded whole, so they are replaced; devices
+/// were loaded in part, and `apply` never removes one, so each loaded device is written back.
+fn write_back(state: &mut LicenseState, aggregate: LicenseAggregate, mutations: &[Mutation]) {
+    let LicenseAggregate {
+        license,
+        devices,
+        features,
+        leases,
+        ..
+    } = aggregate;
+    state.license = license;
+    for d in devices {
+        state.devices.insert(d.id.clone(), d);
+    }
+    state.features = features
+        .into_iter()
+        .map(|f| (f.feature_id.clone(), f))
+        .collect();
+    state.leases = leases.into_iter().map(|l| (l.id.clone(), l)).collect();
+    // The aggregate keeps only the consumption its query named; every recorded one is kept.
+    for m in mutations {
+        if let Mutation::Consumption(c) = m {
+            state.consumptions.insert(c.event_id.clone(), c.clone());
+        }
+    }
+}
+
+/// Builds the aggregate `query` asks for from the locked `state`.
+fn load(
+    state: &LicenseState,
+    catalog: &Catalog,
+    query: &AggregateQuery,
+) -> StoreResult<LicenseAggregate> {
+    let license = state.license.clone();
+    let policy = catalog.require_policy(&license.policy_id)?.clone();
+
+    let mut devices: Vec<Device> = state
+        .devices
+        .values()
+        .filter(|d| {
+            matches!(d.status, DeviceStatus::Active | DeviceStatus::Blacklisted)
+                || query.binding_key.as_deref() == Some(d.binding_key.as_str())
+        })
+        .cloned()
+        .collect();
+    devices.sort_unstable_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+
+    let mut features: Vec<LicenseFeature> = state.features.values().cloned().collect();
+    features.sort_unstable_by(|a, b| {
+        (&a.feature_code, &a.feature_id).cmp(&(&b.feature_code, &b.feature_id))
+    });
+
+    let mut leases: Vec<_> = state.leases.values().cloned().collect();
+    leases.sort_unstable_by(|a, b| (a.checked_out_at, &a.id).cmp(&(b.checked_out_at, &b.id)));
+
+    let catalog_versions = catalog
+        .versions
+        .get(&license.product_id)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let versions = VersionCatalogView {
+        has_catalog: !catalog_versions.is_empty(),
+        entry: query
+            .app_version
+            .as_ref()
+            .and_then(|v| version::find_in_catalog(catalog_versions, v))
+            .cloned(),
+    };
+
+    let consumption = query
+        .consumption_event_id
+        .as_ref()
+        .and_then(|e| state.consumptions.get(e))
+        .cloned();
+
+    Ok(LicenseAggregate {
+        license,
+        policy,
+        devices,
+        features,
+        leases,
+        versions,
+        consumption,
+    })
+}
+
+impl LicenseStore for MemoryStore {
+    async fn insert_license(&self, license: &License, events: Vec<NewEvent>) -> StoreResult<()> {
+        let catalog = self.inner.catalog.read();
+        catalog.check_license_refs(license, None)?;
+        let mut index = self.inner.licenses.write();
+        if index.by_id.contains_key(&license.id) {
+            return Err(StoreError::already_exists("license", "id"));
+        }
+        if index.by_key.contains_key(&license.key_hash) {
+            return Err(StoreError::already_exists("license", "key_hash"));
+        }
+        let mut log = self.inner.events.lock();
+        index.by_key.insert(license.key_hash, license.id.clone());
+        index.by_id.insert(
+            license.id.clone(),
+            LicenseEntry {
+                row: license.clone(),
+                state: Arc::new(Mutex::new(LicenseState::new(license.clone()))),
+            },
+        );
+        log.append(events);
+        Ok(())
+    }
+
+    async fn get_license(&self, id: &LicenseId) -> StoreResult<License> {
+        self.inner
+            .licenses
+            .read()
+            .by_id
+            .get(id)
+            .map(|e| e.row.clone())
+            .ok_or(StoreError::not_found("license"))
+    }
+
+    async fn list_licenses(&self, query: &LicenseQuery) -> StoreResult<Vec<License>> {
+        let index = self.inner.licenses.read();
+        Ok(page(
+            index
+                .by_id
+                .values()
+                .map(|e| &e.row)
+                .filter(|l| query.matches(l) && query.is_after_cursor(l)),
+            |a, b| newest_first((a.created_at, &a.id), (b.created_at, &b.id)),
+            query.limit,
+        ))
+    }
+
+    async fn transact_license<T, F>(&self, query: AggregateQuery, decide: F) -> StoreResult<T>
+    where
+        T: Send,
+        F: FnOnce(Loaded<'_>) -> Decision<T> + Send,
+    {
+        let selector = query
+            .selector
+            .as_ref()
+            .ok_or(StoreError::not_found("license"))?;
+        let cell = self.license_cell(selector)?;
+        let mut state = cell.lock();
+        // The key may have been replaced between the lookup and the lock: the license the
+        // caller named by that key no longer exists under it.
+        if let LicenseSelector::KeyHash(hash) = selector
+            && &state.license.key_hash != hash
+        {
+            return Err(StoreError::not_found("license"));
+        }
+
+        let aggregate = load(&state, &self.inner.catalog.read(), &query)?;
+        let decision = decide(Loaded {
+            aggregate: &aggregate,
+            idempotency: query
+                .idempotency
+                .as_ref()
+                .and_then(|k| state.idempotency.get(k)),
+        });
+        self.commit(&mut state, aggregate, decision)
+    }
+
+    async fn list_devices(&self, license: &LicenseId, limit: Limit) -> StoreResult<Vec<Device>> {
+        let cell = self.license_cell(&LicenseSelector::Id(license.clone()))?;
+        let state = cell.lock();
+        Ok(page(
+            state.devices.values(),
+            |a, b| newest_first((a.created_at, &a.id), (b.created_at, &b.id)),
+            limit,
+        ))
+    }
+
+    async fn get_device(&self, license: &LicenseId, device: &DeviceId) -> StoreResult<Device> {
+        let cell = self.license_cell(&LicenseSelector::Id(license.clone()))?;
+        let state = cell.lock();
+        state
+            .devices
+            .get(device)
+            .cloned()
+            .ok_or(StoreError::not_found("device"))
+    }
+
+    async fn list_license_features(
+        &self,
+        license: &LicenseId,
+        limit: Limit,
+    ) -> StoreResult<Vec<LicenseFeature>> {
+        let cell = self.license_cell(&LicenseSelector::Id(license.clone()))?;
+        let state = cell.lock();
+        Ok(page(
+            state.features.values(),
+            |a, b| (&a.feature_code, &a.feature_id).cmp(&(&b.feature_code, &b.feature_id)),
+            limit,
+        ))
+    }
+}

@@ -1,0 +1,241 @@
+//! The data behind a [`MemoryStore`](crate::MemoryStore) and the locks around it.
+//!
+//! Lock order (a thread holding one may only take those after it):
+//! one license's mutex → `catalog` → `licenses` → `access` → `events`.
+//! No code path takes a license mutex while holding any of the others, so no cycle exists.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use licentia_core::crypto::StoredKey;
+use licentia_core::model::{
+    ApiKey, ApiKeyId, ConsumptionRecord, CustomFieldDefinition, CustomFieldId, CustomFieldValue,
+    Customer, CustomerCode, CustomerId, Device, DeviceId, Event, Feature, FeatureId, Lease,
+    LeaseId, License, LicenseFeature, LicenseId, Order, OrderId, Policy, PolicyId, Product,
+    ProductCode, ProductId, ProductVersion, ProductVersionId, SecretHash, Subscription,
+    SubscriptionId, WebhookEndpoint, WebhookId,
+};
+use licentia_core::store::{
+    EventPage, EventQuery, IdempotencyKey, IdempotencyRecord, Limit, NewEvent, StoreError,
+    StoreResult,
+};
+use parking_lot::{Mutex, RwLock};
+
+/// Everything a store holds; shared by every clone of the store.
+#[derive(Default)]
+pub(crate) struct Inner {
+    /// Products, versions, policies, features, custom fields and their values, customers,
+    /// orders and subscriptions.
+    pub(crate) catalog: RwLock<Catalog>,
+    /// Which licenses exist (committed rows) and where each one's lock is.
+    pub(crate) licenses: RwLock<LicenseIndex>,
+    /// API keys, webhook endpoints and signing keys.
+    pub(crate) access: RwLock<Access>,
+    /// The append-only event log and its sequence counter.
+    pub(crate) events: Mutex<EventLog>,
+}
+
+/// (product, external system, external id): unique per product for orders and subscriptions.
+pub(crate) type ExternalRef = (ProductId, String, String);
+
+#[derive(Default)]
+pub(crate) struct Catalog {
+    pub(crate) products: HashMap<ProductId, Product>,
+    pub(crate) product_codes: HashMap<ProductCode, ProductId>,
+    /// Per product, kept sorted newest release first.
+    pub(crate) versions: HashMap<ProductId, Vec<ProductVersion>>,
+    pub(crate) version_ids: HashMap<ProductVersionId, ProductId>,
+    pub(crate) policies: HashMap<PolicyId, Policy>,
+    pub(crate) features: HashMap<FeatureId, Feature>,
+    pub(crate) custom_fields: HashMap<CustomFieldId, CustomFieldDefinition>,
+    /// resource id → definition → value.
+    pub(crate) custom_values: HashMap<String, HashMap<CustomFieldId, CustomFieldValue>>,
+    pub(crate) customers: HashMap<CustomerId, Customer>,
+    pub(crate) customer_codes: HashMap<CustomerCode, CustomerId>,
+    pub(crate) orders: HashMap<OrderId, Order>,
+    pub(crate) order_refs: HashMap<ExternalRef, OrderId>,
+    pub(crate) subscriptions: HashMap<SubscriptionId, Subscription>,
+    pub(crate) subscription_refs: HashMap<ExternalRef, SubscriptionId>,
+}
+
+impl Catalog {
+    pub(crate) fn require_product(&self, id: &ProductId) -> StoreResult<&Product> {
+        self.products
+            .get(id)
+            .ok_or(StoreError::not_found("product"))
+    }
+
+    pub(crate) fn require_policy(&self, id: &PolicyId) -> StoreResult<&Policy> {
+        self.policies.get(id).ok_or(StoreError::not_found("policy"))
+    }
+
+    pub(crate) fn require_customer(&self, id: &CustomerId) -> StoreResult<&Customer> {
+        self.customers
+            .get(id)
+            .ok_or(StoreError::not_found("customer"))
+    }
+
+    pub(crate) fn require_order(&self, id: &OrderId) -> StoreResult<&Order> {
+        self.orders.get(id).ok_or(StoreError::not_found("order"))
+    }
+
+    pub(crate) fn require_subscription(&self, id: &SubscriptionId) -> StoreResult<&Subscription> {
+        self.subscriptions
+            .get(id)
+            .ok_or(StoreError::not_found("subscription"))
+    }
+
+    /// Checks that the records `license` refers to exist, like foreign keys would. Only the
+    /// references that differ from `before` are checked (the others were checked when they
+    /// were written, and what they name cannot be deleted while referenced).
+    pub(crate) fn check_license_refs(
+        &self,
+        license: &License,
+        before: Option<&License>,
+    ) -> StoreResult<()> {
+        let changed = |f: fn(&License) -> Option<&str>| {
+            f(license).is_some() && before.is_none_or(|b| f(b) != f(license))
+        };
+        if changed(|l| Some(l.product_id.as_str())) {
+            self.require_product(&license.product_id)?;
+        }
+        if changed(|l| Some(l.policy_id.as_str())) {
+            self.require_policy(&license.policy_id)?;
+        }
+        if changed(|l| l.customer_id.as_ref().map(|x| x.as_str()))
+            && let Some(id) = &license.customer_id
+        {
+            self.require_customer(id)?;
+        }
+        if changed(|l| l.order_id.as_ref().map(|x| x.as_str()))
+            && let Some(id) = &license.order_id
+        {
+            self.require_order(id)?;
+        }
+        if changed(|l| l.subscription_id.as_ref().map(|x| x.as_str()))
+            && let Some(id) = &license.subscription_id
+        {
+            self.require_subscription(id)?;
+        }
+        Ok(())
+    }
+}
+
+/// The licenses: committed rows for readers and the lock of each license's state.
+#[derive(Default)]
+pub(crate) struct LicenseIndex {
+    pub(crate) by_id: HashMap<LicenseId, LicenseEntry>,
+    pub(crate) by_key: HashMap<SecretHash, LicenseId>,
+}
+
+impl LicenseIndex {
+    /// Whether any license satisfies `f` (used by deletes that references forbid).
+    pub(crate) fn any(&self, f: impl Fn(&License) -> bool) -> bool {
+        self.by_id.values().any(|e| f(&e.row))
+    }
+}
+
+pub(crate) struct LicenseEntry {
+    /// The committed license row, so license reads and lists never wait for a transaction.
+    pub(crate) row: License,
+    /// Everything that hangs off the license, behind the license's own lock.
+    pub(crate) state: Arc<Mutex<LicenseState>>,
+}
+
+/// One license's records; only ever touched with the license's mutex held.
+pub(crate) struct LicenseState {
+    pub(crate) license: License,
+    pub(crate) devices: HashMap<DeviceId, Device>,
+    pub(crate) features: HashMap<FeatureId, LicenseFeature>,
+    /// Leases not checked in (a checked-in lease is removed, as the aggregate does).
+    pub(crate) leases: HashMap<LeaseId, Lease>,
+    /// Consumptions by `event_id`.
+    pub(crate) consumptions: HashMap<String, ConsumptionRecord>,
+    pub(crate) idempotency: HashMap<IdempotencyKey, IdempotencyRecord>,
+}
+
+impl LicenseState {
+    pub(crate) fn new(license: License) -> Self {
+        Self {
+            license,
+            devices: HashMap::new(),
+            features: HashMap::new(),
+            leases: HashMap::new(),
+            consumptions: HashMap::new(),
+            idempotency: HashMap::new(),
+        }
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Access {
+    pub(crate) api_keys: HashMap<ApiKeyId, ApiKey>,
+    pub(crate) api_key_hashes: HashMap<SecretHash, ApiKeyId>,
+    /// Each endpoint with its secret.
+    pub(crate) webhooks: HashMap<WebhookId, (WebhookEndpoint, String)>,
+    pub(crate) signing_keys: Vec<StoredKey>,
+}
+
+/// The event log: sequences are assigned under its lock, so the log is in sequence order.
+#[derive(Default)]
+pub(crate) struct EventLog {
+    events: Vec<Event>,
+    last_sequence: i64,
+}
+
+impl EventLog {
+    pub(crate) fn append(&mut self, events: Vec<NewEvent>) {
+        self.events.reserve(events.len());
+        for e in events {
+            self.last_sequence += 1;
+            self.events.push(e.into_event(self.last_sequence));
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub(crate) fn page(&self, q: &EventQuery) -> EventPage {
+        let end = match q.before {
+            Some(before) => self.events.partition_point(|e| e.sequence < before),
+            None => self.events.len(),
+        };
+        let limit = q.limit.as_usize();
+        let mut events = Vec::with_capacity(limit.min(end));
+        let mut more = false;
+        for e in self.events[..end].iter().rev().filter(|e| q.matches(e)) {
+            if events.len() == limit {
+                more = true;
+                break;
+            }
+            events.push(e.clone());
+        }
+        let next_cursor = if more {
+            events.last().map(|e: &Event| e.sequence)
+        } else {
+            None
+        };
+        EventPage {
+            events,
+            next_cursor,
+        }
+    }
+}
+
+/// Sorts `items` by `cmp` and clones the first `limit`.
+pub(crate) fn page<'a, T: Clone + 'a>(
+    items: impl Iterator<Item = &'a T>,
+    cmp: impl Fn(&T, &T) -> Ordering,
+    limit: Limit,
+) -> Vec<T> {
+    let mut refs: Vec<&T> = items.collect();
+    refs.sort_unstable_by(|a, b| cmp(a, b));
+    refs.into_iter().take(limit.as_usize()).cloned().collect()
+}
+
+/// Newest first: `created_at` descending, then id descending.
+pub(crate) fn newest_first<K: Ord, I: Ord + ?Sized>(a: (K, &I), b: (K, &I)) -> Ordering {
+    b.0.cmp(&a.0).then_with(|| b.1.cmp(a.1))
+}
