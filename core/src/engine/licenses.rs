@@ -297,8 +297,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     ///
     /// `NotFound`; revoked licenses cannot change.
     pub async fn suspend_license(&self, actor: &Actor, id: &str) -> Result<License, EngineError> {
-        self.admin(actor, id, |agg, now| lifecycle::suspend(agg, now))
-            .await
+        self.admin(actor, id, lifecycle::suspend).await
     }
 
     /// Reinstates a suspended license.
@@ -307,8 +306,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     ///
     /// As [`Self::suspend_license`].
     pub async fn reinstate_license(&self, actor: &Actor, id: &str) -> Result<License, EngineError> {
-        self.admin(actor, id, |agg, now| lifecycle::reinstate(agg, now))
-            .await
+        self.admin(actor, id, lifecycle::reinstate).await
     }
 
     /// Revokes a license for good, releasing every seat and lease.
@@ -317,8 +315,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     ///
     /// `NotFound`, storage failures.
     pub async fn revoke_license(&self, actor: &Actor, id: &str) -> Result<License, EngineError> {
-        self.admin(actor, id, |agg, now| lifecycle::revoke(agg, now))
-            .await
+        self.admin(actor, id, lifecycle::revoke).await
     }
 
     /// A license's devices.

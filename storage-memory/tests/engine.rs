@@ -1,0 +1,728 @@
+//! The engine end to end over the memory store: every runtime operation signed and
+//! verifiable, idempotency replayed byte for byte, management flows, time travel with a
+//! manual clock (no sleeps).
+
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+use licentia_core::crypto::{self, PublicKeySet, Unverified};
+use licentia_core::engine::requests::{
+    CustomFieldFields, CustomValueUpsert, CustomerFields, FeatureCreate, LicenseCreate,
+    OrderFields, ProductCreate, SubscriptionFields,
+};
+use licentia_core::engine::{Actor, Engine, EngineError, ManagementCall, ManualClock, RuntimeCall};
+use licentia_core::model::*;
+use licentia_core::rules::DenialCode;
+use licentia_core::store::{EventQuery, LicenseQuery, Limit};
+use licentia_storage_memory::MemoryStore;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+type TestEngine = Engine<MemoryStore, Arc<ManualClock>, ChaCha20Rng>;
+
+fn t0() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()
+}
+
+async fn engine() -> (TestEngine, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let e = Engine::start(
+        MemoryStore::new(),
+        clock.clone(),
+        ChaCha20Rng::from_seed([9; 32]),
+    )
+    .await
+    .unwrap();
+    (e, clock)
+}
+
+fn admin() -> Actor {
+    Actor::system()
+}
+
+struct Fixture {
+    product: Product,
+    policy: Policy,
+    feature: Feature,
+    license: License,
+    key: String,
+}
+
+async fn fixture(e: &TestEngine, draft: PolicyDraft) -> Fixture {
+    let product = e
+        .create_product(
+            &admin(),
+            ProductCreate {
+                name: "Editor".into(),
+                code: "editor".into(),
+                metadata: None,
+            },
+        )
+        .await
+        .unwrap();
+    let draft = PolicyDraft {
+        name: Some("Pro".into()),
+        code: Some("pro".into()),
+        license_type: Some(LicenseType::Subscription),
+        ..draft
+    };
+    let policy = e
+        .create_policy(&admin(), product.id.as_str(), draft)
+        .await
+        .unwrap();
+    let feature = e
+        .create_feature(
+            &admin(),
+            product.id.as_str(),
+            FeatureCreate {
+                name: "Export".into(),
+                code: "export".into(),
+                metadata: None,
+            },
+        )
+        .await
+        .unwrap();
+    let created = e
+        .create_license(
+            &admin(),
+            LicenseCreate {
+                product_id: product.id.to_string(),
+                policy_id: policy.id.to_string(),
+                expires_at: Some(t0() + Duration::days(30)),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let req = FeatureAssignRequest {
+        feature_id: feature.id.clone(),
+        enabled: None,
+        max_consumptions: Some(5),
+        expires_at: None,
+        metadata: None,
+        allow_overages: None,
+        max_overages: None,
+        reset_period: None,
+        allow_negative: None,
+    };
+    e.assign_feature(&admin(), created.license.id.as_str(), &req)
+        .await
+        .unwrap();
+    Fixture {
+        product,
+        policy,
+        feature,
+        license: created.license,
+        key: created.license_key,
+    }
+}
+
+fn call<'a>(key: &'a str, idem: Option<&'a str>) -> RuntimeCall<'a> {
+    RuntimeCall {
+        license_key: key,
+        idempotency_key: idem,
+        request_id: "req_1",
+        ip_address: Some("127.0.0.1"),
+    }
+}
+
+fn hw(fp: &str) -> RuntimeBindingRequest {
+    RuntimeBindingRequest {
+        fingerprint: Some(fp.into()),
+        ..Default::default()
+    }
+}
+
+fn keys(e: &TestEngine) -> PublicKeySet {
+    PublicKeySet::from_infos(e.public_keys()).unwrap()
+}
+
+fn verify<T: serde::de::DeserializeOwned>(e: &TestEngine, body: &[u8]) -> T {
+    Unverified::<T>::from_envelope_json(body)
+        .unwrap()
+        .verify(&keys(e))
+        .unwrap()
+        .into_data()
+}
+
+fn denied(r: Result<impl std::fmt::Debug, EngineError>) -> Vec<DenialCode> {
+    match r {
+        Err(EngineError::Denied(d)) => d.reasons().iter().map(|r| r.code).collect(),
+        other => panic!("expected a denial, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn runtime_flow_signs_every_response() {
+    let (e, clock) = engine().await;
+    let draft = PolicyDraft {
+        max_activations: Some(2),
+        max_floating_users: Some(1),
+        ..Default::default()
+    };
+    let f = fixture(&e, draft).await;
+
+    let a = e
+        .activate(call(&f.key, Some("k1")), &hw("fp-1"))
+        .await
+        .unwrap();
+    let data: RuntimeEntitlementData = verify(&e, &a.body);
+    assert_eq!(data.license_id, f.license.id);
+    assert_eq!(data.status, LicenseStatus::Active);
+    assert_eq!(data.features[0].remaining, Some(5));
+    let body: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+    assert_eq!(body["meta"]["request_id"], "req_1");
+
+    // Same key, same request: the stored bytes, signature included.
+    clock.advance(Duration::seconds(5));
+    let again = e
+        .activate(call(&f.key, Some("k1")), &hw("fp-1"))
+        .await
+        .unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.body, a.body);
+    // Same key, another request: conflict.
+    assert!(matches!(
+        e.activate(call(&f.key, Some("k1")), &hw("fp-2")).await,
+        Err(EngineError::IdempotencyConflict)
+    ));
+
+    let v = e.validate(call(&f.key, None), &hw("fp-1")).await.unwrap();
+    let vd: RuntimeEntitlementData = verify(&e, &v.body);
+    assert_eq!(vd.issued_at, Timestamp::new(t0() + Duration::seconds(5)));
+    let c = e.check(call(&f.key, None), &hw("fp-1")).await.unwrap();
+    let _: RuntimeEntitlementData = verify(&e, &c.body);
+    assert_eq!(
+        denied(e.check(call(&f.key, None), &hw("nope")).await),
+        vec![DenialCode::DeviceNotActivated]
+    );
+
+    let consume = ConsumeRequest {
+        fingerprint: Some("fp-1".into()),
+        feature_code: "export".into(),
+        amount: Some(2),
+        event_id: "ev-1".into(),
+        ..Default::default()
+    };
+    let u = e.consume(call(&f.key, Some("c1")), &consume).await.unwrap();
+    let ud: RuntimeEntitlementData = verify(&e, &u.body);
+    assert_eq!(ud.features[0].remaining, Some(3));
+    // The same event_id under another idempotency key counts once.
+    let u2 = e.consume(call(&f.key, Some("c2")), &consume).await.unwrap();
+    let ud2: RuntimeEntitlementData = verify(&e, &u2.body);
+    assert_eq!(ud2.features[0].remaining, Some(3));
+
+    // Offline: decrypt with the license key, verify, check the binding.
+    let o = e.offline(call(&f.key, None), &hw("fp-1")).await.unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&o.body).unwrap();
+    let envelope: crypto::OfflineEnvelope = serde_json::from_value(body["data"].clone()).unwrap();
+    let opened = crypto::open(
+        &envelope,
+        &f.key,
+        &keys(&e),
+        "fp-1",
+        e.now(),
+        crypto::DEFAULT_SKEW_TOLERANCE,
+        None,
+    )
+    .unwrap();
+    assert_eq!(opened.data().entitlement.license_id, f.license.id);
+    assert!(
+        crypto::open(
+            &envelope,
+            &f.key,
+            &keys(&e),
+            "fp-other",
+            e.now(),
+            crypto::DEFAULT_SKEW_TOLERANCE,
+            None
+        )
+        .is_err()
+    );
+
+    // Floating.
+    let co = e
+        .checkout(call(&f.key, Some("f1")), &hw("fp-9"))
+        .await
+        .unwrap();
+    let cod: FloatingCheckoutData = verify(&e, &co.body);
+    assert_eq!(
+        denied(e.checkout(call(&f.key, Some("f2")), &hw("fp-8")).await),
+        vec![DenialCode::FloatingPoolExhausted]
+    );
+    let lease = FloatingLeaseRequest {
+        lease_token: cod.lease_token.clone(),
+    };
+    let hb = e.heartbeat(call(&f.key, None), &lease).await.unwrap();
+    let _: FloatingLeaseData = verify(&e, &hb.body);
+    let ci = e.checkin(call(&f.key, Some("f3")), &lease).await.unwrap();
+    let _: FloatingLeaseData = verify(&e, &ci.body);
+    e.checkout(call(&f.key, Some("f4")), &hw("fp-8"))
+        .await
+        .unwrap();
+    let bogus = FloatingLeaseRequest {
+        lease_token: "not-a-token".into(),
+    };
+    assert_eq!(
+        denied(e.heartbeat(call(&f.key, None), &bogus).await),
+        vec![DenialCode::LeaseNotFound]
+    );
+
+    let d = e
+        .deactivate(call(&f.key, Some("d1")), &hw("fp-1"))
+        .await
+        .unwrap();
+    let dd: DeactivationData = verify(&e, &d.body);
+    assert_eq!(dd.device_id, data.device_id);
+    assert_eq!(
+        e.get_license(f.license.id.as_str())
+            .await
+            .unwrap()
+            .active_device_count,
+        0
+    );
+}
+
+#[tokio::test]
+async fn unknown_or_malformed_keys_are_invalid_credentials() {
+    let (e, _) = engine().await;
+    let f = fixture(&e, PolicyDraft::default()).await;
+    let other = crypto::LicenseKey::generate(&mut ChaCha20Rng::from_seed([1; 32]));
+    for key in ["", "lsk_short", other.expose_secret()] {
+        assert!(
+            matches!(
+                e.validate(call(key, None), &hw("a")).await,
+                Err(EngineError::InvalidCredentials)
+            ),
+            "{key}"
+        );
+    }
+    assert!(e.validate(call(&f.key, None), &hw("a")).await.is_err());
+}
+
+#[tokio::test]
+async fn admin_state_changes_reach_runtime_and_the_event_log() {
+    let (e, clock) = engine().await;
+    let f = fixture(&e, PolicyDraft::default()).await;
+    e.activate(call(&f.key, Some("a")), &hw("fp"))
+        .await
+        .unwrap();
+    let s = e
+        .suspend_license(&admin(), f.license.id.as_str())
+        .await
+        .unwrap();
+    assert_eq!(s.status, LicenseStatus::Suspended);
+    assert_eq!(
+        denied(e.validate(call(&f.key, None), &hw("fp")).await),
+        vec![DenialCode::LicenseSuspended]
+    );
+    e.reinstate_license(&admin(), f.license.id.as_str())
+        .await
+        .unwrap();
+    e.validate(call(&f.key, None), &hw("fp")).await.unwrap();
+
+    // Time travel: past the expiry the license reads as expired.
+    clock.advance(Duration::days(31));
+    assert_eq!(
+        e.get_license(f.license.id.as_str()).await.unwrap().status,
+        LicenseStatus::Expired
+    );
+    let expired = e
+        .list_licenses(LicenseQuery::default(), Some(LicenseStatus::Expired))
+        .await
+        .unwrap();
+    assert_eq!(expired.len(), 1);
+    assert!(
+        e.list_licenses(LicenseQuery::default(), Some(LicenseStatus::Active))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        denied(e.validate(call(&f.key, None), &hw("fp")).await),
+        vec![DenialCode::LicenseExpired]
+    );
+
+    let renew = RenewRequest {
+        extend_by_days: Some(30),
+        ..Default::default()
+    };
+    let mc = ManagementCall {
+        idempotency_key: Some("r1"),
+        request_id: "req_r",
+    };
+    let r1 = e
+        .renew_license(&admin(), mc, f.license.id.as_str(), &renew)
+        .await
+        .unwrap();
+    let r2 = e
+        .renew_license(&admin(), mc, f.license.id.as_str(), &renew)
+        .await
+        .unwrap();
+    assert_eq!(r1.body, r2.body);
+    assert!(r2.replayed);
+    let other = RenewRequest {
+        extend_by_days: Some(31),
+        ..Default::default()
+    };
+    assert!(matches!(
+        e.renew_license(&admin(), mc, f.license.id.as_str(), &other)
+            .await,
+        Err(EngineError::IdempotencyConflict)
+    ));
+    e.validate(call(&f.key, None), &hw("fp")).await.unwrap();
+
+    let page = e.list_events(&EventQuery::default()).await.unwrap();
+    let types: Vec<&str> = page
+        .events
+        .iter()
+        .map(|ev| ev.event_type.as_str())
+        .collect();
+    for t in [
+        "license.created",
+        "device.activated",
+        "license.suspended",
+        "license.reinstated",
+        "license.renewed",
+        "license.validated",
+    ] {
+        assert!(types.contains(&t), "{t} missing from {types:?}");
+    }
+    assert!(
+        page.events
+            .windows(2)
+            .all(|w| w[0].sequence > w[1].sequence),
+        "newest first"
+    );
+    let activated = page
+        .events
+        .iter()
+        .find(|ev| ev.event_type == "device.activated")
+        .unwrap();
+    assert_eq!(activated.actor_type, AuditActorType::License);
+    assert_eq!(activated.ip_address.as_deref(), Some("127.0.0.1"));
+    let text = serde_json::to_string(&page.events).unwrap();
+    assert!(
+        !text.contains("\"fp\""),
+        "binding values never reach events"
+    );
+    assert!(!text.contains(&f.key), "secrets never reach events");
+}
+
+#[tokio::test]
+async fn rotated_keys_still_verify_old_signatures() {
+    let (e, _) = engine().await;
+    let f = fixture(&e, PolicyDraft::default()).await;
+    let before = e
+        .activate(call(&f.key, Some("a")), &hw("fp"))
+        .await
+        .unwrap();
+    let info = e.rotate_keys(&admin()).await.unwrap();
+    assert_eq!(info.status, KeyStatus::Active);
+    assert_eq!(e.public_keys().len(), 2);
+    let _: RuntimeEntitlementData = verify(&e, &before.body);
+    let after = e.validate(call(&f.key, None), &hw("fp")).await.unwrap();
+    let sig: serde_json::Value = serde_json::from_slice(&after.body).unwrap();
+    assert_eq!(sig["signature"]["kid"], info.kid.as_str());
+    // A second engine on the same store loads the same keys.
+    let e2 = Engine::start(
+        e.store().clone(),
+        Arc::new(ManualClock::new(t0())),
+        ChaCha20Rng::from_seed([3; 32]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(e2.public_keys(), e.public_keys());
+}
+
+#[tokio::test]
+async fn license_links_follow_the_contract() {
+    let (e, _) = engine().await;
+    let f = fixture(&e, PolicyDraft::default()).await;
+    let other = e
+        .create_product(
+            &admin(),
+            ProductCreate {
+                name: "Other".into(),
+                code: "other".into(),
+                metadata: None,
+            },
+        )
+        .await
+        .unwrap();
+    let sub = e
+        .create_subscription(
+            &admin(),
+            f.product.id.as_str(),
+            SubscriptionFields {
+                external_system: Some("stripe".into()),
+                external_id: Some("sub_1".into()),
+                status: Some(SubscriptionStatus::Active),
+                current_period_start: Some(t0()),
+                current_period_end: Some(t0() + Duration::days(30)),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let order = e
+        .create_order(
+            &admin(),
+            f.product.id.as_str(),
+            OrderFields {
+                subscription_id: Some(sub.id.to_string()),
+                external_system: Some("stripe".into()),
+                external_id: Some("in_1".into()),
+                status: Some(OrderStatus::Paid),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let base = LicenseCreate {
+        product_id: f.product.id.to_string(),
+        policy_id: f.policy.id.to_string(),
+        expires_at: Some(t0() + Duration::days(30)),
+        ..Default::default()
+    };
+    let l = e
+        .create_license(
+            &admin(),
+            LicenseCreate {
+                order_id: Some(order.id.to_string()),
+                ..base.clone()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        l.license.subscription_id.as_ref(),
+        Some(&sub.id),
+        "subscription inferred from the order"
+    );
+    let cross = e
+        .create_license(
+            &admin(),
+            LicenseCreate {
+                product_id: other.id.to_string(),
+                ..base.clone()
+            },
+        )
+        .await;
+    assert_eq!(denied(cross), vec![DenialCode::CrossProductLink]);
+    assert!(matches!(
+        e.create_license(
+            &admin(),
+            LicenseCreate {
+                customer_id: Some("cus_missing".into()),
+                ..base.clone()
+            }
+        )
+        .await,
+        Err(EngineError::NotFound { entity: "customer" })
+    ));
+    assert_eq!(
+        denied(
+            e.create_license(
+                &admin(),
+                LicenseCreate {
+                    expires_at: None,
+                    ..base
+                }
+            )
+            .await
+        ),
+        vec![DenialCode::InvalidLicenseDates]
+    );
+    assert!(matches!(
+        e.create_feature(
+            &admin(),
+            f.product.id.as_str(),
+            FeatureCreate {
+                name: "x".into(),
+                code: "export".into(),
+                metadata: None
+            }
+        )
+        .await,
+        Err(EngineError::AlreadyExists { .. })
+    ));
+    let _ = f.feature;
+}
+
+#[tokio::test]
+async fn custom_values_are_typed() {
+    let (e, _) = engine().await;
+    let f = fixture(&e, PolicyDraft::default()).await;
+    let def = e
+        .create_custom_field(
+            &admin(),
+            f.product.id.as_str(),
+            CustomFieldFields {
+                resource_type: Some(CustomFieldResourceType::License),
+                code: Some("seats".into()),
+                name: Some("Seats".into()),
+                value_type: Some(CustomFieldValueType::Integer),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let lid = f.license.id.as_str();
+    let set = e
+        .put_custom_value(
+            &admin(),
+            CustomFieldResourceType::License,
+            lid,
+            def.id.as_str(),
+            CustomValueUpsert {
+                integer_value: Some(7),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(set.integer_value, Some(7));
+    let wrong = e
+        .put_custom_value(
+            &admin(),
+            CustomFieldResourceType::License,
+            lid,
+            def.id.as_str(),
+            CustomValueUpsert {
+                string_value: Some("7".into()),
+                ..Default::default()
+            },
+        )
+        .await;
+    assert_eq!(denied(wrong), vec![DenialCode::InvalidField]);
+    assert_eq!(
+        e.list_custom_values(CustomFieldResourceType::License, lid, Limit::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    e.put_custom_value(
+        &admin(),
+        CustomFieldResourceType::License,
+        lid,
+        def.id.as_str(),
+        CustomValueUpsert {
+            clear: Some(true),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        e.list_custom_values(CustomFieldResourceType::License, lid, Limit::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let customer = e
+        .create_customer(
+            &admin(),
+            CustomerFields {
+                name: Some("Ada".into()),
+                code: Some("ada".into()),
+                email: Some("ada@example.com".into()),
+                metadata: None,
+            },
+        )
+        .await
+        .unwrap();
+    // A license field is not a customer field.
+    assert!(matches!(
+        e.put_custom_value(
+            &admin(),
+            CustomFieldResourceType::Customer,
+            customer.id.as_str(),
+            def.id.as_str(),
+            CustomValueUpsert {
+                integer_value: Some(1),
+                ..Default::default()
+            }
+        )
+        .await,
+        Err(EngineError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn bootstrap_and_authentication() {
+    let (e, clock) = engine().await;
+    let first = e.bootstrap_admin(None).await.unwrap().unwrap();
+    assert!(
+        e.bootstrap_admin(None).await.unwrap().is_none(),
+        "only once"
+    );
+    let key = e.authenticate(&first.token).await.unwrap();
+    assert!(key.has_scope(ManagementScope::LicenseWrite));
+    let actor = Actor::api_key(&key.id, None);
+    let limited = e
+        .create_api_key(
+            &actor,
+            licentia_core::engine::requests::ApiKeyCreate {
+                name: "reader".into(),
+                scopes: Some(vec![ManagementScope::LicenseRead]),
+                allowed_cidrs: Some(vec!["10.0.0.0/8".into()]),
+                expires_at: Some(t0() + Duration::hours(1)),
+            },
+        )
+        .await
+        .unwrap();
+    let k = e.authenticate(&limited.token).await.unwrap();
+    assert!(
+        k.has_scope(ManagementScope::LicenseRead) && !k.has_scope(ManagementScope::LicenseWrite)
+    );
+    assert!(!serde_json::to_string(&k).unwrap().contains(&limited.token));
+    clock.advance(Duration::hours(2));
+    assert!(matches!(
+        e.authenticate(&limited.token).await,
+        Err(EngineError::InvalidCredentials)
+    ));
+    assert!(matches!(
+        e.authenticate("lkm_nope").await,
+        Err(EngineError::InvalidCredentials)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn engine_calls_run_concurrently_and_hold_the_limits() {
+    let (e, _) = engine().await;
+    let f = fixture(
+        &e,
+        PolicyDraft {
+            max_activations: Some(10),
+            ..Default::default()
+        },
+    )
+    .await;
+    let e = Arc::new(e);
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let e = e.clone();
+        let key = f.key.clone();
+        tasks.push(tokio::spawn(async move {
+            let idem = format!("k{i}");
+            e.activate(call(&key, Some(&idem)), &hw(&format!("fp-{i}")))
+                .await
+                .is_ok()
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        ok += usize::from(t.await.unwrap());
+    }
+    assert_eq!(ok, 10);
+    assert_eq!(
+        e.get_license(f.license.id.as_str())
+            .await
+            .unwrap()
+            .active_device_count,
+        10
+    );
+}
