@@ -59,8 +59,9 @@
 //!
 //! | lock | guards | held for |
 //! |---|---|---|
-//! | one `Mutex` per license | the license's devices, feature assignments, live leases, consumption records (by `event_id`) and idempotency records | a whole [`LicenseStore::transact_license`]: load, the closure, validate, apply |
+//! | one `Mutex` per license | the license row, its devices, feature assignments, live leases and consumption records (by `event_id`) | a whole [`LicenseStore::transact_license`]: load, the closure, validate, apply |
 //! | `licenses: RwLock` | the id → license map with each license's committed row, and the key hash index | a lookup, or publishing a changed row |
+//! | `idempotency: Mutex` | idempotency records by (scope, key) | one lookup, or one check-and-insert at commit |
 //! | `catalog: RwLock` | products, versions, policies, features, custom fields and values, customers, orders, subscriptions | one read or write |
 //! | `access: RwLock` | API keys, webhooks with their secrets, signing keys | one read or write |
 //! | `events: Mutex` | the append-only event log and its sequence counter | one append or page |
@@ -73,7 +74,8 @@
 //! `licenses` and never wait for a transaction.
 //!
 //! Locks are always taken in one order — a license's mutex, then `catalog`, then
-//! `licenses`, then `access`, then `events` — so no two calls can deadlock. A write takes
+//! `licenses`, then `idempotency`, then `access`, then `events` — so no two calls can
+//! deadlock. A write takes
 //! the event log's lock while it still holds the locks of what it changes, so its events
 //! and its change become visible together; sequences are assigned under that lock, so the
 //! log is in sequence order and sequences strictly increase.
@@ -106,9 +108,10 @@
 //!   `Conflict`; its versions and custom field definitions (with their values) are deleted
 //!   with it. A customer that licenses, orders or subscriptions reference is `Conflict`; its
 //!   custom field values go with it. Deleting a custom field deletes its values.
-//! - **Idempotency records** belong to the license they were stored with: keys are unique
-//!   per (license, scope, key), and a transaction sees only its own license's records.
-//!   Hosts put the license in the scope anyway.
+//! - **Idempotency records** are unique by (scope, key) across the store, as the contract
+//!   says (hosts put the license in the scope, so in practice they are per license). They
+//!   live outside the per-license state so that two licenses committing the same scope and
+//!   key cannot both succeed.
 //! - **Version strings** are unique per product as written; lookups compare by semver
 //!   precedence, newest release first.
 //! - **Custom field values** are returned joined with their definition as it is now.

@@ -62,12 +62,6 @@ impl MemoryStore {
                 return Err(StoreError::already_exists("consumption", "event_id"));
             }
         }
-        if let Some(record) = &idempotency
-            && state.idempotency.contains_key(&record.key)
-        {
-            return Err(StoreError::already_exists("idempotency_record", "key"));
-        }
-
         if !mutations.is_empty() {
             aggregate.apply(&mutations);
         }
@@ -87,6 +81,12 @@ impl MemoryStore {
         {
             return Err(StoreError::already_exists("license", "key_hash"));
         }
+        let mut idempotency_records = idempotency.as_ref().map(|_| self.inner.idempotency.lock());
+        if let (Some(record), Some(records)) = (&idempotency, &idempotency_records)
+            && records.contains_key(&record.key)
+        {
+            return Err(StoreError::already_exists("idempotency_record", "key"));
+        }
         let mut log = self.inner.events.lock();
 
         // Write: nothing below can fail.
@@ -102,11 +102,12 @@ impl MemoryStore {
         if !mutations.is_empty() {
             write_back(state, aggregate, &mutations);
         }
-        if let Some(record) = idempotency {
-            state.idempotency.insert(record.key.clone(), record);
+        if let (Some(record), Some(records)) = (idempotency, &mut idempotency_records) {
+            records.insert(record.key.clone(), record);
         }
         log.append(events);
         drop(log);
+        drop(idempotency_records);
         drop(index);
         drop(catalog);
         Ok(outcome)
@@ -279,12 +280,13 @@ impl LicenseStore for MemoryStore {
         }
 
         let aggregate = load(&state, &self.inner.catalog.read(), &query)?;
+        let idempotency = query
+            .idempotency
+            .as_ref()
+            .and_then(|k| self.inner.idempotency.lock().get(k).cloned());
         let decision = decide(Loaded {
             aggregate: &aggregate,
-            idempotency: query
-                .idempotency
-                .as_ref()
-                .and_then(|k| state.idempotency.get(k)),
+            idempotency: idempotency.as_ref(),
         });
         self.commit(&mut state, aggregate, decision)
     }
