@@ -76,7 +76,9 @@
 //! shared lock of `licenses`; it takes `catalog` only when the row names another policy,
 //! product, customer, order or subscription, and `licenses` exclusively only when the key
 //! hash changes. So the global locks a commit touches are held for microseconds and never
-//! while a closure runs.
+//! while a closure runs. `get_device`, `list_devices` and `list_license_features` take the
+//! license's mutex: they see committed state and wait only for a transaction on that same
+//! license.
 //!
 //! Locks are always taken in one order — a license's mutex, then `catalog`, then
 //! `licenses`, then a license row, then `idempotency`, then `access`, then `events` — so no
