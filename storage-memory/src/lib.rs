@@ -59,8 +59,10 @@
 //!
 //! | lock | guards | held for |
 //! |---|---|---|
-//! | one `Mutex` per license | the license's devices, feature assignments, live leases, consumption records (by `event_id`) and idempotency records | a whole [`LicenseStore::transact_license`]: load, the closure, validate, apply |
-//! | `licenses: RwLock` | the id → license map with each license's committed row, and the key hash index | a lookup, or publishing a changed row |
+//! | one `Mutex` per license | the license row, its devices, feature assignments, live leases and consumption records (by `event_id`) | a whole [`LicenseStore::transact_license`]: load, the closure, validate, apply |
+//! | `licenses: RwLock` | the id → license map and the key hash index | a lookup (shared); inserting a license or changing a key hash (exclusive) |
+//! | one `RwLock` per license row | the license's committed row, which `get_license` and `list_licenses` read | publishing a changed row |
+//! | `idempotency: Mutex` | idempotency records by (scope, key) | one lookup, or one check-and-insert at commit |
 //! | `catalog: RwLock` | products, versions, policies, features, custom fields and values, customers, orders, subscriptions | one read or write |
 //! | `access: RwLock` | API keys, webhooks with their secrets, signing keys | one read or write |
 //! | `events: Mutex` | the append-only event log and its sequence counter | one append or page |
@@ -69,11 +71,18 @@
 //! that, and then holds only the license's own mutex while the closure runs. The catalog is
 //! read only while the aggregate is built (policy, version lookup), not during the closure,
 //! so a slow closure on one license delays nobody else — not other licenses, not catalog
-//! writers. Reads of license rows (`get_license`, `list_licenses`) use the committed row in
-//! `licenses` and never wait for a transaction.
+//! writers. Reads of license rows (`get_license`, `list_licenses`) use the committed row
+//! and never wait for a transaction. A commit that changes the row publishes it under a
+//! shared lock of `licenses`; it takes `catalog` only when the row names another policy,
+//! product, customer, order or subscription, and `licenses` exclusively only when the key
+//! hash changes. So the global locks a commit touches are held for microseconds and never
+//! while a closure runs. `get_device`, `list_devices` and `list_license_features` take the
+//! license's mutex: they see committed state and wait only for a transaction on that same
+//! license.
 //!
 //! Locks are always taken in one order — a license's mutex, then `catalog`, then
-//! `licenses`, then `access`, then `events` — so no two calls can deadlock. A write takes
+//! `licenses`, then a license row, then `idempotency`, then `access`, then `events` — so no
+//! two calls can deadlock. A write takes
 //! the event log's lock while it still holds the locks of what it changes, so its events
 //! and its change become visible together; sequences are assigned under that lock, so the
 //! log is in sequence order and sequences strictly increase.
@@ -106,9 +115,10 @@
 //!   `Conflict`; its versions and custom field definitions (with their values) are deleted
 //!   with it. A customer that licenses, orders or subscriptions reference is `Conflict`; its
 //!   custom field values go with it. Deleting a custom field deletes its values.
-//! - **Idempotency records** belong to the license they were stored with: keys are unique
-//!   per (license, scope, key), and a transaction sees only its own license's records.
-//!   Hosts put the license in the scope anyway.
+//! - **Idempotency records** are unique by (scope, key) across the store, as the contract
+//!   says (hosts put the license in the scope, so in practice they are per license). They
+//!   live outside the per-license state so that two licenses committing the same scope and
+//!   key cannot both succeed.
 //! - **Version strings** are unique per product as written; lookups compare by semver
 //!   precedence, newest release first.
 //! - **Custom field values** are returned joined with their definition as it is now.

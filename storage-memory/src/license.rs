@@ -9,10 +9,10 @@ use licentia_core::store::{
     AggregateQuery, Decision, LicenseQuery, LicenseSelector, LicenseStore, Limit, Loaded, NewEvent,
     StoreError, StoreResult,
 };
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::MemoryStore;
-use crate::state::{Catalog, LicenseEntry, LicenseState, newest_first, page};
+use crate::state::{Catalog, LicenseEntry, LicenseIndex, LicenseState, newest_first, page};
 
 impl MemoryStore {
     /// The lock of the license `selector` names.
@@ -62,55 +62,85 @@ impl MemoryStore {
                 return Err(StoreError::already_exists("consumption", "event_id"));
             }
         }
-        if let Some(record) = &idempotency
-            && state.idempotency.contains_key(&record.key)
-        {
-            return Err(StoreError::already_exists("idempotency_record", "key"));
-        }
-
         if !mutations.is_empty() {
             aggregate.apply(&mutations);
         }
-        let row_changed = aggregate.license != state.license;
+        let new_row = &aggregate.license;
+        let old_row = &state.license;
+        let row_changed = new_row != old_row;
+        let key_changed = new_row.key_hash != old_row.key_hash;
 
-        // A changed row may name other records and another key hash: check them, and keep
-        // the catalog and the index locked until the new row is visible, so a concurrent
-        // delete cannot remove what it names in between.
-        let catalog = row_changed.then(|| self.inner.catalog.read());
+        // New references must exist. Keep the catalog read-locked until the new row is
+        // visible, so a concurrent delete cannot remove what it names in between.
+        let catalog = references_changed(new_row, old_row).then(|| self.inner.catalog.read());
         if let Some(catalog) = &catalog {
-            catalog.check_license_refs(&aggregate.license, Some(&state.license))?;
+            catalog.check_license_refs(new_row, Some(old_row))?;
         }
-        let mut index = row_changed.then(|| self.inner.licenses.write());
-        if let Some(index) = &index
-            && aggregate.license.key_hash != state.license.key_hash
-            && index.by_key.contains_key(&aggregate.license.key_hash)
+        // Publishing a row needs only a shared lock on the index (the row has its own
+        // lock); a new key hash changes the index itself.
+        let mut index = match (row_changed, key_changed) {
+            (false, _) => None,
+            (true, false) => Some(IndexGuard::Shared(self.inner.licenses.read())),
+            (true, true) => Some(IndexGuard::Exclusive(self.inner.licenses.write())),
+        };
+        if let Some(IndexGuard::Exclusive(index)) = &index
+            && index.by_key.contains_key(&new_row.key_hash)
         {
             return Err(StoreError::already_exists("license", "key_hash"));
+        }
+        let mut idempotency_records = idempotency.as_ref().map(|_| self.inner.idempotency.lock());
+        if let (Some(record), Some(records)) = (&idempotency, &idempotency_records)
+            && records.contains_key(&record.key)
+        {
+            return Err(StoreError::already_exists("idempotency_record", "key"));
         }
         let mut log = self.inner.events.lock();
 
         // Write: nothing below can fail.
-        if let Some(index) = &mut index {
-            if aggregate.license.key_hash != state.license.key_hash {
-                index.by_key.remove(&state.license.key_hash);
-                index.by_key.insert(aggregate.license.key_hash, id.clone());
-            }
-            if let Some(entry) = index.by_id.get_mut(&id) {
-                entry.row = aggregate.license.clone();
-            }
+        if let Some(IndexGuard::Exclusive(index)) = &mut index {
+            index.by_key.remove(&old_row.key_hash);
+            index.by_key.insert(new_row.key_hash, id.clone());
+        }
+        if let Some(entry) = index.as_ref().and_then(|i| i.get().by_id.get(&id)) {
+            *entry.row.write() = new_row.clone();
         }
         if !mutations.is_empty() {
             write_back(state, aggregate, &mutations);
         }
-        if let Some(record) = idempotency {
-            state.idempotency.insert(record.key.clone(), record);
+        if let (Some(record), Some(records)) = (idempotency, &mut idempotency_records) {
+            records.insert(record.key.clone(), record);
         }
         log.append(events);
         drop(log);
+        drop(idempotency_records);
         drop(index);
         drop(catalog);
         Ok(outcome)
     }
+}
+
+/// The index, locked shared or exclusive.
+enum IndexGuard<'a> {
+    Shared(RwLockReadGuard<'a, LicenseIndex>),
+    Exclusive(RwLockWriteGuard<'a, LicenseIndex>),
+}
+
+impl IndexGuard<'_> {
+    fn get(&self) -> &LicenseIndex {
+        match self {
+            Self::Shared(g) => g,
+            Self::Exclusive(g) => g,
+        }
+    }
+}
+
+/// Whether `a` names other records than `b` does.
+fn references_changed(a: &License, b: &License) -> bool {
+    a.product_id != b.product_id
+        || a.policy_id != b.policy_id
+        || a.customer_id != b.customer_id
+        || a.order_id != b.order_id
+        || a.subscription_id != b.subscription_id
 }
 
 /// The license a mutation writes to, when it names one.
@@ -228,7 +258,7 @@ impl LicenseStore for MemoryStore {
         index.by_id.insert(
             license.id.clone(),
             LicenseEntry {
-                row: license.clone(),
+                row: RwLock::new(license.clone()),
                 state: Arc::new(Mutex::new(LicenseState::new(license.clone()))),
             },
         );
@@ -242,18 +272,22 @@ impl LicenseStore for MemoryStore {
             .read()
             .by_id
             .get(id)
-            .map(|e| e.row.clone())
+            .map(|e| e.row.read().clone())
             .ok_or(StoreError::not_found("license"))
     }
 
     async fn list_licenses(&self, query: &LicenseQuery) -> StoreResult<Vec<License>> {
         let index = self.inner.licenses.read();
+        // Each commit writes only its own row, so holding several row read locks at once
+        // cannot deadlock with it.
+        let rows: Vec<RwLockReadGuard<'_, License>> = index
+            .by_id
+            .values()
+            .map(|e| e.row.read())
+            .filter(|l| query.matches(l) && query.is_after_cursor(l))
+            .collect();
         Ok(page(
-            index
-                .by_id
-                .values()
-                .map(|e| &e.row)
-                .filter(|l| query.matches(l) && query.is_after_cursor(l)),
+            rows.iter().map(|row| &**row),
             |a, b| newest_first((a.created_at, &a.id), (b.created_at, &b.id)),
             query.limit,
         ))
@@ -279,12 +313,13 @@ impl LicenseStore for MemoryStore {
         }
 
         let aggregate = load(&state, &self.inner.catalog.read(), &query)?;
+        let idempotency = query
+            .idempotency
+            .as_ref()
+            .and_then(|k| self.inner.idempotency.lock().get(k).cloned());
         let decision = decide(Loaded {
             aggregate: &aggregate,
-            idempotency: query
-                .idempotency
-                .as_ref()
-                .and_then(|k| state.idempotency.get(k)),
+            idempotency: idempotency.as_ref(),
         });
         self.commit(&mut state, aggregate, decision)
     }

@@ -1,7 +1,8 @@
 //! The data behind a [`MemoryStore`](crate::MemoryStore) and the locks around it.
 //!
 //! Lock order (a thread holding one may only take those after it):
-//! one license's mutex → `catalog` → `licenses` → `access` → `events`.
+//! one license's mutex → `catalog` → `licenses` → a license's committed row → `idempotency` →
+//! `access` → `events`.
 //! No code path takes a license mutex while holding any of the others, so no cycle exists.
 
 use std::cmp::Ordering;
@@ -30,6 +31,8 @@ pub(crate) struct Inner {
     pub(crate) catalog: RwLock<Catalog>,
     /// Which licenses exist (committed rows) and where each one's lock is.
     pub(crate) licenses: RwLock<LicenseIndex>,
+    /// Idempotency records, unique by (scope, key) across the store, as the contract says.
+    pub(crate) idempotency: Mutex<HashMap<IdempotencyKey, IdempotencyRecord>>,
     /// API keys, webhook endpoints and signing keys.
     pub(crate) access: RwLock<Access>,
     /// The append-only event log and its sequence counter.
@@ -132,13 +135,14 @@ pub(crate) struct LicenseIndex {
 impl LicenseIndex {
     /// Whether any license satisfies `f` (used by deletes that references forbid).
     pub(crate) fn any(&self, f: impl Fn(&License) -> bool) -> bool {
-        self.by_id.values().any(|e| f(&e.row))
+        self.by_id.values().any(|e| f(&e.row.read()))
     }
 }
 
 pub(crate) struct LicenseEntry {
     /// The committed license row, so license reads and lists never wait for a transaction.
-    pub(crate) row: License,
+    /// Its own lock lets a commit publish a new row under a shared lock of the index.
+    pub(crate) row: RwLock<License>,
     /// Everything that hangs off the license, behind the license's own lock.
     pub(crate) state: Arc<Mutex<LicenseState>>,
 }
@@ -152,7 +156,6 @@ pub(crate) struct LicenseState {
     pub(crate) leases: HashMap<LeaseId, Lease>,
     /// Consumptions by `event_id`.
     pub(crate) consumptions: HashMap<String, ConsumptionRecord>,
-    pub(crate) idempotency: HashMap<IdempotencyKey, IdempotencyRecord>,
 }
 
 impl LicenseState {
@@ -163,7 +166,6 @@ impl LicenseState {
             features: HashMap::new(),
             leases: HashMap::new(),
             consumptions: HashMap::new(),
-            idempotency: HashMap::new(),
         }
     }
 }

@@ -374,6 +374,20 @@ async fn the_idempotency_record_is_stored_with_the_effect() {
     assert!(store.get_device(&l.id, &other_dev.id).await.is_err());
     assert_eq!(all_events(&store).await.len(), 1);
 
+    // The key is unique within its scope across the store, whichever license stores it.
+    let other = license(&store.get_policy(&l.policy_id).await.unwrap(), 2);
+    store.insert_license(&other, vec![]).await.unwrap();
+    let r = write(
+        &store,
+        &other,
+        Decision {
+            idempotency: Some(record.clone()),
+            ..Decision::nothing(())
+        },
+    )
+    .await;
+    assert!(matches!(r, Err(StoreError::AlreadyExists { .. })), "{r:?}");
+
     // Another scope with the same key is another record.
     let elsewhere = IdempotencyKey {
         scope: "license:lic_0001:deactivate".into(),

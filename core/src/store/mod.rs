@@ -360,10 +360,10 @@ pub trait CommerceStore: Send + Sync {
 /// # Contract
 ///
 /// See the [module docs](self). `find_api_key` looks a key up by the SHA-256 of its token (no
-/// secret is ever compared in the clear). A webhook's secret is stored so deliveries can be
-/// signed; it is never returned by the list or get of the endpoint record. `replace_signing_keys`
-/// swaps the whole key set atomically (rotation retires the old active key and adds the new
-/// one in one step).
+/// secret is ever compared in the clear). A webhook's secret is stored beside the endpoint so
+/// deliveries can be signed; it is never part of the [`WebhookEndpoint`] record, and only
+/// `get_webhook` returns it. `replace_signing_keys` swaps the whole key set atomically
+/// (rotation retires the old active key and adds the new one in one step).
 ///
 /// # Errors
 ///
@@ -421,9 +421,9 @@ pub trait AccessStore: Send + Sync {
 
     /// Every signing key.
     fn load_signing_keys(&self) -> impl Future<Output = StoreResult<Vec<StoredKey>>> + Send;
-    /// Replaces the signing key set when it still equals `expected_kids` (the active kid the
-    /// caller saw, `None` for an empty set); `Conflict` otherwise, so two instances rotating
-    /// at once cannot both win.
+    /// Replaces the signing key set when its active kid is still `expected_active` (the
+    /// active kid the caller saw, `None` for a set without an active key, e.g. an empty one);
+    /// `Conflict` otherwise, so two instances rotating at once cannot both win.
     fn replace_signing_keys(
         &self,
         expected_active: Option<&str>,

@@ -1,0 +1,292 @@
+//! [`AccessStore`](crate::store::AccessStore) apart from events: API keys (found by token
+//! hash, touched, counted, listed, unique by hash), webhook endpoints with their secret, and
+//! the signing key set replaced with compare-and-swap.
+
+use crate::crypto::{SecretHash, StoredKey};
+use crate::model::KeyStatus;
+use crate::store::{Limit, Store};
+
+use super::fixtures::{api_key, api_token, at, event_types_of, signing_key, system_event, webhook};
+use super::{expect_already_exists, expect_conflict, expect_not_found, ok};
+
+/// Insert, find by hash, touch, count and list API keys.
+pub async fn api_keys_round_trip<S: Store + Clone + Send + Sync + 'static>(store: S) {
+    assert_eq!(
+        ok(store.count_api_keys().await, "count_api_keys"),
+        0,
+        "a fresh store has no API keys"
+    );
+    let k1 = api_key(1);
+    let mut k2 = api_key(2);
+    k2.expires_at = None;
+    k2.allowed_cidrs.clear();
+    k2.is_active = false;
+    let k3 = api_key(3);
+    for k in [&k1, &k2, &k3] {
+        let ev = system_event("api_key.created", "api_key", k.id.as_str(), k.created_at);
+        ok(store.insert_api_key(k, vec![ev]).await, "insert_api_key");
+    }
+    assert_eq!(ok(store.count_api_keys().await, "count_api_keys"), 3);
+    assert_eq!(
+        ok(
+            store.find_api_key(&SecretHash::of(&api_token(2))).await,
+            "find_api_key"
+        ),
+        k2,
+        "find_api_key finds the key by the SHA-256 of its token"
+    );
+    expect_not_found(
+        store.find_api_key(&SecretHash::of("lkm_not_a_token")).await,
+        "find_api_key of an unknown hash",
+    );
+    ok(store.touch_api_key(&k1.id, at(500)).await, "touch_api_key");
+    let mut touched = k1.clone();
+    touched.last_used_at = Some(at(500));
+    assert_eq!(
+        ok(
+            store.find_api_key(&SecretHash::of(&api_token(1))).await,
+            "find_api_key"
+        ),
+        touched,
+        "touch_api_key records last_used_at and changes nothing else"
+    );
+    ok(store.touch_api_key(&k1.id, at(600)).await, "touch_api_key");
+    touched.last_used_at = Some(at(600));
+    assert_eq!(
+        ok(store.list_api_keys(Limit::default()).await, "list_api_keys"),
+        vec![k3, k2, touched],
+        "API keys are listed newest first"
+    );
+    assert_eq!(
+        event_types_of(&store, k1.id.as_str()).await,
+        ["api_key.created"],
+        "insert appends its event once; touch appends none"
+    );
+}
+
+/// An API key's token hash is unique.
+pub async fn api_key_token_hash_is_unique<S: Store + Clone + Send + Sync + 'static>(store: S) {
+    let k1 = api_key(1);
+    ok(store.insert_api_key(&k1, vec![]).await, "insert_api_key");
+    let mut dup = api_key(2);
+    dup.token_hash = k1.token_hash;
+    expect_already_exists(
+        store.insert_api_key(&dup, vec![]).await,
+        "insert_api_key with a taken token hash",
+    );
+    assert_eq!(
+        ok(store.count_api_keys().await, "count_api_keys"),
+        1,
+        "a refused key is not stored"
+    );
+    assert_eq!(
+        ok(store.find_api_key(&k1.token_hash).await, "find_api_key"),
+        k1,
+        "the hash still finds the first key"
+    );
+}
+
+/// Insert, get (with secret), update (keeping or replacing the secret), list and delete
+/// webhook endpoints.
+pub async fn webhooks_round_trip_with_their_secret<S: Store + Clone + Send + Sync + 'static>(
+    store: S,
+) {
+    let w1 = webhook(1);
+    let mut w2 = webhook(2);
+    w2.event_types.clear();
+    for (w, secret) in [(&w1, "whsec_one"), (&w2, "whsec_two")] {
+        let ev = system_event("webhook.created", "webhook", w.id.as_str(), w.created_at);
+        ok(
+            store.insert_webhook(w, secret, vec![ev]).await,
+            "insert_webhook",
+        );
+    }
+    assert_eq!(
+        ok(store.get_webhook(&w1.id).await, "get_webhook"),
+        (w1.clone(), "whsec_one".to_owned()),
+        "get_webhook returns the endpoint and its secret"
+    );
+    assert_eq!(
+        ok(store.list_webhooks(Limit::default()).await, "list_webhooks"),
+        vec![w2.clone(), w1.clone()],
+        "endpoints are listed newest first"
+    );
+
+    let mut changed = w1.clone();
+    changed.url = "https://hooks.example.com/changed".into();
+    changed.is_active = false;
+    changed.last_delivery_at = Some(at(70));
+    changed.updated_at = at(70);
+    let ev = system_event("webhook.updated", "webhook", w1.id.as_str(), at(70));
+    ok(
+        store.update_webhook(&changed, None, vec![ev]).await,
+        "update_webhook without a secret",
+    );
+    assert_eq!(
+        ok(store.get_webhook(&w1.id).await, "get_webhook"),
+        (changed.clone(), "whsec_one".to_owned()),
+        "update_webhook(secret: None) keeps the secret"
+    );
+    changed.secret_prefix = "whsec_ro".into();
+    changed.updated_at = at(71);
+    let ev = system_event("webhook.secret_rotated", "webhook", w1.id.as_str(), at(71));
+    ok(
+        store
+            .update_webhook(&changed, Some("whsec_rotated"), vec![ev])
+            .await,
+        "update_webhook with a secret",
+    );
+    assert_eq!(
+        ok(store.get_webhook(&w1.id).await, "get_webhook"),
+        (changed.clone(), "whsec_rotated".to_owned()),
+        "update_webhook(secret: Some) replaces the secret"
+    );
+
+    let ev = system_event("webhook.deleted", "webhook", w2.id.as_str(), at(72));
+    ok(
+        store.delete_webhook(&w2.id, vec![ev]).await,
+        "delete_webhook",
+    );
+    expect_not_found(store.get_webhook(&w2.id).await, "get_webhook after delete");
+    assert_eq!(
+        ok(store.list_webhooks(Limit::default()).await, "list_webhooks"),
+        vec![changed]
+    );
+    assert_eq!(
+        event_types_of(&store, w1.id.as_str()).await,
+        [
+            "webhook.created",
+            "webhook.updated",
+            "webhook.secret_rotated"
+        ]
+    );
+    assert_eq!(
+        event_types_of(&store, w2.id.as_str()).await,
+        ["webhook.created", "webhook.deleted"]
+    );
+}
+
+fn key_view(keys: &[StoredKey]) -> Vec<(String, KeyStatus, String, [u8; 32])> {
+    let mut v: Vec<_> = keys
+        .iter()
+        .map(|k| {
+            (
+                k.kid.clone(),
+                k.status,
+                k.created_at.to_string(),
+                *k.seed.expose_secret(),
+            )
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// The signing key set is replaced only when its active kid is still the one the caller saw;
+/// otherwise `Conflict` and nothing changes.
+pub async fn signing_keys_replace_with_compare_and_swap<
+    S: Store + Clone + Send + Sync + 'static,
+>(
+    store: S,
+) {
+    assert!(
+        ok(store.load_signing_keys().await, "load_signing_keys").is_empty(),
+        "a fresh store has no signing keys"
+    );
+    let first = [signing_key("kid_1", 1, KeyStatus::Active)];
+    let ev = system_event("signing_key.created", "signing_key", "kid_1", at(1));
+    ok(
+        store.replace_signing_keys(None, &first, vec![ev]).await,
+        "replace_signing_keys(None) on an empty set",
+    );
+    assert_eq!(
+        key_view(&ok(store.load_signing_keys().await, "load_signing_keys")),
+        key_view(&first),
+        "load_signing_keys returns the stored set with its seeds"
+    );
+
+    // A second instance that also saw the empty set loses.
+    let rival = [signing_key("kid_rival", 9, KeyStatus::Active)];
+    let marker = system_event(
+        "conformance.must_not_appear",
+        "signing_key",
+        "kid_rival",
+        at(2),
+    );
+    expect_conflict(
+        store.replace_signing_keys(None, &rival, vec![marker]).await,
+        "replace_signing_keys(None) when a key exists",
+    );
+
+    let rotated = [
+        signing_key("kid_1", 1, KeyStatus::Retired),
+        signing_key("kid_2", 2, KeyStatus::Active),
+    ];
+    let ev = system_event("signing_key.rotated", "signing_key", "kid_2", at(3));
+    ok(
+        store
+            .replace_signing_keys(Some("kid_1"), &rotated, vec![ev])
+            .await,
+        "replace_signing_keys with the current active kid",
+    );
+    assert_eq!(
+        key_view(&ok(store.load_signing_keys().await, "load_signing_keys")),
+        key_view(&rotated),
+        "rotation retires the old key and adds the new one in one step"
+    );
+
+    // A stale rotation (it saw kid_1 active) loses.
+    let stale = [
+        signing_key("kid_1", 1, KeyStatus::Retired),
+        signing_key("kid_3", 3, KeyStatus::Active),
+    ];
+    let marker = system_event("conformance.must_not_appear", "signing_key", "kid_3", at(4));
+    expect_conflict(
+        store
+            .replace_signing_keys(Some("kid_1"), &stale, vec![marker])
+            .await,
+        "replace_signing_keys with a stale active kid",
+    );
+    let marker = system_event("conformance.must_not_appear", "signing_key", "kid_3", at(4));
+    expect_conflict(
+        store
+            .replace_signing_keys(Some("kid_unknown"), &stale, vec![marker])
+            .await,
+        "replace_signing_keys with an unknown active kid",
+    );
+    assert_eq!(
+        key_view(&ok(store.load_signing_keys().await, "load_signing_keys")),
+        key_view(&rotated),
+        "a refused replacement changes nothing"
+    );
+    let leaked = super::fixtures::events_of_type(&store, "conformance.must_not_appear").await;
+    assert!(
+        leaked.is_empty(),
+        "a refused replacement appends none of its events: {leaked:?}"
+    );
+    assert_eq!(
+        event_types_of(&store, "kid_2").await,
+        ["signing_key.rotated"]
+    );
+}
+
+/// Touch, update, get and delete of missing access records are `NotFound`.
+pub async fn missing_access_records_are_not_found<S: Store + Clone + Send + Sync + 'static>(
+    store: S,
+) {
+    let k = api_key(1);
+    expect_not_found(store.touch_api_key(&k.id, at(1)).await, "touch_api_key");
+    expect_not_found(store.find_api_key(&k.token_hash).await, "find_api_key");
+    let w = webhook(1);
+    expect_not_found(store.get_webhook(&w.id).await, "get_webhook");
+    expect_not_found(
+        store.update_webhook(&w, Some("whsec_x"), vec![]).await,
+        "update_webhook",
+    );
+    expect_not_found(store.delete_webhook(&w.id, vec![]).await, "delete_webhook");
+    assert!(
+        ok(store.list_webhooks(Limit::default()).await, "list_webhooks").is_empty(),
+        "an update of a missing endpoint creates nothing"
+    );
+    assert_eq!(ok(store.count_api_keys().await, "count_api_keys"), 0);
+}
