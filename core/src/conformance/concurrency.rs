@@ -121,6 +121,87 @@ pub async fn concurrent_activations_never_exceed_max_activations<
     );
 }
 
+/// 32 tasks at once on a license whose 5 seats are taken: half deactivate one of the 5
+/// bindings, half activate a new one. However they interleave, the license's
+/// `active_device_count` equals the active devices stored, never above 5, and
+/// `times_activated` counts every acknowledged activation.
+pub async fn concurrent_activations_and_deactivations_keep_the_count_true<
+    S: Store + Clone + Send + Sync + 'static,
+    Sp: Spawner,
+>(
+    store: S,
+    spawner: Sp,
+) {
+    let s = seed(&store, 1, LicenseType::Perpetual, |p| p.max_activations = 5).await;
+    for i in 0..5u32 {
+        activate(
+            &store,
+            &s.license.id,
+            &format!("fp-{i}"),
+            parse(&format!("dev_{i:04}")),
+            t0(),
+        )
+        .await
+        .expect("a free seat");
+    }
+    let tasks: Vec<Boxed<(bool, bool)>> = (0..TASKS)
+        .map(|i| {
+            let store = store.clone();
+            let id = s.license.id.clone();
+            Box::pin(async move {
+                if i % 2 == 0 {
+                    let fp = format!("fp-{}", (i / 2) % 5);
+                    let r = super::fixtures::deactivate(&store, &id, &fp, at(60)).await;
+                    (false, r.is_ok())
+                } else {
+                    let fp = format!("fp-new-{i}");
+                    let r =
+                        activate(&store, &id, &fp, parse(&format!("dev_n{i:04}")), at(60)).await;
+                    if let Err(d) = &r {
+                        assert!(
+                            d.has(DenialCode::ActivationLimitReached),
+                            "the only acceptable refusal is ACTIVATION_LIMIT_REACHED, got {d}"
+                        );
+                    }
+                    (true, r.is_ok())
+                }
+            }) as Boxed<_>
+        })
+        .collect();
+    let results = run_concurrently(&spawner, tasks).await;
+    let activated = results.iter().filter(|(act, won)| *act && *won).count();
+    let deactivated = results.iter().filter(|(act, won)| !*act && *won).count();
+    assert_eq!(
+        deactivated, 5,
+        "each of the 5 original bindings is deactivated exactly once (later attempts find no active device)"
+    );
+    let license = ok(store.get_license(&s.license.id).await, "get_license");
+    let devices = ok(
+        store
+            .list_devices(&s.license.id, Limit::new(Some(200)))
+            .await,
+        "list_devices",
+    );
+    let active = devices
+        .iter()
+        .filter(|d| d.status == DeviceStatus::Active)
+        .count();
+    assert_eq!(
+        license.active_device_count as usize, active,
+        "the license's active_device_count equals the active devices stored"
+    );
+    assert!(
+        active <= 5,
+        "never more than max_activations active devices"
+    );
+    assert_eq!(active, 5 - deactivated + activated);
+    assert_eq!(
+        license.times_activated as usize,
+        5 + activated,
+        "times_activated counts every acknowledged activation once"
+    );
+}
+
 /// 32 tasks check out a floating lease with `max_floating_users = 5`: exactly 5 live
 /// leases.
 pub async fn concurrent_checkouts_never_exceed_max_floating_users<

@@ -306,6 +306,7 @@ macro_rules! conformance_suite {
             store time_travel::blacklisted_bindings_stay_refused,
             store time_travel::suspend_reinstate_and_revoke_persist,
             spawn concurrency::concurrent_activations_never_exceed_max_activations,
+            spawn concurrency::concurrent_activations_and_deactivations_keep_the_count_true,
             spawn concurrency::concurrent_checkouts_never_exceed_max_floating_users,
             spawn concurrency::concurrent_consumption_never_exceeds_the_quota,
             spawn concurrency::concurrent_replays_of_one_event_id_count_once,
