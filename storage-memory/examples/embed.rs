@@ -11,7 +11,9 @@ use getrandom::SysRng;
 use licentia_core::crypto::{PublicKeySet, Unverified};
 use licentia_core::engine::requests::{LicenseCreate, ProductCreate};
 use licentia_core::engine::{Actor, Clock, Engine, RuntimeCall};
-use licentia_core::model::{LicenseType, PolicyDraft, RuntimeBindingRequest, RuntimeEntitlementData};
+use licentia_core::model::{
+    LicenseType, PolicyDraft, RuntimeBindingRequest, RuntimeEntitlementData,
+};
 use licentia_storage_memory::MemoryStore;
 use rand_core::UnwrapErr;
 
@@ -30,25 +32,42 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let admin = Actor::system();
 
     let product = engine
-        .create_product(&admin, ProductCreate { name: "Editor".into(), code: "editor".into(), metadata: None })
+        .create_product(
+            &admin,
+            ProductCreate {
+                name: "Editor".into(),
+                code: "editor".into(),
+                metadata: None,
+            },
+        )
         .await?;
     let policy = engine
-        .create_policy(&admin, product.id.as_str(), PolicyDraft {
-            name: Some("Pro".into()),
-            code: Some("pro".into()),
-            license_type: Some(LicenseType::Perpetual),
-            max_activations: Some(3),
-            ..Default::default()
-        })
+        .create_policy(
+            &admin,
+            product.id.as_str(),
+            PolicyDraft {
+                name: Some("Pro".into()),
+                code: Some("pro".into()),
+                license_type: Some(LicenseType::Perpetual),
+                max_activations: Some(3),
+                ..Default::default()
+            },
+        )
         .await?;
     let created = engine
-        .create_license(&admin, LicenseCreate {
-            product_id: product.id.to_string(),
-            policy_id: policy.id.to_string(),
-            ..Default::default()
-        })
+        .create_license(
+            &admin,
+            LicenseCreate {
+                product_id: product.id.to_string(),
+                policy_id: policy.id.to_string(),
+                ..Default::default()
+            },
+        )
         .await?;
-    println!("license {} key (shown once): {}", created.license.id, created.license_key);
+    println!(
+        "license {} key (shown once): {}",
+        created.license.id, created.license_key
+    );
 
     let call = RuntimeCall {
         license_key: &created.license_key,
@@ -56,13 +75,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         request_id: "req_embed_1",
         ip_address: None,
     };
-    let device = RuntimeBindingRequest { fingerprint: Some("workstation-42".into()), ..Default::default() };
+    let device = RuntimeBindingRequest {
+        fingerprint: Some("workstation-42".into()),
+        ..Default::default()
+    };
     let response = engine.activate(call, &device).await?;
-    println!("signed response: {}", String::from_utf8_lossy(&response.body));
+    println!(
+        "signed response: {}",
+        String::from_utf8_lossy(&response.body)
+    );
 
     // What a client does with the bytes it received and the published keys.
     let keys = PublicKeySet::from_infos(engine.public_keys())?;
-    let verified = Unverified::<RuntimeEntitlementData>::from_envelope_json(&response.body)?.verify(&keys)?;
+    let verified =
+        Unverified::<RuntimeEntitlementData>::from_envelope_json(&response.body)?.verify(&keys)?;
     println!(
         "verified by {}: device {} is {}, next check at {}",
         verified.kid(),

@@ -3,8 +3,7 @@
 //!
 //! `entitlement_version` increases on every change to what a client is entitled to: renew,
 //! suspend, reinstate, revoke, transfer, feature assignment or removal, usage reset. It does
-//! not change on activations or consumption (see [`activation`](super::activation) and
-//! [`metering`](super::metering)).
+//! not change on activations or consumption (see [`activation`](super::activation) and [`metering`]).
 //!
 //! Renewal takes exactly one of `expires_at` and `extend_by_days`. Extending starts from the
 //! stored expiry while the license has not yet expired (so an early renewal loses no time),
