@@ -48,6 +48,66 @@
 //! # }
 //! ```
 //!
+//! # Embedding with the engine
+//!
+//! The engine does the loading, locking, signing and idempotency over this store; the host
+//! hands in its clock and randomness (here a manual clock and a seeded RNG, as tests do).
+//! `examples/embed.rs` is the same program with the system clock and OS randomness.
+//!
+//! ```rust
+//! use std::sync::Arc;
+//! use chrono::{TimeZone, Utc};
+//! use licentia_core::crypto::{PublicKeySet, Unverified};
+//! use licentia_core::engine::requests::{LicenseCreate, ProductCreate};
+//! use licentia_core::engine::{Actor, Engine, ManualClock, RuntimeCall};
+//! use licentia_core::model::{LicenseType, PolicyDraft, RuntimeBindingRequest, RuntimeEntitlementData};
+//! use licentia_storage_memory::MemoryStore;
+//! use rand_chacha::ChaCha20Rng;
+//! use rand_core::SeedableRng;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()));
+//! let engine = Engine::start(MemoryStore::new(), clock, ChaCha20Rng::from_seed([1; 32])).await?;
+//! let admin = Actor::system();
+//! let product = engine
+//!     .create_product(&admin, ProductCreate { name: "Editor".into(), code: "editor".into(), metadata: None })
+//!     .await?;
+//! let draft = PolicyDraft {
+//!     name: Some("Pro".into()),
+//!     code: Some("pro".into()),
+//!     license_type: Some(LicenseType::Perpetual),
+//!     ..Default::default()
+//! };
+//! let policy = engine.create_policy(&admin, product.id.as_str(), draft).await?;
+//! let created = engine
+//!     .create_license(&admin, LicenseCreate {
+//!         product_id: product.id.to_string(),
+//!         policy_id: policy.id.to_string(),
+//!         ..Default::default()
+//!     })
+//!     .await?;
+//!
+//! let call = RuntimeCall {
+//!     license_key: &created.license_key,
+//!     idempotency_key: Some("activation-1"),
+//!     request_id: "req_1",
+//!     ip_address: None,
+//! };
+//! let device = RuntimeBindingRequest { fingerprint: Some("laptop-1".into()), ..Default::default() };
+//! let response = engine.activate(call, &device).await?;
+//!
+//! // The client's side: the published keys verify the exact bytes it received.
+//! let keys = PublicKeySet::from_infos(engine.public_keys())?;
+//! let verified = Unverified::<RuntimeEntitlementData>::from_envelope_json(&response.body)?.verify(&keys)?;
+//! assert_eq!(verified.data().license_id, created.license.id);
+//!
+//! // A retry with the same idempotency key gets the same bytes back.
+//! assert_eq!(engine.activate(call, &device).await?.body, response.body);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! `examples/activate.rs` runs a whole activation through
 //! [`LicenseStore::transact_license`].
 //!
