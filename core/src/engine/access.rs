@@ -185,9 +185,9 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     ///
     /// # Errors
     ///
-    /// `InvalidCredentials` for a malformed, unknown, inactive or expired token;
-    /// `Denied(TOKEN_SCOPE_DENIED)`… is the host's to report: this returns the key and the
-    /// host compares scopes with [`ApiKey::has_scope`].
+    /// `InvalidCredentials` for a malformed, unknown, inactive or expired token. Scopes are
+    /// the host's to enforce per operation with [`ApiKey::has_scope`] (and `TOKEN_SCOPE_DENIED`
+    /// its to report), since only the host knows which operation is being called.
     pub async fn authenticate(&self, token: &str) -> Result<ApiKey, EngineError> {
         let token = ManagementToken::parse(token).map_err(|_| EngineError::InvalidCredentials)?;
         let key = match self.store.find_api_key(&token.hash()).await {

@@ -224,36 +224,25 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         req: &RenewRequest,
     ) -> Result<StoredBody, EngineError> {
         let id: LicenseId = parse_id(id, "license")?;
-        for (field, raw) in [
-            ("order_id", req.order_id.as_ref().map(|o| o.to_string())),
-            (
+        // Renewal sources are validated and recorded in the event, never linked (contract).
+        let mut sources = Vec::new();
+        if let Some(o) = &req.order_id {
+            sources.push(("order_id", self.store.get_order(o).await?.product_id));
+        }
+        if let Some(s) = &req.subscription_id {
+            sources.push((
                 "subscription_id",
-                req.subscription_id.as_ref().map(|s| s.to_string()),
-            ),
-        ] {
-            if let Some(raw) = raw {
-                let license = self.store.get_license(&id).await?;
-                let product = match field {
-                    "order_id" => {
-                        self.store
-                            .get_order(&parse_id(&raw, "order")?)
-                            .await?
-                            .product_id
-                    }
-                    _ => {
-                        self.store
-                            .get_subscription(&parse_id(&raw, "subscription")?)
-                            .await?
-                            .product_id
-                    }
-                };
-                if product != license.product_id {
-                    return Err(EngineError::denied(
-                        DenialCode::CrossProductLink,
-                        Some(field),
-                        "it belongs to another product",
-                    ));
-                }
+                self.store.get_subscription(s).await?.product_id,
+            ));
+        }
+        if !sources.is_empty() {
+            let license = self.store.get_license(&id).await?;
+            if let Some((field, _)) = sources.iter().find(|(_, p)| p != &license.product_id) {
+                return Err(EngineError::denied(
+                    DenialCode::CrossProductLink,
+                    Some(field),
+                    "it belongs to another product",
+                ));
             }
         }
         self.idempotent(actor, call, "renew", &id, req, |agg, now| {
