@@ -1,27 +1,14 @@
 //! [`CatalogStore`]: products, versions, policies, features and custom field definitions.
 
-use std::cmp::Ordering;
-
 use licentia_core::model::{
     CustomFieldDefinition, CustomFieldId, Feature, FeatureCode, FeatureId, Policy, PolicyId,
     Product, ProductId, ProductVersion,
 };
+use licentia_core::rules::version::release_order;
 use licentia_core::store::{CatalogStore, Limit, NewEvent, StoreError, StoreResult};
 
 use crate::MemoryStore;
 use crate::state::{Catalog, newest_first, page};
-
-/// Newest release first; equal release times by semver precedence (highest first), then id.
-fn release_order(a: &ProductVersion, b: &ProductVersion) -> Ordering {
-    let semver = |v: &ProductVersion| semver::Version::parse(&v.version).ok();
-    b.released_at
-        .cmp(&a.released_at)
-        .then_with(|| match (semver(a), semver(b)) {
-            (Some(x), Some(y)) => y.cmp_precedence(&x),
-            _ => Ordering::Equal,
-        })
-        .then_with(|| b.id.cmp(&a.id))
-}
 
 impl Catalog {
     fn policy_code_taken(&self, p: &Policy) -> bool {

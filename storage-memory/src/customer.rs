@@ -1,35 +1,12 @@
 //! [`CustomerStore`]: customers and custom field values.
 
 use licentia_core::model::{
-    CustomFieldDefinition, CustomFieldId, CustomFieldResourceType, CustomFieldValue, Customer,
-    CustomerId,
+    CustomFieldId, CustomFieldResourceType, CustomFieldValue, Customer, CustomerId,
 };
 use licentia_core::store::{CustomerStore, Limit, NewEvent, StoreError, StoreResult};
 
 use crate::MemoryStore;
 use crate::state::{newest_first, page};
-
-/// A stored value as the contract shows it: joined with its definition as it is now (a
-/// definition's name or options may change after the value was set).
-fn joined(
-    def: &CustomFieldDefinition,
-    resource_id: &str,
-    v: &CustomFieldValue,
-) -> CustomFieldValue {
-    CustomFieldValue {
-        definition_id: def.id.clone(),
-        product_id: def.product_id.clone(),
-        resource_type: def.resource_type,
-        resource_id: resource_id.to_owned(),
-        code: def.code.clone(),
-        name: def.name.clone(),
-        value_type: def.value_type,
-        is_required: def.is_required,
-        enum_options: def.enum_options.clone(),
-        metadata: def.metadata.clone(),
-        ..v.clone()
-    }
-}
 
 impl CustomerStore for MemoryStore {
     async fn insert_customer(&self, c: &Customer, events: Vec<NewEvent>) -> StoreResult<()> {
@@ -133,7 +110,7 @@ impl CustomerStore for MemoryStore {
             .ok_or(StoreError::not_found("custom_field"))?;
         match value {
             Some(v) => {
-                let stored = joined(def, resource_id, v);
+                let stored = v.joined_with(def, resource_id);
                 cat.custom_values
                     .entry(resource_id.to_owned())
                     .or_default()
@@ -166,7 +143,7 @@ impl CustomerStore for MemoryStore {
             .iter()
             .filter_map(|(def, v)| {
                 let def = cat.custom_fields.get(def)?;
-                (def.resource_type == resource_type).then(|| joined(def, resource_id, v))
+                (def.resource_type == resource_type).then(|| v.joined_with(def, resource_id))
             })
             .collect();
         out.sort_unstable_by(|a, b| (&a.code, &a.definition_id).cmp(&(&b.code, &b.definition_id)));

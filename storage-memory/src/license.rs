@@ -50,7 +50,7 @@ impl MemoryStore {
         let id = state.license.id.clone();
         let mut new_event_ids = HashSet::new();
         for m in &mutations {
-            if mutation_owner(m).is_some_and(|owner| owner != &id) {
+            if m.license_id().is_some_and(|owner| owner != &id) {
                 return Err(StoreError::Conflict {
                     reason: "a mutation names another license than the one locked",
                 });
@@ -141,18 +141,6 @@ fn references_changed(a: &License, b: &License) -> bool {
         || a.customer_id != b.customer_id
         || a.order_id != b.order_id
         || a.subscription_id != b.subscription_id
-}
-
-/// The license a mutation writes to, when it names one.
-fn mutation_owner(m: &Mutation) -> Option<&LicenseId> {
-    match m {
-        Mutation::License(l) => Some(&l.id),
-        Mutation::Device(d) => Some(&d.license_id),
-        Mutation::Lease(l) => Some(&l.license_id),
-        Mutation::LicenseFeature(f) => Some(&f.license_id),
-        Mutation::Consumption(c) => Some(&c.license_id),
-        _ => None,
-    }
 }
 
 /// Stores the aggregate after [`LicenseAggregate::apply`], so a mutation means here exactly

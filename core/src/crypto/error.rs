@@ -56,6 +56,12 @@ pub enum KeyError {
     /// The active key cannot be removed; rotate first.
     #[error("the active key cannot be removed")]
     ActiveKeyRemoval,
+    /// A master key is not base64 of 32 bytes.
+    #[error("invalid master key")]
+    InvalidMasterKey,
+    /// A sealed seed did not open: another master key, another `kid`, or altered bytes.
+    #[error("sealed key material did not open")]
+    SealBroken,
 }
 
 /// Why a signed envelope did not verify.

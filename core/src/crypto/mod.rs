@@ -53,6 +53,7 @@
 pub mod canonical;
 mod encoding;
 pub mod error;
+pub mod master;
 pub mod offline;
 pub mod secrets;
 pub mod signing;
@@ -63,6 +64,7 @@ pub use error::{
     CanonicalError, HashParseError, KeyError, OfflineError, SecretParseError, VerifyError,
     WebhookError,
 };
+pub use master::MasterKey;
 pub use offline::{
     DEFAULT_SKEW_TOLERANCE, OfflineEnvelope, VerifiedOffline, binding_sha256, open, seal,
 };

@@ -246,6 +246,27 @@ pub struct CustomFieldValue {
     pub updated_at: DateTime<Utc>,
 }
 
+impl CustomFieldValue {
+    /// This value as the contract shows it on `resource_id`: joined with its definition as
+    /// the definition is now (its name, options or metadata may change after the value was
+    /// set).
+    pub fn joined_with(&self, def: &CustomFieldDefinition, resource_id: &str) -> Self {
+        Self {
+            definition_id: def.id.clone(),
+            product_id: def.product_id.clone(),
+            resource_type: def.resource_type,
+            resource_id: resource_id.to_owned(),
+            code: def.code.clone(),
+            name: def.name.clone(),
+            value_type: def.value_type,
+            is_required: def.is_required,
+            enum_options: def.enum_options.clone(),
+            metadata: def.metadata.clone(),
+            ..self.clone()
+        }
+    }
+}
+
 /// A license.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct License {

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::model::{
-    ConsumptionRecord, Device, FeatureId, Lease, License, LicenseFeature, Metadata,
+    ConsumptionRecord, Device, FeatureId, Lease, License, LicenseFeature, LicenseId, Metadata,
 };
 
 /// One change to persist, always a whole record so a store applies it without logic.
@@ -22,6 +22,21 @@ pub enum Mutation {
     RemoveLicenseFeature(FeatureId),
     /// Record a consumption `event_id` so a replay counts once.
     Consumption(ConsumptionRecord),
+}
+
+impl Mutation {
+    /// The license the mutation writes to, when it names one. A store refuses a decision
+    /// whose mutations name another license than the one it locked.
+    pub fn license_id(&self) -> Option<&LicenseId> {
+        match self {
+            Self::License(l) => Some(&l.id),
+            Self::Device(d) => Some(&d.license_id),
+            Self::Lease(l) => Some(&l.license_id),
+            Self::LicenseFeature(f) => Some(&f.license_id),
+            Self::Consumption(c) => Some(&c.license_id),
+            Self::RemoveLicenseFeature(_) => None,
+        }
+    }
 }
 
 /// A domain event, before the store gives it a sequence number and the engine an actor.

@@ -8,6 +8,8 @@
 //! absent means unbounded. A version missing from the catalog is refused with
 //! `VERSION_UNKNOWN`, one released too late with `VERSION_NOT_ENTITLED`.
 
+use std::cmp::Ordering;
+
 use chrono::{DateTime, Utc};
 use semver::Version;
 
@@ -24,6 +26,30 @@ pub fn parse_app_version(raw: &str) -> Result<Version, DenialReason> {
             "app_version must be a semantic version such as 1.4.2",
         )
     })
+}
+
+/// The order catalogs are listed and searched in: newest release first; equal release times
+/// by semver precedence (highest first), then id (highest first).
+pub fn release_order(a: &ProductVersion, b: &ProductVersion) -> Ordering {
+    let semver = |v: &ProductVersion| Version::parse(&v.version).ok();
+    b.released_at
+        .cmp(&a.released_at)
+        .then_with(|| match (semver(a), semver(b)) {
+            (Some(x), Some(y)) => y.cmp_precedence(&x),
+            _ => Ordering::Equal,
+        })
+        .then_with(|| b.id.cmp(&a.id))
+}
+
+/// The version `v` without build metadata: two versions with equal precedence keys have
+/// equal semver precedence (what a store indexes to find a catalog entry).
+pub fn precedence_key(v: &Version) -> String {
+    let mut key = format!("{}.{}.{}", v.major, v.minor, v.patch);
+    if !v.pre.is_empty() {
+        key.push('-');
+        key.push_str(v.pre.as_str());
+    }
+    key
 }
 
 /// The catalog entry for `version`, if any (for stores that hold the catalog in memory).

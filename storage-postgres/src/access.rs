@@ -1,0 +1,289 @@
+//! [`AccessStore`]: API keys, webhook endpoints, signing keys and the event log.
+
+use chrono::{DateTime, Utc};
+use licentia_core::crypto::{SecretSeed, StoredKey};
+use licentia_core::model::{
+    ApiKey, ApiKeyId, KeyStatus, SecretHash, Timestamp, WebhookEndpoint, WebhookId,
+};
+use licentia_core::store::{
+    AccessStore, EventPage, EventQuery, Limit, NewEvent, StoreError, StoreResult,
+};
+use sqlx::types::Json;
+use zeroize::Zeroizing;
+
+use crate::PostgresStore;
+use crate::error::{backend, map};
+use crate::events;
+use crate::rows::{page, require, touched};
+
+const API_KEY_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM api_keys WHERE id = $1)";
+
+/// A key as stored: `body` lacks the token hash (never part of a record's wire form).
+fn api_key((body, token_hash): (Json<ApiKey>, Vec<u8>)) -> StoreResult<ApiKey> {
+    let mut key = body.0;
+    key.token_hash = SecretHash::from_bytes(hash_bytes(&token_hash)?);
+    Ok(key)
+}
+
+/// A 32-byte digest read back from a `bytea` column.
+pub(crate) fn hash_bytes(bytes: &[u8]) -> StoreResult<[u8; 32]> {
+    bytes.try_into().map_err(|_| StoreError::Backend {
+        source: "a stored hash is not 32 bytes long".into(),
+    })
+}
+
+type KeyRow = (String, String, DateTime<Utc>, bool, Vec<u8>);
+
+impl PostgresStore {
+    fn stored_key(
+        &self,
+        (kid, status, created_at, sealed, seed): KeyRow,
+    ) -> StoreResult<StoredKey> {
+        let status: KeyStatus = status.parse().map_err(backend)?;
+        let seed = Zeroizing::new(seed);
+        let seed = match (sealed, &self.master) {
+            (true, Some(master)) => master.open_seed(&kid, &seed).map_err(backend)?,
+            (true, None) => {
+                return Err(StoreError::Backend {
+                    source: "the signing keys are sealed: configure the master key".into(),
+                });
+            }
+            (false, _) => {
+                let bytes: [u8; 32] =
+                    seed.as_slice()
+                        .try_into()
+                        .map_err(|_| StoreError::Backend {
+                            source: "a stored signing seed is not 32 bytes long".into(),
+                        })?;
+                SecretSeed::from_bytes(bytes)
+            }
+        };
+        Ok(StoredKey {
+            kid,
+            status,
+            created_at: Timestamp::new(created_at),
+            seed,
+        })
+    }
+
+    /// The seed column of `key` and whether it is sealed.
+    fn seal(&self, key: &StoredKey) -> (bool, Zeroizing<Vec<u8>>) {
+        match &self.master {
+            Some(master) => (true, Zeroizing::new(master.seal_seed(&key.kid, &key.seed))),
+            None => (false, Zeroizing::new(key.seed.expose_secret().to_vec())),
+        }
+    }
+}
+
+impl AccessStore for PostgresStore {
+    async fn insert_api_key(&self, k: &ApiKey, events: Vec<NewEvent>) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO api_keys (id, token_hash, created_at, last_used_at, body) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(k.id.as_str())
+        .bind(&k.token_hash.as_bytes()[..])
+        .bind(k.created_at)
+        .bind(k.last_used_at)
+        .bind(Json(k))
+        .execute(&mut *tx)
+        .await
+        .map_err(map)?;
+        self.commit(tx, events).await
+    }
+
+    async fn find_api_key(&self, hash: &SecretHash) -> StoreResult<ApiKey> {
+        let mut conn = self.conn().await?;
+        let row: Option<(Json<ApiKey>, Vec<u8>)> =
+            sqlx::query_as("SELECT body, token_hash FROM api_keys WHERE token_hash = $1")
+                .bind(&hash.as_bytes()[..])
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(map)?;
+        api_key(row.ok_or(StoreError::not_found("api_key"))?)
+    }
+
+    async fn touch_api_key(&self, id: &ApiKeyId, at: DateTime<Utc>) -> StoreResult<()> {
+        let mut conn = self.conn().await?;
+        // Concurrent requests may report their uses out of order: keep the latest.
+        let done = sqlx::query(
+            "UPDATE api_keys SET last_used_at = $2, \
+                                 body = jsonb_set(body, '{last_used_at}', $3) \
+             WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)",
+        )
+        .bind(id.as_str())
+        .bind(at)
+        .bind(Json(at))
+        .execute(&mut *conn)
+        .await
+        .map_err(map)?;
+        if done.rows_affected() == 0 {
+            // Either a later use is recorded already, or there is no such key.
+            require(&mut conn, API_KEY_EXISTS, id.as_str(), "api_key").await?;
+        }
+        Ok(())
+    }
+
+    async fn list_api_keys(&self, limit: Limit) -> StoreResult<Vec<ApiKey>> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<(Json<ApiKey>, Vec<u8>)> = sqlx::query_as(
+            "SELECT body, token_hash FROM api_keys ORDER BY created_at DESC, id DESC LIMIT $1",
+        )
+        .bind(i64::from(limit.get()))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map)?;
+        rows.into_iter().map(api_key).collect()
+    }
+
+    async fn count_api_keys(&self) -> StoreResult<u64> {
+        let mut conn = self.conn().await?;
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(map)?;
+        Ok(n.unsigned_abs())
+    }
+
+    async fn insert_webhook(
+        &self,
+        w: &WebhookEndpoint,
+        secret: &str,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO webhooks (id, secret, created_at, body) VALUES ($1, $2, $3, $4)")
+            .bind(w.id.as_str())
+            .bind(secret)
+            .bind(w.created_at)
+            .bind(Json(w))
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        self.commit(tx, events).await
+    }
+
+    async fn get_webhook(&self, id: &WebhookId) -> StoreResult<(WebhookEndpoint, String)> {
+        let mut conn = self.conn().await?;
+        let row: Option<(Json<WebhookEndpoint>, String)> =
+            sqlx::query_as("SELECT body, secret FROM webhooks WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(map)?;
+        let (body, secret) = row.ok_or(StoreError::not_found("webhook"))?;
+        Ok((body.0, secret))
+    }
+
+    async fn update_webhook(
+        &self,
+        w: &WebhookEndpoint,
+        secret: Option<&str>,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE webhooks SET body = $2, secret = COALESCE($3, secret) WHERE id = $1",
+        )
+        .bind(w.id.as_str())
+        .bind(Json(w))
+        .bind(secret)
+        .execute(&mut *tx)
+        .await
+        .map_err(map)?;
+        touched(done.rows_affected(), "webhook")?;
+        self.commit(tx, events).await
+    }
+
+    async fn delete_webhook(&self, id: &WebhookId, events: Vec<NewEvent>) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("DELETE FROM webhooks WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        touched(done.rows_affected(), "webhook")?;
+        self.commit(tx, events).await
+    }
+
+    async fn list_webhooks(&self, limit: Limit) -> StoreResult<Vec<WebhookEndpoint>> {
+        let mut conn = self.conn().await?;
+        page(
+            &mut conn,
+            "SELECT body FROM webhooks WHERE $1::text IS NULL \
+             ORDER BY created_at DESC, id DESC LIMIT $2",
+            None,
+            limit,
+        )
+        .await
+    }
+
+    async fn load_signing_keys(&self) -> StoreResult<Vec<StoredKey>> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<KeyRow> = sqlx::query_as(
+            "SELECT kid, status, created_at, sealed, seed FROM signing_keys ORDER BY position",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map)?;
+        rows.into_iter().map(|row| self.stored_key(row)).collect()
+    }
+
+    async fn replace_signing_keys(
+        &self,
+        expected_active: Option<&str>,
+        keys: &[StoredKey],
+        events: Vec<NewEvent>,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        // Replacements queue behind each other (readers do not wait), so the compare and
+        // the swap below see the same key set.
+        sqlx::query("LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        let active: Option<String> =
+            sqlx::query_scalar("SELECT kid FROM signing_keys WHERE status = $1")
+                .bind(KeyStatus::Active.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map)?;
+        if active.as_deref() != expected_active {
+            return Err(StoreError::Conflict {
+                reason: "the signing keys changed since they were read",
+            });
+        }
+        sqlx::query("DELETE FROM signing_keys")
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        for (position, key) in keys.iter().enumerate() {
+            let (sealed, seed) = self.seal(key);
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, position, status, created_at, sealed, seed) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&key.kid)
+            .bind(i32::try_from(position).map_err(backend)?)
+            .bind(key.status.as_str())
+            .bind(key.created_at.get())
+            .bind(sealed)
+            .bind(&seed[..])
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        }
+        self.commit(tx, events).await
+    }
+
+    async fn list_events(&self, query: &EventQuery) -> StoreResult<EventPage> {
+        let mut conn = self.conn().await?;
+        events::page(&mut conn, query).await
+    }
+
+    async fn append_events(&self, events: Vec<NewEvent>) -> StoreResult<()> {
+        let tx = self.begin().await?;
+        self.commit(tx, events).await
+    }
+}

@@ -1,0 +1,141 @@
+//! The event log: appended inside the transaction of the change it describes.
+
+use licentia_core::model::{AuditActorType, Event, Metadata};
+use licentia_core::store::{EventPage, EventQuery, NewEvent, StoreError, StoreResult};
+use sqlx::PgConnection;
+use sqlx::types::Json;
+
+use crate::error::{backend, map};
+
+/// Appends `events` on `conn` (inside the caller's transaction), in order, in one statement.
+pub(crate) async fn append(conn: &mut PgConnection, events: Vec<NewEvent>) -> StoreResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let n = events.len();
+    let mut event_type = Vec::with_capacity(n);
+    let mut actor_type = Vec::with_capacity(n);
+    let mut actor_id = Vec::with_capacity(n);
+    let mut resource_type = Vec::with_capacity(n);
+    let mut resource_id = Vec::with_capacity(n);
+    let mut metadata = Vec::with_capacity(n);
+    let mut ip_address = Vec::with_capacity(n);
+    let mut created_at = Vec::with_capacity(n);
+    for e in events {
+        event_type.push(e.event_type);
+        actor_type.push(e.actor_type.as_str());
+        actor_id.push(e.actor_id);
+        resource_type.push(e.resource_type);
+        resource_id.push(e.resource_id);
+        metadata.push(Json(e.metadata));
+        ip_address.push(e.ip_address);
+        created_at.push(e.created_at);
+    }
+    // `WITH ORDINALITY` keeps the caller's order, so sequences follow it.
+    sqlx::query(
+        "INSERT INTO events (event_type, actor_type, actor_id, resource_type, resource_id, \
+                             metadata, ip_address, created_at) \
+         SELECT event_type, actor_type, actor_id, resource_type, resource_id, metadata, \
+                ip_address, created_at \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], \
+                     $7::text[], $8::timestamptz[]) \
+              WITH ORDINALITY AS e(event_type, actor_type, actor_id, resource_type, \
+                                   resource_id, metadata, ip_address, created_at, n) \
+         ORDER BY n",
+    )
+    .bind(event_type)
+    .bind(actor_type)
+    .bind(actor_id)
+    .bind(resource_type)
+    .bind(resource_id)
+    .bind(metadata)
+    .bind(ip_address)
+    .bind(created_at)
+    .execute(conn)
+    .await
+    .map_err(map)?;
+    Ok(())
+}
+
+type EventRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Json<Metadata>,
+    Option<String>,
+    chrono::DateTime<chrono::Utc>,
+);
+
+/// A newest-first page of events matching `q`.
+pub(crate) async fn page(conn: &mut PgConnection, q: &EventQuery) -> StoreResult<EventPage> {
+    let limit = q.limit.as_usize();
+    // One more than the page, to know whether another page follows.
+    let rows: Vec<EventRow> = sqlx::query_as(
+        "SELECT sequence, event_type, actor_type, actor_id, resource_type, resource_id, \
+                metadata, ip_address, created_at \
+         FROM events \
+         WHERE ($1::bigint IS NULL OR sequence < $1) \
+           AND ($2::text IS NULL OR event_type = $2) \
+           AND ($3::text IS NULL OR resource_type = $3) \
+           AND ($4::text IS NULL OR resource_id = $4) \
+           AND ($5::text IS NULL OR actor_type = $5) \
+         ORDER BY sequence DESC \
+         LIMIT $6",
+    )
+    .bind(q.before)
+    .bind(q.event_type.as_deref())
+    .bind(q.resource_type.as_deref())
+    .bind(q.resource_id.as_deref())
+    .bind(q.actor_type.map(AuditActorType::as_str))
+    .bind(limit as i64 + 1)
+    .fetch_all(conn)
+    .await
+    .map_err(map)?;
+
+    let more = rows.len() > limit;
+    let events = rows
+        .into_iter()
+        .take(limit)
+        .map(event_from_row)
+        .collect::<StoreResult<Vec<Event>>>()?;
+    let next_cursor = if more {
+        events.last().map(|e| e.sequence)
+    } else {
+        None
+    };
+    Ok(EventPage {
+        events,
+        next_cursor,
+    })
+}
+
+fn event_from_row(row: EventRow) -> StoreResult<Event> {
+    let (
+        sequence,
+        event_type,
+        actor_type,
+        actor_id,
+        resource_type,
+        resource_id,
+        metadata,
+        ip_address,
+        created_at,
+    ) = row;
+    let actor_type: AuditActorType = actor_type
+        .parse()
+        .map_err(|e| -> StoreError { backend(e) })?;
+    Ok(Event {
+        sequence,
+        event_type,
+        actor_type,
+        actor_id,
+        resource_type,
+        resource_id,
+        metadata: metadata.0,
+        ip_address,
+        created_at,
+    })
+}

@@ -1,0 +1,199 @@
+//! PostgreSQL storage backend for licentia.
+//!
+//! [`PostgresStore`] implements every storage trait of [`licentia_core::store`], so it is a
+//! [`Store`](licentia_core::store::Store). Use it when one process is not enough: any number
+//! of engines (server instances) may share one database, and every guarantee of the storage
+//! contract comes from the database — row locks, constraints and transactions — not from
+//! process memory. It runs the same conformance suite as the in-memory backend.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use licentia_storage_postgres::PostgresStore;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = PostgresStore::connect("postgres://postgres@127.0.0.1:5432/licentia").await?;
+//! store.migrate().await?; // applies `MIGRATOR`; safe to run at every start
+//! // hand `store` to `licentia_core::engine::Engine::start` …
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Schema
+//!
+//! The migrations in `migrations/` (exposed as [`MIGRATOR`]) keep every record whole as its
+//! contract JSON in a `jsonb` column, beside typed columns for what the database must check
+//! or find: primary and foreign keys, the unique values of the contract (product codes,
+//! policy and feature codes per product, custom field codes per product and resource type,
+//! customer codes, external order and subscription ids per product, license key hashes,
+//! API token hashes, lease token hashes, one live device per binding per license,
+//! idempotency keys per scope, consumption `event_id`s per license), `timestamptz` columns
+//! for ordering and filtering, and indexes for every hot-path lookup (license by key hash,
+//! devices by binding, events by sequence, type and resource).
+//!
+//! # Transactions
+//!
+//! [`LicenseStore::transact_license`](licentia_core::store::LicenseStore::transact_license)
+//! runs in one transaction: `SELECT … FOR UPDATE` on the license row (by id or key hash),
+//! then one statement that loads the rest of the aggregate (policy, devices, feature
+//! assignments, leases, the catalog lookup, the consumption and idempotency records asked
+//! for) with a snapshot taken after the lock, so it sees every earlier commit on that
+//! license. The closure runs once; its mutations are applied to the aggregate with
+//! [`LicenseAggregate::apply`](licentia_core::rules::LicenseAggregate::apply) (the meaning
+//! of a mutation lives in core) and each touched row is written; consumptions, the
+//! idempotency record and the events go into the same transaction, which then commits. A
+//! unique violation anywhere rolls everything back.
+//!
+//! Other writes are single transactions too, each appending its events before it commits.
+//!
+//! # Errors
+//!
+//! sqlx errors are mapped by SQLSTATE and constraint name, never stringified: a unique
+//! violation is `AlreadyExists { entity, constraint }`, a reference to a missing record is
+//! `NotFound` for that record, deleting a record others reference is `Conflict`; a refused,
+//! lost or timed-out connection (I/O, TLS, pool timeout, SQLSTATE class 08, 53300,
+//! 57P01–57P03) is `Unavailable`; anything else is `Backend` with its source attached.
+//!
+//! # Decisions where the contract is silent
+//!
+//! Same as the in-memory backend (see `licentia-storage-memory`'s crate docs), plus:
+//! - Times in typed columns have PostgreSQL's microsecond precision; the records themselves
+//!   (in `jsonb`) keep every digit. Events are stored in typed columns, so an event's
+//!   `created_at` is rounded to the microsecond.
+//! - Event sequences come from an identity column. Under concurrent writers a sequence is
+//!   assigned before its transaction commits, so a reader may briefly see sequence `n + 1`
+//!   before `n`; sequences still strictly increase and are never reused.
+//! - Webhook secrets are stored as given (deliveries must be signed with them).
+//! - Signing seeds are sealed under a master key when one is given
+//!   ([`PostgresStore::with_master_key`]); without one they are stored as they are, and a
+//!   host should warn about it. A sealed seed read without the master key is `Backend`.
+
+mod access;
+mod catalog;
+mod commerce;
+mod customer;
+mod error;
+mod events;
+mod license;
+mod rows;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use licentia_core::crypto::MasterKey;
+use licentia_core::store::{NewEvent, StoreResult};
+use sqlx::migrate::Migrator;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, Postgres, Transaction};
+
+/// The schema migrations (`storage-postgres/migrations/`). Hosts run them at start
+/// ([`PostgresStore::migrate`]); running them again is a no-op.
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// Connections a pool opens at most by default ([`PostgresStore::connect`]).
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
+/// How long a call waits for a free connection by default before it is `Unavailable`.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A [`Store`](licentia_core::store::Store) on PostgreSQL.
+///
+/// Cheap to clone: clones share the connection pool.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    master: Option<Arc<MasterKey>>,
+}
+
+impl PostgresStore {
+    /// Connects a pool of up to [`DEFAULT_MAX_CONNECTIONS`] to `url`
+    /// (`postgres://user@host:port/database`). Does not migrate.
+    ///
+    /// # Errors
+    ///
+    /// `Unavailable` when the database cannot be reached, `Backend` for a malformed URL or a
+    /// refused login.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(DEFAULT_MAX_CONNECTIONS)
+            .acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT)
+            .connect(url)
+            .await
+            .map_err(error::map)?;
+        Ok(Self::from_pool(pool))
+    }
+
+    /// A store on an existing pool (to choose its size and timeouts).
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool, master: None }
+    }
+
+    /// Seals signing seeds under `master` when they are written (see
+    /// [`MasterKey`]), and opens sealed ones when they are read. Seeds written without a
+    /// master key are still read as they are, and sealed at the next rotation.
+    pub fn with_master_key(mut self, master: MasterKey) -> Self {
+        self.master = Some(Arc::new(master));
+        self
+    }
+
+    /// Applies [`MIGRATOR`].
+    ///
+    /// # Errors
+    ///
+    /// `Unavailable` when the database cannot be reached, `Backend` when a migration fails.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR.run(&self.pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(e) => error::map(e),
+            other => error::backend(other),
+        })
+    }
+
+    /// The pool, for hosts that run their own queries (health checks, say).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Whether the database answers a trivial query (for readiness probes).
+    ///
+    /// # Errors
+    ///
+    /// `Unavailable` when it does not.
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(error::map)?;
+        Ok(())
+    }
+
+    async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        self.pool.begin().await.map_err(error::map)
+    }
+
+    async fn conn(&self) -> StoreResult<PoolConnection<Postgres>> {
+        self.pool.acquire().await.map_err(error::map)
+    }
+
+    /// Appends the events of a write to its transaction and commits both.
+    async fn commit(
+        &self,
+        mut tx: Transaction<'static, Postgres>,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<()> {
+        events::append(&mut tx, events).await?;
+        tx.commit().await.map_err(error::map)
+    }
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("connections", &self.pool.size())
+            .field("idle", &self.pool.num_idle())
+            .field("seals_seeds", &self.master.is_some())
+            .finish_non_exhaustive()
+    }
+}
