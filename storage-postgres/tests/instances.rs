@@ -1,0 +1,358 @@
+//! Two server instances: two engines, each on its own pool, on one database and one license
+//! at once. The limits hold exactly, because they come from the database's row locks and
+//! constraints, not from either process.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use licentia_core::engine::requests::{FeatureCreate, LicenseCreate, ProductCreate};
+use licentia_core::engine::{Actor, Engine, EngineError, ManualClock, RuntimeCall};
+use licentia_core::model::{
+    ConsumeRequest, DeviceStatus, FeatureAssignRequest, LicenseId, LicenseType, PolicyDraft,
+    RuntimeBindingRequest,
+};
+use licentia_core::rules::DenialCode;
+use licentia_core::store::{LicenseStore, Limit};
+use licentia_storage_postgres::PostgresStore;
+use licentia_storage_postgres::testing::{fresh_database, store_on};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+type Instance = Arc<Engine<PostgresStore, Arc<ManualClock>, ChaCha20Rng>>;
+
+const TASKS: usize = 24;
+const SEATS: u32 = 3;
+const FLOATING_SLOTS: u32 = 2;
+const QUOTA: i64 = 7;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()
+}
+
+/// Two engines on two pools of one fresh database; the second loads the keys the first made.
+async fn two_instances() -> (Instance, Instance) {
+    let options = fresh_database().await;
+    let clock = Arc::new(ManualClock::new(t0()));
+    let a = Engine::start(
+        store_on(options.clone()).await,
+        clock.clone(),
+        ChaCha20Rng::from_seed([1; 32]),
+    )
+    .await
+    .unwrap();
+    let b = Engine::start(
+        store_on(options).await,
+        clock,
+        ChaCha20Rng::from_seed([2; 32]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        a.public_keys(),
+        b.public_keys(),
+        "both instances sign with the stored keys"
+    );
+    (Arc::new(a), Arc::new(b))
+}
+
+struct Fixture {
+    license: LicenseId,
+    key: String,
+}
+
+async fn fixture(e: &Instance, draft: PolicyDraft) -> Fixture {
+    let admin = Actor::system();
+    let product = e
+        .create_product(
+            &admin,
+            ProductCreate {
+                name: "Editor".into(),
+                code: "editor".into(),
+                metadata: None,
+            },
+        )
+        .await
+        .unwrap();
+    let policy = e
+        .create_policy(
+            &admin,
+            product.id.as_str(),
+            PolicyDraft {
+                name: Some("Team".into()),
+                code: Some("team".into()),
+                license_type: Some(LicenseType::Perpetual),
+                ..draft
+            },
+        )
+        .await
+        .unwrap();
+    let feature = e
+        .create_feature(
+            &admin,
+            product.id.as_str(),
+            FeatureCreate {
+                name: "Export".into(),
+                code: "export".into(),
+                metadata: None,
+            },
+        )
+        .await
+        .unwrap();
+    let created = e
+        .create_license(
+            &admin,
+            LicenseCreate {
+                product_id: product.id.to_string(),
+                policy_id: policy.id.to_string(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let assign = FeatureAssignRequest {
+        feature_id: feature.id.clone(),
+        enabled: None,
+        max_consumptions: Some(QUOTA),
+        expires_at: None,
+        metadata: None,
+        allow_overages: None,
+        max_overages: None,
+        reset_period: None,
+        allow_negative: None,
+    };
+    e.assign_feature(&admin, created.license.id.as_str(), &assign)
+        .await
+        .unwrap();
+    Fixture {
+        license: created.license.id,
+        key: created.license_key,
+    }
+}
+
+fn call<'a>(key: &'a str, idempotency_key: Option<&'a str>) -> RuntimeCall<'a> {
+    RuntimeCall {
+        license_key: key,
+        idempotency_key,
+        request_id: "req_instances",
+        ip_address: None,
+    }
+}
+
+fn device(fingerprint: String) -> RuntimeBindingRequest {
+    RuntimeBindingRequest {
+        fingerprint: Some(fingerprint),
+        ..Default::default()
+    }
+}
+
+/// The denial code of a refused call.
+fn code(r: &Result<licentia_core::engine::SignedResponse, EngineError>) -> Option<DenialCode> {
+    match r {
+        Err(EngineError::Denied(d)) => Some(d.primary().code),
+        _ => None,
+    }
+}
+
+/// Runs `TASKS` calls at once, alternating instances; returns each result.
+async fn race<F, Fut>(a: &Instance, b: &Instance, f: F) -> Vec<Result<bool, EngineError>>
+where
+    F: Fn(Instance, usize) -> Fut,
+    Fut: Future<Output = Result<bool, EngineError>> + Send + 'static,
+{
+    let handles: Vec<_> = (0..TASKS)
+        .map(|i| {
+            let engine = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(f(engine, i))
+        })
+        .collect();
+    let mut out = Vec::with_capacity(TASKS);
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+fn successes(results: &[Result<bool, EngineError>]) -> usize {
+    for r in results {
+        if let Err(e) = r {
+            panic!("a racing call failed instead of being decided: {e:?}");
+        }
+    }
+    results.iter().filter(|r| matches!(r, Ok(true))).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_hold_the_seat_limit_exactly() {
+    let (a, b) = two_instances().await;
+    let f = Arc::new(
+        fixture(
+            &a,
+            PolicyDraft {
+                max_activations: Some(i64::from(SEATS)),
+                ..Default::default()
+            },
+        )
+        .await,
+    );
+    let results = race(&a, &b, |e, i| {
+        let f = f.clone();
+        async move {
+            let idem = format!("activation-{i}");
+            let r = e
+                .activate(call(&f.key, Some(&idem)), &device(format!("machine-{i}")))
+                .await;
+            match code(&r) {
+                Some(DenialCode::ActivationLimitReached) => Ok(false),
+                _ => r.map(|_| true),
+            }
+        }
+    })
+    .await;
+    assert_eq!(successes(&results), SEATS as usize);
+
+    let license = a.store().get_license(&f.license).await.unwrap();
+    assert_eq!(license.active_device_count, SEATS);
+    let active = b
+        .store()
+        .list_devices(&f.license, Limit::new(Some(200)))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.status == DeviceStatus::Active)
+        .count();
+    assert_eq!(active, SEATS as usize);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_hold_the_floating_limit_exactly() {
+    let (a, b) = two_instances().await;
+    let f = Arc::new(
+        fixture(
+            &a,
+            PolicyDraft {
+                max_floating_users: Some(i64::from(FLOATING_SLOTS)),
+                ..Default::default()
+            },
+        )
+        .await,
+    );
+    let results = race(&a, &b, |e, i| {
+        let f = f.clone();
+        async move {
+            let idem = format!("checkout-{i}");
+            let r = e
+                .checkout(call(&f.key, Some(&idem)), &device(format!("seat-{i}")))
+                .await;
+            match code(&r) {
+                Some(DenialCode::FloatingPoolExhausted) => Ok(false),
+                _ => r.map(|_| true),
+            }
+        }
+    })
+    .await;
+    assert_eq!(successes(&results), FLOATING_SLOTS as usize);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_hold_the_quota_and_count_each_event_once() {
+    let (a, b) = two_instances().await;
+    let f = Arc::new(
+        fixture(
+            &a,
+            PolicyDraft {
+                max_activations: Some(1),
+                ..Default::default()
+            },
+        )
+        .await,
+    );
+    a.activate(call(&f.key, Some("seat")), &device("meter".into()))
+        .await
+        .unwrap();
+
+    // Every event id is sent twice, once through each instance: each counts once, and no
+    // more than the quota is ever granted.
+    let results = race(&a, &b, |e, i| {
+        let f = f.clone();
+        async move {
+            let req = ConsumeRequest {
+                fingerprint: Some("meter".into()),
+                feature_code: "export".into(),
+                amount: Some(1),
+                event_id: format!("usage-{}", i / 2),
+                ..Default::default()
+            };
+            let idem = format!("consume-{i}");
+            let r = e.consume(call(&f.key, Some(&idem)), &req).await;
+            match code(&r) {
+                Some(DenialCode::QuotaExceeded) => Ok(false),
+                _ => r.map(|_| true),
+            }
+        }
+    })
+    .await;
+    successes(&results);
+
+    let features = a
+        .store()
+        .list_license_features(&f.license, Limit::default())
+        .await
+        .unwrap();
+    let distinct_events = (TASKS / 2) as i64;
+    assert_eq!(features[0].total_consumptions, QUOTA.min(distinct_events));
+    let license = b.store().get_license(&f.license).await.unwrap();
+    assert_eq!(license.total_consumptions, QUOTA.min(distinct_events));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_idempotency_key_through_both_instances_answers_one_response() {
+    let (a, b) = two_instances().await;
+    let f = Arc::new(
+        fixture(
+            &a,
+            PolicyDraft {
+                max_activations: Some(i64::from(SEATS)),
+                ..Default::default()
+            },
+        )
+        .await,
+    );
+    let bodies: Vec<Vec<u8>> = {
+        let handles: Vec<_> = (0..TASKS)
+            .map(|i| {
+                let engine = if i % 2 == 0 { a.clone() } else { b.clone() };
+                let f = f.clone();
+                tokio::spawn(async move {
+                    engine
+                        .activate(call(&f.key, Some("same-key")), &device("laptop".into()))
+                        .await
+                        .map(|r| r.body)
+                })
+            })
+            .collect();
+        let mut bodies = Vec::new();
+        for h in handles {
+            match h.await.unwrap() {
+                Ok(body) => bodies.push(body),
+                // A racer that lost the insert of the idempotency record is told so; it may
+                // retry and get the stored response.
+                Err(EngineError::IdempotencyConflict) | Err(EngineError::Conflict(_)) => {}
+                Err(e) => panic!("unexpected: {e:?}"),
+            }
+        }
+        bodies
+    };
+    assert!(!bodies.is_empty());
+    assert!(
+        bodies.windows(2).all(|w| w[0] == w[1]),
+        "every answer is the stored response, byte for byte"
+    );
+    let replay = b
+        .activate(call(&f.key, Some("same-key")), &device("laptop".into()))
+        .await
+        .unwrap();
+    assert!(replay.replayed);
+    assert_eq!(replay.body, bodies[0]);
+    let license = a.store().get_license(&f.license).await.unwrap();
+    assert_eq!(license.active_device_count, 1);
+}
