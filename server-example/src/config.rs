@@ -79,7 +79,8 @@ pub struct ServeArgs {
     /// Largest accepted request body in bytes.
     #[arg(long, env = "LICENTIA_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
-    /// The first admin token's value, used only when the store has no token yet.
+    /// The first admin token's value (`lkm_` + 32 base32 characters), used only when the store
+    /// has no token yet.
     #[arg(long, env = "LICENTIA_BOOTSTRAP_TOKEN", hide_env_values = true)]
     pub bootstrap_token: Option<String>,
     /// Storage options.

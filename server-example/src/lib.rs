@@ -19,11 +19,11 @@
 //!
 //! # Embedding
 //!
-//! [`serve`] and [`router`] are generic over the [`Store`](licentia_core::store::Store), so a
+//! [`serve`] and [`router`] are generic over the [`Store`], so a
 //! backend is one match arm in the binary:
 //!
 //! ```no_run
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 //! use licentia_server::{Config, serve};
 //! use licentia_storage_memory::MemoryStore;
 //!

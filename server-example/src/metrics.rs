@@ -48,8 +48,14 @@ pub fn render() -> String {
     handle().map(PrometheusHandle::render).unwrap_or_default()
 }
 
-/// Middleware: counts and times every request under its route template.
+/// Middleware: counts, times and logs every request under its route template (method, route,
+/// status, latency and request id only: never headers, so never a credential).
 pub async fn track(req: Request, next: Next) -> Response {
+    let request_id = req
+        .extensions()
+        .get::<crate::request_id::RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
     let operation = match req.extensions().get::<MatchedPath>() {
         Some(p) => format!("{} {}", req.method(), p.as_str()),
         None => "unmatched".to_owned(),
@@ -57,9 +63,17 @@ pub async fn track(req: Request, next: Next) -> Response {
     let start = Instant::now();
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();
+    let elapsed = start.elapsed();
+    tracing::info!(
+        request_id,
+        operation = %operation,
+        status = %status,
+        ms = elapsed.as_secs_f64() * 1000.0,
+        "request"
+    );
     let labels = [("operation", operation), ("status", status)];
     metrics::counter!(REQUESTS_TOTAL, &labels).increment(1);
-    metrics::histogram!(REQUEST_DURATION, &labels).record(start.elapsed().as_secs_f64());
+    metrics::histogram!(REQUEST_DURATION, &labels).record(elapsed.as_secs_f64());
     res
 }
 
