@@ -55,6 +55,24 @@
 //! * Scopes: each management route declares its `x-required-scopes` in its extractor type
 //!   ([`auth::Auth`]); `admin` satisfies all. Tokens with `allowed_cidrs` are refused (401)
 //!   from other peer addresses.
+//!
+//! # Where the contract was silent or loose
+//!
+//! * `/readyz` 503 keeps the contract's `{data: ReadyData, meta}` shape (not the error
+//!   envelope): `data.status` is `not_ready`, `data.db` says why.
+//! * `POST /licenses/{id}/features` answers 200 (the contract's status: an assignment is
+//!   written, created or updated); `PUT …/custom-fields/{field_id}` answers 200 with the value,
+//!   or 204 when the request cleared it.
+//! * `ConsumeLicenseRequest` is read as one closed object (binding fields plus `feature_code`,
+//!   `amount`, `event_id`), and policy create/update accept every `Policy` field (DESIGN 5).
+//! * `limit` outside `1..=200` is clamped, a non-integer is 400 `INVALID_QUERY`; a malformed id
+//!   in a list filter names nothing, so the list is empty; unknown query parameters are
+//!   ignored (unknown body fields are not).
+//! * `PATCH /webhooks/{id}` answers `WebhookEndpointWithSecret` when the secret was rotated,
+//!   `WebhookEndpoint` otherwise (the contract's `oneOf`).
+//! * An idempotent replay is the stored body (its `meta.request_id` is the first request's);
+//!   the `x-request-id` header is the current request's, and `idempotent-replayed: true`
+//!   marks the replay.
 
 pub mod auth;
 pub mod config;
