@@ -1,0 +1,227 @@
+//! Credentials: `Authorization: License <key>` for runtime calls, `Authorization: Bearer
+//! <token>` with the operation's scope for management calls.
+//!
+//! Credentials are never logged. Missing or malformed headers are 401 before anything else is
+//! looked at; a known token without the operation's scope is 403 `TOKEN_SCOPE_DENIED`.
+
+use std::marker::PhantomData;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use licentia_core::engine::Actor;
+use licentia_core::model::{ApiKey, ManagementScope};
+use licentia_core::store::Store;
+
+use crate::error::{ApiError, codes};
+use crate::state::App;
+
+/// The peer address, when the server was started with connect info.
+pub fn peer_ip(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+fn credentials<'a>(parts: &'a Parts, scheme: &str) -> Result<&'a str, ApiError> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Err(ApiError::unauthorized(
+            codes::MISSING_CREDENTIALS,
+            format!("an Authorization: {scheme} header is required"),
+        ));
+    };
+    let malformed = || {
+        ApiError::unauthorized(
+            codes::MALFORMED_CREDENTIALS,
+            format!("the Authorization header must be `{scheme} <credential>`"),
+        )
+    };
+    let value = value.to_str().map_err(|_| malformed())?;
+    let (given, credential) = value.split_once(' ').ok_or_else(malformed)?;
+    let credential = credential.trim();
+    if !given.eq_ignore_ascii_case(scheme) || credential.is_empty() || credential.contains(' ') {
+        return Err(malformed());
+    }
+    Ok(credential)
+}
+
+/// A runtime caller: the license key and the peer address.
+#[derive(Clone)]
+pub struct License {
+    /// The license key (a secret: never log it).
+    pub key: String,
+    /// The caller's address.
+    pub ip: Option<String>,
+}
+
+impl std::fmt::Debug for License {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("License")
+            .field("key", &"<redacted>")
+            .field("ip", &self.ip)
+            .finish()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for License {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let key = credentials(parts, "License")?.to_owned();
+        Ok(Self {
+            key,
+            ip: peer_ip(parts).map(|ip| ip.to_string()),
+        })
+    }
+}
+
+/// A scope an operation requires (`x-required-scopes`), as a type.
+pub trait RequiredScope: Send + Sync + 'static {
+    /// The scope.
+    const SCOPE: ManagementScope;
+}
+
+macro_rules! scopes {
+    ($($(#[$doc:meta])* $name:ident = $scope:ident;)+) => {
+        /// Scope markers for [`Auth`].
+        pub mod scope {
+            use super::*;
+            $(
+                $(#[$doc])*
+                #[derive(Debug)]
+                pub struct $name;
+                impl RequiredScope for $name {
+                    const SCOPE: ManagementScope = ManagementScope::$scope;
+                }
+            )+
+        }
+    };
+}
+
+scopes! {
+    /// `admin`.
+    Admin = Admin;
+    /// `product:read`.
+    ProductRead = ProductRead;
+    /// `product:write`.
+    ProductWrite = ProductWrite;
+    /// `license:read`.
+    LicenseRead = LicenseRead;
+    /// `license:write`.
+    LicenseWrite = LicenseWrite;
+    /// `device:write`.
+    DeviceWrite = DeviceWrite;
+    /// `event:read`.
+    EventRead = EventRead;
+    /// `webhook:write`.
+    WebhookWrite = WebhookWrite;
+}
+
+/// An authenticated management caller holding scope `R` (or `admin`).
+pub struct Auth<R> {
+    /// The token's key record.
+    pub key: ApiKey,
+    /// The actor recorded in events.
+    pub actor: Actor,
+    _scope: PhantomData<R>,
+}
+
+impl<R> std::fmt::Debug for Auth<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("key_id", &self.key.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: RequiredScope, S: Store + 'static> FromRequestParts<App<S>> for Auth<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App<S>) -> Result<Self, ApiError> {
+        let token = credentials(parts, "Bearer")?;
+        let key = app.engine().authenticate(token).await?;
+        let ip = peer_ip(parts);
+        if !key.allowed_cidrs.is_empty()
+            && !ip.is_some_and(|ip| key.allowed_cidrs.iter().any(|c| cidr_contains(c, ip)))
+        {
+            return Err(ApiError::unauthorized(
+                codes::INVALID_CREDENTIALS,
+                "this token is not allowed from this address",
+            ));
+        }
+        if !key.has_scope(R::SCOPE) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                codes::TOKEN_SCOPE_DENIED,
+                format!("this operation requires the `{}` scope", R::SCOPE),
+            ));
+        }
+        let actor = Actor::api_key(&key.id, ip.map(|i| i.to_string()));
+        Ok(Self {
+            key,
+            actor,
+            _scope: PhantomData,
+        })
+    }
+}
+
+/// Whether `cidr` (`a.b.c.d/n`, `x::y/n`, or a bare address) contains `ip`.
+pub fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
+    let (addr, len) = match cidr.split_once('/') {
+        Some((a, l)) => (a, l.parse::<u32>().ok()),
+        None => (cidr, None),
+    };
+    let Ok(net) = addr.trim().parse::<IpAddr>() else {
+        return false;
+    };
+    let ip = match (net, ip) {
+        (IpAddr::V4(_), IpAddr::V6(v6)) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        _ => ip,
+    };
+    match (net, ip) {
+        (IpAddr::V4(n), IpAddr::V4(i)) => {
+            let len = len.unwrap_or(32);
+            len <= 32
+                && prefix_eq(
+                    u128::from(n.to_bits()) << 96,
+                    u128::from(i.to_bits()) << 96,
+                    len,
+                )
+        }
+        (IpAddr::V6(n), IpAddr::V6(i)) => {
+            let len = len.unwrap_or(128);
+            len <= 128 && prefix_eq(n.to_bits(), i.to_bits(), len)
+        }
+        _ => false,
+    }
+}
+
+fn prefix_eq(a: u128, b: u128, len: u32) -> bool {
+    if len == 0 {
+        return true;
+    }
+    let mask = u128::MAX << (128 - len);
+    a & mask == b & mask
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidrs() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(cidr_contains("10.0.0.0/8", ip("10.1.2.3")));
+        assert!(!cidr_contains("10.0.0.0/8", ip("11.1.2.3")));
+        assert!(cidr_contains("0.0.0.0/0", ip("1.2.3.4")));
+        assert!(cidr_contains("127.0.0.1", ip("127.0.0.1")));
+        assert!(cidr_contains("127.0.0.1/32", ip("::ffff:127.0.0.1")));
+        assert!(cidr_contains("::1/128", ip("::1")));
+        assert!(cidr_contains("2001:db8::/32", ip("2001:db8::5")));
+        assert!(!cidr_contains("2001:db8::/32", ip("2001:db9::5")));
+        assert!(!cidr_contains("garbage", ip("::1")));
+        assert!(!cidr_contains("10.0.0.0/33", ip("10.0.0.1")));
+    }
+}

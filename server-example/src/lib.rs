@@ -1,0 +1,146 @@
+//! `licentia-server`: the Open License v1 HTTP API over the licentia engine.
+//!
+//! The server is a thin adapter. Every handler authenticates, decodes strictly, calls one
+//! [`Engine`](licentia_core::engine::Engine) operation and encodes its answer; no licensing
+//! rule lives here. Signed runtime responses are the engine's bytes, sent as they are, so an
+//! idempotent replay is the stored response byte for byte.
+//!
+//! # Running it
+//!
+//! ```text
+//! cargo run --release -p licentia-server            # serve on 127.0.0.1:8080, memory backend
+//! licentia-server serve --listen 0.0.0.0:8080       # or LICENTIA_LISTEN=0.0.0.0:8080
+//! licentia-server keys rotate                       # new active signing key
+//! ```
+//!
+//! At start the server prints the backend it uses and the URL to reach it. On a store with no
+//! management token it creates an admin token and prints it once (`LICENTIA_BOOTSTRAP_TOKEN`
+//! chooses its value).
+//!
+//! # Embedding
+//!
+//! [`serve`] and [`router`] are generic over the [`Store`], so a
+//! backend is one match arm in the binary:
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! use licentia_server::{Config, serve};
+//! use licentia_storage_memory::MemoryStore;
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! serve(MemoryStore::new(), listener, Config::default()).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Wire decisions
+//!
+//! * Errors are `{"error":{"code","message","detail"?},"meta":{"request_id","timestamp"}}`
+//!   with `content-type: application/json`; codes are stable SCREAMING_SNAKE strings, listed
+//!   in [`error::codes`]. Engine denials keep their rule code (`LICENSE_SUSPENDED`, …) and
+//!   their status by kind (invalid 422, forbidden 403, not found 404, conflict 409); `detail`
+//!   lists every failing rule.
+//! * Every response carries `x-request-id` (an incoming valid one is kept, otherwise
+//!   `req_` + 24 hex digits) and, where the body has `meta`, the same `meta.request_id`.
+//! * Bodies: unknown fields, wrong types and malformed JSON are 400; an empty body is read as
+//!   `{}` (body-less `POST`s from SDKs send no `Content-Type` and no bytes); a declared
+//!   non-JSON `Content-Type` is 415; a body over the limit (default 64 KiB,
+//!   `--body-limit`/`LICENTIA_BODY_LIMIT`) is 413.
+//! * `/readyz` answers the contract's `{"data":{"status":"ready"|"not_ready","db":…},"meta"}`
+//!   with 200 or 503; it reads the store on every call, so it recovers by itself.
+//! * `/metrics` is Prometheus text: `licentia_http_requests_total` and
+//!   `licentia_http_request_duration_seconds` by `operation` (method and route template) and
+//!   `status`, and `licentia_runtime_decisions_total` by runtime `operation` and `code`
+//!   (`OK` or the refusal's code).
+//! * Scopes: each management route declares its `x-required-scopes` in its extractor type
+//!   ([`auth::Auth`]); `admin` satisfies all. Tokens with `allowed_cidrs` are refused (401)
+//!   from other peer addresses.
+//!
+//! # Where the contract was silent or loose
+//!
+//! * `/readyz` 503 keeps the contract's `{data: ReadyData, meta}` shape (not the error
+//!   envelope): `data.status` is `not_ready`, `data.db` says why.
+//! * `POST /licenses/{id}/features` answers 200 (the contract's status: an assignment is
+//!   written, created or updated); `PUT …/custom-fields/{field_id}` answers 200 with the value,
+//!   or 204 when the request cleared it.
+//! * `ConsumeLicenseRequest` is read as one closed object (binding fields plus `feature_code`,
+//!   `amount`, `event_id`), and policy create/update accept every `Policy` field (DESIGN 5).
+//! * `limit` outside `1..=200` is clamped, a non-integer is 400 `INVALID_QUERY`; a malformed id
+//!   in a list filter names nothing, so the list is empty; unknown query parameters are
+//!   ignored (unknown body fields are not).
+//! * `PATCH /webhooks/{id}` answers `WebhookEndpointWithSecret` when the secret was rotated,
+//!   `WebhookEndpoint` otherwise (the contract's `oneOf`).
+//! * An idempotent replay is the stored body (its `meta.request_id` is the first request's);
+//!   the `x-request-id` header is the current request's, and `idempotent-replayed: true`
+//!   marks the replay.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod request_id;
+pub mod routes;
+pub mod state;
+
+use std::net::SocketAddr;
+
+use licentia_core::store::Store;
+
+pub use config::Config;
+pub use routes::router;
+pub use state::{App, ServerEngine, SystemClock};
+
+/// Serves the API on `listener` over `store` until Ctrl-C (or SIGTERM).
+///
+/// # Errors
+///
+/// The engine cannot start (storage unreachable, unusable stored keys) or the listener fails.
+pub async fn serve<S: Store + 'static>(
+    store: S,
+    listener: tokio::net::TcpListener,
+    config: Config,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let app = App::start(store, config).await?;
+    serve_app(app, listener, shutdown_signal()).await
+}
+
+/// Serves an already started [`App`] until `shutdown` completes (tests pass their own).
+///
+/// # Errors
+///
+/// The listener fails.
+pub async fn serve_app<S: Store + 'static>(
+    app: App<S>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

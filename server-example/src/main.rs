@@ -1,0 +1,151 @@
+//! The `licentia-server` binary: configuration, backend choice, bootstrap, serve.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use licentia_core::engine::Actor;
+use licentia_core::store::Store;
+use licentia_server::config::{BackendArgs, Cli, Command, KeysCommand, ServeArgs};
+use licentia_server::{App, serve_app, shutdown_signal};
+use licentia_storage_memory::MemoryStore;
+use tracing_subscriber::EnvFilter;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where the data lives, chosen at run time (`DATABASE_URL` set means PostgreSQL).
+enum Backend {
+    Memory,
+    #[expect(
+        dead_code,
+        reason = "read by the PostgreSQL arm once that backend lands"
+    )]
+    Postgres(String),
+}
+
+impl Backend {
+    fn of(args: &BackendArgs) -> Self {
+        match &args.database_url {
+            Some(url) if !url.trim().is_empty() => Self::Postgres(url.clone()),
+            _ => Self::Memory,
+        }
+    }
+}
+
+const NO_POSTGRES: &str = "this build of licentia-server has no PostgreSQL backend yet \
+    (licentia-storage-postgres is not wired in)";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => serve(cli.serve).await,
+        Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Keys {
+            command: KeysCommand::Rotate(args),
+        }) => rotate(args).await,
+        Some(Command::Migrate(args)) => migrate(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("licentia-server: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), BoxError> {
+    if args.backend.master_key.is_none() {
+        tracing::warn!(
+            "LICENTIA_MASTER_KEY is not set: signing keys are not encrypted at rest \
+             (the memory backend keeps them in process memory only)"
+        );
+    }
+    match Backend::of(&args.backend) {
+        Backend::Memory => {
+            run(
+                MemoryStore::new(),
+                "memory (data lives in this process only)",
+                &args,
+            )
+            .await
+        }
+        // One arm once licentia-storage-postgres lands:
+        // Backend::Postgres(url) => {
+        //     let store = PostgresStore::connect(&url).await?;
+        //     store.migrate().await?;
+        //     run(store, "postgresql", &args).await
+        // }
+        Backend::Postgres(_) => {
+            tracing::warn!("DATABASE_URL is set but {NO_POSTGRES}; using the memory backend");
+            run(
+                MemoryStore::new(),
+                "memory (DATABASE_URL ignored: no PostgreSQL backend in this build)",
+                &args,
+            )
+            .await
+        }
+    }
+}
+
+async fn run<S: Store + 'static>(
+    store: S,
+    backend: &str,
+    args: &ServeArgs,
+) -> Result<(), BoxError> {
+    let app = App::start(store, args.config()).await?;
+    let bootstrap = args.bootstrap_token.as_deref().filter(|t| !t.is_empty());
+    match app.engine().bootstrap_admin(bootstrap).await? {
+        Some(_) if bootstrap.is_some() => {
+            println!("admin token: the value of LICENTIA_BOOTSTRAP_TOKEN");
+        }
+        Some(created) => {
+            println!("admin token (shown once, keep it): {}", created.token);
+        }
+        None => {}
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let addr = listener.local_addr()?;
+    println!("licentia-server: backend {backend}");
+    println!("licentia-server: listening on http://{addr}  (try: curl http://{addr}/readyz)");
+    tracing::info!(%addr, body_limit = args.body_limit, "serving");
+    serve_app(app, listener, shutdown_signal()).await
+}
+
+async fn rotate(args: BackendArgs) -> Result<(), BoxError> {
+    match Backend::of(&args) {
+        Backend::Memory => {
+            eprintln!(
+                "licentia-server: no DATABASE_URL: rotating in a fresh memory store, which \
+                 lasts only for this command"
+            );
+            rotate_in(MemoryStore::new()).await
+        }
+        Backend::Postgres(_) => Err(NO_POSTGRES.into()),
+    }
+}
+
+async fn rotate_in<S: Store + 'static>(store: S) -> Result<(), BoxError> {
+    let app = App::start(store, Default::default()).await?;
+    let key = app.engine().rotate_keys(&Actor::system()).await?;
+    println!(
+        "new active signing key: {} (created {})",
+        key.kid, key.created_at
+    );
+    Ok(())
+}
+
+async fn migrate(args: BackendArgs) -> Result<(), BoxError> {
+    match Backend::of(&args) {
+        Backend::Memory => Err("migrate needs DATABASE_URL (a PostgreSQL URL); the memory \
+                               backend has nothing to migrate"
+            .into()),
+        Backend::Postgres(_) => Err(NO_POSTGRES.into()),
+    }
+}

@@ -1,0 +1,155 @@
+//! API keys, the event log and webhook endpoints.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use licentia_core::engine::requests::{ApiKeyCreate, WebhookFields};
+use licentia_core::model::AuditActorType;
+use licentia_core::store::{EventQuery, Limit, Store};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{ListQuery, created, json_bytes, no_content, ok};
+use crate::auth::Auth;
+use crate::auth::scope::{Admin, EventRead, WebhookWrite};
+use crate::error::{ApiError, codes};
+use crate::extract::{Json, Path, Query};
+use crate::request_id::{Meta, RequestId};
+use crate::state::App;
+
+type R = Result<Response, ApiError>;
+
+pub(super) fn routes<S: Store + 'static>() -> Router<App<S>> {
+    Router::new()
+        .route(
+            "/api/v1/api-keys",
+            get(list_api_keys::<S>).post(create_api_key::<S>),
+        )
+        .route("/api/v1/events", get(list_events::<S>))
+        .route(
+            "/api/v1/webhooks",
+            get(list_webhooks::<S>).post(create_webhook::<S>),
+        )
+        .route(
+            "/api/v1/webhooks/{id}",
+            get(get_webhook::<S>)
+                .patch(update_webhook::<S>)
+                .delete(delete_webhook::<S>),
+        )
+}
+
+async fn list_api_keys<S: Store + 'static>(
+    State(app): State<App<S>>,
+    _: Auth<Admin>,
+    rid: RequestId,
+    Query(q): Query<ListQuery>,
+) -> R {
+    ok(&rid, &app.engine().list_api_keys(q.limit()).await?)
+}
+
+async fn create_api_key<S: Store + 'static>(
+    State(app): State<App<S>>,
+    auth: Auth<Admin>,
+    rid: RequestId,
+    Json(body): Json<ApiKeyCreate>,
+) -> R {
+    created(&rid, &app.engine().create_api_key(&auth.actor, body).await?)
+}
+
+#[derive(Debug, Deserialize)]
+struct EventsQuery {
+    cursor: Option<i64>,
+    limit: Option<i64>,
+    event_type: Option<String>,
+    resource_type: Option<String>,
+    resource_id: Option<String>,
+    actor_type: Option<AuditActorType>,
+}
+
+async fn list_events<S: Store + 'static>(
+    State(app): State<App<S>>,
+    _: Auth<EventRead>,
+    rid: RequestId,
+    Query(q): Query<EventsQuery>,
+) -> R {
+    if q.cursor.is_some_and(|c| c < 1) {
+        return Err(ApiError::bad_request(
+            codes::INVALID_QUERY,
+            "cursor must be a positive integer",
+        ));
+    }
+    let query = EventQuery {
+        before: q.cursor,
+        event_type: q.event_type,
+        resource_type: q.resource_type,
+        resource_id: q.resource_id,
+        actor_type: q.actor_type,
+        limit: Limit::new(q.limit),
+    };
+    let page = app.engine().list_events(&query).await?;
+    #[derive(Serialize)]
+    struct Page<'a, T> {
+        data: &'a T,
+        page_info: serde_json::Value,
+        meta: Meta<'a>,
+    }
+    let body = serde_json::to_vec(&Page {
+        data: &page.events,
+        page_info: json!({ "next_cursor": page.next_cursor }),
+        meta: Meta::now(&rid),
+    })
+    .map_err(|_| ApiError::internal())?;
+    Ok(json_bytes(StatusCode::OK, body))
+}
+
+async fn list_webhooks<S: Store + 'static>(
+    State(app): State<App<S>>,
+    _: Auth<WebhookWrite>,
+    rid: RequestId,
+    Query(q): Query<ListQuery>,
+) -> R {
+    ok(&rid, &app.engine().list_webhooks(q.limit()).await?)
+}
+
+async fn create_webhook<S: Store + 'static>(
+    State(app): State<App<S>>,
+    auth: Auth<WebhookWrite>,
+    rid: RequestId,
+    Json(body): Json<WebhookFields>,
+) -> R {
+    created(&rid, &app.engine().create_webhook(&auth.actor, body).await?)
+}
+
+async fn get_webhook<S: Store + 'static>(
+    State(app): State<App<S>>,
+    _: Auth<WebhookWrite>,
+    rid: RequestId,
+    Path(id): Path<String>,
+) -> R {
+    ok(&rid, &app.engine().get_webhook(&id).await?)
+}
+
+/// `WebhookEndpoint`, or `WebhookEndpointWithSecret` when the secret was rotated.
+async fn update_webhook<S: Store + 'static>(
+    State(app): State<App<S>>,
+    auth: Auth<WebhookWrite>,
+    rid: RequestId,
+    Path(id): Path<String>,
+    Json(body): Json<WebhookFields>,
+) -> R {
+    match app.engine().update_webhook(&auth.actor, &id, body).await? {
+        (webhook, Some(secret)) => ok(&rid, &json!({ "webhook": webhook, "secret": secret })),
+        (webhook, None) => ok(&rid, &webhook),
+    }
+}
+
+async fn delete_webhook<S: Store + 'static>(
+    State(app): State<App<S>>,
+    auth: Auth<WebhookWrite>,
+    Path(id): Path<String>,
+) -> R {
+    app.engine().delete_webhook(&auth.actor, &id).await?;
+    no_content()
+}

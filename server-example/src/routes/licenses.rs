@@ -1,0 +1,288 @@
+//! Licenses: create, read, list, lifecycle, devices, feature assignments and usage.
+
+use std::str::FromStr;
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::{delete, get, post};
+use chrono::{DateTime, Utc};
+use licentia_core::engine::ManagementCall;
+use licentia_core::engine::requests::LicenseCreate;
+use licentia_core::model::{
+    FeatureAssignRequest, LicenseStatus, RenewRequest, TransferRequest, UsageResetRequest,
+};
+use licentia_core::store::{LicenseQuery, Limit, Store};
+use serde::Deserialize;
+
+use super::{ListQuery, created, no_content, ok, stored};
+use crate::auth::Auth;
+use crate::auth::scope::{DeviceWrite, LicenseRead, LicenseWrite};
+use crate::error::ApiError;
+use crate::extract::{IdempotencyKey, Json, Path, Query};
+use crate::request_id::RequestId;
+use crate::state::App;
+
+type R = Result<Response, ApiError>;
+
+pub(super) fn routes<S: Store + 'static>() -> Router<App<S>> {
+    Router::new()
+        .route(
+            "/api/v1/licenses",
+            get(list_licenses::<S>).post(create_license::<S>),
+        )
+        .route("/api/v1/licenses/{id}", get(get_license::<S>))
+        .route("/api/v1/licenses/{id}/renew", post(renew::<S>))
+        .route("/api/v1/licenses/{id}/transfer", post(transfer::<S>))
+        .route("/api/v1/licenses/{id}/suspend", post(suspend::<S>))
+        .route("/api/v1/licenses/{id}/reinstate", post(reinstate::<S>))
+        .route("/api/v1/licenses/{id}/revoke", post(revoke::<S>))
+        .route("/api/v1/licenses/{id}/devices", get(list_devices::<S>))
+        .route(
+            "/api/v1/licenses/{id}/devices/{device_id}",
+            get(get_device::<S>),
+        )
+        .route(
+            "/api/v1/licenses/{id}/devices/{device_id}/reset",
+            post(reset_device::<S>),
+        )
+        .route(
+            "/api/v1/licenses/{id}/devices/{device_id}/blacklist",
+            post(blacklist_device::<S>),
+        )
+        .route(
+            "/api/v1/licenses/{id}/features",
+            get(list_features::<S>).post(assign_feature::<S>),
+        )
+        .route(
+            "/api/v1/licenses/{id}/features/{feature_id}",
+            delete(remove_feature::<S>),
+        )
+        .route("/api/v1/licenses/{id}/usage/reset", post(reset_usage::<S>))
+}
+
+#[derive(Debug, Deserialize)]
+struct LicenseListQuery {
+    limit: Option<i64>,
+    product_id: Option<String>,
+    policy_id: Option<String>,
+    customer_id: Option<String>,
+    status: Option<LicenseStatus>,
+    order_id: Option<String>,
+    subscription_id: Option<String>,
+    expires_before: Option<DateTime<Utc>>,
+    expires_after: Option<DateTime<Utc>>,
+}
+
+/// A filter id; `Err` when it is malformed (so nothing can match it).
+fn filter_id<T: FromStr>(raw: Option<String>) -> Result<Option<T>, ()> {
+    raw.map(|r| r.parse().map_err(|_| ())).transpose()
+}
+
+async fn list_licenses<S: Store + 'static>(
+    State(app): State<App<S>>,
+    _: Auth<LicenseRead>,
+    rid: RequestId,
+    Query(q): Query<LicenseListQuery>,
+) -> R {
+    let query = (|| {
+        Ok::<_, ()>(LicenseQuery {
+            product_id: filter_id(q.product_id)?,
+            policy_id: filter_id(q.policy_id)?,
+            customer_id: filter_id(q.customer_id)?,
+            order_id: filter_id(q.order_id)?,
+            subscription_id: filter_id(q.subscription_id)?,
+            expires_before: q.expires_before,
+            expires_after: q.expires_after,
+            limit: Limit::new(q.limit),
+            ..LicenseQuery::default()
+        })
+    })();
+    let Ok(query) = query else {
+        // A malformed id names no license.
+        return ok(&rid, &Vec::<()>::new());
+    };
+    ok(&rid, &app.engine().list_licenses(query, q.status).await?)
+}
+
+async fn create_license<S: Store + 'static>(
+    State(app): State<App<S>>,
+    auth: Auth<LicenseWrite>,
+    rid: RequestId,
+    Json(body): Json<LicenseCreate>,
+) -> R {
+    created(&rid, &app.engine().create_license(&auth.actor, body).await?)
+}
+
+async fn get_license<S: Store + 'static>(
+    State(app): State<App<S>>,
+    _: Auth<LicenseRead>,
+    rid: RequestId,
+    Path(id): Path<String>,
+) -> R {
+    ok(&rid, &app.engine().get_license(&id).await?)
+}
+
+async fn renew<S: Store + 'static>(
+    State(app): State<App<S>>,
+    auth: Auth<LicenseWrite>,
+    key: IdempotencyKey,
+    rid: RequestId,
+    Path(id): Path<String>,
+    Json(body): Json<RenewRequest>,
+) -> R {
+    let call = ManagementCall {
+        idempotency_key: Some(&key.0),
+        request_id: rid.as_str(),
+    };
+    let r = app
+        .engine()
+        .renew_license(&auth.actor, call, &id, &body)
+        .await?;
+    Ok(stored(r.body, r.replayed))
+}
+
+async fn transfer<S: Store + 'static>(
+    State(app): State<App<S>>,
+    auth: Auth<LicenseWrite>,
+    key: IdempotencyKey,
+    rid: RequestId,
+    Path(id): Path<String>,
+    Json(body): Json<TransferRequest>,
+) -> R {
+    let call = ManagementCall {
+        idempotency_key: Some(&key.0),
+        request_id: rid.as_str(),
+    };
+    let r = app
+        .engine()
+        .transfer_license(&auth.actor, call, &id, &body)
+        .await?;
+    Ok(stored(r.body, r.replayed))
+}
+
+async fn suspend<S: Store + 'static>(
+    State(app): State<App<S>>,
+    auth: Auth<LicenseWrite>,
+    rid: RequestId,
+    Path(id): Path<String>,
+) -> R {
+    ok(&rid, &app.engine().suspend_license(&auth.actor, &id).await?)
+}
+
+async fn reinstate<S: Store + 'static>(
+    State(app): State<App<S>>,
+    auth: Auth<LicenseWrite>,
+    rid: RequestId,
+    Path(id): Path<String>,
+) -> R {
+    ok(
+        &rid,
+        &app.engine().reinstate_license(&auth.actor, &id).await?,
+    )
+}
+
+async fn revoke<S: Store + 'static>(
+    State(app): State<App<S>>,
+    auth: Auth<LicenseWrite>,
+    rid: RequestId,
+    Path(id): Path<String>,
+) -> R {
+    ok(&rid, &app.engine().revoke_license(&auth.actor, &id).await?)
+}
+
+async fn list_devices<S: Store + 'static>(
+    State(app): State<App<S>>,
+    _: Auth<LicenseRead>,
+    rid: RequestId,
+    Path(id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> R {
+    ok(&rid, &app.engine().list_devices(&id, q.limit()).await?)
+}
+
+async fn get_device<S: Store + 'static>(
+    State(app): State<App<S>>,
+    _: Auth<LicenseRead>,
+    rid: RequestId,
+    Path((id, device)): Path<(String, String)>,
+) -> R {
+    ok(&rid, &app.engine().get_device(&id, &device).await?)
+}
+
+async fn reset_device<S: Store + 'static>(
+    State(app): State<App<S>>,
+    auth: Auth<DeviceWrite>,
+    rid: RequestId,
+    Path((id, device)): Path<(String, String)>,
+) -> R {
+    ok(
+        &rid,
+        &app.engine().reset_device(&auth.actor, &id, &device).await?,
+    )
+}
+
+async fn blacklist_device<S: Store + 'static>(
+    State(app): State<App<S>>,
+    auth: Auth<DeviceWrite>,
+    rid: RequestId,
+    Path((id, device)): Path<(String, String)>,
+) -> R {
+    ok(
+        &rid,
+        &app.engine()
+            .blacklist_device(&auth.actor, &id, &device)
+            .await?,
+    )
+}
+
+async fn list_features<S: Store + 'static>(
+    State(app): State<App<S>>,
+    _: Auth<LicenseRead>,
+    rid: RequestId,
+    Path(id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> R {
+    ok(
+        &rid,
+        &app.engine().list_license_features(&id, q.limit()).await?,
+    )
+}
+
+/// 200 (the contract's status: an assignment is written, created or updated).
+async fn assign_feature<S: Store + 'static>(
+    State(app): State<App<S>>,
+    auth: Auth<LicenseWrite>,
+    rid: RequestId,
+    Path(id): Path<String>,
+    Json(body): Json<FeatureAssignRequest>,
+) -> R {
+    ok(
+        &rid,
+        &app.engine().assign_feature(&auth.actor, &id, &body).await?,
+    )
+}
+
+async fn remove_feature<S: Store + 'static>(
+    State(app): State<App<S>>,
+    auth: Auth<LicenseWrite>,
+    Path((id, feature)): Path<(String, String)>,
+) -> R {
+    app.engine()
+        .remove_feature(&auth.actor, &id, &feature)
+        .await?;
+    no_content()
+}
+
+async fn reset_usage<S: Store + 'static>(
+    State(app): State<App<S>>,
+    auth: Auth<LicenseWrite>,
+    rid: RequestId,
+    Path(id): Path<String>,
+    Json(body): Json<UsageResetRequest>,
+) -> R {
+    ok(
+        &rid,
+        &app.engine().reset_usage(&auth.actor, &id, &body).await?,
+    )
+}

@@ -1,0 +1,65 @@
+//! Health, readiness, metrics and the public key set.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use licentia_core::store::{Store, StoreError};
+use serde_json::json;
+
+use super::{envelope, ok};
+use crate::error::ApiError;
+use crate::request_id::RequestId;
+use crate::state::App;
+
+pub(super) fn routes<S: Store + 'static>() -> Router<App<S>> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/healthz", get(health))
+        .route("/readyz", get(readyz::<S>))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/system/public-keys", get(public_keys::<S>))
+}
+
+async fn health(rid: RequestId) -> Result<Response, ApiError> {
+    ok(&rid, &json!({"status": "ok"}))
+}
+
+/// Ready when a store read succeeds; 503 `not_ready` while it is unavailable.
+async fn readyz<S: Store + 'static>(
+    State(app): State<App<S>>,
+    rid: RequestId,
+) -> Result<Response, ApiError> {
+    match app.engine().store().count_api_keys().await {
+        Ok(_) => ok(&rid, &json!({"status": "ready", "db": "ok"})),
+        Err(e) => {
+            let db = match e {
+                StoreError::Unavailable { .. } => "unavailable",
+                _ => "error",
+            };
+            tracing::warn!(error = %e, "readiness check failed");
+            envelope(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &rid,
+                &json!({"status": "not_ready", "db": db}),
+            )
+        }
+    }
+}
+
+async fn metrics() -> Response {
+    let mut res = crate::metrics::render().into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    res
+}
+
+async fn public_keys<S: Store + 'static>(
+    State(app): State<App<S>>,
+    rid: RequestId,
+) -> Result<Response, ApiError> {
+    ok(&rid, &app.engine().public_keys())
+}

@@ -1,0 +1,74 @@
+//! The shared state of the handlers: the engine and the configuration.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use chrono::{DateTime, Utc};
+use getrandom::SysRng;
+use licentia_core::engine::{Clock, Engine, EngineError};
+use licentia_core::store::Store;
+use rand_core::UnwrapErr;
+
+use crate::config::Config;
+
+/// The host's clock (the core never reads one itself).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        now()
+    }
+}
+
+/// The system time.
+pub fn now() -> DateTime<Utc> {
+    SystemTime::now().into()
+}
+
+/// The engine as the server runs it: system clock, OS randomness.
+pub type ServerEngine<S> = Engine<S, SystemClock, UnwrapErr<SysRng>>;
+
+/// Handler state: cheap to clone.
+#[derive(Debug)]
+pub struct App<S> {
+    inner: Arc<Inner<S>>,
+}
+
+#[derive(Debug)]
+struct Inner<S> {
+    engine: ServerEngine<S>,
+    config: Config,
+}
+
+impl<S> Clone for App<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<S: Store> App<S> {
+    /// Starts the engine over `store` (loading or creating the signing keys).
+    ///
+    /// # Errors
+    ///
+    /// Storage failures or unusable stored keys.
+    pub async fn start(store: S, config: Config) -> Result<Self, EngineError> {
+        let engine = Engine::start(store, SystemClock, UnwrapErr(SysRng)).await?;
+        Ok(Self {
+            inner: Arc::new(Inner { engine, config }),
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &ServerEngine<S> {
+        &self.inner.engine
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+}

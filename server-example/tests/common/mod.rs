@@ -1,0 +1,220 @@
+//! Shared helpers of the HTTP tests: an app over the memory store with a known admin token,
+//! requests sent with `tower::ServiceExt::oneshot`, and a server on a real port.
+
+#![allow(dead_code, unreachable_pub)]
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use licentia_server::{App, Config, router};
+use licentia_storage_memory::MemoryStore;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+/// A test server: the router and an admin token.
+pub struct TestApp {
+    pub router: Router,
+    pub admin: String,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub bytes: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.bytes).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {:?} {}",
+                self.status,
+                String::from_utf8_lossy(&self.bytes)
+            )
+        })
+    }
+
+    pub fn code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error code: {}", String::from_utf8_lossy(&self.bytes)))
+            .to_owned()
+    }
+
+    pub fn request_id(&self) -> &str {
+        self.headers
+            .get("x-request-id")
+            .expect("every response carries x-request-id")
+            .to_str()
+            .unwrap()
+    }
+}
+
+pub async fn app_with(config: Config) -> TestApp {
+    let app = App::start(MemoryStore::new(), config).await.unwrap();
+    let admin = app
+        .engine()
+        .bootstrap_admin(None)
+        .await
+        .unwrap()
+        .expect("a fresh store has no token")
+        .token;
+    TestApp {
+        router: router(app),
+        admin,
+    }
+}
+
+pub async fn app() -> TestApp {
+    app_with(Config::default()).await
+}
+
+/// One request: `auth` is the whole Authorization value; a `body` is sent as JSON.
+pub async fn send(
+    router: &Router,
+    method: Method,
+    uri: &str,
+    auth: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<Vec<u8>>,
+) -> Reply {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(a) = auth {
+        req = req.header("authorization", a);
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let has_ct = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+    let body = match body {
+        Some(b) => {
+            if !has_ct {
+                req = req.header("content-type", "application/json");
+            }
+            Body::from(b)
+        }
+        None => Body::empty(),
+    };
+    let res = router
+        .clone()
+        .oneshot(req.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .unwrap()
+        .to_vec();
+    Reply {
+        status,
+        headers,
+        bytes,
+    }
+}
+
+impl TestApp {
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.admin)
+    }
+
+    /// A management call with the admin token.
+    pub async fn admin(&self, method: Method, uri: &str, body: Option<Value>) -> Reply {
+        let auth = self.bearer();
+        send(
+            &self.router,
+            method,
+            uri,
+            Some(&auth),
+            &[],
+            body.map(|b| serde_json::to_vec(&b).unwrap()),
+        )
+        .await
+    }
+
+    /// A runtime call with `key` and an optional Idempotency-Key.
+    pub async fn runtime(&self, op: &str, key: &str, idem: Option<&str>, body: &Value) -> Reply {
+        let auth = format!("License {key}");
+        let headers: Vec<(&str, &str)> = idem.map(|k| ("idempotency-key", k)).into_iter().collect();
+        send(
+            &self.router,
+            Method::POST,
+            &format!("/api/v1/license/{op}"),
+            Some(&auth),
+            &headers,
+            Some(serde_json::to_vec(body).unwrap()),
+        )
+        .await
+    }
+
+    /// A product, a policy (floating-capable, 2 seats) and a license: (license id, key).
+    pub async fn license(&self) -> (String, String) {
+        let p = self
+            .admin(
+                Method::POST,
+                "/api/v1/products",
+                Some(json!({"name": "Editor", "code": "editor"})),
+            )
+            .await;
+        assert_eq!(
+            p.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&p.bytes)
+        );
+        let pid = p.json()["data"]["id"].as_str().unwrap().to_owned();
+        let pol = self
+            .admin(
+                Method::POST,
+                &format!("/api/v1/products/{pid}/policies"),
+                Some(
+                    json!({"name": "Pro", "code": "pro", "license_type": "perpetual",
+                            "max_activations": 2, "max_floating_users": 2}),
+                ),
+            )
+            .await;
+        assert_eq!(pol.status, StatusCode::CREATED);
+        let polid = pol.json()["data"]["id"].as_str().unwrap().to_owned();
+        let l = self
+            .admin(
+                Method::POST,
+                "/api/v1/licenses",
+                Some(json!({"product_id": pid, "policy_id": polid})),
+            )
+            .await;
+        assert_eq!(l.status, StatusCode::CREATED);
+        let d = &l.json()["data"];
+        (
+            d["license"]["id"].as_str().unwrap().to_owned(),
+            d["license_key"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+/// Asserts the error envelope shape: code, message, meta.request_id equal to the header.
+pub fn assert_error(r: &Reply, status: StatusCode, code: &str) {
+    assert_eq!(
+        r.status,
+        status,
+        "body: {}",
+        String::from_utf8_lossy(&r.bytes)
+    );
+    assert_eq!(
+        r.headers.get("content-type").unwrap(),
+        "application/json",
+        "error bodies are JSON"
+    );
+    let v = r.json();
+    assert_eq!(v["error"]["code"], json!(code), "{v}");
+    assert!(v["error"]["message"].is_string(), "{v}");
+    assert_eq!(
+        v["meta"]["request_id"].as_str(),
+        Some(r.request_id()),
+        "{v}"
+    );
+    assert!(v["meta"]["timestamp"].is_string(), "{v}");
+}

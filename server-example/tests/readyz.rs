@@ -1,0 +1,436 @@
+//! `/readyz` answers 503 `not_ready` while the store is unavailable and recovers by itself.
+//!
+//! `Flaky` wraps the memory store and delegates every call; the test switches its readiness
+//! read (`count_api_keys`) to `Unavailable` and back.
+
+mod common;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::http::{Method, StatusCode};
+use common::send;
+use licentia_core::crypto::StoredKey;
+use licentia_core::model::*;
+use licentia_core::store::*;
+use licentia_server::{App, Config, router};
+use licentia_storage_memory::MemoryStore;
+
+struct Flaky<S> {
+    inner: S,
+    down: Arc<AtomicBool>,
+}
+
+impl<S: LicenseStore> LicenseStore for Flaky<S> {
+    fn insert_license(
+        &self,
+        license: &License,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.insert_license(license, events)
+    }
+    fn get_license(&self, id: &LicenseId) -> impl Future<Output = StoreResult<License>> + Send {
+        self.inner.get_license(id)
+    }
+    fn list_licenses(
+        &self,
+        query: &LicenseQuery,
+    ) -> impl Future<Output = StoreResult<Vec<License>>> + Send {
+        self.inner.list_licenses(query)
+    }
+    fn transact_license<T, F>(
+        &self,
+        query: AggregateQuery,
+        decide: F,
+    ) -> impl Future<Output = StoreResult<T>> + Send
+    where
+        T: Send,
+        F: FnOnce(Loaded<'_>) -> Decision<T> + Send,
+    {
+        self.inner.transact_license(query, decide)
+    }
+    fn list_devices(
+        &self,
+        license: &LicenseId,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<Vec<Device>>> + Send {
+        self.inner.list_devices(license, limit)
+    }
+    fn get_device(
+        &self,
+        license: &LicenseId,
+        device: &DeviceId,
+    ) -> impl Future<Output = StoreResult<Device>> + Send {
+        self.inner.get_device(license, device)
+    }
+    fn list_license_features(
+        &self,
+        license: &LicenseId,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<Vec<LicenseFeature>>> + Send {
+        self.inner.list_license_features(license, limit)
+    }
+}
+
+impl<S: CatalogStore> CatalogStore for Flaky<S> {
+    fn insert_product(
+        &self,
+        p: &Product,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.insert_product(p, events)
+    }
+    fn get_product(&self, id: &ProductId) -> impl Future<Output = StoreResult<Product>> + Send {
+        self.inner.get_product(id)
+    }
+    fn update_product(
+        &self,
+        p: &Product,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.update_product(p, events)
+    }
+    fn delete_product(
+        &self,
+        id: &ProductId,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.delete_product(id, events)
+    }
+    fn list_products(
+        &self,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<Vec<Product>>> + Send {
+        self.inner.list_products(limit)
+    }
+    fn insert_version(
+        &self,
+        v: &ProductVersion,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.insert_version(v, events)
+    }
+    fn list_versions(
+        &self,
+        product: &ProductId,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<Vec<ProductVersion>>> + Send {
+        self.inner.list_versions(product, limit)
+    }
+    fn insert_policy(
+        &self,
+        p: &Policy,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.insert_policy(p, events)
+    }
+    fn get_policy(&self, id: &PolicyId) -> impl Future<Output = StoreResult<Policy>> + Send {
+        self.inner.get_policy(id)
+    }
+    fn update_policy(
+        &self,
+        p: &Policy,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.update_policy(p, events)
+    }
+    fn delete_policy(
+        &self,
+        id: &PolicyId,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.delete_policy(id, events)
+    }
+    fn list_policies(
+        &self,
+        product: &ProductId,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<Vec<Policy>>> + Send {
+        self.inner.list_policies(product, limit)
+    }
+    fn insert_feature(
+        &self,
+        f: &Feature,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.insert_feature(f, events)
+    }
+    fn get_feature(&self, id: &FeatureId) -> impl Future<Output = StoreResult<Feature>> + Send {
+        self.inner.get_feature(id)
+    }
+    fn find_feature(
+        &self,
+        product: &ProductId,
+        code: &FeatureCode,
+    ) -> impl Future<Output = StoreResult<Feature>> + Send {
+        self.inner.find_feature(product, code)
+    }
+    fn list_features(
+        &self,
+        product: &ProductId,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<Vec<Feature>>> + Send {
+        self.inner.list_features(product, limit)
+    }
+    fn insert_custom_field(
+        &self,
+        d: &CustomFieldDefinition,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.insert_custom_field(d, events)
+    }
+    fn get_custom_field(
+        &self,
+        id: &CustomFieldId,
+    ) -> impl Future<Output = StoreResult<CustomFieldDefinition>> + Send {
+        self.inner.get_custom_field(id)
+    }
+    fn update_custom_field(
+        &self,
+        d: &CustomFieldDefinition,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.update_custom_field(d, events)
+    }
+    fn delete_custom_field(
+        &self,
+        id: &CustomFieldId,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.delete_custom_field(id, events)
+    }
+    fn list_custom_fields(
+        &self,
+        product: &ProductId,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<Vec<CustomFieldDefinition>>> + Send {
+        self.inner.list_custom_fields(product, limit)
+    }
+}
+
+impl<S: CustomerStore> CustomerStore for Flaky<S> {
+    fn insert_customer(
+        &self,
+        c: &Customer,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.insert_customer(c, events)
+    }
+    fn get_customer(&self, id: &CustomerId) -> impl Future<Output = StoreResult<Customer>> + Send {
+        self.inner.get_customer(id)
+    }
+    fn update_customer(
+        &self,
+        c: &Customer,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.update_customer(c, events)
+    }
+    fn delete_customer(
+        &self,
+        id: &CustomerId,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.delete_customer(id, events)
+    }
+    fn list_customers(
+        &self,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<Vec<Customer>>> + Send {
+        self.inner.list_customers(limit)
+    }
+    fn put_custom_value(
+        &self,
+        definition: &CustomFieldId,
+        resource_id: &str,
+        value: Option<&CustomFieldValue>,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner
+            .put_custom_value(definition, resource_id, value, events)
+    }
+    fn list_custom_values(
+        &self,
+        resource_type: CustomFieldResourceType,
+        resource_id: &str,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<Vec<CustomFieldValue>>> + Send {
+        self.inner
+            .list_custom_values(resource_type, resource_id, limit)
+    }
+}
+
+impl<S: CommerceStore> CommerceStore for Flaky<S> {
+    fn insert_order(
+        &self,
+        o: &Order,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.insert_order(o, events)
+    }
+    fn get_order(&self, id: &OrderId) -> impl Future<Output = StoreResult<Order>> + Send {
+        self.inner.get_order(id)
+    }
+    fn update_order(
+        &self,
+        o: &Order,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.update_order(o, events)
+    }
+    fn list_orders(
+        &self,
+        product: &ProductId,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<Vec<Order>>> + Send {
+        self.inner.list_orders(product, limit)
+    }
+    fn insert_subscription(
+        &self,
+        s: &Subscription,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.insert_subscription(s, events)
+    }
+    fn get_subscription(
+        &self,
+        id: &SubscriptionId,
+    ) -> impl Future<Output = StoreResult<Subscription>> + Send {
+        self.inner.get_subscription(id)
+    }
+    fn update_subscription(
+        &self,
+        s: &Subscription,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.update_subscription(s, events)
+    }
+    fn list_subscriptions(
+        &self,
+        product: &ProductId,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<Vec<Subscription>>> + Send {
+        self.inner.list_subscriptions(product, limit)
+    }
+}
+
+impl<S: AccessStore> AccessStore for Flaky<S> {
+    fn insert_api_key(
+        &self,
+        k: &ApiKey,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.insert_api_key(k, events)
+    }
+    fn find_api_key(&self, hash: &SecretHash) -> impl Future<Output = StoreResult<ApiKey>> + Send {
+        self.inner.find_api_key(hash)
+    }
+    fn touch_api_key(
+        &self,
+        id: &ApiKeyId,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.touch_api_key(id, at)
+    }
+    fn list_api_keys(&self, limit: Limit) -> impl Future<Output = StoreResult<Vec<ApiKey>>> + Send {
+        self.inner.list_api_keys(limit)
+    }
+    fn count_api_keys(&self) -> impl Future<Output = StoreResult<u64>> + Send {
+        let down = self.down.load(Ordering::SeqCst);
+        let inner = self.inner.count_api_keys();
+        async move {
+            if down {
+                return Err(StoreError::Unavailable {
+                    source: "the test took the store down".into(),
+                });
+            }
+            inner.await
+        }
+    }
+    fn insert_webhook(
+        &self,
+        w: &WebhookEndpoint,
+        secret: &str,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.insert_webhook(w, secret, events)
+    }
+    fn get_webhook(
+        &self,
+        id: &WebhookId,
+    ) -> impl Future<Output = StoreResult<(WebhookEndpoint, String)>> + Send {
+        self.inner.get_webhook(id)
+    }
+    fn update_webhook(
+        &self,
+        w: &WebhookEndpoint,
+        secret: Option<&str>,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.update_webhook(w, secret, events)
+    }
+    fn delete_webhook(
+        &self,
+        id: &WebhookId,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.delete_webhook(id, events)
+    }
+    fn list_webhooks(
+        &self,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<Vec<WebhookEndpoint>>> + Send {
+        self.inner.list_webhooks(limit)
+    }
+    fn load_signing_keys(&self) -> impl Future<Output = StoreResult<Vec<StoredKey>>> + Send {
+        self.inner.load_signing_keys()
+    }
+    fn replace_signing_keys(
+        &self,
+        expected_active: Option<&str>,
+        keys: &[StoredKey],
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner
+            .replace_signing_keys(expected_active, keys, events)
+    }
+    fn list_events(
+        &self,
+        query: &EventQuery,
+    ) -> impl Future<Output = StoreResult<EventPage>> + Send {
+        self.inner.list_events(query)
+    }
+    fn append_events(&self, events: Vec<NewEvent>) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.append_events(events)
+    }
+}
+
+#[tokio::test]
+async fn readyz_is_503_while_the_store_is_down_and_recovers() {
+    let down = Arc::new(AtomicBool::new(false));
+    let store = Flaky {
+        inner: MemoryStore::new(),
+        down: Arc::clone(&down),
+    };
+    let router = router(App::start(store, Config::default()).await.unwrap());
+    let r = send(&router, Method::GET, "/readyz", None, &[], None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["data"]["status"], "ready");
+
+    down.store(true, Ordering::SeqCst);
+    let r = send(&router, Method::GET, "/readyz", None, &[], None).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    let v = r.json();
+    assert_eq!(v["data"]["status"], "not_ready", "{v}");
+    assert_eq!(v["data"]["db"], "unavailable", "{v}");
+    assert_eq!(v["meta"]["request_id"].as_str(), Some(r.request_id()));
+    // Liveness is not readiness.
+    let r = send(&router, Method::GET, "/healthz", None, &[], None).await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    down.store(false, Ordering::SeqCst);
+    let r = send(&router, Method::GET, "/readyz", None, &[], None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["data"]["status"], "ready");
+}
