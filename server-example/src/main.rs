@@ -3,11 +3,13 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use licentia_core::crypto::MasterKey;
 use licentia_core::engine::Actor;
 use licentia_core::store::Store;
 use licentia_server::config::{BackendArgs, Cli, Command, KeysCommand, ServeArgs};
 use licentia_server::{App, serve_app, shutdown_signal};
 use licentia_storage_memory::MemoryStore;
+use licentia_storage_postgres::PostgresStore;
 use tracing_subscriber::EnvFilter;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -15,10 +17,6 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Where the data lives, chosen at run time (`DATABASE_URL` set means PostgreSQL).
 enum Backend {
     Memory,
-    #[expect(
-        dead_code,
-        reason = "read by the PostgreSQL arm once that backend lands"
-    )]
     Postgres(String),
 }
 
@@ -31,8 +29,23 @@ impl Backend {
     }
 }
 
-const NO_POSTGRES: &str = "this build of licentia-server has no PostgreSQL backend yet \
-    (licentia-storage-postgres is not wired in)";
+/// Connects to PostgreSQL at `url`, sealing signing keys under the master key when one is
+/// configured, and applies the migrations.
+async fn postgres(url: &str, master_key: Option<&str>) -> Result<PostgresStore, BoxError> {
+    let mut store = PostgresStore::connect(url)
+        .await
+        .map_err(|e| format!("cannot reach PostgreSQL ({e}); is DATABASE_URL right?"))?;
+    if let Some(key) = master_key.filter(|k| !k.is_empty()) {
+        let key = MasterKey::from_base64(key)
+            .map_err(|_| "LICENTIA_MASTER_KEY must be the base64 of 32 random bytes")?;
+        store = store.with_master_key(key);
+    }
+    store
+        .migrate()
+        .await
+        .map_err(|e| format!("migrations failed: {e}"))?;
+    Ok(store)
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -61,7 +74,7 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), BoxError> {
-    if args.backend.master_key.is_none() {
+    if args.backend.master_key.as_deref().is_none_or(str::is_empty) {
         tracing::warn!(
             "LICENTIA_MASTER_KEY is not set: signing keys are not encrypted at rest \
              (the memory backend keeps them in process memory only)"
@@ -76,20 +89,10 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
             )
             .await
         }
-        // One arm once licentia-storage-postgres lands:
-        // Backend::Postgres(url) => {
-        //     let store = PostgresStore::connect(&url).await?;
-        //     store.migrate().await?;
-        //     run(store, "postgresql", &args).await
-        // }
-        Backend::Postgres(_) => {
-            tracing::warn!("DATABASE_URL is set but {NO_POSTGRES}; using the memory backend");
-            run(
-                MemoryStore::new(),
-                "memory (DATABASE_URL ignored: no PostgreSQL backend in this build)",
-                &args,
-            )
-            .await
+        Backend::Postgres(url) => {
+            let store = postgres(&url, args.backend.master_key.as_deref()).await?;
+            let backend = format!("postgresql ({})", store.describe());
+            run(store, &backend, &args).await
         }
     }
 }
@@ -127,7 +130,9 @@ async fn rotate(args: BackendArgs) -> Result<(), BoxError> {
             );
             rotate_in(MemoryStore::new()).await
         }
-        Backend::Postgres(_) => Err(NO_POSTGRES.into()),
+        Backend::Postgres(url) => {
+            rotate_in(postgres(&url, args.master_key.as_deref()).await?).await
+        }
     }
 }
 
@@ -146,6 +151,10 @@ async fn migrate(args: BackendArgs) -> Result<(), BoxError> {
         Backend::Memory => Err("migrate needs DATABASE_URL (a PostgreSQL URL); the memory \
                                backend has nothing to migrate"
             .into()),
-        Backend::Postgres(_) => Err(NO_POSTGRES.into()),
+        Backend::Postgres(url) => {
+            let store = postgres(&url, args.master_key.as_deref()).await?;
+            println!("licentia-server: {} is migrated", store.describe());
+            Ok(())
+        }
     }
 }

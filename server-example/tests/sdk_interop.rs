@@ -97,3 +97,10 @@ async fn python_sdk_interop_memory_backend() {
     let (base_url, token, _stop) = start(MemoryStore::new()).await;
     run_interop(&base_url, &token).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_interop_postgres_backend() {
+    let store = licentia_storage_postgres::testing::fresh_store().await;
+    let (base_url, token, _stop) = start(store).await;
+    run_interop(&base_url, &token).await;
+}

@@ -156,6 +156,18 @@ impl PostgresStore {
         &self.pool
     }
 
+    /// Which database the store talks to, for logs: `database D on HOST:PORT`, never the
+    /// password.
+    pub fn describe(&self) -> String {
+        let o = self.pool.connect_options();
+        format!(
+            "database {} on {}:{}",
+            o.get_database().unwrap_or("(default)"),
+            o.get_host(),
+            o.get_port()
+        )
+    }
+
     /// Whether the database answers a trivial query (for readiness probes).
     ///
     /// # Errors
