@@ -1,0 +1,115 @@
+//! Signing keys live in the database: a restarted instance signs with the same keys, sealed
+//! seeds never sit in the clear, and a sealed key set does not open without its master key.
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use licentia_core::crypto::MasterKey;
+use licentia_core::engine::{Actor, Engine, EngineError, ManualClock};
+use licentia_storage_postgres::PostgresStore;
+use licentia_storage_postgres::testing::{fresh_database, store_on};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use sqlx::postgres::PgConnectOptions;
+
+fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap(),
+    ))
+}
+
+async fn start(
+    store: PostgresStore,
+    seed: u8,
+) -> Result<Engine<PostgresStore, Arc<ManualClock>, ChaCha20Rng>, EngineError> {
+    Engine::start(store, clock(), ChaCha20Rng::from_seed([seed; 32])).await
+}
+
+fn master(byte: u8) -> MasterKey {
+    MasterKey::from_bytes([byte; 32])
+}
+
+async fn sealed_flags(options: &PgConnectOptions) -> Vec<(bool, usize)> {
+    let store = store_on(options.clone()).await;
+    sqlx::query_as::<_, (bool, i32)>(
+        "SELECT sealed, length(seed) FROM signing_keys ORDER BY position",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|(sealed, len)| (sealed, len as usize))
+    .collect()
+}
+
+#[tokio::test]
+async fn a_restart_signs_with_the_same_keys() {
+    let options = fresh_database().await;
+    let first = start(store_on(options.clone()).await, 1).await.unwrap();
+    let rotated = first.rotate_keys(&Actor::system()).await.unwrap();
+    let keys = first.public_keys();
+    drop(first);
+
+    let restarted = start(store_on(options.clone()).await, 2).await.unwrap();
+    assert_eq!(restarted.public_keys(), keys);
+    assert!(
+        restarted
+            .public_keys()
+            .iter()
+            .any(|k| k.kid == rotated.kid && licentia_core::engine::is_active(k))
+    );
+    assert_eq!(sealed_flags(&options).await, vec![(false, 32), (false, 32)]);
+}
+
+#[tokio::test]
+async fn sealed_keys_open_only_with_their_master_key() {
+    let options = fresh_database().await;
+    let first = start(
+        store_on(options.clone()).await.with_master_key(master(7)),
+        1,
+    )
+    .await
+    .unwrap();
+    let keys = first.public_keys();
+    drop(first);
+    assert_eq!(
+        sealed_flags(&options).await,
+        vec![(true, licentia_core::crypto::master::SEALED_SEED_LEN)]
+    );
+
+    let same = start(
+        store_on(options.clone()).await.with_master_key(master(7)),
+        2,
+    )
+    .await
+    .unwrap();
+    assert_eq!(same.public_keys(), keys);
+
+    let without = start(store_on(options.clone()).await, 3).await;
+    assert!(
+        matches!(without, Err(EngineError::Internal(_))),
+        "{without:?}"
+    );
+    let wrong = start(
+        store_on(options.clone()).await.with_master_key(master(8)),
+        4,
+    )
+    .await;
+    assert!(matches!(wrong, Err(EngineError::Internal(_))), "{wrong:?}");
+}
+
+#[tokio::test]
+async fn clear_seeds_are_sealed_at_the_next_rotation() {
+    let options = fresh_database().await;
+    let first = start(store_on(options.clone()).await, 1).await.unwrap();
+    drop(first);
+    let sealing = start(
+        store_on(options.clone()).await.with_master_key(master(7)),
+        2,
+    )
+    .await
+    .unwrap();
+    sealing.rotate_keys(&Actor::system()).await.unwrap();
+    let len = licentia_core::crypto::master::SEALED_SEED_LEN;
+    assert_eq!(sealed_flags(&options).await, vec![(true, len), (true, len)]);
+}
