@@ -1,10 +1,11 @@
 //! Fresh databases for tests (feature `testing`).
 //!
 //! Every test gets its own database, created from `DATABASE_URL` (which names any database
-//! on the server, used only to create the new one) and migrated. Databases are named
+//! on the server, used only to create the new one; [`DEFAULT_DATABASE_URL`], the machine's
+//! local server, when it is unset) and migrated. Databases are named
 //! `licentia_test_…`; `scripts/test` drops leftovers before each run.
 //!
-//! When `DATABASE_URL` is unset or the server cannot be reached, these helpers panic with a
+//! When the server cannot be reached, these helpers panic with a
 //! message that says how to start PostgreSQL: a test that needs the database never passes
 //! without one.
 
@@ -25,18 +26,19 @@ const HOW_TO_START: &str = "start the local server with \
 `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` \
 (or run the tests through scripts/test, which starts it and sets DATABASE_URL)";
 
-/// The server `DATABASE_URL` names.
+/// The server tests use when `DATABASE_URL` is unset: the local PostgreSQL.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// The server `DATABASE_URL` names ([`DEFAULT_DATABASE_URL`] when it is unset or empty).
 ///
 /// # Panics
 ///
-/// When `DATABASE_URL` is unset or malformed.
+/// When `DATABASE_URL` is malformed.
 pub fn server_options() -> PgConnectOptions {
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| {
-        panic!(
-            "DATABASE_URL is not set: the PostgreSQL tests need a server, e.g. \
-             DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres; {HOW_TO_START}"
-        )
-    });
+    let url = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
     PgConnectOptions::from_str(&url)
         .unwrap_or_else(|e| panic!("DATABASE_URL is not a PostgreSQL URL ({e})"))
 }
@@ -50,10 +52,13 @@ pub fn server_options() -> PgConnectOptions {
 pub async fn fresh_database() -> PgConnectOptions {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let server = server_options();
-    let mut admin = server
-        .connect()
-        .await
-        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL ({e}); {HOW_TO_START}"));
+    let mut admin = server.connect().await.unwrap_or_else(|e| {
+        panic!(
+            "cannot reach PostgreSQL at {}:{} ({e}); {HOW_TO_START}",
+            server.get_host(),
+            server.get_port()
+        )
+    });
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
