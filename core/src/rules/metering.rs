@@ -237,12 +237,21 @@ pub fn consume(
             ("device_id", json!(device.id)),
         ],
     );
-    let mut after = agg.clone();
-    after.apply(&[
-        Mutation::LicenseFeature(f.clone()),
-        Mutation::License(license.clone()),
-    ]);
-    let data = entitlement::entitlement_data(&after, &device.id, now, None);
+    // The response describes the license after the change: the new row and this feature's
+    // new counter (the rest of the aggregate is not read, so it is not copied).
+    let features: Vec<LicenseFeature> = agg
+        .features
+        .iter()
+        .map(|x| {
+            if x.feature_id == f.feature_id {
+                f.clone()
+            } else {
+                x.clone()
+            }
+        })
+        .collect();
+    let data =
+        entitlement::entitlement_data_of(&license, &agg.policy, &features, &device.id, now, None);
     Ok(Plan {
         mutations: vec![
             Mutation::LicenseFeature(f),
