@@ -105,12 +105,12 @@ const PAIRS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// The mean of a criterion benchmark, in nanoseconds.
+/// The median of a criterion benchmark, in nanoseconds.
 fn mean_ns(dir: &Path, id: &str) -> Option<f64> {
     let path = dir.join(id).join("new").join("estimates.json");
     let text = std::fs::read_to_string(path).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["mean"]["point_estimate"].as_f64()
+    v["median"]["point_estimate"].as_f64()
 }
 
 fn human(ns: f64) -> String {
