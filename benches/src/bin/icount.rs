@@ -31,9 +31,9 @@ const CASES: &[&str] = &[
     "offline_open",
     "raw_verify_offline",
     "engine_validate_1",
-    "engine_validate_10000",
+    "engine_validate_100000",
     "engine_check_1",
-    "engine_check_10000",
+    "engine_check_100000",
     "engine_check_versions_10",
     "engine_check_versions_10000",
     "engine_consume_prior_0",
@@ -56,43 +56,41 @@ fn main() {
         "rules_validate" | "rules_check" | "rules_activate" | "rules_consume"
         | "clone_aggregate" => {
             let f = rule_fixture();
-            for _ in 0..n {
-                match case.as_str() {
-                    "rules_validate" => {
-                        let _ = black_box(activation::validate(&f.aggregate, &f.validate, now));
-                    }
-                    "rules_check" => {
-                        let _ = black_box(activation::check(&f.aggregate, &f.validate, now));
-                    }
-                    "rules_activate" => {
-                        let _ = black_box(activation::activate(
-                            &f.aggregate,
-                            &f.activate,
-                            f.new_device.clone(),
-                            now,
-                        ));
-                    }
-                    "rules_consume" => {
-                        let _ = black_box(metering::consume(&f.aggregate, &f.consume, now));
-                    }
-                    _ => {
-                        black_box(black_box(&f.aggregate).clone());
-                    }
+            measure(n, |_| match case.as_str() {
+                "rules_validate" => {
+                    let _ = black_box(activation::validate(&f.aggregate, &f.validate, now));
                 }
-            }
+                "rules_check" => {
+                    let _ = black_box(activation::check(&f.aggregate, &f.validate, now));
+                }
+                "rules_activate" => {
+                    let _ = black_box(activation::activate(
+                        &f.aggregate,
+                        &f.activate,
+                        f.new_device.clone(),
+                        now,
+                    ));
+                }
+                "rules_consume" => {
+                    let _ = black_box(metering::consume(&f.aggregate, &f.consume, now));
+                }
+                _ => {
+                    black_box(black_box(&f.aggregate).clone());
+                }
+            });
         }
         "sign" | "raw_sign" => {
             let ring = key_ring();
             let dalek = dalek_key();
             let data = entitlement_data();
             let bytes = canonical_json(&data).expect("canonical");
-            for _ in 0..n {
+            measure(n, |_| {
                 if case == "sign" {
                     black_box(ring.sign(black_box(&data)).expect("signs"));
                 } else {
                     black_box(dalek.sign(black_box(&bytes)));
                 }
-            }
+            });
         }
         "verify" | "raw_verify" => {
             let keys = public_keys();
@@ -101,7 +99,7 @@ fn main() {
             let bytes = signed.data_bytes().to_vec();
             let sig = dalek_key().sign(&bytes);
             let vk = dalek_key().verifying_key();
-            for _ in 0..n {
+            measure(n, |_| {
                 if case == "verify" {
                     black_box(
                         Unverified::<RuntimeEntitlementData>::from_envelope_json(black_box(&wire))
@@ -112,7 +110,7 @@ fn main() {
                 } else {
                     vk.verify_strict(black_box(&bytes), &sig).expect("verifies");
                 }
-            }
+            });
         }
         "offline_open" | "raw_verify_offline" => {
             let keys = public_keys();
@@ -133,7 +131,7 @@ fn main() {
             let inner = opened.signed_bytes().to_vec();
             let sig = dalek_key().sign(&inner);
             let vk = dalek_key().verifying_key();
-            for _ in 0..n {
+            measure(n, |_| {
                 if case == "offline_open" {
                     let env = OfflineEnvelope::from_json(black_box(&json)).expect("parses");
                     black_box(
@@ -151,19 +149,19 @@ fn main() {
                 } else {
                     vk.verify_strict(black_box(&inner), &sig).expect("verifies");
                 }
-            }
+            });
         }
         engine => {
             let (licenses, versions, prior) = match engine {
                 "engine_validate_1" | "engine_check_1" | "engine_consume_prior_0" => (1, 0, 0),
-                "engine_validate_10000" | "engine_check_10000" => (10_000, 0, 0),
+                "engine_validate_100000" | "engine_check_100000" => (100_000, 0, 0),
                 "engine_check_versions_10" => (1, 10, 0),
                 "engine_check_versions_10000" => (1, 10_000, 0),
                 "engine_consume_prior_10000" => (1, 0, 10_000),
                 other => panic!("unknown case {other:?}; `icount list` prints the cases"),
             };
             let f = engine_fixture(licenses, versions, prior);
-            for i in 0..n {
+            measure(n, |i| {
                 let r = if engine.starts_with("engine_validate") {
                     block_on(f.engine.validate(f.call(), black_box(&f.binding)))
                 } else if engine.starts_with("engine_check") {
@@ -173,7 +171,16 @@ fn main() {
                     block_on(f.engine.consume(f.call(), black_box(&req)))
                 };
                 black_box(r.expect("a signed response"));
-            }
+            });
         }
+    }
+}
+
+/// The measured loop. `benches/icount` counts instructions only inside this function
+/// (`--toggle-collect`), so setup is never counted.
+#[inline(never)]
+fn measure(n: u64, mut op: impl FnMut(u64)) {
+    for i in 0..n {
+        op(i);
     }
 }
