@@ -1,10 +1,12 @@
 //! [`CatalogStore`]: products, versions, policies, features and custom field definitions.
 
+use std::collections::hash_map::Entry;
+
 use licentia_core::model::{
     CustomFieldDefinition, CustomFieldId, Feature, FeatureCode, FeatureId, Policy, PolicyId,
     Product, ProductId, ProductVersion,
 };
-use licentia_core::rules::version::release_order;
+use licentia_core::rules::version::{self, release_order};
 use licentia_core::store::{CatalogStore, Limit, NewEvent, StoreError, StoreResult};
 
 use crate::MemoryStore;
@@ -106,6 +108,7 @@ impl CatalogStore for MemoryStore {
                 cat.version_ids.remove(&v.id);
             }
         }
+        cat.version_lookup.remove(id);
         let fields: Vec<CustomFieldId> = cat
             .custom_fields
             .values()
@@ -143,6 +146,20 @@ impl CatalogStore for MemoryStore {
         let at = versions.partition_point(|x| release_order(x, v).is_lt());
         versions.insert(at, v.clone());
         cat.version_ids.insert(v.id.clone(), v.product_id.clone());
+        // Versions that are not semver are never found by a lookup, as in the catalog scan.
+        if let Ok(parsed) = semver::Version::parse(&v.version) {
+            let lookup = cat.version_lookup.entry(v.product_id.clone()).or_default();
+            match lookup.entry(version::precedence_key(&parsed)) {
+                Entry::Vacant(e) => {
+                    e.insert(v.clone());
+                }
+                Entry::Occupied(mut e) => {
+                    if release_order(v, e.get()).is_lt() {
+                        e.insert(v.clone());
+                    }
+                }
+            }
+        }
         self.inner.events.lock().append(events);
         Ok(())
     }

@@ -199,17 +199,20 @@ fn load(
     let mut leases: Vec<_> = state.leases.values().cloned().collect();
     leases.sort_unstable_by(|a, b| (a.checked_out_at, &a.id).cmp(&(b.checked_out_at, &b.id)));
 
-    let catalog_versions = catalog
-        .versions
-        .get(&license.product_id)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
     let versions = VersionCatalogView {
-        has_catalog: !catalog_versions.is_empty(),
+        has_catalog: catalog
+            .versions
+            .get(&license.product_id)
+            .is_some_and(|v| !v.is_empty()),
         entry: query
             .app_version
             .as_ref()
-            .and_then(|v| version::find_in_catalog(catalog_versions, v))
+            .and_then(|v| {
+                catalog
+                    .version_lookup
+                    .get(&license.product_id)?
+                    .get(&version::precedence_key(v))
+            })
             .cloned(),
     };
 

@@ -49,6 +49,11 @@ pub(crate) struct Catalog {
     /// Per product, kept sorted newest release first.
     pub(crate) versions: HashMap<ProductId, Vec<ProductVersion>>,
     pub(crate) version_ids: HashMap<ProductVersionId, ProductId>,
+    /// Per product, the version each semver precedence resolves to (keyed by
+    /// [`precedence_key`](licentia_core::rules::version::precedence_key)): the first entry in release order among those equal by
+    /// precedence, which is what [`find_in_catalog`](licentia_core::rules::version::find_in_catalog) would return from `versions`.
+    /// Runtime calls look versions up here, so their cost does not grow with the catalog.
+    pub(crate) version_lookup: HashMap<ProductId, HashMap<semver::Version, ProductVersion>>,
     pub(crate) policies: HashMap<PolicyId, Policy>,
     pub(crate) features: HashMap<FeatureId, Feature>,
     pub(crate) custom_fields: HashMap<CustomFieldId, CustomFieldDefinition>,

@@ -207,6 +207,19 @@ async fn runtime_flow_signs_every_response() {
     let u = e.consume(call(&f.key, Some("c1")), &consume).await.unwrap();
     let ud: RuntimeEntitlementData = verify(&e, &u.body);
     assert_eq!(ud.features[0].remaining, Some(3));
+    // An amount beyond ±(2^53 - 1) is the client's error, not an internal one (found by
+    // the runtime_requests fuzz target).
+    for amount in [(1_i64 << 53), -(1_i64 << 53), i64::MAX, i64::MIN] {
+        let huge = ConsumeRequest {
+            amount: Some(amount),
+            event_id: "ev-huge".into(),
+            ..consume.clone()
+        };
+        assert_eq!(
+            denied(e.consume(call(&f.key, Some("c-huge")), &huge).await),
+            vec![DenialCode::InvalidAmount]
+        );
+    }
     // The same event_id under another idempotency key counts once.
     let u2 = e.consume(call(&f.key, Some("c2")), &consume).await.unwrap();
     let ud2: RuntimeEntitlementData = verify(&e, &u2.body);

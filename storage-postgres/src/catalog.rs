@@ -15,7 +15,8 @@ use crate::rows::{PRODUCT_EXISTS, one, page, require, touched};
 /// The precedence column of a version string (the string itself when it is not semver, so
 /// it matches nothing a client can ask for).
 fn precedence(version: &str) -> String {
-    semver::Version::parse(version).map_or_else(|_| version.to_owned(), |v| precedence_key(&v))
+    semver::Version::parse(version)
+        .map_or_else(|_| version.to_owned(), |v| precedence_key(&v).to_string())
 }
 
 impl CatalogStore for PostgresStore {

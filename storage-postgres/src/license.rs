@@ -118,7 +118,12 @@ impl PostgresStore {
             .bind(statuses)
             .bind(query.binding_key.as_deref())
             .bind(license.product_id.as_str())
-            .bind(query.app_version.as_ref().map(precedence_key))
+            .bind(
+                query
+                    .app_version
+                    .as_ref()
+                    .map(|v| precedence_key(v).to_string()),
+            )
             .bind(query.consumption_event_id.as_deref())
             .bind(query.idempotency.as_ref().map(|k| k.scope.as_str()))
             .bind(query.idempotency.as_ref().map(|k| k.key.as_str()))

@@ -156,6 +156,11 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         call: RuntimeCall<'_>,
         req: &ConsumeRequest,
     ) -> Result<SignedResponse, EngineError> {
+        // Checked before the request is written canonically (for the idempotency hash),
+        // which refuses such integers: a client error, not an internal one.
+        if let Some(reason) = req.amount.and_then(metering::amount_out_of_range) {
+            return Err(Denial::one(reason).into());
+        }
         let mut op = self.op_plain("consume", call, req, true)?;
         let (key, version) = binding_hints(&req.binding());
         op.binding_key = key;

@@ -121,9 +121,15 @@ pub fn activate(
             ("is_container", json!(device.is_container)),
         ],
     );
-    let mut after = agg.clone();
-    after.license = license.clone();
-    let data = entitlement::entitlement_data(&after, &device.id, now, admitted.version);
+    // The response describes the license after the change; only the license row changed.
+    let data = entitlement::entitlement_data_of(
+        &license,
+        &agg.policy,
+        &agg.features,
+        &device.id,
+        now,
+        admitted.version,
+    );
     Ok(Plan {
         mutations: vec![Mutation::Device(device), Mutation::License(license)],
         events: vec![event],

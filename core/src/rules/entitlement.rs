@@ -3,8 +3,8 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::model::{
-    DeviceId, FeatureEntitlement, LicenseFeature, RuntimeEntitlementData, Timestamp,
-    VersionEligibility,
+    DeviceId, FeatureEntitlement, License, LicenseFeature, Policy, RuntimeEntitlementData,
+    Timestamp, VersionEligibility,
 };
 
 use super::{LicenseAggregate, metering, status};
@@ -12,8 +12,12 @@ use super::{LicenseAggregate, metering, status};
 /// When the client should check again: `validation_interval_minutes` from `now`, but never
 /// after the license stops being valid.
 pub fn next_check_at(agg: &LicenseAggregate, now: DateTime<Utc>) -> DateTime<Utc> {
-    let interval = now + Duration::minutes(i64::from(agg.policy.validation_interval_minutes));
-    match status::valid_until(&agg.license, &agg.policy) {
+    next_check_of(&agg.license, &agg.policy, now)
+}
+
+fn next_check_of(license: &License, policy: &Policy, now: DateTime<Utc>) -> DateTime<Utc> {
+    let interval = now + Duration::minutes(i64::from(policy.validation_interval_minutes));
+    match status::valid_until(license, policy) {
         Some(end) if end < interval => end.max(now),
         _ => interval,
     }
@@ -51,16 +55,36 @@ pub fn entitlement_data(
     now: DateTime<Utc>,
     version_eligibility: Option<VersionEligibility>,
 ) -> RuntimeEntitlementData {
+    entitlement_data_of(
+        &agg.license,
+        &agg.policy,
+        &agg.features,
+        device_id,
+        now,
+        version_eligibility,
+    )
+}
+
+/// [`entitlement_data`] from the only parts it reads, so a rule that changed the license or a
+/// feature can describe the result without copying the whole aggregate (devices included).
+pub(crate) fn entitlement_data_of(
+    license: &License,
+    policy: &Policy,
+    features: &[LicenseFeature],
+    device_id: &DeviceId,
+    now: DateTime<Utc>,
+    version_eligibility: Option<VersionEligibility>,
+) -> RuntimeEntitlementData {
     RuntimeEntitlementData {
-        license_id: agg.license.id.clone(),
-        status: status::effective_status(&agg.license, &agg.policy, now),
-        license_type: agg.policy.license_type,
-        entitlement_version: agg.license.entitlement_version,
+        license_id: license.id.clone(),
+        status: status::effective_status(license, policy, now),
+        license_type: policy.license_type,
+        entitlement_version: license.entitlement_version,
         issued_at: Timestamp::new(now),
-        next_check_at: Timestamp::new(next_check_at(agg, now)),
-        expires_at: agg.license.expires_at.map(Timestamp::new),
+        next_check_at: Timestamp::new(next_check_of(license, policy, now)),
+        expires_at: license.expires_at.map(Timestamp::new),
         device_id: device_id.clone(),
-        features: feature_entitlements(&agg.features, now),
+        features: feature_entitlements(features, now),
         version_eligibility,
     }
 }

@@ -75,6 +75,19 @@ pub fn ceiling(f: &LicenseFeature) -> Option<i64> {
     f.max_overages.map(|o| quota.saturating_add(o))
 }
 
+/// Refuses an `amount` beyond ±(2^53 − 1): every integer in signed data and in canonical
+/// request bytes must be exact in an IEEE double (DESIGN 4.1), so a larger one is a client
+/// error (`INVALID_AMOUNT`), never an internal one.
+pub fn amount_out_of_range(amount: i64) -> Option<DenialReason> {
+    (amount.unsigned_abs() > crate::crypto::MAX_SAFE_INTEGER.unsigned_abs()).then(|| {
+        DenialReason::field(
+            DenialCode::InvalidAmount,
+            "amount",
+            "amount must be between -(2^53 - 1) and 2^53 - 1",
+        )
+    })
+}
+
 /// Consumes from a metered feature.
 pub fn consume(
     agg: &LicenseAggregate,
@@ -126,6 +139,9 @@ pub fn consume(
         reasons.push(event_conflict());
     }
 
+    if let Some(reason) = amount_out_of_range(amount) {
+        reasons.push(reason);
+    }
     if amount == 0 {
         reasons.push(DenialReason::field(
             DenialCode::InvalidAmount,
@@ -221,12 +237,21 @@ pub fn consume(
             ("device_id", json!(device.id)),
         ],
     );
-    let mut after = agg.clone();
-    after.apply(&[
-        Mutation::LicenseFeature(f.clone()),
-        Mutation::License(license.clone()),
-    ]);
-    let data = entitlement::entitlement_data(&after, &device.id, now, None);
+    // The response describes the license after the change: the new row and this feature's
+    // new counter (the rest of the aggregate is not read, so it is not copied).
+    let features: Vec<LicenseFeature> = agg
+        .features
+        .iter()
+        .map(|x| {
+            if x.feature_id == f.feature_id {
+                f.clone()
+            } else {
+                x.clone()
+            }
+        })
+        .collect();
+    let data =
+        entitlement::entitlement_data_of(&license, &agg.policy, &features, &device.id, now, None);
     Ok(Plan {
         mutations: vec![
             Mutation::LicenseFeature(f),

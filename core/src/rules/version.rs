@@ -41,18 +41,11 @@ pub fn release_order(a: &ProductVersion, b: &ProductVersion) -> Ordering {
         .then_with(|| b.id.cmp(&a.id))
 }
 
-/// The version `v` without build metadata: two versions with equal precedence keys have
-/// equal semver precedence (what a store indexes to find a catalog entry).
-pub fn precedence_key(v: &Version) -> String {
-    let mut key = format!("{}.{}.{}", v.major, v.minor, v.patch);
-    if !v.pre.is_empty() {
-        key.push('-');
-        key.push_str(v.pre.as_str());
-    }
-    key
-}
-
 /// The catalog entry for `version`, if any (for stores that hold the catalog in memory).
+///
+/// This scans the catalog and parses every entry: fine for a handful of versions, linear in
+/// the catalog's size. A store on the hot path indexes its catalog by [`precedence_key`]
+/// instead and keeps, per key, the first entry this function would return.
 pub fn find_in_catalog<'a>(
     catalog: &'a [ProductVersion],
     version: &Version,
@@ -60,6 +53,16 @@ pub fn find_in_catalog<'a>(
     catalog
         .iter()
         .find(|v| Version::parse(&v.version).is_ok_and(|cv| cv.cmp_precedence(version).is_eq()))
+}
+
+/// `version` without build metadata: two versions have the same key exactly when they are
+/// equal by semver precedence, so the key can index a catalog (`1.2.3+linux` and
+/// `1.2.3+mac` are both `1.2.3`).
+pub fn precedence_key(version: &Version) -> Version {
+    Version {
+        build: semver::BuildMetadata::EMPTY,
+        ..version.clone()
+    }
 }
 
 /// The cutoff for this license: maintenance for perpetual licenses, else expiry.
