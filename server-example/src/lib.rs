@@ -65,7 +65,7 @@
 //!   or 204 when the request cleared it.
 //! * `ConsumeLicenseRequest` is read as one closed object (binding fields plus `feature_code`,
 //!   `amount`, `event_id`), and policy create/update accept every `Policy` field (DESIGN 5).
-//! * `limit` outside `1..=200` is clamped, a non-integer is 400 `INVALID_QUERY`; a malformed id
+//! * `limit` above 200 is clamped; below 1 or a non-integer is 400 `INVALID_QUERY`; a malformed id
 //!   in a list filter names nothing, so the list is empty; unknown query parameters are
 //!   ignored (unknown body fields are not).
 //! * `PATCH /webhooks/{id}` answers `WebhookEndpointWithSecret` when the secret was rotated,

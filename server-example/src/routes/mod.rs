@@ -63,10 +63,23 @@ fn on_panic(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::internal().into_response()
 }
 
-/// `?limit=` of list operations (default 50, clamped to 1..=200).
+/// `?limit=` of list operations (default 50, clamped to 200; below 1 is 400).
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct ListQuery {
+    #[serde(default, deserialize_with = "positive_limit")]
     pub limit: Option<i64>,
+}
+
+/// `limit` of every list: the contract's `LimitParam` has `minimum: 1`, so `0` or a negative
+/// value is a bad query value (400 `INVALID_QUERY`); above 200 is clamped, as it says.
+pub(crate) fn positive_limit<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<i64>, D::Error> {
+    let v = Option::<i64>::deserialize(d)?;
+    if v.is_some_and(|n| n < 1) {
+        return Err(serde::de::Error::custom("limit must be at least 1"));
+    }
+    Ok(v)
 }
 
 impl ListQuery {

@@ -18,6 +18,7 @@ import http.client
 import json
 import re
 import sys
+import time
 import traceback
 import urllib.parse
 import uuid
@@ -294,8 +295,10 @@ def expect(r: Resp, status: int, ctx: str, data_schema: str | None = None, list_
     return r.data
 
 
-def expect_error(r: Resp, status: int, ctx: str, code: str | None = None) -> str | None:
-    if not check(r.status == status, f"{ctx}: expected {status}{' ' + code if code else ''}, got {r!r}"):
+def expect_error(r: Resp, status, ctx: str, code: str | None = None) -> str | None:
+    """Checks an error response; `status` is one status or a tuple of acceptable ones."""
+    ok = r.status in status if isinstance(status, tuple) else r.status == status
+    if not check(ok, f"{ctx}: expected {status}{' ' + code if code else ''}, got {r!r}"):
         return None
     err = (r.json or {}).get("error") if isinstance(r.json, dict) else None
     if not check(isinstance(err, dict), f"{ctx}: error envelope missing: {r!r}"):
@@ -469,7 +472,7 @@ def run(base_url: str, admin: str) -> None:
     # ---------------- policies
     full_policy = {
         "name": "Everything", "code": f"all-{sfx}", "license_type": "time_limited",
-        "max_activations": 2, "max_floating_users": 0, "max_container_instances": 3,
+        "max_activations": 3, "max_floating_users": 0, "max_container_instances": 3,
         "floating_timeout_minutes": 15, "grace_period_days": 0, "validation_interval_minutes": 60,
         "require_heartbeat": False, "allow_offline_activation": True, "offline_grace_days": 7,
         "allow_vm": False, "allow_container": True, "max_transfers": 5, "metadata": {"k": "v"},
@@ -651,8 +654,9 @@ def run(base_url: str, admin: str) -> None:
                  422, "upsert two values")
     expect_error(M("PUT", f"/api/v1/customers/{cid}/custom-fields/{defs[('customer', 'string')]}", {}),
                  422, "upsert no value")
+    # A license field is not a field of customers: not found for this resource, or invalid.
     expect_error(M("PUT", f"/api/v1/customers/{cid}/custom-fields/{defs[('license', 'string')]}", {"string_value": "a"}),
-                 422, "upsert a license field on a customer")
+                 (404, 422), "upsert a license field on a customer")
     expect_error(M("PUT", f"/api/v1/customers/does-not-exist/custom-fields/{cf}", {"string_value": "a"}), 404, "upsert unknown customer")
     expect_error(M("PUT", f"/api/v1/customers/{cid}/custom-fields/does-not-exist", {"string_value": "a"}), 404, "upsert unknown field")
     lst = expect(M("GET", f"/api/v1/customers/{cid}/custom-fields"), 200, "listCustomerCustomFieldValues", list_of="CustomFieldValue") or []
@@ -692,9 +696,12 @@ def run(base_url: str, admin: str) -> None:
     lic_reader = lw.get("token", "x")
     expect_error(M("GET", "/api/v1/products", token=lic_reader), 403, "license:read listProducts", "TOKEN_SCOPE_DENIED")
     expect(M("GET", "/api/v1/licenses", token=lic_reader), 200, "license:read listLicenses", list_of="License")
-    expired = expect(M("POST", "/api/v1/api-keys", {"name": "old", "expires_at": "2020-01-01T00:00:00Z"}), 201, "createAPIKey expired") or {}
-    if expired.get("token"):
-        expect_error(M("GET", "/api/v1/products", token=expired["token"]), 401, "expired token")
+    expect_error(M("POST", "/api/v1/api-keys", {"name": "old", "expires_at": "2020-01-01T00:00:00Z"}), 422, "createAPIKey expires_at in the past")
+    soon = expect(M("POST", "/api/v1/api-keys", {"name": "soon", "expires_at": iso(datetime.now(timezone.utc) + timedelta(seconds=2))}),
+                  201, "createAPIKey expiring soon") or {}
+    if soon.get("token"):
+        time.sleep(3.1)
+        expect_error(M("GET", "/api/v1/products", token=soon["token"]), 401, "expired token")
     cidr = expect(M("POST", "/api/v1/api-keys", {"name": "net", "allowed_cidrs": ["10.11.12.0/24"]}), 201, "createAPIKey allowed_cidrs") or {}
     if cidr.get("token"):
         check((cidr.get("api_key") or {}).get("allowed_cidrs") == ["10.11.12.0/24"], f"allowed_cidrs echo: {cidr}")
@@ -826,12 +833,12 @@ def run(base_url: str, admin: str) -> None:
     expect_error(R("activate", key, {"fingerprint": f"fp-{sfx}-vm", "is_vm": True}, idem=f"act-{sfx}-vm"), 403, "activate VM", "VM_NOT_ALLOWED")
     r = R("activate", key, {"fingerprint": f"fp-{sfx}-b"}, idem=f"act-{sfx}-b")
     signed(r, keys, "activate second device", "RuntimeEntitlementResponseData")
+    r = R("activate", key, {"is_container": True, "cluster_id": "c1", "namespace": "ns", "pod_name": "pod-1"}, idem=f"act-{sfx}-ctr")
+    signed(r, keys, "activate container", "RuntimeEntitlementResponseData")
     expect_error(R("activate", key, {"fingerprint": f"fp-{sfx}-c"}, idem=f"act-{sfx}-c2"), 403, "activate over the limit", "ACTIVATION_LIMIT_REACHED")
     r = R("activate", key, bind, idem=f"act-{sfx}-again")
     d = signed(r, keys, "re-activate same device", "RuntimeEntitlementResponseData") or {}
     check(d.get("device_id") == dev_id, "re-activation of the same fingerprint changed device_id")
-    r = R("activate", key, {"is_container": True, "cluster_id": "c1", "namespace": "ns", "pod_name": "pod-1"}, idem=f"act-{sfx}-ctr")
-    signed(r, keys, "activate container", "RuntimeEntitlementResponseData")
 
     for op in ("validate", "check"):
         d = signed(R(op, key, bind), keys, op, "RuntimeEntitlementResponseData") or {}
@@ -1028,7 +1035,8 @@ def run(base_url: str, admin: str) -> None:
     # ---------------- floating, offline refusal, container, expiry, version gating
     fpol = expect(M("POST", f"/api/v1/products/{pid}/policies", {"name": "Floating", "code": f"float-{sfx}", "license_type": "perpetual",
                                                                 "max_floating_users": 1, "floating_timeout_minutes": 30,
-                                                                "require_heartbeat": True}), 201, "createPolicy floating", "Policy") or {}
+                                                                "require_heartbeat": True, "max_activations": 5,
+                                                                "allow_offline_activation": False, "allow_container": False}), 201, "createPolicy floating", "Policy") or {}
     fl = expect(M("POST", "/api/v1/licenses", {"product_id": pid, "policy_id": fpol.get("id"),
                                                "maintenance_expires_at": iso(NOW - timedelta(days=30))}), 201, "createLicense floating") or {}
     fkey = fl.get("license_key", "")
