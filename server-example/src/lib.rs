@@ -43,9 +43,11 @@
 //! * Every response carries `x-request-id` (an incoming valid one is kept, otherwise
 //!   `req_` + 24 hex digits) and, where the body has `meta`, the same `meta.request_id`.
 //! * Bodies: unknown fields, wrong types and malformed JSON are 400; an empty body is read as
-//!   `{}` (body-less `POST`s from SDKs send no `Content-Type` and no bytes); a declared
-//!   non-JSON `Content-Type` is 415; a body over the limit (default 64 KiB,
-//!   `--body-limit`/`LICENTIA_BODY_LIMIT`) is 413.
+//!   `{}` (body-less `POST`s from SDKs send no `Content-Type` and no bytes); the body is read
+//!   as JSON whatever `Content-Type` says (the contract lists no 415: JSON labelled
+//!   `text/plain` or form-encoded by a client's default is accepted, anything not JSON is 400);
+//!   a body over the limit (default 64 KiB, `--body-limit`/`LICENTIA_BODY_LIMIT`) is 413,
+//!   answered after reading (up to 64 MiB of) a body declared over it.
 //! * `/readyz` answers the contract's `{"data":{"status":"ready"|"not_ready","db":…},"meta"}`
 //!   with 200 or 503; it reads the store on every call, so it recovers by itself.
 //! * `/metrics` is Prometheus text: `licentia_http_requests_total` and
