@@ -84,6 +84,7 @@ pub mod metrics;
 pub mod request_id;
 pub mod routes;
 pub mod state;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 
@@ -117,10 +118,13 @@ pub async fn serve_app<S: Store + 'static>(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let deliveries = webhooks::spawn(app.clone());
     let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
+    let served = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+    deliveries.abort();
+    served?;
     Ok(())
 }
 

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
+import http.server
+import threading
 import http.client
 import json
 import re
@@ -1156,10 +1159,58 @@ def run(base_url: str, admin: str) -> None:
         lst = expect(M("GET", "/api/v1/events", query={"actor_type": at}), 200, f"listEvents actor_type={at}", list_of="Event") or []
         check(lst and all(e.get("actor_type") == at for e in lst), f"actor_type={at} filter: {len(lst)}")
     check(any(e.get("resource_id") == lid_f for e in allev) or True, "")
+    r = M("GET", "/api/v1/events", query={"cursor": 1})
+    expect(r, 200, "listEvents cursor=1", list_of="Event")
+    check(r.data == [] and ((r.json or {}).get("page_info") or {}).get("next_cursor", 0) is None, f"last page: {r!r}")
     expect_error(M("GET", "/api/v1/events", query={"cursor": "abc"}), 400, "listEvents bad cursor")
     expect_error(M("GET", "/api/v1/events", query={"cursor": 0}), 400, "listEvents cursor=0")
     expect_error(M("GET", "/api/v1/events", query={"actor_type": "robot"}), 400, "listEvents bad actor_type")
     expect(M("GET", "/api/v1/events", token=lic_reader), 200, "event:read listEvents", list_of="Event")
+
+    # ---------------- webhook delivery (DESIGN 4.3, 5): signed POSTs of new events
+    received: list[tuple[dict, bytes]] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            n = int(self.headers.get("Content-Length", "0"))
+            received.append(({k.lower(): v for k, v in self.headers.items()}, self.rfile.read(n)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    hook_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook_server.serve_forever, daemon=True).start()
+    try:
+        secret = "scenario-webhook-secret-0123456789"
+        w = expect(M("POST", "/api/v1/webhooks", {"name": "receiver", "url": f"http://127.0.0.1:{hook_server.server_address[1]}/hook",
+                                                  "secret": secret, "event_types": ["product.created"]}),
+                   201, "createWebhookEndpoint receiver") or {}
+        expect(M("POST", "/api/v1/products", {"name": "Hooked", "code": f"hooked-{sfx}"}), 201, "createProduct for webhook", "Product")
+        expect(M("POST", "/api/v1/customers", {"name": "Not hooked", "code": f"nh-{sfx}"}), 201, "createCustomer not subscribed", "Customer")
+        deadline = time.time() + 15
+        while time.time() < deadline and not received:
+            time.sleep(0.2)
+        time.sleep(1.0)
+        if check(len(received) >= 1, "no webhook delivery within 15 s of a product.created event"):
+            hdrs, body = received[0]
+            sig = hdrs.get("licentia-signature", "")
+            m = re.match(r"^t=(\d+),v1=([0-9a-f]{64})$", sig)
+            if check(m is not None, f"Licentia-Signature header malformed: {sig!r}"):
+                want = hmac.new(secret.encode(), m.group(1).encode() + b"." + body, hashlib.sha256).hexdigest()
+                check(hmac.compare_digest(want, m.group(2)), "Licentia-Signature does not verify")
+                check(abs(int(m.group(1)) - time.time()) < 300, "Licentia-Signature timestamp is off")
+            try:
+                payload = json.loads(body)
+                check("product.created" in json.dumps(payload), f"delivery does not carry the event type: {payload}")
+            except ValueError:
+                check(False, f"delivery body is not JSON: {body[:200]!r}")
+            check(all(b"customer.created" not in b for _, b in received), "an unsubscribed event type was delivered")
+            check(len(received) == 1, f"{len(received)} deliveries for one product.created event after the endpoint was created")
+        expect(M("DELETE", f"/api/v1/webhooks/{(w.get('webhook') or {}).get('id')}"), 204, "deleteWebhookEndpoint receiver")
+    finally:
+        hook_server.shutdown()
 
     # ---------------- cleanup deletes of things no longer in use
     expect(M("DELETE", f"/api/v1/webhooks/{whid}"), 204, "deleteWebhookEndpoint 1")
