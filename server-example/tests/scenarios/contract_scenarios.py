@@ -402,6 +402,12 @@ def run(base_url: str, admin: str) -> None:
     for k in pks:
         check(len(base64.b64decode(k.get("public_key", ""))) == 32, f"public key not 32 bytes: {k}")
     keys = Keys(pks)
+    # DESIGN 5: the server serves its own OpenAPI document (the contract, amended).
+    r = c.call("GET", "/openapi.json")
+    if check(r.status == 200 and isinstance(r.json, dict), f"GET /openapi.json: {r.status}"):
+        check(str(r.json.get("openapi", "")).startswith("3."), "openapi.json: no openapi version")
+        for p in ("/api/v1/license/activate", "/api/v1/licenses/{id}/usage/reset", "/api/v1/events", "/metrics"):
+            check(p in (r.json.get("paths") or {}), f"openapi.json lacks path {p}")
 
     # ---------------- auth errors (401)
     expect_error(c.call("GET", "/api/v1/products"), 401, "no credentials")
