@@ -977,11 +977,20 @@ def run(base_url: str, admin: str) -> None:
     if dd.get("device_id"):
         dd_dev = expect(M("GET", f"/api/v1/licenses/{lid}/devices/{dd['device_id']}"), 200, "get deactivated device", "Device") or {}
         check(dd_dev.get("status") == "deactivated", f"deactivated device status: {dd_dev.get('status')}")
+    if dd.get("device_id"):
+        # a deactivated device can still be blacklisted (block future reuse), and stays listed
+        bl = expect(M("POST", f"/api/v1/licenses/{lid}/devices/{dd['device_id']}/blacklist"), 200, "blacklist a deactivated device", "Device") or {}
+        check(bl.get("status") == "blacklisted", f"blacklisted deactivated device: {bl.get('status')}")
+        expect_error(R("activate", key, dbind, idem=f"act-{sfx}-dbl"), 403, "activate a blacklisted (was deactivated) device", "DEVICE_BLACKLISTED")
+        bl = expect(M("POST", f"/api/v1/licenses/{lid}/devices/{dd['device_id']}/blacklist"), 200, "blacklist again", "Device") or {}
+        check(bl.get("status") == "blacklisted", f"blacklist again: {bl.get('status')}")
     expect_error(M("GET", f"/api/v1/licenses/{lid}/devices/does-not-exist"), 404, "getLicenseDevice unknown")
     expect_error(M("GET", "/api/v1/licenses/does-not-exist/devices"), 404, "listLicenseDevices unknown license")
     rs = expect(M("POST", f"/api/v1/licenses/{lid}/devices/{dev_id}/reset"), 200, "resetLicenseDevice", "Device") or {}
     check(rs.get("status") == "reset", f"reset device status: {rs.get('status')}")
     expect_error(R("validate", key, bind), 404, "validate reset device")
+    rs = expect(M("POST", f"/api/v1/licenses/{lid}/devices/{dev_id}/reset"), 200, "resetLicenseDevice again", "Device") or {}
+    check(rs.get("status") == "reset", f"reset again status: {rs.get('status')}")
     r = R("activate", key, bind, idem=f"act-{sfx}-post-reset")
     d = signed(r, keys, "activate after reset", "RuntimeEntitlementResponseData") or {}
     new_dev = d.get("device_id", dev_id)
