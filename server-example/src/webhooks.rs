@@ -8,7 +8,8 @@
 //! Limits of this example server: deliveries go to plain `http://` endpoints (it carries no
 //! TLS client; an `https://` endpoint is logged and skipped), and the task's position in the
 //! log lives in memory, starting at the newest event when the server starts, so deliveries
-//! still pending at shutdown are not resumed after a restart.
+//! still pending at shutdown are not resumed after a restart, and several servers on one
+//! PostgreSQL database each deliver every event.
 
 use std::time::Duration;
 
@@ -49,14 +50,21 @@ pub fn spawn<S: Store + 'static>(app: App<S>) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// The newest sequence in the log, waiting for the store when it is unavailable (starting from
+/// 0 then would deliver the whole history once it comes back).
 async fn newest_sequence<S: Store + 'static>(app: &App<S>) -> i64 {
     let query = EventQuery {
         limit: Limit::new(Some(1)),
         ..EventQuery::default()
     };
-    match app.engine().list_events(&query).await {
-        Ok(page) => page.events.first().map_or(0, |e| e.sequence),
-        Err(_) => 0,
+    loop {
+        match app.engine().list_events(&query).await {
+            Ok(page) => return page.events.first().map_or(0, |e| e.sequence),
+            Err(e) => {
+                tracing::warn!(error = %e, "webhooks: cannot read the event log yet");
+                tokio::time::sleep(POLL).await;
+            }
+        }
     }
 }
 
