@@ -674,16 +674,8 @@ def run(base_url: str, admin: str) -> None:
     expect(M("PUT", f"/api/v1/customers/{cid}/custom-fields/{defs[('customer', 'boolean')]}", {"clear": True}), 204, "clear customer value")
     lst = expect(M("GET", f"/api/v1/customers/{cid}/custom-fields"), 200, "listCustomerCustomFieldValues after clear", list_of="CustomFieldValue") or []
     check(len(lst) == 4, f"after clear: {len(lst)} values")
-    # A definition with values: the contract lists 409, DESIGN says "delete while in use"; the
-    # server documents that deleting a definition deletes its values. Either is accepted, and
-    # a 204 must really take the values with it.
-    r = M("DELETE", f"/api/v1/products/{pid}/custom-fields/{cf}")
-    if r.status == 204:
-        lst = expect(M("GET", f"/api/v1/customers/{cid}/custom-fields"), 200, "values after definition delete", list_of="CustomFieldValue") or []
-        check(all(v.get("definition_id") != cf for v in lst), "values of a deleted definition are still listed")
-        check(len(lst) == 3, f"after definition delete: {len(lst)} values")
-    else:
-        expect_error(r, 409, "deleteCustomField in use")
+    # A definition with values is in use (DESIGN 5: "delete while in use" is 409).
+    expect_error(M("DELETE", f"/api/v1/products/{pid}/custom-fields/{cf}"), 409, "deleteCustomField in use")
     expect(M("DELETE", f"/api/v1/products/{pid}/custom-fields/{defs[('customer', 'boolean')]}"), 204, "deleteCustomField")
     expect_error(M("DELETE", f"/api/v1/products/{pid}/custom-fields/{defs[('customer', 'boolean')]}"), 404, "deleteCustomField again")
 
