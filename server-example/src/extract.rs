@@ -3,14 +3,19 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, codes};
 
 /// A JSON body decoded strictly: the target types refuse unknown fields. An empty body reads
 /// as `{}` (SDKs send body-less `POST`s with no bytes and no `Content-Type`).
+///
+/// The body is read as JSON whatever `Content-Type` says: the contract's only refusal of a body
+/// is 400 (malformed JSON, unknown fields, wrong types) and it lists no 415, and common clients
+/// label JSON otherwise by default (`urllib` sends `application/x-www-form-urlencoded`, `fetch`
+/// with a string body `text/plain`). A body that is not JSON is 400 `INVALID_JSON`.
 #[derive(Debug, Clone)]
 pub struct Json<T>(pub T);
 
@@ -18,22 +23,6 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-            let json = ct.to_str().is_ok_and(|ct| {
-                let essence = ct.split(';').next().unwrap_or_default().trim();
-                essence.eq_ignore_ascii_case("application/json")
-                    || (essence.len() > 5
-                        && essence[..essence.len() - 5].contains('/')
-                        && essence.to_ascii_lowercase().ends_with("+json"))
-            });
-            if !json {
-                return Err(ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    codes::UNSUPPORTED_MEDIA_TYPE,
-                    "request bodies must be application/json",
-                ));
-            }
-        }
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(body_rejection)?;

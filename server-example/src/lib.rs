@@ -43,9 +43,11 @@
 //! * Every response carries `x-request-id` (an incoming valid one is kept, otherwise
 //!   `req_` + 24 hex digits) and, where the body has `meta`, the same `meta.request_id`.
 //! * Bodies: unknown fields, wrong types and malformed JSON are 400; an empty body is read as
-//!   `{}` (body-less `POST`s from SDKs send no `Content-Type` and no bytes); a declared
-//!   non-JSON `Content-Type` is 415; a body over the limit (default 64 KiB,
-//!   `--body-limit`/`LICENTIA_BODY_LIMIT`) is 413.
+//!   `{}` (body-less `POST`s from SDKs send no `Content-Type` and no bytes); the body is read
+//!   as JSON whatever `Content-Type` says (the contract lists no 415: JSON labelled
+//!   `text/plain` or form-encoded by a client's default is accepted, anything not JSON is 400);
+//!   a body over the limit (default 64 KiB, `--body-limit`/`LICENTIA_BODY_LIMIT`) is 413,
+//!   answered after reading (up to 64 MiB of) a body declared over it.
 //! * `/readyz` answers the contract's `{"data":{"status":"ready"|"not_ready","db":…},"meta"}`
 //!   with 200 or 503; it reads the store on every call, so it recovers by itself.
 //! * `/metrics` is Prometheus text: `licentia_http_requests_total` and
@@ -65,7 +67,7 @@
 //!   or 204 when the request cleared it.
 //! * `ConsumeLicenseRequest` is read as one closed object (binding fields plus `feature_code`,
 //!   `amount`, `event_id`), and policy create/update accept every `Policy` field (DESIGN 5).
-//! * `limit` outside `1..=200` is clamped, a non-integer is 400 `INVALID_QUERY`; a malformed id
+//! * `limit` above 200 is clamped; below 1 or a non-integer is 400 `INVALID_QUERY`; a malformed id
 //!   in a list filter names nothing, so the list is empty; unknown query parameters are
 //!   ignored (unknown body fields are not).
 //! * `PATCH /webhooks/{id}` answers `WebhookEndpointWithSecret` when the secret was rotated,
@@ -82,6 +84,7 @@ pub mod metrics;
 pub mod request_id;
 pub mod routes;
 pub mod state;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 
@@ -115,10 +118,13 @@ pub async fn serve_app<S: Store + 'static>(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let deliveries = webhooks::spawn(app.clone());
     let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
+    let served = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+    deliveries.abort();
+    served?;
     Ok(())
 }
 

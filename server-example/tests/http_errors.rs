@@ -65,7 +65,7 @@ async fn wrong_types_and_missing_fields_are_400() {
 }
 
 #[tokio::test]
-async fn declared_non_json_body_is_415() {
+async fn bodies_are_read_as_json_whatever_the_content_type() {
     let t = app().await;
     let r = send(
         &t.router,
@@ -76,11 +76,17 @@ async fn declared_non_json_body_is_415() {
         Some(b"name=A".to_vec()),
     )
     .await;
-    assert_error(
-        &r,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "UNSUPPORTED_MEDIA_TYPE",
-    );
+    assert_error(&r, StatusCode::BAD_REQUEST, "INVALID_JSON");
+    let r = send(
+        &t.router,
+        Method::POST,
+        "/api/v1/products",
+        Some(&t.bearer()),
+        &[("content-type", "application/x-www-form-urlencoded")],
+        Some(br#"{"name":"A","code":"form-labelled"}"#.to_vec()),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
 }
 
 #[tokio::test]

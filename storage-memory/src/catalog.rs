@@ -336,6 +336,11 @@ impl CatalogStore for MemoryStore {
         if !cat.custom_fields.contains_key(id) {
             return Err(StoreError::not_found("custom_field"));
         }
+        if cat.custom_values.values().any(|v| v.contains_key(id)) {
+            return Err(StoreError::Conflict {
+                reason: "custom field values still use the definition",
+            });
+        }
         cat.remove_custom_field(id);
         self.inner.events.lock().append(events);
         Ok(())

@@ -739,3 +739,88 @@ async fn engine_calls_run_concurrently_and_hold_the_limits() {
         10
     );
 }
+
+#[tokio::test]
+async fn devices_outside_the_seats_can_be_blacklisted_and_license_state_is_reported_first() {
+    let (e, _clock) = engine().await;
+    let draft = PolicyDraft {
+        max_activations: Some(2),
+        max_floating_users: Some(1),
+        ..Default::default()
+    };
+    let f = fixture(&e, draft).await;
+    let lid = f.license.id.as_str();
+
+    // A deactivated device is no longer in the aggregate's seats, yet an administrator can
+    // blacklist it (and blacklisting or resetting twice changes nothing).
+    let a = e
+        .activate(call(&f.key, Some("a1")), &hw("fp-1"))
+        .await
+        .unwrap();
+    let data: RuntimeEntitlementData = verify(&e, &a.body);
+    let dev = data.device_id.to_string();
+    e.deactivate(call(&f.key, Some("d1")), &hw("fp-1"))
+        .await
+        .unwrap();
+    let d = e.blacklist_device(&admin(), lid, &dev).await.unwrap();
+    assert_eq!(d.status, DeviceStatus::Blacklisted);
+    let d = e.blacklist_device(&admin(), lid, &dev).await.unwrap();
+    assert_eq!(d.status, DeviceStatus::Blacklisted);
+    assert_eq!(
+        denied(e.activate(call(&f.key, Some("a2")), &hw("fp-1")).await),
+        vec![DenialCode::DeviceBlacklisted]
+    );
+    let b = e
+        .activate(call(&f.key, Some("a3")), &hw("fp-2"))
+        .await
+        .unwrap();
+    let dev2 = verify::<RuntimeEntitlementData>(&e, &b.body)
+        .device_id
+        .to_string();
+    let r = e.reset_device(&admin(), lid, &dev2).await.unwrap();
+    assert_eq!(r.status, DeviceStatus::Reset);
+    let r = e.reset_device(&admin(), lid, &dev2).await.unwrap();
+    assert_eq!(r.status, DeviceStatus::Reset);
+    assert!(matches!(
+        e.reset_device(&admin(), lid, "dev_aaaaaaaaaaaaaaaaaaaaaaaaaa")
+            .await,
+        Err(EngineError::NotFound { .. })
+    ));
+
+    // A checkin with a repeated idempotency key is replayed or refused before its token is
+    // judged, even a malformed one.
+    let co = e
+        .checkout(call(&f.key, Some("c1")), &hw("fp-3"))
+        .await
+        .unwrap();
+    let lease: serde_json::Value = serde_json::from_slice(&co.body).unwrap();
+    let token = lease["data"]["lease_token"].as_str().unwrap().to_owned();
+    e.checkin(
+        call(&f.key, Some("ci1")),
+        &FloatingLeaseRequest {
+            lease_token: token.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        e.checkin(
+            call(&f.key, Some("ci1")),
+            &FloatingLeaseRequest {
+                lease_token: "not-a-token".into(),
+            },
+        )
+        .await,
+        Err(EngineError::IdempotencyConflict)
+    ));
+
+    // Revoking frees every seat; a validation then reports the revocation first.
+    e.activate(call(&f.key, Some("a4")), &hw("fp-4"))
+        .await
+        .unwrap();
+    e.revoke_license(&admin(), lid).await.unwrap();
+    match e.validate(call(&f.key, None), &hw("fp-4")).await {
+        Err(EngineError::Denied(d)) => assert_eq!(d.primary().code, DenialCode::LicenseRevoked),
+        other => panic!("expected a denial, got {other:?}"),
+    }
+}

@@ -556,13 +556,21 @@ async fn custom_values_are_keyed_by_definition_and_resource_and_cleared_by_none(
     assert_eq!(values.len(), 1);
     assert_eq!(values[0].name, "Alpha, renamed");
 
-    // Clearing, and deleting a definition, remove values.
+    // Clearing removes values; a definition with a value is in use until it is cleared.
     store
         .put_custom_value(&zeta.id, r, None, vec![])
         .await
         .unwrap();
     store
         .put_custom_value(&zeta.id, r, None, vec![])
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.delete_custom_field(&alpha.id, vec![]).await,
+        Err(licentia_core::store::StoreError::Conflict { .. })
+    ));
+    store
+        .put_custom_value(&alpha.id, r, None, vec![])
         .await
         .unwrap();
     store.delete_custom_field(&alpha.id, vec![]).await.unwrap();

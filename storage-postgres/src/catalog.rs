@@ -5,7 +5,7 @@ use licentia_core::model::{
     Product, ProductId, ProductVersion,
 };
 use licentia_core::rules::version::{precedence_key, release_order};
-use licentia_core::store::{CatalogStore, Limit, NewEvent, StoreResult};
+use licentia_core::store::{CatalogStore, Limit, NewEvent, StoreError, StoreResult};
 use sqlx::types::Json;
 
 use crate::PostgresStore;
@@ -304,8 +304,23 @@ impl CatalogStore for PostgresStore {
         id: &CustomFieldId,
         events: Vec<NewEvent>,
     ) -> StoreResult<()> {
-        // Its values cascade.
+        // A definition with values is in use. The definition row is locked first so a value
+        // written concurrently (which reads the definition) cannot slip in between.
         let mut tx = self.begin().await?;
+        let in_use: Option<(i32,)> = sqlx::query_as(
+            "SELECT 1 FROM custom_fields d WHERE d.id = $1 \
+             AND EXISTS (SELECT 1 FROM custom_values v WHERE v.definition_id = d.id) \
+             FOR UPDATE OF d",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map)?;
+        if in_use.is_some() {
+            return Err(StoreError::Conflict {
+                reason: "custom field values still use the definition",
+            });
+        }
         let done = sqlx::query("DELETE FROM custom_fields WHERE id = $1")
             .bind(id.as_str())
             .execute(&mut *tx)

@@ -272,10 +272,9 @@ pub async fn custom_values_put_clear_and_list<S: Store + Clone + Send + Sync + '
     );
 }
 
-/// Deleting a definition removes its values.
-pub async fn deleting_a_custom_field_deletes_its_values<
-    S: Store + Clone + Send + Sync + 'static,
->(
+/// A definition with values set is in use: deleting it is `Conflict` (DESIGN 5: "delete while
+/// in use"); once its values are cleared it deletes, and the other definitions' values stay.
+pub async fn a_custom_field_with_values_is_in_use<S: Store + Clone + Send + Sync + 'static>(
     store: S,
 ) {
     let p = product(1);
@@ -302,6 +301,14 @@ pub async fn deleting_a_custom_field_deletes_its_values<
         store.put_custom_value(&seats.id, r, Some(&s), vec![]).await,
         "put_custom_value",
     );
+    expect_conflict(
+        store.delete_custom_field(&tier.id, vec![]).await,
+        "delete_custom_field while a value is set",
+    );
+    ok(
+        store.put_custom_value(&tier.id, r, None, vec![]).await,
+        "put_custom_value(None)",
+    );
     ok(
         store.delete_custom_field(&tier.id, vec![]).await,
         "delete_custom_field",
@@ -312,7 +319,7 @@ pub async fn deleting_a_custom_field_deletes_its_values<
             "list_custom_values"
         ),
         vec![s],
-        "delete_custom_field deletes its values"
+        "delete_custom_field leaves other definitions' values"
     );
     // Recreating the code does not resurrect the old value.
     let again = custom_field(&p, 3, "tier", lic, CustomFieldValueType::String);

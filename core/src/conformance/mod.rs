@@ -263,7 +263,7 @@ macro_rules! conformance_suite {
             store customers::customer_code_is_unique,
             store customers::deleting_a_customer_in_use_conflicts,
             store customers::custom_values_put_clear_and_list,
-            store customers::deleting_a_custom_field_deletes_its_values,
+            store customers::a_custom_field_with_values_is_in_use,
             store customers::missing_customers_are_not_found,
             store commerce::orders_round_trip,
             store commerce::subscriptions_round_trip,

@@ -73,4 +73,7 @@ pub use signing::{
     Algorithm, KeyRing, PublicKeyInfo, PublicKeySet, SecretSeed, Signature, Signed, StoredKey,
     Unverified, Verified,
 };
-pub use webhook::{DEFAULT_WEBHOOK_TOLERANCE, sign_webhook, sign_webhook_all, verify_webhook};
+pub use webhook::{
+    DEFAULT_WEBHOOK_TOLERANCE, sign_webhook, sign_webhook_all, sign_webhook_with_secret,
+    verify_webhook,
+};

@@ -77,7 +77,13 @@ fn parse_secret(s: &str, prefix: &str) -> Result<(), SecretParseError> {
     if body.len() != SECRET_BODY_LEN {
         return Err(SecretParseError::WrongLength);
     }
-    if !body.bytes().all(|b| BASE32.contains(&b)) {
+    // Base32 is case-insensitive (RFC 4648 section 3.3 allows either case): generated secrets
+    // are uppercase, an operator-chosen bootstrap token may be written in lowercase. A secret is
+    // looked up by the hash of the exact string, so the case a caller chose is the one to send.
+    if !body
+        .bytes()
+        .all(|b| BASE32.contains(&b.to_ascii_uppercase()))
+    {
         return Err(SecretParseError::InvalidCharacter);
     }
     Ok(())
@@ -310,6 +316,17 @@ mod tests {
     fn parse_edge_cases() {
         let good = "lsk_MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U";
         assert!(LicenseKey::parse(good).is_ok());
+        // Base32 in either case (an operator-chosen bootstrap token may be lowercase); the
+        // hash is of the exact string, so the case is not folded.
+        let lower = ManagementToken::parse("lkm_mfrggzdfmztwq2lknnwg23tpobyxe43u").unwrap();
+        assert_ne!(
+            lower.hash().to_hex(),
+            ManagementToken::parse("lkm_MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U")
+                .unwrap()
+                .hash()
+                .to_hex()
+        );
+        assert!(LicenseKey::parse("lsk_MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43u").is_ok());
         let cases: &[(&str, SecretParseError)] = &[
             ("", SecretParseError::WrongPrefix),
             ("lsk", SecretParseError::WrongPrefix),
@@ -337,14 +354,6 @@ mod tests {
             (
                 "lsk_MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U ",
                 SecretParseError::WrongLength,
-            ),
-            (
-                "lsk_mfrggzdfmztwq2lknnwg23tpobyxe43u",
-                SecretParseError::InvalidCharacter,
-            ),
-            (
-                "lsk_MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43u",
-                SecretParseError::InvalidCharacter,
             ),
             (
                 "lsk_MFRGGZDFMZTWQ2LKNNWG23TPOBYXE431",

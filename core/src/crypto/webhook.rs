@@ -31,12 +31,27 @@ pub const DEFAULT_WEBHOOK_TOLERANCE: TimeDelta = TimeDelta::minutes(5);
 pub const MAX_WEBHOOK_SIGNATURES: usize = 8;
 
 fn mac(secret: &WebhookSecret, t: i64, body: &[u8]) -> Hmac<Sha256> {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.expose_secret().as_bytes())
+    mac_raw(secret.expose_secret(), t, body)
+}
+
+fn mac_raw(secret: &str, t: i64, body: &[u8]) -> Hmac<Sha256> {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
         .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
     mac.update(t.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
     mac
+}
+
+/// The `Licentia-Signature` value for `body` under a stored endpoint secret, which may be a
+/// generated `whsec_…` secret or one the vendor chose (any 16..=256 ASCII characters): the HMAC
+/// key is the UTF-8 bytes of the whole string, as for [`sign_webhook`].
+pub fn sign_webhook_with_secret(secret: &str, body: &[u8], now: DateTime<Utc>) -> String {
+    let t = now.timestamp();
+    format!(
+        "t={t},v1={}",
+        hex_encode(&mac_raw(secret, t, body).finalize().into_bytes())
+    )
 }
 
 /// The header value for `body` sent at `now`: `t=<unix>,v1=<hex>`.
@@ -266,5 +281,18 @@ mod tests {
                 "{h:?}"
             );
         }
+    }
+
+    #[test]
+    fn sign_with_a_stored_secret_matches_the_typed_secret() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let typed = WebhookSecret::parse("whsec_MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U").unwrap();
+        assert_eq!(
+            sign_webhook_with_secret("whsec_MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U", b"{}", now),
+            sign_webhook(&typed, b"{}", now)
+        );
+        let custom = sign_webhook_with_secret("my-own-secret-value-123456", b"{}", now);
+        assert!(custom.starts_with("t=1800000000,v1="));
+        assert_eq!(custom.len(), "t=1800000000,v1=".len() + 64);
     }
 }

@@ -263,11 +263,11 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         Ok(d)
     }
 
-    /// Deletes a definition and every value set for it.
+    /// Deletes a definition that no value uses.
     ///
     /// # Errors
     ///
-    /// `NotFound`, storage failures.
+    /// `NotFound`; `Conflict` (409) while a value is set for it; storage failures.
     pub async fn delete_custom_field(
         &self,
         actor: &Actor,

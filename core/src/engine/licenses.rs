@@ -11,8 +11,9 @@ use super::requests::LicenseCreate;
 use super::{Actor, Clock, Engine, EngineError};
 use crate::crypto::{LicenseKey, canonical_json};
 use crate::model::{
-    CustomerId, Device, FeatureAssignRequest, License, LicenseFeature, LicenseId, LicenseStatus,
-    LicenseTerms, Policy, PolicyId, RenewRequest, Timestamp, TransferRequest, UsageResetRequest,
+    CustomerId, Device, DeviceId, FeatureAssignRequest, License, LicenseFeature, LicenseId,
+    LicenseStatus, LicenseTerms, Policy, PolicyId, RenewRequest, Timestamp, TransferRequest,
+    UsageResetRequest,
 };
 use crate::rules::{
     Denial, DenialCode, LicenseAggregate, Plan, activation, lifecycle, metering, status,
@@ -346,8 +347,8 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         license: &str,
         device: &str,
     ) -> Result<Device, EngineError> {
-        let device = parse_id(device, "device")?;
-        self.admin_with(actor, license, AggregateQuery::default(), |agg, now| {
+        let (device, query) = self.device_query(license, device).await?;
+        self.admin_with(actor, license, query, |agg, now| {
             activation::reset_device(agg, &device, now)
         })
         .await
@@ -364,11 +365,30 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         license: &str,
         device: &str,
     ) -> Result<Device, EngineError> {
-        let device = parse_id(device, "device")?;
-        self.admin_with(actor, license, AggregateQuery::default(), |agg, now| {
+        let (device, query) = self.device_query(license, device).await?;
+        self.admin_with(actor, license, query, |agg, now| {
             activation::blacklist_device(agg, &device, now)
         })
         .await
+    }
+
+    /// The id of `device` on `license` and an aggregate query that loads it whatever its
+    /// status: an aggregate holds the active devices only, and a deactivated or reset device
+    /// can still be blacklisted (or reset again, which changes nothing).
+    async fn device_query(
+        &self,
+        license: &str,
+        device: &str,
+    ) -> Result<(DeviceId, AggregateQuery), EngineError> {
+        let d = self
+            .store
+            .get_device(&parse_id(license, "license")?, &parse_id(device, "device")?)
+            .await?;
+        let query = AggregateQuery {
+            binding_key: Some(d.binding_key.clone()),
+            ..AggregateQuery::default()
+        };
+        Ok((d.id, query))
     }
 
     /// A license's feature assignments with current-period usage.

@@ -219,9 +219,9 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         call: RuntimeCall<'_>,
         req: &FloatingLeaseRequest,
     ) -> Result<SignedResponse, EngineError> {
-        let hash = lease_hash(req)?;
+        let hash = lease_hash(req);
         let op = self.op_plain("heartbeat", call, req, false)?;
-        self.run_signed(op, |agg, now| floating::heartbeat(agg, &hash, now))
+        self.run_signed(op, |agg, now| floating::heartbeat(agg, &hash?, now))
             .await
     }
 
@@ -235,9 +235,11 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         call: RuntimeCall<'_>,
         req: &FloatingLeaseRequest,
     ) -> Result<SignedResponse, EngineError> {
-        let hash = lease_hash(req)?;
+        // A malformed token is refused inside the transaction, after a repeated idempotency
+        // key was replayed or refused (409), like every other refusal.
+        let hash = lease_hash(req);
         let op = self.op_plain("checkin", call, req, true)?;
-        self.run_signed(op, |agg, now| floating::checkin(agg, &hash, now))
+        self.run_signed(op, |agg, now| floating::checkin(agg, &hash?, now))
             .await
     }
 
@@ -421,7 +423,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     }
 }
 
-fn lease_hash(req: &FloatingLeaseRequest) -> Result<crate::model::SecretHash, EngineError> {
+fn lease_hash(req: &FloatingLeaseRequest) -> Result<crate::model::SecretHash, Denial> {
     LeaseToken::parse(&req.lease_token)
         .map(|t| t.hash())
         .map_err(|_| {
@@ -430,6 +432,5 @@ fn lease_hash(req: &FloatingLeaseRequest) -> Result<crate::model::SecretHash, En
                 "lease_token",
                 "no such lease",
             ))
-            .into()
         })
 }

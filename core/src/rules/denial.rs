@@ -206,19 +206,27 @@ impl Denial {
         &self.reasons
     }
 
-    /// The reason a host should report first: invalid input, then not found, then conflict,
-    /// then forbidden. A request that cannot be read is not judged further, and "this device
-    /// is not activated" is more useful than "and the license is suspended too".
+    /// The reason a host should report first: invalid input, then the license's own state
+    /// (suspended, expired, revoked), then not found, then conflict, then any other refusal.
+    /// A request that cannot be read is not judged further; a license that is revoked (which
+    /// also frees its seats) or suspended says so before "this device is not activated", so a
+    /// client is not sent to re-activate a license that cannot be used; otherwise "this device
+    /// is not activated" is more useful than the remaining refusals.
     pub fn primary(&self) -> &DenialReason {
-        let rank = |k: DenialKind| match k {
-            DenialKind::Invalid => 0,
-            DenialKind::NotFound => 1,
-            DenialKind::Conflict => 2,
-            DenialKind::Forbidden => 3,
+        let rank = |c: DenialCode| match c {
+            DenialCode::LicenseSuspended
+            | DenialCode::LicenseExpired
+            | DenialCode::LicenseRevoked => 1,
+            c => match c.kind() {
+                DenialKind::Invalid => 0,
+                DenialKind::NotFound => 2,
+                DenialKind::Conflict => 3,
+                DenialKind::Forbidden => 4,
+            },
         };
         self.reasons
             .iter()
-            .min_by_key(|r| rank(r.code.kind()))
+            .min_by_key(|r| rank(r.code))
             .expect("a denial is never empty")
     }
 
@@ -259,6 +267,22 @@ mod tests {
                     .all(|b| b.is_ascii_uppercase() || b == b'_')
             );
         }
+    }
+
+    #[test]
+    fn primary_prefers_license_state_to_not_found() {
+        let d = Denial::check(vec![
+            DenialReason::new(DenialCode::DeviceNotActivated, "x"),
+            DenialReason::new(DenialCode::LicenseRevoked, "y"),
+        ])
+        .unwrap_err();
+        assert_eq!(d.primary().code, DenialCode::LicenseRevoked);
+        let d = Denial::check(vec![
+            DenialReason::new(DenialCode::VmNotAllowed, "x"),
+            DenialReason::new(DenialCode::DeviceNotActivated, "y"),
+        ])
+        .unwrap_err();
+        assert_eq!(d.primary().code, DenialCode::DeviceNotActivated);
     }
 
     #[test]

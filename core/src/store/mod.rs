@@ -229,7 +229,7 @@ pub trait CatalogStore: Send + Sync {
         d: &CustomFieldDefinition,
         events: Vec<NewEvent>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
-    /// Deletes a definition and its values.
+    /// Deletes a definition; `Conflict` while a value is set for it (it is in use).
     fn delete_custom_field(
         &self,
         id: &CustomFieldId,

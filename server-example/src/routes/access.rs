@@ -61,6 +61,7 @@ async fn create_api_key<S: Store + 'static>(
 #[derive(Debug, Deserialize)]
 struct EventsQuery {
     cursor: Option<i64>,
+    #[serde(default, deserialize_with = "super::positive_limit")]
     limit: Option<i64>,
     event_type: Option<String>,
     resource_type: Option<String>,

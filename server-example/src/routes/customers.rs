@@ -228,14 +228,39 @@ async fn update_field<S: Store + 'static>(
     auth: Auth<ProductWrite>,
     rid: RequestId,
     Path((id, field)): Path<(String, String)>,
-    Json(body): Json<CustomFieldFields>,
+    Json(body): Json<CustomFieldUpdateBody>,
 ) -> R {
+    let body = CustomFieldFields {
+        code: body.code,
+        name: body.name,
+        is_required: body.is_required,
+        enum_options: body.enum_options,
+        metadata: body.metadata,
+        ..CustomFieldFields::default()
+    };
     ok(
         &rid,
         &app.engine()
             .update_custom_field(&auth.actor, &id, &field, body)
             .await?,
     )
+}
+
+/// `CustomFieldDefinitionUpdateRequest`: `resource_type` and `value_type` are not in it, so
+/// sending them is an unknown field (400), as for every other closed body.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CustomFieldUpdateBody {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    is_required: Option<bool>,
+    #[serde(default)]
+    enum_options: Option<Vec<String>>,
+    #[serde(default)]
+    metadata: Option<licentia_core::model::Metadata>,
 }
 
 async fn delete_field<S: Store + 'static>(

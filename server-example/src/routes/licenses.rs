@@ -63,6 +63,7 @@ pub(super) fn routes<S: Store + 'static>() -> Router<App<S>> {
 
 #[derive(Debug, Deserialize)]
 struct LicenseListQuery {
+    #[serde(default, deserialize_with = "super::positive_limit")]
     limit: Option<i64>,
     product_id: Option<String>,
     policy_id: Option<String>,

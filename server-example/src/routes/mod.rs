@@ -9,6 +9,7 @@ mod runtime;
 mod system;
 
 use axum::Router;
+use axum::body::HttpBody;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -47,10 +48,55 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            refuse_oversized(limit, req, next)
+        }))
         .layer(CatchPanicLayer::custom(on_panic))
         .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(axum::middleware::from_fn(crate::request_id::edge))
         .with_state(app)
+}
+
+/// How much of a body declared over the limit is read and thrown away before the 413.
+const DRAIN_CAP: u64 = 64 * 1024 * 1024;
+
+/// A body whose `Content-Length` is over the limit gets 413 `PAYLOAD_TOO_LARGE` before any
+/// handler runs. Up to [`DRAIN_CAP`] bytes of it are read and discarded first: a client that
+/// writes the whole body before reading (Python's `urllib`, for one) would otherwise see the
+/// connection closed under it (a broken pipe) instead of the 413.
+async fn refuse_oversized(
+    limit: usize,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let Some(declared) = declared.filter(|&n| n > u64::try_from(limit).unwrap_or(u64::MAX)) else {
+        return next.run(req).await;
+    };
+    if declared <= DRAIN_CAP {
+        let mut body = req.into_body();
+        let mut read = 0u64;
+        while let Some(Ok(frame)) =
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+        {
+            if let Some(data) = frame.data_ref() {
+                read += u64::try_from(data.len()).unwrap_or(u64::MAX);
+            }
+            if read > DRAIN_CAP {
+                break;
+            }
+        }
+    }
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        crate::error::codes::PAYLOAD_TOO_LARGE,
+        "the request body is over the size limit",
+    )
+    .into_response()
 }
 
 fn on_panic(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
@@ -63,10 +109,23 @@ fn on_panic(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::internal().into_response()
 }
 
-/// `?limit=` of list operations (default 50, clamped to 1..=200).
+/// `?limit=` of list operations (default 50, clamped to 200; below 1 is 400).
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct ListQuery {
+    #[serde(default, deserialize_with = "positive_limit")]
     pub limit: Option<i64>,
+}
+
+/// `limit` of every list: the contract's `LimitParam` has `minimum: 1`, so `0` or a negative
+/// value is a bad query value (400 `INVALID_QUERY`); above 200 is clamped, as it says.
+pub(crate) fn positive_limit<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<i64>, D::Error> {
+    let v = Option::<i64>::deserialize(d)?;
+    if v.is_some_and(|n| n < 1) {
+        return Err(serde::de::Error::custom("limit must be at least 1"));
+    }
+    Ok(v)
 }
 
 impl ListQuery {

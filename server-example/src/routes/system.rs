@@ -1,4 +1,4 @@
-//! Health, readiness, metrics and the public key set.
+//! Health, readiness, metrics, the public key set and the OpenAPI document.
 
 use axum::Router;
 use axum::extract::State;
@@ -20,6 +20,17 @@ pub(super) fn routes<S: Store + 'static>() -> Router<App<S>> {
         .route("/readyz", get(readyz::<S>))
         .route("/metrics", get(metrics))
         .route("/api/v1/system/public-keys", get(public_keys::<S>))
+        .route("/openapi.json", get(openapi))
+        .route("/api/v1/openapi.json", get(openapi))
+}
+
+/// The server's own OpenAPI document: the v1 core contract with the amendments it states in
+/// `info.x-licentia-amendments` (DESIGN 5). Built from the contract by hand-checked edits and
+/// checked in; `tests/scenarios/contract_scenarios.py` reads it back.
+pub(super) const OPENAPI_JSON: &str = include_str!("../../openapi/licentia-v1.json");
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON).into_response()
 }
 
 async fn health(rid: RequestId) -> Result<Response, ApiError> {
