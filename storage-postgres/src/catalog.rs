@@ -304,19 +304,27 @@ impl CatalogStore for PostgresStore {
         id: &CustomFieldId,
         events: Vec<NewEvent>,
     ) -> StoreResult<()> {
-        // A definition with values is in use. The definition row is locked first so a value
-        // written concurrently (which reads the definition) cannot slip in between.
+        // A definition with values is in use. Lock the definition row first (a value write
+        // holds it FOR SHARE), then look for values in a new statement, whose snapshot sees
+        // every value committed before the lock was granted.
         let mut tx = self.begin().await?;
-        let in_use: Option<(i32,)> = sqlx::query_as(
-            "SELECT 1 FROM custom_fields d WHERE d.id = $1 \
-             AND EXISTS (SELECT 1 FROM custom_values v WHERE v.definition_id = d.id) \
-             FOR UPDATE OF d",
+        let locked: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM custom_fields WHERE id = $1 FOR UPDATE")
+                .bind(id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map)?;
+        if locked.is_none() {
+            return Err(StoreError::not_found("custom_field"));
+        }
+        let in_use: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM custom_values WHERE definition_id = $1)",
         )
         .bind(id.as_str())
-        .fetch_optional(&mut *tx)
+        .fetch_one(&mut *tx)
         .await
         .map_err(map)?;
-        if in_use.is_some() {
+        if in_use {
             return Err(StoreError::Conflict {
                 reason: "custom field values still use the definition",
             });
