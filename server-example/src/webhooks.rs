@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use licentia_core::crypto::sign_webhook_with_secret;
-use licentia_core::model::Event;
-use licentia_core::store::{EventQuery, Limit, Store};
+use licentia_core::model::{Event, WebhookEndpoint};
+use licentia_core::store::{EventQuery, Limit, Store, StoreError};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -42,9 +42,20 @@ pub fn spawn<S: Store + 'static>(app: App<S>) -> tokio::task::JoinHandle<()> {
                     continue;
                 }
             };
+            if events.is_empty() {
+                continue;
+            }
+            // One read of the endpoints (and their secrets) per batch, not per event.
+            let endpoints = match endpoints(&app).await {
+                Ok(endpoints) => endpoints,
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhooks: cannot list endpoints");
+                    continue;
+                }
+            };
             for event in events {
                 last = last.max(event.sequence);
-                dispatch(&app, &event).await;
+                dispatch(&endpoints, &event);
             }
         }
     })
@@ -99,26 +110,29 @@ async fn events_after<S: Store + 'static>(
     Ok(out)
 }
 
-async fn dispatch<S: Store + 'static>(app: &App<S>, event: &Event) {
+/// The active endpoints with their secrets.
+async fn endpoints<S: Store + 'static>(
+    app: &App<S>,
+) -> Result<Vec<(WebhookEndpoint, String)>, StoreError> {
     let store = app.engine().store();
-    let endpoints = match store.list_webhooks(Limit::new(Some(200))).await {
-        Ok(w) => w,
-        Err(e) => {
-            tracing::warn!(error = %e, "webhooks: cannot list endpoints");
-            return;
+    let mut out = Vec::new();
+    for w in store.list_webhooks(Limit::new(Some(200))).await? {
+        if w.is_active {
+            out.push(store.get_webhook(&w.id).await?);
         }
-    };
-    for w in endpoints {
+    }
+    Ok(out)
+}
+
+/// Starts one delivery of `event` to each endpoint subscribed to it.
+fn dispatch(endpoints: &[(WebhookEndpoint, String)], event: &Event) {
+    for (w, secret) in endpoints {
         // An endpoint receives the events recorded while it exists and is active.
-        if !w.is_active
-            || w.created_at > event.created_at
+        if w.created_at > event.created_at
             || !(w.event_types.is_empty() || w.event_types.contains(&event.event_type))
         {
             continue;
         }
-        let Ok((w, secret)) = store.get_webhook(&w.id).await else {
-            continue;
-        };
         let body = match serde_json::to_vec(&json!({
             "id": format!("evt_{}", event.sequence),
             "type": event.event_type,
@@ -128,6 +142,7 @@ async fn dispatch<S: Store + 'static>(app: &App<S>, event: &Event) {
             Ok(b) => b,
             Err(_) => continue,
         };
+        let secret = secret.clone();
         let url = w.url.clone();
         let id = w.id.to_string();
         tokio::spawn(async move {
