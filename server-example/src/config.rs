@@ -7,6 +7,13 @@ use clap::{Args, Parser, Subcommand};
 /// Default request body limit: 64 KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
+/// Default interval over which a device's validations are coalesced into one write (and one
+/// `license.validated` event): 60 seconds.
+pub const DEFAULT_TOUCH_INTERVAL_SECS: u64 = 60;
+
+/// How often the validation bookkeeping noted since the last flush is written.
+pub const TOUCH_FLUSH_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
@@ -15,12 +22,16 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub struct Config {
     /// Largest accepted request body in bytes; larger bodies get 413.
     pub body_limit: usize,
+    /// Seconds over which each device's validations are coalesced into one write of its
+    /// timestamps and one `license.validated` event (0: every validation is written).
+    pub touch_interval_secs: u64,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             body_limit: DEFAULT_BODY_LIMIT,
+            touch_interval_secs: DEFAULT_TOUCH_INTERVAL_SECS,
         }
     }
 }
@@ -79,6 +90,11 @@ pub struct ServeArgs {
     /// Largest accepted request body in bytes.
     #[arg(long, env = "LICENTIA_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
+    /// Seconds over which each device's validations are coalesced into one write of its
+    /// `last_seen_at`/`last_validated_at` and one `license.validated` event; written behind,
+    /// flushed every second (0 writes every validation).
+    #[arg(long, env = "LICENTIA_TOUCH_INTERVAL", default_value_t = DEFAULT_TOUCH_INTERVAL_SECS)]
+    pub touch_interval: u64,
     /// The first admin token's value (`lkm_` + 32 base32 characters), used only when the store
     /// has no token yet.
     #[arg(long, env = "LICENTIA_BOOTSTRAP_TOKEN", hide_env_values = true)]
@@ -93,6 +109,7 @@ impl ServeArgs {
     pub fn config(&self) -> Config {
         Config {
             body_limit: self.body_limit,
+            touch_interval_secs: self.touch_interval,
         }
     }
 }

@@ -119,13 +119,42 @@ pub async fn serve_app<S: Store + 'static>(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let deliveries = webhooks::spawn(app.clone());
-    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
+    let touches = spawn_touch_flusher(app.clone());
+    let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await;
     deliveries.abort();
+    touches.abort();
+    // What validations noted since the last flush is written before the process ends.
+    if let Err(e) = app.engine().flush_touches().await {
+        tracing::warn!(error = %e, "validation bookkeeping could not be written at shutdown");
+    }
     served?;
     Ok(())
+}
+
+/// Writes the validation bookkeeping the engine coalesced, every [`config::TOUCH_FLUSH_PERIOD`],
+/// off the request path. A failed flush keeps its batch for the next one.
+fn spawn_touch_flusher<S: Store + 'static>(app: App<S>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(config::TOUCH_FLUSH_PERIOD);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
+        loop {
+            tick.tick().await;
+            match app.engine().flush_touches().await {
+                Ok(_) => failing = false,
+                // Logged once per outage, not once a second.
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!(error = %e, pending = app.engine().pending_touches(),
+                        "validation bookkeeping not written yet; retrying");
+                }
+                Err(_) => {}
+            }
+        }
+    })
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -56,7 +56,13 @@ impl<S: Store> App<S> {
     ///
     /// Storage failures or unusable stored keys.
     pub async fn start(store: S, config: Config) -> Result<Self, EngineError> {
-        let engine = Engine::start(store, SystemClock, UnwrapErr(SysRng)).await?;
+        let interval = i64::try_from(config.touch_interval_secs)
+            .ok()
+            .and_then(chrono::TimeDelta::try_seconds)
+            .unwrap_or(chrono::TimeDelta::MAX);
+        let engine = Engine::start(store, SystemClock, UnwrapErr(SysRng))
+            .await?
+            .with_touch_interval(interval);
         Ok(Self {
             inner: Arc::new(Inner { engine, config }),
         })

@@ -337,7 +337,11 @@ async fn idempotency_key_reused_with_another_request_is_409() {
 
 #[tokio::test]
 async fn bodies_over_the_limit_are_413() {
-    let t = app_with(Config { body_limit: 1024 }).await;
+    let t = app_with(Config {
+        body_limit: 1024,
+        ..Config::default()
+    })
+    .await;
     let big = format!(r#"{{"name":"{}","code":"a"}}"#, "x".repeat(4096));
     let r = send(
         &t.router,

@@ -50,6 +50,18 @@ impl<S: LicenseStore> LicenseStore for Flaky<S> {
     {
         self.inner.transact_license(query, decide)
     }
+    fn read_license(
+        &self,
+        query: &AggregateQuery,
+    ) -> impl Future<Output = StoreResult<licentia_core::rules::LicenseAggregate>> + Send {
+        self.inner.read_license(query)
+    }
+    fn record_touches(
+        &self,
+        touches: Vec<TouchRecord>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.record_touches(touches)
+    }
     fn list_devices(
         &self,
         license: &LicenseId,

@@ -119,7 +119,8 @@
 //!
 //! | lock | guards | held for |
 //! |---|---|---|
-//! | one `Mutex` per license | the license row, its devices, feature assignments, live leases and consumption records (by `event_id`) | a whole [`LicenseStore::transact_license`]: load, the closure, validate, apply |
+//! | one async `writer` mutex per license (tokio's, runtime-agnostic) | the right to change the license | a whole write: [`LicenseStore::transact_license`] (load, the closure, validate, apply) or one license's share of [`LicenseStore::record_touches`] |
+//! | one `state: RwLock` per license | the license row, its devices, feature assignments, live leases and consumption records (by `event_id`) | copying a snapshot out (shared), publishing a commit or a touch (exclusive) |
 //! | `licenses: RwLock` | the id → license map and the key hash index | a lookup (shared); inserting a license or changing a key hash (exclusive) |
 //! | one `RwLock` per license row | the license's committed row, which `get_license` and `list_licenses` read | publishing a changed row |
 //! | `idempotency: Mutex` | idempotency records by (scope, key) | one lookup, or one check-and-insert at commit |
@@ -127,30 +128,38 @@
 //! | `access: RwLock` | API keys, webhooks with their secrets, signing keys | one read or write |
 //! | `events: Mutex` | the append-only event log and its sequence counter | one append or page |
 //!
-//! `transact_license` finds the license's lock under a brief read of `licenses`, releases
-//! that, and then holds only the license's own mutex while the closure runs. The catalog is
-//! read only while the aggregate is built (policy, version lookup), not during the closure,
-//! so a slow closure on one license delays nobody else — not other licenses, not catalog
-//! writers. Reads of license rows (`get_license`, `list_licenses`) use the committed row
-//! and never wait for a transaction. A commit that changes the row publishes it under a
-//! shared lock of `licenses`; it takes `catalog` only when the row names another policy,
-//! product, customer, order or subscription, and `licenses` exclusively only when the key
-//! hash changes. So the global locks a commit touches are held for microseconds and never
-//! while a closure runs. `get_device`, `list_devices` and `list_license_features` take the
-//! license's mutex: they see committed state and wait only for a transaction on that same
-//! license.
+//! **Reads never queue behind writes.** [`LicenseStore::read_license`] (validate, check,
+//! offline) takes the license's `state` shared just long enough to copy the aggregate out,
+//! so any number of readers of one hot license run in parallel, and a write in progress
+//! delays them only for the moment it publishes. **Writers queue without blocking a
+//! thread.** A write first awaits the license's async `writer` lock (a second writer on the
+//! same license yields its runtime worker instead of parking it on a futex), then copies its
+//! snapshot out like a reader, runs the closure holding no blocking lock, and takes `state`
+//! exclusively only to validate and publish. Because writers are serialised, nothing changes
+//! between a writer's snapshot and its commit; touches queue on the same `writer` lock, so a
+//! commit never writes back a device it loaded before a touch.
 //!
-//! Locks are always taken in one order — a license's mutex, then `catalog`, then
-//! `licenses`, then a license row, then `idempotency`, then `access`, then `events` — so no
-//! two calls can deadlock. A write takes
+//! `transact_license` finds the license's locks under a brief read of `licenses`, releases
+//! that, and never holds a global lock while a closure runs. The catalog is read only while
+//! the aggregate is built (policy, version lookup). Reads of license rows (`get_license`,
+//! `list_licenses`) use the committed row and never wait for a transaction. A commit that
+//! changes the row publishes it under a shared lock of `licenses`; it takes `catalog` only
+//! when the row names another policy, product, customer, order or subscription, and
+//! `licenses` exclusively only when the key hash changes. `get_device`, `list_devices` and
+//! `list_license_features` read `state` shared.
+//!
+//! Locks are always taken in one order — a license's `writer`, then its `state`, then
+//! `catalog`, then `licenses`, then a license row, then `idempotency`, then `access`, then
+//! `events` — so no two calls can deadlock. A write takes
 //! the event log's lock while it still holds the locks of what it changes, so its events
 //! and its change become visible together; sequences are assigned under that lock, so the
 //! log is in sequence order and sequences strictly increase.
 //!
-//! The locks are `parking_lot`'s, which do not poison: a closure that panics unwinds through
-//! `transact_license`, releases the license's lock and leaves its state untouched (nothing
-//! is written before the closure returns), and every other license keeps working. No lock is
-//! ever held across an `.await` (there are none), so every future is `Send`.
+//! The blocking locks are `parking_lot`'s, which do not poison: a closure that panics unwinds
+//! through `transact_license`, releases the license's locks and leaves its state untouched
+//! (nothing is written before the closure returns), and every other license keeps working.
+//! The only lock awaited is a license's `writer`; no blocking lock is ever held across an
+//! `.await`, so every future is `Send`.
 //!
 //! # Transactions
 //!

@@ -1,22 +1,24 @@
 //! [`LicenseStore`]: licenses and the per-license transaction.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use licentia_core::model::{Device, DeviceId, DeviceStatus, License, LicenseFeature, LicenseId};
 use licentia_core::rules::{LicenseAggregate, Mutation, VersionCatalogView, version};
 use licentia_core::store::{
-    AggregateQuery, Decision, LicenseQuery, LicenseSelector, LicenseStore, Limit, Loaded, NewEvent,
-    StoreError, StoreResult,
+    AggregateQuery, Decision, IdempotencyRecord, LicenseQuery, LicenseSelector, LicenseStore,
+    Limit, Loaded, NewEvent, StoreError, StoreResult, TouchRecord,
 };
-use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::MemoryStore;
-use crate::state::{Catalog, LicenseEntry, LicenseIndex, LicenseState, newest_first, page};
+use crate::state::{
+    Catalog, LicenseCell, LicenseEntry, LicenseIndex, LicenseState, newest_first, page,
+};
 
 impl MemoryStore {
-    /// The lock of the license `selector` names.
-    fn license_cell(&self, selector: &LicenseSelector) -> StoreResult<Arc<Mutex<LicenseState>>> {
+    /// The locks of the license `selector` names.
+    fn license_cell(&self, selector: &LicenseSelector) -> StoreResult<Arc<LicenseCell>> {
         let index = self.inner.licenses.read();
         let id = match selector {
             LicenseSelector::Id(id) => id,
@@ -28,8 +30,65 @@ impl MemoryStore {
         index
             .by_id
             .get(id)
-            .map(|e| Arc::clone(&e.state))
+            .map(|e| Arc::clone(&e.cell))
             .ok_or(StoreError::not_found("license"))
+    }
+
+    /// The aggregate `query` names, copied out of the license's committed state under a
+    /// brief shared lock, with the stored idempotency record it names.
+    fn snapshot(
+        &self,
+        cell: &LicenseCell,
+        query: &AggregateQuery,
+    ) -> StoreResult<(LicenseAggregate, Option<IdempotencyRecord>)> {
+        let selector = query
+            .selector
+            .as_ref()
+            .ok_or(StoreError::not_found("license"))?;
+        let state = cell.state.read();
+        // The key may have been replaced between the lookup and the lock: the license the
+        // caller named by that key no longer exists under it.
+        if let LicenseSelector::KeyHash(hash) = selector
+            && &state.license.key_hash != hash
+        {
+            return Err(StoreError::not_found("license"));
+        }
+        let aggregate = load(&state, &self.inner.catalog.read(), query)?;
+        let idempotency = query
+            .idempotency
+            .as_ref()
+            .and_then(|k| self.inner.idempotency.lock().get(k).cloned());
+        Ok((aggregate, idempotency))
+    }
+
+    /// Applies one license's touches and appends their events; skips touches of devices the
+    /// license does not have (and every touch of a license that does not exist).
+    async fn touch_license(&self, id: &LicenseId, touches: Vec<TouchRecord>) {
+        let Ok(cell) = self.license_cell(&LicenseSelector::Id(id.clone())) else {
+            return;
+        };
+        // Queued with the writers, so a transaction never writes back a device it loaded
+        // before the touch (which would move its timestamps back).
+        let _writer = cell.writer.lock().await;
+        let mut state = cell.state.write();
+        let mut license = state.license.clone();
+        let mut events = Vec::with_capacity(touches.len());
+        for TouchRecord { touch, event } in touches {
+            let Some(device) = state.devices.get_mut(&touch.device_id) else {
+                continue;
+            };
+            touch.apply_to_device(device);
+            touch.apply_to_license(&mut license);
+            events.push(event);
+        }
+        if license != state.license {
+            let index = self.inner.licenses.read();
+            if let Some(entry) = index.by_id.get(id) {
+                *entry.row.write() = license.clone();
+            }
+            state.license = license;
+        }
+        self.inner.events.lock().append(events);
     }
 
     /// Validates `decision` against the locked `state` and applies it, all or nothing.
@@ -250,7 +309,7 @@ impl LicenseStore for MemoryStore {
             license.id.clone(),
             LicenseEntry {
                 row: RwLock::new(license.clone()),
-                state: Arc::new(Mutex::new(LicenseState::new(license.clone()))),
+                cell: Arc::new(LicenseCell::new(license.clone())),
             },
         );
         log.append(events);
@@ -294,30 +353,48 @@ impl LicenseStore for MemoryStore {
             .as_ref()
             .ok_or(StoreError::not_found("license"))?;
         let cell = self.license_cell(selector)?;
-        let mut state = cell.lock();
-        // The key may have been replaced between the lookup and the lock: the license the
-        // caller named by that key no longer exists under it.
-        if let LicenseSelector::KeyHash(hash) = selector
-            && &state.license.key_hash != hash
-        {
-            return Err(StoreError::not_found("license"));
-        }
-
-        let aggregate = load(&state, &self.inner.catalog.read(), &query)?;
-        let idempotency = query
-            .idempotency
-            .as_ref()
-            .and_then(|k| self.inner.idempotency.lock().get(k).cloned());
+        let _writer = cell.writer.lock().await;
+        // Writers are serialised by the lock above, so the state cannot change between this
+        // snapshot and the commit below; readers keep reading the committed state meanwhile.
+        let (aggregate, idempotency) = self.snapshot(&cell, &query)?;
         let decision = decide(Loaded {
             aggregate: &aggregate,
             idempotency: idempotency.as_ref(),
         });
+        let mut state = cell.state.write();
         self.commit(&mut state, aggregate, decision)
+    }
+
+    async fn read_license(&self, query: &AggregateQuery) -> StoreResult<LicenseAggregate> {
+        let selector = query
+            .selector
+            .as_ref()
+            .ok_or(StoreError::not_found("license"))?;
+        let cell = self.license_cell(selector)?;
+        let query = AggregateQuery {
+            idempotency: None,
+            ..query.clone()
+        };
+        Ok(self.snapshot(&cell, &query)?.0)
+    }
+
+    async fn record_touches(&self, touches: Vec<TouchRecord>) -> StoreResult<()> {
+        let mut by_license: HashMap<LicenseId, Vec<TouchRecord>> = HashMap::new();
+        for t in touches {
+            by_license
+                .entry(t.touch.license_id.clone())
+                .or_default()
+                .push(t);
+        }
+        for (id, touches) in by_license {
+            self.touch_license(&id, touches).await;
+        }
+        Ok(())
     }
 
     async fn list_devices(&self, license: &LicenseId, limit: Limit) -> StoreResult<Vec<Device>> {
         let cell = self.license_cell(&LicenseSelector::Id(license.clone()))?;
-        let state = cell.lock();
+        let state = cell.state.read();
         Ok(page(
             state.devices.values(),
             |a, b| newest_first((a.created_at, &a.id), (b.created_at, &b.id)),
@@ -327,7 +404,7 @@ impl LicenseStore for MemoryStore {
 
     async fn get_device(&self, license: &LicenseId, device: &DeviceId) -> StoreResult<Device> {
         let cell = self.license_cell(&LicenseSelector::Id(license.clone()))?;
-        let state = cell.lock();
+        let state = cell.state.read();
         state
             .devices
             .get(device)
@@ -341,7 +418,7 @@ impl LicenseStore for MemoryStore {
         limit: Limit,
     ) -> StoreResult<Vec<LicenseFeature>> {
         let cell = self.license_cell(&LicenseSelector::Id(license.clone()))?;
-        let state = cell.lock();
+        let state = cell.state.read();
         Ok(page(
             state.features.values(),
             |a, b| (&a.feature_code, &a.feature_id).cmp(&(&b.feature_code, &b.feature_id)),

@@ -1,7 +1,7 @@
 //! The data behind a [`MemoryStore`](crate::MemoryStore) and the locks around it.
 //!
 //! Lock order (a thread holding one may only take those after it):
-//! one license's mutex → `catalog` → `licenses` → a license's committed row → `idempotency` →
+//! one license's writer lock (async) → its `state` → `catalog` → `licenses` → a license's committed row → `idempotency` →
 //! `access` → `events`.
 //! No code path takes a license mutex while holding any of the others, so no cycle exists.
 
@@ -148,11 +148,29 @@ pub(crate) struct LicenseEntry {
     /// The committed license row, so license reads and lists never wait for a transaction.
     /// Its own lock lets a commit publish a new row under a shared lock of the index.
     pub(crate) row: RwLock<License>,
-    /// Everything that hangs off the license, behind the license's own lock.
-    pub(crate) state: Arc<Mutex<LicenseState>>,
+    /// Everything that hangs off the license, behind the license's own locks.
+    pub(crate) cell: Arc<LicenseCell>,
 }
 
-/// One license's records; only ever touched with the license's mutex held.
+/// One license's locks. Writers (transactions, touches) queue on `writer`, an async mutex, so
+/// a writer waiting for another yields its runtime worker instead of blocking it; `state` is
+/// held only to copy a snapshot out or to publish a commit, so readers of one license run in
+/// parallel and wait for nothing longer than a publish.
+pub(crate) struct LicenseCell {
+    pub(crate) writer: tokio::sync::Mutex<()>,
+    pub(crate) state: RwLock<LicenseState>,
+}
+
+impl LicenseCell {
+    pub(crate) fn new(license: License) -> Self {
+        Self {
+            writer: tokio::sync::Mutex::new(()),
+            state: RwLock::new(LicenseState::new(license)),
+        }
+    }
+}
+
+/// One license's records; written only with the license's writer lock and `state` held.
 pub(crate) struct LicenseState {
     pub(crate) license: License,
     pub(crate) devices: HashMap<DeviceId, Device>,

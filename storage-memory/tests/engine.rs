@@ -10,7 +10,9 @@ use licentia_core::engine::requests::{
     CustomFieldFields, CustomValueUpsert, CustomerFields, FeatureCreate, LicenseCreate,
     OrderFields, ProductCreate, SubscriptionFields,
 };
-use licentia_core::engine::{Actor, Engine, EngineError, ManagementCall, ManualClock, RuntimeCall};
+use licentia_core::engine::{
+    Actor, Clock, Engine, EngineError, ManagementCall, ManualClock, RuntimeCall,
+};
 use licentia_core::model::*;
 use licentia_core::rules::DenialCode;
 use licentia_core::store::{EventQuery, LicenseQuery, Limit};
@@ -384,6 +386,10 @@ async fn admin_state_changes_reach_runtime_and_the_event_log() {
         Err(EngineError::IdempotencyConflict)
     ));
     e.validate(call(&f.key, None), &hw("fp")).await.unwrap();
+    assert!(
+        e.flush_touches().await.unwrap() >= 1,
+        "the validation is written behind, at the next flush"
+    );
 
     let page = e.list_events(&EventQuery::default()).await.unwrap();
     let types: Vec<&str> = page
@@ -823,4 +829,100 @@ async fn devices_outside_the_seats_can_be_blacklisted_and_license_state_is_repor
         Err(EngineError::Denied(d)) => assert_eq!(d.primary().code, DenialCode::LicenseRevoked),
         other => panic!("expected a denial, got {other:?}"),
     }
+}
+
+/// Validations are read-only on the request path: their bookkeeping waits for a flush, is
+/// coalesced per device over the interval (one write, one `license.validated` per device per
+/// interval), and a later interval is written again. A check leaves nothing; offline issues
+/// are recorded the same way.
+#[tokio::test]
+async fn validation_bookkeeping_is_written_behind_and_coalesced_per_device() {
+    let (e, clock) = engine().await;
+    let e = e.with_touch_interval(Duration::seconds(60));
+    let draft = PolicyDraft {
+        max_activations: Some(2),
+        allow_offline_activation: Some(true),
+        ..Default::default()
+    };
+    let f = fixture(&e, draft).await;
+    let id = f.license.id.as_str();
+    for fp in ["a", "b"] {
+        e.activate(call(&f.key, None), &hw(fp)).await.unwrap();
+    }
+    let validated = |e: &TestEngine| {
+        let e = e.store().clone();
+        async move {
+            licentia_core::store::AccessStore::list_events(
+                &e,
+                &EventQuery {
+                    event_type: Some("license.validated".into()),
+                    ..EventQuery::default()
+                },
+            )
+            .await
+            .unwrap()
+            .events
+            .len()
+        }
+    };
+
+    clock.advance(Duration::seconds(5));
+    let first = Clock::now(&*clock);
+    for _ in 0..10 {
+        e.validate(call(&f.key, None), &hw("a")).await.unwrap();
+        e.check(call(&f.key, None), &hw("a")).await.unwrap();
+    }
+    e.validate(call(&f.key, None), &hw("b")).await.unwrap();
+    assert_eq!(
+        validated(&e).await,
+        0,
+        "nothing is written on the request path"
+    );
+    assert_eq!(
+        e.get_license(id).await.unwrap().last_validated_at,
+        None,
+        "the store lags until the flush"
+    );
+    assert_eq!(
+        e.pending_touches(),
+        2,
+        "one touch per device in the interval"
+    );
+    assert_eq!(e.flush_touches().await.unwrap(), 2);
+    assert_eq!(validated(&e).await, 2, "one license.validated per device");
+    assert_eq!(
+        e.get_license(id).await.unwrap().last_validated_at,
+        Some(first)
+    );
+
+    clock.advance(Duration::seconds(30));
+    e.validate(call(&f.key, None), &hw("a")).await.unwrap();
+    assert_eq!(
+        e.flush_touches().await.unwrap(),
+        0,
+        "still within a's interval"
+    );
+
+    clock.advance(Duration::seconds(31));
+    let later = Clock::now(&*clock);
+    e.validate(call(&f.key, None), &hw("a")).await.unwrap();
+    e.offline(call(&f.key, None), &hw("a")).await.unwrap();
+    assert_eq!(
+        e.flush_touches().await.unwrap(),
+        2,
+        "a new interval: written again"
+    );
+    assert_eq!(validated(&e).await, 3);
+    let devices = e.list_devices(id, Limit::default()).await.unwrap();
+    let a = devices
+        .iter()
+        .find(|d| d.fingerprint.as_deref() == Some("a"))
+        .unwrap();
+    assert_eq!(a.last_validated_at, Some(later));
+    assert_eq!(a.last_seen_at, later);
+    assert_eq!(
+        e.get_license(id).await.unwrap().last_validated_at,
+        Some(later)
+    );
+    assert_eq!(e.dropped_touches(), 0);
 }

@@ -1,6 +1,7 @@
 //! [`LicenseStore`]: licenses and the per-license transaction.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use licentia_core::model::{
@@ -11,7 +12,7 @@ use licentia_core::rules::version::precedence_key;
 use licentia_core::rules::{LicenseAggregate, Mutation, VersionCatalogView};
 use licentia_core::store::{
     AggregateQuery, Decision, IdempotencyKey, IdempotencyRecord, LicenseQuery, LicenseSelector,
-    LicenseStore, Limit, Loaded, NewEvent, StoreError, StoreResult,
+    LicenseStore, Limit, Loaded, NewEvent, StoreError, StoreResult, TouchRecord,
 };
 use sqlx::PgConnection;
 use sqlx::types::Json;
@@ -47,33 +48,69 @@ struct AggregateRow {
     idem_created_at: Option<DateTime<Utc>>,
 }
 
-/// Loads the rest of the aggregate of the locked `license`. Run after the row lock is held:
-/// in READ COMMITTED each statement takes a new snapshot, so this one sees every commit made
-/// on the license before the lock was granted.
-const LOAD_AGGREGATE: &str = "\
-SELECT p.body AS policy, d.devices, f.features, s.leases, v.has_catalog, v.version_entry, \
-       c.body AS consumption, \
-       i.request_hash AS idem_request_hash, i.status AS idem_status, i.body AS idem_body, \
-       i.created_at AS idem_created_at \
-FROM policies p \
+/// The aggregate's columns beside the license, for the license `lic` of the FROM clause.
+/// Parameters: $2 the device statuses always loaded, $3 the queried binding key, $4 the
+/// queried version's precedence key, $5 the queried consumption `event_id`, $6 and $7 the
+/// idempotency scope and key.
+const AGGREGATE_COLUMNS: &str = "\
+p.body AS policy, d.devices, f.features, s.leases, v.has_catalog, v.version_entry, \
+c.body AS consumption, \
+i.request_hash AS idem_request_hash, i.status AS idem_status, i.body AS idem_body, \
+i.created_at AS idem_created_at";
+
+const AGGREGATE_JOINS: &str = "\
+JOIN policies p ON p.id = lic.policy_id \
 CROSS JOIN LATERAL ( \
     SELECT coalesce(jsonb_agg(body ORDER BY created_at, id), '[]'::jsonb) AS devices \
     FROM devices \
-    WHERE license_id = $1 AND (status = ANY($3) OR binding_key = $4)) d \
+    WHERE license_id = lic.id AND (status = ANY($2) OR binding_key = $3)) d \
 CROSS JOIN LATERAL ( \
     SELECT coalesce(jsonb_agg(body ORDER BY feature_code, feature_id), '[]'::jsonb) AS features \
-    FROM license_features WHERE license_id = $1) f \
+    FROM license_features WHERE license_id = lic.id) f \
 CROSS JOIN LATERAL ( \
     SELECT coalesce(jsonb_agg(body ORDER BY checked_out_at, id), '[]'::jsonb) AS leases \
-    FROM leases WHERE license_id = $1) s \
+    FROM leases WHERE license_id = lic.id) s \
 CROSS JOIN LATERAL ( \
-    SELECT EXISTS (SELECT 1 FROM product_versions WHERE product_id = $5) AS has_catalog, \
+    SELECT EXISTS (SELECT 1 FROM product_versions WHERE product_id = lic.product_id) AS has_catalog, \
            (SELECT body FROM product_versions \
-            WHERE product_id = $5 AND precedence = $6 \
+            WHERE product_id = lic.product_id AND precedence = $4 \
             ORDER BY released_at DESC, id DESC LIMIT 1) AS version_entry) v \
-LEFT JOIN consumptions c ON c.license_id = $1 AND c.event_id = $7 \
-LEFT JOIN idempotency_records i ON i.scope = $8 AND i.key = $9 \
-WHERE p.id = $2";
+LEFT JOIN consumptions c ON c.license_id = lic.id AND c.event_id = $5 \
+LEFT JOIN idempotency_records i ON i.scope = $6 AND i.key = $7";
+
+/// Loads the rest of the aggregate of the locked license $1. Run after the row lock is held:
+/// in READ COMMITTED each statement takes a new snapshot, so this one sees every commit made
+/// on the license before the lock was granted.
+static LOAD_AGGREGATE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {AGGREGATE_COLUMNS} FROM (SELECT id, policy_id, product_id FROM licenses WHERE id = $1) lic \
+         {AGGREGATE_JOINS}"
+    )
+});
+
+/// The whole aggregate, license included, in ONE statement: under READ COMMITTED a single
+/// statement reads one snapshot, so it never shows half of a transaction, and it takes no
+/// row lock (the read path). `$1` is the license id or key hash, as the suffix says.
+fn snapshot_sql(by: &str) -> String {
+    format!(
+        "SELECT lic.body AS license, lic.key_hash, lic.last_validated_at, {AGGREGATE_COLUMNS} \
+         FROM (SELECT id, policy_id, product_id, body, key_hash, last_validated_at \
+               FROM licenses WHERE {by} = $1) lic \
+         {AGGREGATE_JOINS}"
+    )
+}
+static SNAPSHOT_BY_ID: LazyLock<String> = LazyLock::new(|| snapshot_sql("id"));
+static SNAPSHOT_BY_KEY_HASH: LazyLock<String> = LazyLock::new(|| snapshot_sql("key_hash"));
+
+/// A snapshot: the license row and the rest of its aggregate.
+#[derive(sqlx::FromRow)]
+struct SnapshotRow {
+    license: Json<License>,
+    key_hash: Vec<u8>,
+    last_validated_at: Option<DateTime<Utc>>,
+    #[sqlx(flatten)]
+    rest: AggregateRow,
+}
 
 /// Devices a runtime decision must see whatever binding it names: the ones holding or
 /// refusing a seat.
@@ -111,52 +148,103 @@ impl PostgresStore {
         license: License,
         query: &AggregateQuery,
     ) -> StoreResult<(LicenseAggregate, Option<IdempotencyRecord>)> {
-        let statuses: Vec<&str> = ALWAYS_LOADED_DEVICES.iter().map(|s| s.as_str()).collect();
-        let row: AggregateRow = sqlx::query_as(LOAD_AGGREGATE)
-            .bind(license.id.as_str())
-            .bind(license.policy_id.as_str())
-            .bind(statuses)
-            .bind(query.binding_key.as_deref())
-            .bind(license.product_id.as_str())
-            .bind(
-                query
-                    .app_version
-                    .as_ref()
-                    .map(|v| precedence_key(v).to_string()),
-            )
-            .bind(query.consumption_event_id.as_deref())
-            .bind(query.idempotency.as_ref().map(|k| k.scope.as_str()))
-            .bind(query.idempotency.as_ref().map(|k| k.key.as_str()))
-            .fetch_optional(conn)
-            .await
-            .map_err(map)?
-            .ok_or(StoreError::not_found("policy"))?;
-
-        let idempotency = match (query.idempotency.as_ref(), row.idem_request_hash) {
-            (Some(key), Some(request_hash)) => Some(IdempotencyRecord {
-                key: key.clone(),
-                request_hash: hash_bytes(&request_hash)?,
-                status: u16::try_from(row.idem_status.unwrap_or_default())
-                    .map_err(crate::error::backend)?,
-                body: row.idem_body.unwrap_or_default(),
-                created_at: row.idem_created_at.unwrap_or_default(),
-            }),
-            _ => None,
-        };
-        let aggregate = LicenseAggregate {
-            license,
-            policy: row.policy.0,
-            devices: row.devices.0,
-            features: row.features.0,
-            leases: row.leases.0,
-            versions: VersionCatalogView {
-                has_catalog: row.has_catalog,
-                entry: row.version_entry.map(|j| j.0),
-            },
-            consumption: row.consumption.map(|j| j.0),
-        };
-        Ok((aggregate, idempotency))
+        let row: AggregateRow = bind_aggregate(
+            sqlx::query_as(LOAD_AGGREGATE.as_str()).bind(license.id.as_str()),
+            query,
+        )
+        .fetch_optional(conn)
+        .await
+        .map_err(map)?
+        .ok_or(StoreError::not_found("policy"))?;
+        assemble(license, row, query)
     }
+
+    /// The aggregate `query` names, read in one statement without a lock.
+    async fn snapshot(&self, query: &AggregateQuery) -> StoreResult<LicenseAggregate> {
+        let selector = query
+            .selector
+            .as_ref()
+            .ok_or(StoreError::not_found("license"))?;
+        let query = AggregateQuery {
+            idempotency: None,
+            ..query.clone()
+        };
+        let mut conn = self.conn().await?;
+        let row: Option<SnapshotRow> = match selector {
+            LicenseSelector::Id(id) => {
+                bind_aggregate(
+                    sqlx::query_as(SNAPSHOT_BY_ID.as_str()).bind(id.as_str()),
+                    &query,
+                )
+                .fetch_optional(&mut *conn)
+                .await
+            }
+            LicenseSelector::KeyHash(hash) => {
+                bind_aggregate(
+                    sqlx::query_as(SNAPSHOT_BY_KEY_HASH.as_str()).bind(&hash.as_bytes()[..]),
+                    &query,
+                )
+                .fetch_optional(&mut *conn)
+                .await
+            }
+        }
+        .map_err(map)?;
+        // No row: no such license (a license always has its policy).
+        let row = row.ok_or(StoreError::not_found("license"))?;
+        let license = license_from_row((row.license, row.key_hash, row.last_validated_at))?;
+        Ok(assemble(license, row.rest, &query)?.0)
+    }
+}
+
+/// Binds parameters $2.. of [`AGGREGATE_JOINS`] for `query`.
+fn bind_aggregate<'q, O>(
+    q: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    query: &'q AggregateQuery,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    let statuses: Vec<&'static str> = ALWAYS_LOADED_DEVICES.iter().map(|s| s.as_str()).collect();
+    q.bind(statuses)
+        .bind(query.binding_key.as_deref())
+        .bind(
+            query
+                .app_version
+                .as_ref()
+                .map(|v| precedence_key(v).to_string()),
+        )
+        .bind(query.consumption_event_id.as_deref())
+        .bind(query.idempotency.as_ref().map(|k| k.scope.as_str()))
+        .bind(query.idempotency.as_ref().map(|k| k.key.as_str()))
+}
+
+/// The aggregate around `license` from its loaded columns, and the idempotency record.
+fn assemble(
+    license: License,
+    row: AggregateRow,
+    query: &AggregateQuery,
+) -> StoreResult<(LicenseAggregate, Option<IdempotencyRecord>)> {
+    let idempotency = match (query.idempotency.as_ref(), row.idem_request_hash) {
+        (Some(key), Some(request_hash)) => Some(IdempotencyRecord {
+            key: key.clone(),
+            request_hash: hash_bytes(&request_hash)?,
+            status: u16::try_from(row.idem_status.unwrap_or_default())
+                .map_err(crate::error::backend)?,
+            body: row.idem_body.unwrap_or_default(),
+            created_at: row.idem_created_at.unwrap_or_default(),
+        }),
+        _ => None,
+    };
+    let aggregate = LicenseAggregate {
+        license,
+        policy: row.policy.0,
+        devices: row.devices.0,
+        features: row.features.0,
+        leases: row.leases.0,
+        versions: VersionCatalogView {
+            has_catalog: row.has_catalog,
+            entry: row.version_entry.map(|j| j.0),
+        },
+        consumption: row.consumption.map(|j| j.0),
+    };
+    Ok((aggregate, idempotency))
 }
 
 /// What a decision's mutations touch, by key, so each touched row is written once with its
@@ -489,6 +577,98 @@ impl LicenseStore for PostgresStore {
         }
         self.commit(tx, events).await?;
         Ok(outcome)
+    }
+
+    async fn read_license(&self, query: &AggregateQuery) -> StoreResult<LicenseAggregate> {
+        self.snapshot(query).await
+    }
+
+    async fn record_touches(&self, touches: Vec<TouchRecord>) -> StoreResult<()> {
+        if touches.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        // Licenses first, in id order, then their devices: the order transact_license locks
+        // in (one license, then what hangs off it), so a flush never deadlocks with a write
+        // or with another instance's flush.
+        let mut license_ids: Vec<&str> = touches
+            .iter()
+            .map(|t| t.touch.license_id.as_str())
+            .collect();
+        license_ids.sort_unstable();
+        license_ids.dedup();
+        let rows: Vec<LicenseRow> = sqlx::query_as(
+            "SELECT body, key_hash, last_validated_at FROM licenses WHERE id = ANY($1) \
+             ORDER BY id FOR UPDATE",
+        )
+        .bind(&license_ids)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map)?;
+        let mut device_ids: Vec<&str> =
+            touches.iter().map(|t| t.touch.device_id.as_str()).collect();
+        device_ids.sort_unstable();
+        device_ids.dedup();
+        let found: Vec<Json<Device>> = sqlx::query_scalar(
+            "SELECT body FROM devices WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        )
+        .bind(&device_ids)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map)?;
+
+        // Applied with the rules' own semantics (timestamps only move forward).
+        let mut licenses: BTreeMap<LicenseId, License> = rows
+            .into_iter()
+            .map(|r| license_from_row(r).map(|l| (l.id.clone(), l)))
+            .collect::<StoreResult<_>>()?;
+        let mut devices: BTreeMap<DeviceId, Device> =
+            found.into_iter().map(|j| (j.0.id.clone(), j.0)).collect();
+        let mut changed_licenses = BTreeSet::new();
+        let mut events = Vec::with_capacity(touches.len());
+        for TouchRecord { touch, event } in touches {
+            let Some(device) = devices
+                .get_mut(&touch.device_id)
+                .filter(|d| d.license_id == touch.license_id)
+            else {
+                continue;
+            };
+            let Some(license) = licenses.get_mut(&touch.license_id) else {
+                continue;
+            };
+            touch.apply_to_device(device);
+            let before = license.last_validated_at;
+            touch.apply_to_license(license);
+            if license.last_validated_at != before {
+                changed_licenses.insert(touch.license_id.clone());
+            }
+            events.push(event);
+        }
+        let (ids, bodies): (Vec<&str>, Vec<Json<&Device>>) =
+            devices.values().map(|d| (d.id.as_str(), Json(d))).unzip();
+        sqlx::query(
+            "UPDATE devices SET body = u.body \
+             FROM UNNEST($1::text[], $2::jsonb[]) AS u(id, body) WHERE devices.id = u.id",
+        )
+        .bind(&ids)
+        .bind(&bodies)
+        .execute(&mut *tx)
+        .await
+        .map_err(map)?;
+        let (ids, ats): (Vec<&str>, Vec<Option<DateTime<Utc>>>) = changed_licenses
+            .iter()
+            .map(|id| (id.as_str(), licenses[id].last_validated_at))
+            .unzip();
+        sqlx::query(
+            "UPDATE licenses SET last_validated_at = u.at \
+             FROM UNNEST($1::text[], $2::timestamptz[]) AS u(id, at) WHERE licenses.id = u.id",
+        )
+        .bind(&ids)
+        .bind(&ats)
+        .execute(&mut *tx)
+        .await
+        .map_err(map)?;
+        self.commit(tx, events).await
     }
 
     async fn list_devices(&self, license: &LicenseId, limit: Limit) -> StoreResult<Vec<Device>> {

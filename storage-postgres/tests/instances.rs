@@ -146,7 +146,7 @@ fn device(fingerprint: String) -> RuntimeBindingRequest {
 }
 
 /// The denial code of a refused call.
-fn code(r: &Result<licentia_core::engine::SignedResponse, EngineError>) -> Option<DenialCode> {
+fn code(r: &Result<licentia_core::engine::ResponseBody, EngineError>) -> Option<DenialCode> {
     match r {
         Err(EngineError::Denied(d)) => Some(d.primary().code),
         _ => None,

@@ -28,7 +28,7 @@ use crate::rules::{
     Denial, LicenseAggregate, Plan, activation, floating, lifecycle, metering,
     policy as policy_rules,
 };
-use crate::store::{AggregateQuery, LicenseSelector, NewEvent, Store};
+use crate::store::{AggregateQuery, LicenseSelector, NewEvent, Store, TouchRecord};
 
 use super::{decision, ok};
 
@@ -469,7 +469,9 @@ pub async fn activate<S: Store>(
     .await
 }
 
-/// Validates `fingerprint` on `license`.
+/// Validates `fingerprint` on `license` as the engine does: decided on a
+/// [`read_license`](crate::store::LicenseStore::read_license) snapshot, its touch written at
+/// once with [`record_touches`](crate::store::LicenseStore::record_touches).
 pub async fn validate<S: Store>(
     store: &S,
     license: &LicenseId,
@@ -481,10 +483,13 @@ pub async fn validate<S: Store>(
         binding_key: Some(fingerprint.to_owned()),
         ..by_id(license)
     };
-    run(store, query, now, move |agg| {
-        activation::validate(agg, &req, now)
-    })
-    .await
+    let agg = ok(store.read_license(&query).await, "read_license");
+    let read = activation::validate(&agg, &req, now)?;
+    if let Some(touch) = read.touch {
+        let record = TouchRecord::new(touch, &super::license_actor(&agg));
+        ok(store.record_touches(vec![record]).await, "record_touches");
+    }
+    Ok(read.outcome)
 }
 
 /// Deactivates `fingerprint` on `license`.

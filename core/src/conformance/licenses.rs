@@ -917,7 +917,10 @@ pub async fn read_only_decisions_write_nothing<S: Store + Clone + Send + Sync + 
             ..by_id(&l.id)
         },
         at(61),
-        |agg| activation::check(agg, &super::fixtures::binding("fp-1"), at(61)),
+        |agg| {
+            activation::check(agg, &super::fixtures::binding("fp-1"), at(61))
+                .map(|read| crate::rules::Plan::read_only(read.outcome))
+        },
     )
     .await;
     assert!(checked.is_ok(), "check of an activated device succeeds");

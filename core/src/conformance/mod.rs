@@ -22,6 +22,10 @@
 //!   says: `NotFound` without calling the closure, the closure called exactly once, the
 //!   aggregate holding what the query names, mutations, events and idempotency record applied
 //!   all together or not at all;
+//! - serves [`read_license`](crate::store::LicenseStore::read_license) snapshots that never
+//!   show half of a write, even while writers commit on the same license, and applies
+//!   [`record_touches`](crate::store::LicenseStore::record_touches) batches that only move
+//!   timestamps forward;
 //! - keeps the licensing rules true over time when `now` moves (expiry and grace, floating
 //!   lease timeouts, consumption periods), with no background job and no clock read;
 //! - keeps them true under concurrency: many tasks activating, checking out and consuming on
@@ -63,6 +67,7 @@
 //! | [`lists`] | page sizes and list order |
 //! | [`events`] | the event log |
 //! | [`licenses`] | licenses, devices and `transact_license` |
+//! | [`reads`] | `read_license` snapshots and `record_touches` |
 //! | [`time_travel`] | rules over moving `now` |
 //! | [`concurrency`] | many tasks on one license at once |
 
@@ -75,6 +80,7 @@ pub mod events;
 pub mod fixtures;
 pub mod licenses;
 pub mod lists;
+pub mod reads;
 pub mod time_travel;
 
 mod gate;
@@ -85,9 +91,8 @@ use std::pin::Pin;
 
 use chrono::{DateTime, Utc};
 
-use crate::model::AuditActorType;
 use crate::rules::{Denial, DomainEvent, LicenseAggregate, Plan};
-use crate::store::{Decision, NewEvent, StoreError, StoreResult};
+use crate::store::{Actor, Decision, NewEvent, StoreError, StoreResult};
 
 /// A boxed task for a [`Spawner`].
 pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -102,41 +107,28 @@ pub trait Spawner: Clone + Send + Sync + 'static {
     fn spawn(&self, fut: Task) -> Task;
 }
 
-/// Converts a rule's answer into a [`Decision`] the way the engine does: a plan's mutations
-/// and its domain events as [`NewEvent`]s with actor `license` (the license's id) at `now`; a
-/// denial writes nothing. The outcome is the rule's result, so checks see denials too.
+/// Converts a rule's answer into a [`Decision`] the way the engine does
+/// ([`Decision::planned`], actor `license` at `now`); a denial writes nothing. The outcome is
+/// the rule's result, so checks see denials too.
 pub fn decision<T>(
     aggregate: &LicenseAggregate,
     now: DateTime<Utc>,
     planned: Result<Plan<T>, Denial>,
 ) -> Decision<Result<T, Denial>> {
     match planned {
-        Ok(plan) => Decision {
-            mutations: plan.mutations,
-            events: plan
-                .events
-                .into_iter()
-                .map(|e| license_event(aggregate, e, now))
-                .collect(),
-            idempotency: None,
-            outcome: Ok(plan.outcome),
-        },
+        Ok(plan) => Decision::planned(plan, &license_actor(aggregate), now).map(Ok),
         Err(denial) => Decision::nothing(Err(denial)),
     }
 }
 
+/// The license itself as the actor of its runtime events.
+pub fn license_actor(aggregate: &LicenseAggregate) -> Actor {
+    Actor::license(&aggregate.license.id, None)
+}
+
 /// A domain event as the license itself caused it.
 pub fn license_event(aggregate: &LicenseAggregate, e: DomainEvent, now: DateTime<Utc>) -> NewEvent {
-    NewEvent {
-        event_type: e.event_type.to_owned(),
-        actor_type: AuditActorType::License,
-        actor_id: aggregate.license.id.to_string(),
-        resource_type: e.resource_type.to_owned(),
-        resource_id: Some(e.resource_id),
-        metadata: e.metadata,
-        ip_address: None,
-        created_at: now,
-    }
+    license_actor(aggregate).event(e, now)
 }
 
 /// Spawns every task at once through `spawner`, releases them together, waits for all and
@@ -297,6 +289,11 @@ macro_rules! conformance_suite {
             store licenses::read_only_decisions_write_nothing,
             store licenses::mutations_upsert_and_remove_by_key,
             store licenses::devices_and_license_features_list,
+            store reads::read_license_loads_what_transact_loads,
+            store reads::read_license_of_a_missing_license_is_not_found,
+            store reads::touches_move_timestamps_forward_only,
+            store reads::touches_append_their_events_and_skip_missing_records,
+            spawn reads::snapshots_never_show_half_a_write,
             store time_travel::expiry_and_grace_follow_now,
             store time_travel::trials_end_without_grace,
             store time_travel::floating_lease_timeout_frees_the_slot,

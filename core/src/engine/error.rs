@@ -58,6 +58,11 @@ impl EngineError {
         Self::Denied(Denial::one(reason))
     }
 
+    /// An internal failure (signing, serialising) whose details are logged, not shown.
+    pub(crate) fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Internal(Box::new(e))
+    }
+
     /// An invalid-input refusal about `field` (HTTP 422).
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         Self::denied(DenialCode::InvalidField, Some(field), message)

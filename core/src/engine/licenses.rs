@@ -8,20 +8,18 @@ use serde::Serialize;
 
 use super::catalog::parse_id;
 use super::requests::LicenseCreate;
+use super::runner::{Answer, Caller, Idempotency, ResponseBody, Unrecorded, plain_body};
 use super::{Actor, Clock, Engine, EngineError};
-use crate::crypto::{LicenseKey, canonical_json};
+use crate::crypto::LicenseKey;
 use crate::model::{
     CustomerId, Device, DeviceId, FeatureAssignRequest, License, LicenseFeature, LicenseId,
-    LicenseStatus, LicenseTerms, Policy, PolicyId, RenewRequest, Timestamp, TransferRequest,
+    LicenseStatus, LicenseTerms, Policy, PolicyId, RenewRequest, TransferRequest,
     UsageResetRequest,
 };
 use crate::rules::{
     Denial, DenialCode, LicenseAggregate, Plan, activation, lifecycle, metering, status,
 };
-use crate::store::{
-    AggregateQuery, Decision, IdempotencyKey, IdempotencyRecord, LicenseQuery, LicenseSelector,
-    Limit, Store, StoreError,
-};
+use crate::store::{AggregateQuery, LicenseQuery, LicenseSelector, Limit, Store};
 
 /// A created license and its key, which is shown this once.
 #[derive(Debug, Clone, Serialize)]
@@ -39,27 +37,6 @@ pub struct ManagementCall<'a> {
     pub idempotency_key: Option<&'a str>,
     /// Echoed in `meta.request_id`.
     pub request_id: &'a str,
-}
-
-/// A management response body `{"data":…,"meta":…}` that may be a replay.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredBody {
-    /// The exact bytes to send.
-    pub body: Vec<u8>,
-    /// Whether it was replayed for a repeated idempotency key.
-    pub replayed: bool,
-}
-
-#[derive(Serialize)]
-struct Envelope<'a, T> {
-    data: &'a T,
-    meta: Meta<'a>,
-}
-
-#[derive(Serialize)]
-struct Meta<'a> {
-    request_id: &'a str,
-    timestamp: Timestamp,
 }
 
 /// `license` as clients see it: the effective status at `now` instead of the stored one.
@@ -223,7 +200,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         call: ManagementCall<'_>,
         id: &str,
         req: &RenewRequest,
-    ) -> Result<StoredBody, EngineError> {
+    ) -> Result<ResponseBody, EngineError> {
         let id: LicenseId = parse_id(id, "license")?;
         // Renewal sources are validated and recorded in the event, never linked (contract).
         let mut sources = Vec::new();
@@ -263,7 +240,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         call: ManagementCall<'_>,
         id: &str,
         req: &TransferRequest,
-    ) -> Result<StoredBody, EngineError> {
+    ) -> Result<ResponseBody, EngineError> {
         let id: LicenseId = parse_id(id, "license")?;
         let customer: Option<Option<CustomerId>> = match req.customer_id.as_deref() {
             None => None,
@@ -482,7 +459,8 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         Ok(present(license, &policy, self.now()))
     }
 
-    /// Runs a management rule on one license under its lock.
+    /// Runs a management rule on one license under its lock (not idempotent: the outcome is a
+    /// value, not a stored body).
     async fn admin_with<T: Send>(
         &self,
         actor: &Actor,
@@ -490,28 +468,22 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         mut query: AggregateQuery,
         decide: impl FnOnce(&LicenseAggregate, DateTime<Utc>) -> Result<Plan<T>, Denial> + Send,
     ) -> Result<T, EngineError> {
-        let id: LicenseId = parse_id(id, "license")?;
-        query.selector = Some(LicenseSelector::Id(id));
-        let now = self.now();
-        let result = self
-            .store
-            .transact_license(query, |loaded| match decide(loaded.aggregate, now) {
-                Ok(plan) => Decision {
-                    mutations: plan.mutations,
-                    events: actor.events(plan.events, now),
-                    idempotency: None,
-                    outcome: Ok(plan.outcome),
-                },
-                Err(d) => Decision::nothing(Err(EngineError::Denied(d))),
+        query.selector = Some(LicenseSelector::Id(parse_id(id, "license")?));
+        let answer = self
+            .transact(query, None, Caller::Actor(actor), |agg, now| {
+                Ok(decide(agg, now)?.map(Unrecorded))
             })
-            .await;
-        match result {
-            Ok(outcome) => outcome.map_err(map_not_found),
-            Err(e) => Err(e.into()),
+            .await
+            .map_err(map_not_found)?;
+        match answer {
+            Answer::Fresh(Unrecorded(t)) => Ok(t),
+            // Only an idempotency key replays, and none was given.
+            Answer::Replayed(_) => Err(EngineError::Conflict("unexpected replay")),
         }
     }
 
-    /// Runs an idempotent management rule whose outcome is a license.
+    /// Runs an idempotent management rule whose outcome is a license, answered as
+    /// `{"data":<license>,"meta":…}` and stored for replay with the effect.
     async fn idempotent<Q: Serialize + Sync>(
         &self,
         actor: &Actor,
@@ -520,73 +492,19 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         id: &LicenseId,
         req: &Q,
         decide: impl FnOnce(&LicenseAggregate, DateTime<Utc>) -> Result<Plan<License>, Denial> + Send,
-    ) -> Result<StoredBody, EngineError> {
-        let request = canonical_json(req).map_err(|e| EngineError::Internal(Box::new(e)))?;
-        let hash = super::runtime::request_hash(op, &request);
-        let key = call.idempotency_key.map(|k| IdempotencyKey {
-            scope: format!("license:{id}"),
-            key: k.to_owned(),
-        });
-        let query = AggregateQuery {
-            selector: Some(LicenseSelector::Id(id.clone())),
-            idempotency: key.clone(),
-            ..AggregateQuery::default()
-        };
-        let now = self.now();
-        let result = self
-            .store
-            .transact_license(query, |loaded| {
-                if let Some(stored) = loaded.idempotency {
-                    return Decision::nothing(if stored.request_hash == hash {
-                        Ok(StoredBody {
-                            body: stored.body.clone(),
-                            replayed: true,
-                        })
-                    } else {
-                        Err(EngineError::IdempotencyConflict)
-                    });
-                }
-                let agg = loaded.aggregate;
-                let plan = match decide(agg, now) {
-                    Ok(p) => p,
-                    Err(d) => return Decision::nothing(Err(EngineError::Denied(d))),
-                };
+    ) -> Result<ResponseBody, EngineError> {
+        let scope = Idempotency::management_scope(id);
+        let idempotency = Idempotency::new(scope, call.idempotency_key, op, req)?;
+        let query = AggregateQuery::new(LicenseSelector::Id(id.clone()));
+        let answer = self
+            .transact(query, idempotency, Caller::Actor(actor), |agg, now| {
+                let plan = decide(agg, now)?;
                 let shown = present(plan.outcome.clone(), &agg.policy, now);
-                let body = match serde_json::to_vec(&Envelope {
-                    data: &shown,
-                    meta: Meta {
-                        request_id: call.request_id,
-                        timestamp: Timestamp::new(now),
-                    },
-                }) {
-                    Ok(b) => b,
-                    Err(e) => return Decision::nothing(Err(EngineError::Internal(Box::new(e)))),
-                };
-                Decision {
-                    mutations: plan.mutations,
-                    events: actor.events(plan.events, now),
-                    idempotency: key.map(|key| IdempotencyRecord {
-                        key,
-                        request_hash: hash,
-                        status: 200,
-                        body: body.clone(),
-                        created_at: now,
-                    }),
-                    outcome: Ok(StoredBody {
-                        body,
-                        replayed: false,
-                    }),
-                }
+                let body = plain_body(&shown, call.request_id, now)?;
+                Ok(plan.map(|_| ResponseBody::fresh(body)))
             })
-            .await;
-        match result {
-            Ok(outcome) => outcome,
-            Err(StoreError::AlreadyExists {
-                entity: "idempotency_record",
-                ..
-            }) => Err(EngineError::IdempotencyConflict),
-            Err(e) => Err(e.into()),
-        }
+            .await?;
+        Ok(answer.into_response())
     }
 }
 

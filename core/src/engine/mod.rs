@@ -25,6 +25,17 @@
 //!
 //! # Idempotency
 //!
+//! # Reads and writes
+//!
+//! Writes (activate, deactivate, consume, checkout, heartbeat, checkin and every management
+//! change of a license) run through one transaction runner under the license's exclusive
+//! lock, so limits hold exactly. Reads (validate, check, offline) decide on a snapshot
+//! ([`LicenseStore::read_license`](crate::store::LicenseStore::read_license)) without any
+//! exclusive lock, sign after the store is done, and leave their bookkeeping to be written
+//! behind, coalesced per device (see [`Engine::flush_touches`] for what a crash can lose).
+//!
+//! # Idempotency
+//!
 //! Activate, deactivate, consume, floating checkout and checkin (runtime) and renew and
 //! transfer (management) take an idempotency key. The record (scope = the license, key, a hash
 //! of the operation and its request, the response bytes) is written in the same transaction as
@@ -40,7 +51,9 @@ mod customers;
 mod error;
 mod licenses;
 pub mod requests;
+mod runner;
 mod runtime;
+mod touches;
 
 use std::sync::{Mutex, PoisonError, RwLock};
 
@@ -51,61 +64,19 @@ pub use access::{ApiKeyCreated, WebhookWithSecret};
 pub use catalog::MAX_NAME_LEN;
 pub use clock::{Clock, ManualClock};
 pub use error::EngineError;
-pub use licenses::{LicenseCreated, ManagementCall, StoredBody, present};
-pub use runtime::{RuntimeCall, SignedResponse};
+pub use licenses::{LicenseCreated, ManagementCall, present};
+pub use runner::ResponseBody;
+pub use runtime::RuntimeCall;
+pub use touches::{DEFAULT_TOUCH_INTERVAL, MAX_PENDING_TOUCHES};
+
+/// Who performs an operation (defined with the store types, whose events name it).
+pub use crate::store::Actor;
 
 use crate::crypto::{KeyRing, PublicKeyInfo};
-use crate::model::{AuditActorType, KeyStatus};
+use crate::model::KeyStatus;
 use crate::rules::DomainEvent;
-use crate::store::{NewEvent, Store};
-
-/// Who performs a management operation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor {
-    /// The kind of actor.
-    pub actor_type: AuditActorType,
-    /// Its id (an API key id, `system`, …).
-    pub actor_id: String,
-    /// Its network address, when known.
-    pub ip_address: Option<String>,
-}
-
-impl Actor {
-    /// The system itself (bootstrap, maintenance commands).
-    pub fn system() -> Self {
-        Self {
-            actor_type: AuditActorType::System,
-            actor_id: "system".into(),
-            ip_address: None,
-        }
-    }
-
-    /// A management API key.
-    pub fn api_key(id: &crate::model::ApiKeyId, ip_address: Option<String>) -> Self {
-        Self {
-            actor_type: AuditActorType::ApiKey,
-            actor_id: id.to_string(),
-            ip_address,
-        }
-    }
-
-    pub(crate) fn event(&self, e: DomainEvent, now: DateTime<Utc>) -> NewEvent {
-        NewEvent {
-            event_type: e.event_type.to_owned(),
-            actor_type: self.actor_type,
-            actor_id: self.actor_id.clone(),
-            resource_type: e.resource_type.to_owned(),
-            resource_id: Some(e.resource_id),
-            metadata: e.metadata,
-            ip_address: self.ip_address.clone(),
-            created_at: now,
-        }
-    }
-
-    pub(crate) fn events(&self, es: Vec<DomainEvent>, now: DateTime<Utc>) -> Vec<NewEvent> {
-        es.into_iter().map(|e| self.event(e, now)).collect()
-    }
-}
+use crate::store::Store;
+use touches::TouchBuffer;
 
 /// The licensing engine over store `S`, clock `C` and RNG `R`.
 pub struct Engine<S, C, R> {
@@ -113,6 +84,7 @@ pub struct Engine<S, C, R> {
     clock: C,
     rng: Mutex<R>,
     keys: RwLock<KeyRing>,
+    touches: TouchBuffer,
 }
 
 impl<S, C, R> std::fmt::Debug for Engine<S, C, R> {
@@ -154,6 +126,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             clock,
             rng: Mutex::new(rng),
             keys: RwLock::new(keys),
+            touches: TouchBuffer::new(DEFAULT_TOUCH_INTERVAL),
         })
     }
 

@@ -3,24 +3,18 @@
 use chrono::{DateTime, Utc};
 use rand_core::CryptoRng;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-use super::{Engine, EngineError};
-use crate::crypto::{LeaseToken, LicenseKey, canonical_json, seal};
+use super::runner::{Caller, Idempotency, ResponseBody, body_of};
+use super::{Clock, Engine, EngineError};
+use crate::crypto::{LeaseToken, LicenseKey, seal};
 use crate::model::{
-    AuditActorType, ConsumeRequest, DeviceId, FloatingLeaseRequest, LeaseId, RuntimeBindingRequest,
-    Timestamp,
+    ConsumeRequest, DeviceId, FloatingLeaseRequest, LeaseId, RuntimeBindingRequest,
 };
 use crate::rules::{
-    Binding, Denial, DenialCode, DenialReason, LicenseAggregate, Plan, activation, floating,
+    Binding, Denial, DenialCode, DenialReason, LicenseAggregate, Plan, Read, activation, floating,
     metering, offline, version,
 };
-use crate::store::{
-    AggregateQuery, Decision, IdempotencyKey, IdempotencyRecord, LicenseSelector, Loaded, NewEvent,
-    Store, StoreError,
-};
-
-use super::{Actor, Clock};
+use crate::store::{Actor, AggregateQuery, LicenseSelector, Store, StoreError, TouchRecord};
 
 /// The credentials and bookkeeping of one runtime request.
 #[derive(Debug, Clone, Copy)]
@@ -35,40 +29,12 @@ pub struct RuntimeCall<'a> {
     pub ip_address: Option<&'a str>,
 }
 
-/// A complete response body: `{"data":…,"signature":…,"meta":…}` for signed responses,
-/// `{"data":…,"meta":…}` for the offline envelope.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedResponse {
-    /// The exact bytes to send.
-    pub body: Vec<u8>,
-    /// Whether this is a stored response replayed for a repeated idempotency key.
-    pub replayed: bool,
-}
-
-#[derive(Serialize)]
-struct Meta<'a> {
-    request_id: &'a str,
-    timestamp: Timestamp,
-}
-
-/// What an operation declares to the shared runner.
+/// What an operation declares to the runners.
 struct Op<'a> {
-    name: &'static str,
     call: RuntimeCall<'a>,
-    /// Canonical request bytes (for the idempotency hash).
-    request: Vec<u8>,
-    binding_key: Option<String>,
-    app_version: Option<semver::Version>,
-    event_id: Option<String>,
-    idempotent: bool,
-}
-
-pub(crate) fn request_hash(op: &str, request: &[u8]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(op.as_bytes());
-    h.update(b"\n");
-    h.update(request);
-    h.finalize().into()
+    key: LicenseKey,
+    query: AggregateQuery,
+    idempotency: Option<Idempotency>,
 }
 
 fn binding_hints(req: &RuntimeBindingRequest) -> (Option<String>, Option<semver::Version>) {
@@ -78,22 +44,6 @@ fn binding_hints(req: &RuntimeBindingRequest) -> (Option<String>, Option<semver:
         .as_deref()
         .and_then(|v| version::parse_app_version(v).ok());
     (key, version)
-}
-
-fn body_of(parts: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(parts.iter().map(|(_, v)| v.len() + 12).sum());
-    out.push(b'{');
-    for (i, (k, v)) in parts.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.push(b'"');
-        out.extend_from_slice(k.as_bytes());
-        out.extend_from_slice(b"\":");
-        out.extend_from_slice(v);
-    }
-    out.push(b'}');
-    out
 }
 
 impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
@@ -107,16 +57,18 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         &self,
         call: RuntimeCall<'_>,
         req: &RuntimeBindingRequest,
-    ) -> Result<SignedResponse, EngineError> {
+    ) -> Result<ResponseBody, EngineError> {
         let device_id = self.with_rng(|rng| DeviceId::generate(rng));
-        let op = self.op("activate", call, req, true)?;
-        self.run_signed(op, |agg, now| {
+        let op = self.op("activate", call, req, Some(req), true)?;
+        self.write(op, |agg, now| {
             activation::activate(agg, req, device_id, now)
         })
         .await
     }
 
-    /// Validates an activated device and refreshes its validation timestamps.
+    /// Validates an activated device. Read-only: decided on a snapshot without any lock; the
+    /// validation timestamps and `license.validated` event are written behind, coalesced per
+    /// device (see [`Engine::flush_touches`]).
     ///
     /// # Errors
     ///
@@ -125,10 +77,10 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         &self,
         call: RuntimeCall<'_>,
         req: &RuntimeBindingRequest,
-    ) -> Result<SignedResponse, EngineError> {
-        let op = self.op("validate", call, req, false)?;
-        self.run_signed(op, |agg, now| activation::validate(agg, req, now))
-            .await
+    ) -> Result<ResponseBody, EngineError> {
+        let op = self.op("validate", call, req, Some(req), false)?;
+        let read = self.read(op, |agg, now| activation::validate(agg, req, now));
+        self.signed_read(call, read.await?)
     }
 
     /// Reports an activated device's entitlement without changing anything.
@@ -140,10 +92,10 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         &self,
         call: RuntimeCall<'_>,
         req: &RuntimeBindingRequest,
-    ) -> Result<SignedResponse, EngineError> {
-        let op = self.op("check", call, req, false)?;
-        self.run_signed(op, |agg, now| activation::check(agg, req, now))
-            .await
+    ) -> Result<ResponseBody, EngineError> {
+        let op = self.op("check", call, req, Some(req), false)?;
+        let read = self.read(op, |agg, now| activation::check(agg, req, now));
+        self.signed_read(call, read.await?)
     }
 
     /// Consumes metered usage (idempotent by key, and by `event_id`).
@@ -155,18 +107,15 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         &self,
         call: RuntimeCall<'_>,
         req: &ConsumeRequest,
-    ) -> Result<SignedResponse, EngineError> {
+    ) -> Result<ResponseBody, EngineError> {
         // Checked before the request is written canonically (for the idempotency hash),
         // which refuses such integers: a client error, not an internal one.
         if let Some(reason) = req.amount.and_then(metering::amount_out_of_range) {
             return Err(Denial::one(reason).into());
         }
-        let mut op = self.op_plain("consume", call, req, true)?;
-        let (key, version) = binding_hints(&req.binding());
-        op.binding_key = key;
-        op.app_version = version;
-        op.event_id = Some(req.event_id.clone());
-        self.run_signed(op, |agg, now| metering::consume(agg, req, now))
+        let mut op = self.op("consume", call, req, Some(&req.binding()), true)?;
+        op.query.consumption_event_id = Some(req.event_id.clone());
+        self.write(op, |agg, now| metering::consume(agg, req, now))
             .await
     }
 
@@ -179,9 +128,9 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         &self,
         call: RuntimeCall<'_>,
         req: &RuntimeBindingRequest,
-    ) -> Result<SignedResponse, EngineError> {
-        let op = self.op("deactivate", call, req, true)?;
-        self.run_signed(op, |agg, now| activation::deactivate(agg, req, now))
+    ) -> Result<ResponseBody, EngineError> {
+        let op = self.op("deactivate", call, req, Some(req), true)?;
+        self.write(op, |agg, now| activation::deactivate(agg, req, now))
             .await
     }
 
@@ -194,7 +143,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         &self,
         call: RuntimeCall<'_>,
         req: &RuntimeBindingRequest,
-    ) -> Result<SignedResponse, EngineError> {
+    ) -> Result<ResponseBody, EngineError> {
         let new = self.with_rng(|rng| {
             let token = LeaseToken::generate(rng);
             floating::NewLease {
@@ -204,8 +153,8 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
                 token: token.expose_secret().to_owned(),
             }
         });
-        let op = self.op("checkout", call, req, true)?;
-        self.run_signed(op, |agg, now| floating::checkout(agg, req, new, now))
+        let op = self.op("checkout", call, req, Some(req), true)?;
+        self.write(op, |agg, now| floating::checkout(agg, req, new, now))
             .await
     }
 
@@ -218,10 +167,10 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         &self,
         call: RuntimeCall<'_>,
         req: &FloatingLeaseRequest,
-    ) -> Result<SignedResponse, EngineError> {
+    ) -> Result<ResponseBody, EngineError> {
         let hash = lease_hash(req);
-        let op = self.op_plain("heartbeat", call, req, false)?;
-        self.run_signed(op, |agg, now| floating::heartbeat(agg, &hash?, now))
+        let op = self.op("heartbeat", call, req, None, false)?;
+        self.write(op, |agg, now| floating::heartbeat(agg, &hash?, now))
             .await
     }
 
@@ -234,12 +183,12 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         &self,
         call: RuntimeCall<'_>,
         req: &FloatingLeaseRequest,
-    ) -> Result<SignedResponse, EngineError> {
+    ) -> Result<ResponseBody, EngineError> {
         // A malformed token is refused inside the transaction, after a repeated idempotency
         // key was replayed or refused (409), like every other refusal.
         let hash = lease_hash(req);
-        let op = self.op_plain("checkin", call, req, true)?;
-        self.run_signed(op, |agg, now| floating::checkin(agg, &hash?, now))
+        let op = self.op("checkin", call, req, None, true)?;
+        self.write(op, |agg, now| floating::checkin(agg, &hash?, now))
             .await
     }
 
@@ -253,173 +202,137 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         &self,
         call: RuntimeCall<'_>,
         req: &RuntimeBindingRequest,
-    ) -> Result<SignedResponse, EngineError> {
-        let op = self.op("offline", call, req, false)?;
-        let license_key = call.license_key;
-        self.run(op, |agg, now| {
-            let plan = offline::offline(agg, req, now)?;
-            let envelope = self
-                .with_keys(|keys| self.with_rng(|rng| seal(keys, license_key, &plan.outcome, rng)))
-                .map_err(|e| EngineError::Internal(Box::new(e)))?;
-            let data =
-                serde_json::to_vec(&envelope).map_err(|e| EngineError::Internal(Box::new(e)))?;
-            Ok(plan.map(|_| vec![("data", data)]))
-        })
-        .await
+    ) -> Result<ResponseBody, EngineError> {
+        let op = self.op("offline", call, req, Some(req), false)?;
+        let read = self
+            .read(op, |agg, now| offline::offline(agg, req, now))
+            .await?;
+        // Sealed after the store is done, like every read is signed.
+        let envelope = self
+            .with_keys(|keys| self.with_rng(|rng| seal(keys, call.license_key, &read.0, rng)))
+            .map_err(EngineError::internal)?;
+        let data = serde_json::to_vec(&envelope).map_err(EngineError::internal)?;
+        let body = body_of(&[("data", &data)], call.request_id, read.1)?;
+        Ok(ResponseBody::fresh(body))
     }
 
-    fn op<'a>(
+    /// Names the license by the key's hash, loads what the binding needs, and keys
+    /// idempotent operations by the license key (known before the license is loaded; a
+    /// management key is scoped by the license id, so the two never collide).
+    fn op<'a, Q: Serialize>(
         &self,
         name: &'static str,
         call: RuntimeCall<'a>,
-        req: &RuntimeBindingRequest,
+        req: &Q,
+        binding: Option<&RuntimeBindingRequest>,
         idempotent: bool,
     ) -> Result<Op<'a>, EngineError> {
-        let mut op = self.op_plain(name, call, req, idempotent)?;
-        let (key, version) = binding_hints(req);
-        op.binding_key = key;
-        op.app_version = version;
-        Ok(op)
-    }
-
-    fn op_plain<'a, T: Serialize>(
-        &self,
-        name: &'static str,
-        call: RuntimeCall<'a>,
-        req: &T,
-        idempotent: bool,
-    ) -> Result<Op<'a>, EngineError> {
-        let request = canonical_json(req).map_err(|e| EngineError::Internal(Box::new(e)))?;
+        let key =
+            LicenseKey::parse(call.license_key).map_err(|_| EngineError::InvalidCredentials)?;
+        let idempotency = match idempotent {
+            true => Idempotency::new(
+                format!("license_key:{}", key.hash()),
+                call.idempotency_key,
+                name,
+                req,
+            )?,
+            false => None,
+        };
+        let (binding_key, app_version) = binding.map(binding_hints).unwrap_or_default();
+        let query = AggregateQuery {
+            selector: Some(LicenseSelector::KeyHash(key.hash())),
+            binding_key,
+            app_version,
+            ..AggregateQuery::default()
+        };
         Ok(Op {
-            name,
             call,
-            request,
-            binding_key: None,
-            app_version: None,
-            event_id: None,
-            idempotent,
+            key,
+            query,
+            idempotency,
         })
     }
 
-    /// Runs a rule whose outcome is signed.
-    async fn run_signed<T: Serialize>(
+    /// A write: decided and signed under the license's lock, stored with its idempotency
+    /// record (the stored body must be the one sent).
+    async fn write<T: Serialize>(
         &self,
         op: Op<'_>,
         decide: impl FnOnce(&LicenseAggregate, DateTime<Utc>) -> Result<Plan<T>, Denial> + Send,
-    ) -> Result<SignedResponse, EngineError> {
-        self.run(op, |agg, now| {
-            let plan = decide(agg, now)?;
-            let signed = self
-                .with_keys(|keys| keys.sign(&plan.outcome))
-                .map_err(|e| EngineError::Internal(Box::new(e)))?;
-            let signature = serde_json::to_vec(signed.signature())
-                .map_err(|e| EngineError::Internal(Box::new(e)))?;
-            let data = signed.data_bytes().to_vec();
-            Ok(plan.map(|_| vec![("data", data), ("signature", signature)]))
-        })
-        .await
+    ) -> Result<ResponseBody, EngineError> {
+        let Op {
+            call,
+            idempotency,
+            query,
+            ..
+        } = op;
+        let caller = Caller::License {
+            ip_address: call.ip_address,
+        };
+        let answer = self
+            .transact(query, idempotency, caller, |agg, now| {
+                let plan = decide(agg, now)?;
+                let body = self.signed_body(&plan.outcome, call.request_id, now)?;
+                Ok(plan.map(|_| ResponseBody::fresh(body)))
+            })
+            .await?;
+        Ok(answer.into_response())
     }
 
-    /// The shared runner: authenticate by key hash, replay or refuse a repeated idempotency key,
-    /// decide under the license lock, and store effect, events and response together.
-    async fn run(
+    /// A read: decided on a snapshot without any lock; its touch is noted for writing behind.
+    /// Returns the outcome and the `now` it was decided at.
+    async fn read<T>(
         &self,
         op: Op<'_>,
-        decide: impl FnOnce(
-            &LicenseAggregate,
-            DateTime<Utc>,
-        ) -> Result<Plan<Vec<(&'static str, Vec<u8>)>>, EngineError>
-        + Send,
-    ) -> Result<SignedResponse, EngineError> {
-        let key =
-            LicenseKey::parse(op.call.license_key).map_err(|_| EngineError::InvalidCredentials)?;
-        let now = self.clock.now();
-        let idempotency = match (op.idempotent, op.call.idempotency_key) {
-            (true, Some(k)) => Some((k.to_owned(), request_hash(op.name, &op.request))),
-            _ => None,
+        decide: impl FnOnce(&LicenseAggregate, DateTime<Utc>) -> Result<Read<T>, Denial>,
+    ) -> Result<(T, DateTime<Utc>), EngineError> {
+        debug_assert!(op.idempotency.is_none(), "reads take no idempotency key");
+        let now = self.now();
+        let agg = match self.store.read_license(&op.query).await {
+            Ok(agg) => agg,
+            Err(StoreError::NotFound { entity: "license" }) => {
+                return Err(EngineError::InvalidCredentials);
+            }
+            Err(e) => return Err(e.into()),
         };
-        // Runtime keys are scoped by the license key (known before the license is loaded);
-        // management keys by the license id, so the two credentials never collide.
-        let scope = format!("license_key:{}", key.hash());
-        let idempotency_key = idempotency.as_ref().map(|(k, _)| IdempotencyKey {
-            scope: scope.clone(),
-            key: k.clone(),
-        });
-        let query = AggregateQuery {
-            selector: Some(LicenseSelector::KeyHash(key.hash())),
-            binding_key: op.binding_key,
-            app_version: op.app_version,
-            consumption_event_id: op.event_id,
-            idempotency: idempotency_key,
-        };
-        let request_id = op.call.request_id;
-        let ip = op.call.ip_address.map(str::to_owned);
-        let result = self
-            .store
-            .transact_license(query, move |loaded: Loaded<'_>| {
-                let agg = loaded.aggregate;
-                if let (Some(stored), Some((_, hash))) = (loaded.idempotency, &idempotency) {
-                    return Decision::nothing(if &stored.request_hash == hash {
-                        Ok(SignedResponse {
-                            body: stored.body.clone(),
-                            replayed: true,
-                        })
-                    } else {
-                        Err(EngineError::IdempotencyConflict)
-                    });
-                }
-                let plan = match decide(agg, now) {
-                    Ok(plan) => plan,
-                    Err(e) => return Decision::nothing(Err(e)),
-                };
-                let meta = match serde_json::to_vec(&Meta {
-                    request_id,
-                    timestamp: Timestamp::new(now),
-                }) {
-                    Ok(m) => m,
-                    Err(e) => return Decision::nothing(Err(EngineError::Internal(Box::new(e)))),
-                };
-                let mut parts: Vec<(&str, &[u8])> = plan
-                    .outcome
-                    .iter()
-                    .map(|(k, v)| (*k, v.as_slice()))
-                    .collect();
-                parts.push(("meta", &meta));
-                let body = body_of(&parts);
-                let actor = Actor {
-                    actor_type: AuditActorType::License,
-                    actor_id: agg.license.id.to_string(),
-                    ip_address: ip,
-                };
-                let events: Vec<NewEvent> = actor.events(plan.events, now);
-                let record = idempotency.map(|(k, hash)| IdempotencyRecord {
-                    key: IdempotencyKey { scope, key: k },
-                    request_hash: hash,
-                    status: 200,
-                    body: body.clone(),
-                    created_at: now,
-                });
-                Decision {
-                    mutations: plan.mutations,
-                    events,
-                    idempotency: record,
-                    outcome: Ok(SignedResponse {
-                        body,
-                        replayed: false,
-                    }),
-                }
-            })
-            .await;
-        match result {
-            Ok(outcome) => outcome,
-            Err(StoreError::NotFound { entity: "license" }) => Err(EngineError::InvalidCredentials),
-            // Two requests with one key raced: the loser sees the winner's record on retry.
-            Err(StoreError::AlreadyExists {
-                entity: "idempotency_record",
-                ..
-            }) => Err(EngineError::IdempotencyConflict),
-            Err(e) => Err(e.into()),
+        // The snapshot was found by key hash; a key replaced meanwhile is a stale credential.
+        if agg.license.key_hash != op.key.hash() {
+            return Err(EngineError::InvalidCredentials);
         }
+        let read = decide(&agg, now)?;
+        if let Some(touch) = read.touch {
+            let actor = Actor::license(&agg.license.id, op.call.ip_address.map(str::to_owned));
+            self.touches.note(TouchRecord::new(touch, &actor));
+        }
+        Ok((read.outcome, now))
+    }
+
+    /// A read's outcome signed (outside any lock) into a response body.
+    fn signed_read<T: Serialize>(
+        &self,
+        call: RuntimeCall<'_>,
+        (outcome, now): (T, DateTime<Utc>),
+    ) -> Result<ResponseBody, EngineError> {
+        let body = self.signed_body(&outcome, call.request_id, now)?;
+        Ok(ResponseBody::fresh(body))
+    }
+
+    /// `{"data":…,"signature":…,"meta":…}` with `data` signed by the active key.
+    fn signed_body<T: Serialize>(
+        &self,
+        outcome: &T,
+        request_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<u8>, EngineError> {
+        let signed = self
+            .with_keys(|keys| keys.sign(outcome))
+            .map_err(EngineError::internal)?;
+        let signature = serde_json::to_vec(signed.signature()).map_err(EngineError::internal)?;
+        body_of(
+            &[("data", signed.data_bytes()), ("signature", &signature)],
+            request_id,
+            now,
+        )
     }
 }
 

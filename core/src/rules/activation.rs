@@ -7,8 +7,8 @@
 //!   none is ever created for it).
 //! - `max_activations` bounds active devices of both kinds; `max_container_instances`
 //!   additionally bounds active container devices.
-//! - Validate refreshes the device's and license's validation timestamps; check changes
-//!   nothing.
+//! - Validate and check change nothing; validate returns the [`Touch`](super::Touch) that
+//!   records the validation (timestamps and event), written behind by the host.
 //!
 //! Activations do not change `entitlement_version`: seats are not entitlements.
 
@@ -22,8 +22,8 @@ use crate::model::{
 
 use super::runtime_gate::admit;
 use super::{
-    Denial, DenialCode, DenialReason, DomainEvent, LicenseAggregate, Mutation, Plan, entitlement,
-    status,
+    Denial, DenialCode, DenialReason, DomainEvent, LicenseAggregate, Mutation, Plan, Read, Touch,
+    TouchKind, entitlement, status,
 };
 
 /// Activates the request's binding. `new_device_id` is used only if the binding has never
@@ -137,28 +137,30 @@ pub fn activate(
     })
 }
 
-/// Validates an activated binding and refreshes its validation timestamps.
+/// Validates an activated binding. Read-only: the validation's bookkeeping (the device's and
+/// license's validation timestamps, the `license.validated` event) is the returned
+/// [`Touch`](super::Touch), which a host writes behind, coalesced per device.
 pub fn validate(
     agg: &LicenseAggregate,
     req: &RuntimeBindingRequest,
     now: DateTime<Utc>,
-) -> Result<Plan<RuntimeEntitlementData>, Denial> {
+) -> Result<Read<RuntimeEntitlementData>, Denial> {
     let (device, data) = bound(agg, req, now)?;
-    let mut device = device.clone();
-    refresh_details(&mut device, req, now);
-    device.last_validated_at = Some(now);
-    let mut license = agg.license.clone();
-    license.last_validated_at = Some(now);
     let event = DomainEvent::new(
         "license.validated",
         "license",
-        license.id.as_str(),
+        agg.license.id.as_str(),
         [("device_id", json!(device.id))],
     );
-    Ok(Plan {
-        mutations: vec![Mutation::Device(device), Mutation::License(license)],
-        events: vec![event],
+    Ok(Read {
         outcome: data,
+        touch: Some(Touch {
+            kind: TouchKind::Validated,
+            license_id: agg.license.id.clone(),
+            device_id: device.id.clone(),
+            at: now,
+            event,
+        }),
     })
 }
 
@@ -167,9 +169,9 @@ pub fn check(
     agg: &LicenseAggregate,
     req: &RuntimeBindingRequest,
     now: DateTime<Utc>,
-) -> Result<Plan<RuntimeEntitlementData>, Denial> {
+) -> Result<Read<RuntimeEntitlementData>, Denial> {
     let (_, data) = bound(agg, req, now)?;
-    Ok(Plan::read_only(data))
+    Ok(Read::untraced(data))
 }
 
 /// The active device for the request, after every shared check; all failures at once.

@@ -41,4 +41,4 @@ pub(crate) mod testing;
 pub use aggregate::{LicenseAggregate, VersionCatalogView};
 pub use binding::{Binding, MAX_BINDING_FIELD_LEN};
 pub use denial::{Denial, DenialCode, DenialKind, DenialReason};
-pub use plan::{DomainEvent, Mutation, Plan};
+pub use plan::{DomainEvent, Mutation, Plan, Read, Touch, TouchKind};

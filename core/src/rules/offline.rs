@@ -12,7 +12,9 @@ use serde_json::json;
 use crate::model::{OfflineEntitlementData, RuntimeBindingRequest, Timestamp};
 
 use super::activation::bound;
-use super::{Denial, DenialCode, DenialReason, DomainEvent, LicenseAggregate, Plan, status};
+use super::{
+    Denial, DenialCode, DenialReason, DomainEvent, LicenseAggregate, Read, Touch, TouchKind, status,
+};
 
 pub use crate::crypto::binding_sha256;
 
@@ -21,7 +23,7 @@ pub fn offline(
     agg: &LicenseAggregate,
     req: &RuntimeBindingRequest,
     now: DateTime<Utc>,
-) -> Result<Plan<OfflineEntitlementData>, Denial> {
+) -> Result<Read<OfflineEntitlementData>, Denial> {
     let bound = bound(agg, req, now);
     let mut reasons = bound
         .as_ref()
@@ -54,9 +56,14 @@ pub fn offline(
             ("offline_expires_at", json!(data.offline_expires_at)),
         ],
     );
-    Ok(Plan {
-        mutations: vec![],
-        events: vec![event],
+    Ok(Read {
         outcome: data,
+        touch: Some(Touch {
+            kind: TouchKind::OfflineIssued,
+            license_id: agg.license.id.clone(),
+            device_id: device.id.clone(),
+            at: now,
+            event,
+        }),
     })
 }

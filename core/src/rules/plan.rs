@@ -1,9 +1,11 @@
 //! What a rule decides: mutations to persist, events to record, an outcome to return.
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::model::{
-    ConsumptionRecord, Device, FeatureId, Lease, License, LicenseFeature, LicenseId, Metadata,
+    ConsumptionRecord, Device, DeviceId, FeatureId, Lease, License, LicenseFeature, LicenseId,
+    Metadata,
 };
 
 /// One change to persist, always a whole record so a store applies it without logic.
@@ -101,6 +103,78 @@ impl<T> Plan<T> {
             mutations: self.mutations,
             events: self.events,
             outcome: f(self.outcome),
+        }
+    }
+}
+
+/// A read-only decision (validate, check, offline): the outcome and the bookkeeping the read
+/// leaves behind. Nothing in it counts against a limit, so a host may write the touch later,
+/// coalesced, off the request path (DESIGN 7).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Read<T> {
+    /// What the caller gets back.
+    pub outcome: T,
+    /// Who was seen, when; `None` when the read leaves no trace (check).
+    pub touch: Option<Touch>,
+}
+
+impl<T> Read<T> {
+    /// A read that leaves no trace.
+    pub fn untraced(outcome: T) -> Self {
+        Self {
+            outcome,
+            touch: None,
+        }
+    }
+}
+
+/// What a touch records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TouchKind {
+    /// A validation: the device's `last_seen_at` and `last_validated_at` and the license's
+    /// `last_validated_at` move to the touch's time; event `license.validated`.
+    Validated,
+    /// An offline license was issued: the device's `last_seen_at` moves; event
+    /// `license.offline_issued`.
+    OfflineIssued,
+}
+
+/// Bookkeeping of one read: a device was seen at `at`. Applying it only ever moves timestamps
+/// forward ([`Touch::apply_to_device`], [`Touch::apply_to_license`]), so touches may be
+/// applied late, merged or out of order without undoing a newer write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Touch {
+    /// What was recorded.
+    pub kind: TouchKind,
+    /// The license.
+    pub license_id: LicenseId,
+    /// The device seen.
+    pub device_id: DeviceId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The event that describes it.
+    pub event: DomainEvent,
+}
+
+impl Touch {
+    /// Moves the device's timestamps forward to the touch's time (never back).
+    pub fn apply_to_device(&self, device: &mut Device) {
+        if device.last_seen_at < self.at {
+            device.last_seen_at = self.at;
+        }
+        if self.kind == TouchKind::Validated && device.last_validated_at.is_none_or(|t| t < self.at)
+        {
+            device.last_validated_at = Some(self.at);
+        }
+    }
+
+    /// Moves the license's `last_validated_at` forward to a validation's time (never back).
+    pub fn apply_to_license(&self, license: &mut License) {
+        if self.kind == TouchKind::Validated
+            && license.last_validated_at.is_none_or(|t| t < self.at)
+        {
+            license.last_validated_at = Some(self.at);
         }
     }
 }

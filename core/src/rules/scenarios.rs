@@ -210,20 +210,41 @@ fn every_failing_rule_is_reported() {
 }
 
 #[test]
-fn validate_refreshes_timestamps_and_check_changes_nothing() {
+fn validate_returns_its_touch_and_check_leaves_none() {
     let mut agg = aggregate(policy(LicenseType::Perpetual));
     step!(agg, activation::activate(&agg, &hw("A"), dev(1), t0()));
     let later = t0() + Duration::minutes(5);
-    let plan = activation::check(&agg, &hw("A"), later).unwrap();
-    assert!(plan.is_read_only());
-    assert_eq!(plan.outcome.issued_at, Timestamp::new(later));
-    let data = step!(agg, activation::validate(&agg, &hw("A"), later));
+    let read = activation::check(&agg, &hw("A"), later).unwrap();
+    assert!(read.touch.is_none(), "check leaves no trace");
+    assert_eq!(read.outcome.issued_at, Timestamp::new(later));
+    let read = activation::validate(&agg, &hw("A"), later).unwrap();
     assert_eq!(
-        data.next_check_at,
+        read.outcome.next_check_at,
         Timestamp::new(later + Duration::minutes(60))
     );
+    let touch = read.touch.expect("validate records the validation");
+    assert_eq!((touch.kind, touch.at), (TouchKind::Validated, later));
+    assert_eq!(touch.device_id, agg.devices[0].id);
+    assert_eq!(touch.event.event_type, "license.validated");
+    touch.apply_to_device(&mut agg.devices[0]);
+    touch.apply_to_license(&mut agg.license);
     assert_eq!(agg.devices[0].last_validated_at, Some(later));
+    assert_eq!(agg.devices[0].last_seen_at, later);
     assert_eq!(agg.license.last_validated_at, Some(later));
+    let earlier = Touch {
+        at: t0(),
+        ..touch.clone()
+    };
+    earlier.apply_to_device(&mut agg.devices[0]);
+    earlier.apply_to_license(&mut agg.license);
+    assert_eq!(
+        (
+            agg.devices[0].last_validated_at,
+            agg.license.last_validated_at
+        ),
+        (Some(later), Some(later)),
+        "a touch never moves a timestamp back"
+    );
     let err = activation::check(&agg, &hw("B"), later).unwrap_err();
     assert_eq!(codes(&err), vec![DenialCode::DeviceNotActivated]);
 }

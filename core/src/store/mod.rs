@@ -11,6 +11,14 @@
 //!   aggregate under an exclusive per-license lock, calls the closure exactly once, and applies
 //!   its mutations, events and idempotency record in one transaction. Nothing half-applied is
 //!   ever visible; no retry loops, no sleeps. Unrelated licenses never wait on each other.
+//! - **Reads take no exclusive lock.** [`LicenseStore::read_license`] returns a consistent
+//!   snapshot of the same aggregate (one committed state: never half of a write) without
+//!   waiting for, or making wait, any other reader; readers of one license run in parallel.
+//! - **Touches only move time forward.** [`LicenseStore::record_touches`] applies read
+//!   bookkeeping with [`Touch::apply_to_device`](crate::rules::Touch::apply_to_device) and
+//!   [`Touch::apply_to_license`](crate::rules::Touch::apply_to_license) semantics (a
+//!   timestamp never moves back, no other field changes), so a late batch never undoes a newer
+//!   write.
 //! - **Events are written with their change.** Every write method takes the events that
 //!   describe it and appends them in the same transaction. Sequences strictly increase.
 //! - **Uniqueness is the store's.** Product codes; policy and feature codes per product;
@@ -33,8 +41,9 @@ use std::future::Future;
 
 pub use error::{BoxError, StoreError};
 pub use types::{
-    AggregateQuery, DEFAULT_LIMIT, Decision, EventPage, EventQuery, IdempotencyKey,
+    Actor, AggregateQuery, DEFAULT_LIMIT, Decision, EventPage, EventQuery, IdempotencyKey,
     IdempotencyRecord, LicenseQuery, LicenseSelector, Limit, Loaded, MAX_LIMIT, NewEvent,
+    TouchRecord,
 };
 
 use crate::crypto::StoredKey;
@@ -44,6 +53,7 @@ use crate::model::{
     License, LicenseFeature, LicenseId, Order, OrderId, Policy, PolicyId, Product, ProductId,
     ProductVersion, SecretHash, Subscription, SubscriptionId, WebhookEndpoint, WebhookId,
 };
+use crate::rules::LicenseAggregate;
 
 /// Result of a store call.
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -92,6 +102,22 @@ pub trait LicenseStore: Send + Sync {
     where
         T: Send,
         F: FnOnce(Loaded<'_>) -> Decision<T> + Send;
+
+    /// A consistent snapshot of the aggregate `query` names, as `transact_license` would load
+    /// it, without the exclusive lock: the read path (validate, check, offline). The
+    /// idempotency record is not loaded (reads are not idempotent operations).
+    fn read_license(
+        &self,
+        query: &AggregateQuery,
+    ) -> impl Future<Output = StoreResult<LicenseAggregate>> + Send;
+
+    /// Applies a batch of read bookkeeping (moves device and license timestamps forward and
+    /// appends each touch's event), all or nothing. A touch naming a license or device that no
+    /// longer exists is skipped with its event (it was deleted since; nothing to record).
+    fn record_touches(
+        &self,
+        touches: Vec<TouchRecord>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Devices of a license, newest first.
     fn list_devices(

@@ -4,10 +4,10 @@ use chrono::{DateTime, Utc};
 use semver::Version;
 
 use crate::model::{
-    AuditActorType, CustomerId, Event, LicenseId, LicenseStatus, Metadata, OrderId, PolicyId,
-    ProductId, SecretHash, SubscriptionId,
+    ApiKeyId, AuditActorType, CustomerId, Event, LicenseId, LicenseStatus, Metadata, OrderId,
+    PolicyId, ProductId, SecretHash, SubscriptionId,
 };
-use crate::rules::{LicenseAggregate, Mutation};
+use crate::rules::{DomainEvent, LicenseAggregate, Mutation, Plan, Touch};
 
 /// Default page size of list operations (the contract's `limit` default).
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -133,6 +133,105 @@ impl<T> Decision<T> {
             idempotency: None,
             outcome,
         }
+    }
+
+    /// A rule's plan as a decision: its mutations, and its events as `actor` caused them at
+    /// `now`. The one place a [`Plan`] becomes something a store applies (the engine and the
+    /// conformance suite both use it).
+    pub fn planned(plan: Plan<T>, actor: &Actor, now: DateTime<Utc>) -> Self {
+        Self {
+            mutations: plan.mutations,
+            events: actor.events(plan.events, now),
+            idempotency: None,
+            outcome: plan.outcome,
+        }
+    }
+
+    /// The same decision with another outcome.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Decision<U> {
+        Decision {
+            mutations: self.mutations,
+            events: self.events,
+            idempotency: self.idempotency,
+            outcome: f(self.outcome),
+        }
+    }
+}
+
+/// Who performs an operation; events record it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The kind of actor.
+    pub actor_type: AuditActorType,
+    /// Its id (an API key id, a license id, `system`, …).
+    pub actor_id: String,
+    /// Its network address, when known.
+    pub ip_address: Option<String>,
+}
+
+impl Actor {
+    /// The system itself (bootstrap, maintenance commands).
+    pub fn system() -> Self {
+        Self {
+            actor_type: AuditActorType::System,
+            actor_id: "system".into(),
+            ip_address: None,
+        }
+    }
+
+    /// A management API key.
+    pub fn api_key(id: &ApiKeyId, ip_address: Option<String>) -> Self {
+        Self {
+            actor_type: AuditActorType::ApiKey,
+            actor_id: id.to_string(),
+            ip_address,
+        }
+    }
+
+    /// A license acting through its key (runtime calls).
+    pub fn license(id: &LicenseId, ip_address: Option<String>) -> Self {
+        Self {
+            actor_type: AuditActorType::License,
+            actor_id: id.to_string(),
+            ip_address,
+        }
+    }
+
+    /// `e` as this actor caused it at `now`.
+    pub fn event(&self, e: DomainEvent, now: DateTime<Utc>) -> NewEvent {
+        NewEvent {
+            event_type: e.event_type.to_owned(),
+            actor_type: self.actor_type,
+            actor_id: self.actor_id.clone(),
+            resource_type: e.resource_type.to_owned(),
+            resource_id: Some(e.resource_id),
+            metadata: e.metadata,
+            ip_address: self.ip_address.clone(),
+            created_at: now,
+        }
+    }
+
+    /// Every event of `es` as this actor caused it at `now`.
+    pub fn events(&self, es: Vec<DomainEvent>, now: DateTime<Utc>) -> Vec<NewEvent> {
+        es.into_iter().map(|e| self.event(e, now)).collect()
+    }
+}
+
+/// A read's bookkeeping ready to store: the rule's [`Touch`] and its event as the actor
+/// caused it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TouchRecord {
+    /// What to move forward.
+    pub touch: Touch,
+    /// The event to append with it.
+    pub event: NewEvent,
+}
+
+impl TouchRecord {
+    /// `touch` by `actor`, its event stamped with the touch's time.
+    pub fn new(touch: Touch, actor: &Actor) -> Self {
+        let event = actor.event(touch.event.clone(), touch.at);
+        Self { touch, event }
     }
 }
 

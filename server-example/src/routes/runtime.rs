@@ -5,7 +5,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::post;
-use licentia_core::engine::{EngineError, RuntimeCall, SignedResponse};
+use licentia_core::engine::{EngineError, ResponseBody, RuntimeCall};
 use licentia_core::model::{ConsumeRequest, FloatingLeaseRequest, RuntimeBindingRequest};
 use licentia_core::store::Store;
 
@@ -45,7 +45,7 @@ fn call<'a>(
 /// Sends the engine's bytes, counting the decision.
 fn answer(
     operation: &'static str,
-    result: Result<SignedResponse, EngineError>,
+    result: Result<ResponseBody, EngineError>,
 ) -> Result<Response, ApiError> {
     match result {
         Ok(r) => {
