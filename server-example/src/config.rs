@@ -95,6 +95,10 @@ pub struct ServeArgs {
     /// flushed every second (0 writes every validation).
     #[arg(long, env = "LICENTIA_TOUCH_INTERVAL", default_value_t = DEFAULT_TOUCH_INTERVAL_SECS)]
     pub touch_interval: u64,
+    /// PostgreSQL connections for the read path (validate, check, offline); default: the
+    /// machine's parallelism, at least 2. Writes and management use their own pools.
+    #[arg(long, env = "LICENTIA_DB_READ_CONNECTIONS")]
+    pub db_read_connections: Option<u32>,
     /// The first admin token's value (`lkm_` + 32 base32 characters), used only when the store
     /// has no token yet.
     #[arg(long, env = "LICENTIA_BOOTSTRAP_TOKEN", hide_env_values = true)]

@@ -13,7 +13,7 @@ use licentia_core::engine::EngineError;
 use licentia_core::rules::DenialKind;
 use serde::Serialize;
 
-use crate::request_id::now_timestamp;
+use crate::meta::{Meta, now_timestamp};
 
 /// The server's own error codes (engine denials keep their rule codes).
 pub mod codes {
@@ -130,7 +130,7 @@ impl ApiError {
         #[derive(Serialize)]
         struct Envelope<'a> {
             error: ErrorObject<'a>,
-            meta: crate::request_id::Meta<'a>,
+            meta: Meta<'a>,
         }
         #[derive(Serialize)]
         struct ErrorObject<'a> {
@@ -145,7 +145,7 @@ impl ApiError {
                 message: &self.message,
                 detail: self.detail.as_deref(),
             },
-            meta: crate::request_id::Meta {
+            meta: Meta {
                 request_id,
                 timestamp: now_timestamp(),
             },

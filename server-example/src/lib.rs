@@ -80,6 +80,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod meta;
 pub mod metrics;
 pub mod request_id;
 pub mod routes;

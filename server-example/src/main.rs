@@ -31,10 +31,17 @@ impl Backend {
 
 /// Connects to PostgreSQL at `url`, sealing signing keys under the master key when one is
 /// configured, and applies the migrations.
-async fn postgres(url: &str, master_key: Option<&str>) -> Result<PostgresStore, BoxError> {
+async fn postgres(
+    url: &str,
+    master_key: Option<&str>,
+    read_connections: Option<u32>,
+) -> Result<PostgresStore, BoxError> {
     let mut store = PostgresStore::connect(url)
         .await
         .map_err(|e| format!("cannot reach PostgreSQL ({e}); is DATABASE_URL right?"))?;
+    if let Some(n) = read_connections {
+        store = store.with_read_connections(n);
+    }
     if let Some(key) = master_key.filter(|k| !k.is_empty()) {
         let key = MasterKey::from_base64(key)
             .map_err(|_| "LICENTIA_MASTER_KEY must be the base64 of 32 random bytes")?;
@@ -90,7 +97,12 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
             .await
         }
         Backend::Postgres(url) => {
-            let store = postgres(&url, args.backend.master_key.as_deref()).await?;
+            let store = postgres(
+                &url,
+                args.backend.master_key.as_deref(),
+                args.db_read_connections,
+            )
+            .await?;
             let backend = format!("postgresql ({})", store.describe());
             run(store, &backend, &args).await
         }
@@ -131,7 +143,7 @@ async fn rotate(args: BackendArgs) -> Result<(), BoxError> {
             rotate_in(MemoryStore::new()).await
         }
         Backend::Postgres(url) => {
-            rotate_in(postgres(&url, args.master_key.as_deref()).await?).await
+            rotate_in(postgres(&url, args.master_key.as_deref(), None).await?).await
         }
     }
 }
@@ -152,7 +164,7 @@ async fn migrate(args: BackendArgs) -> Result<(), BoxError> {
                                backend has nothing to migrate"
             .into()),
         Backend::Postgres(url) => {
-            let store = postgres(&url, args.master_key.as_deref()).await?;
+            let store = postgres(&url, args.master_key.as_deref(), None).await?;
             println!("licentia-server: {} is migrated", store.describe());
             Ok(())
         }

@@ -11,10 +11,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
-use chrono::SecondsFormat;
-use serde::Serialize;
 
 use crate::error::ApiError;
+pub use crate::meta::{Meta, now_timestamp};
 
 /// The `x-request-id` header.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -28,30 +27,6 @@ impl RequestId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
-
-/// The contract's `ResponseMeta`.
-#[derive(Debug, Serialize)]
-pub struct Meta<'a> {
-    /// The request id.
-    pub request_id: &'a str,
-    /// When the response was made (RFC 3339, UTC, seconds).
-    pub timestamp: String,
-}
-
-impl<'a> Meta<'a> {
-    /// Meta for request `id`, now.
-    pub fn now(id: &'a RequestId) -> Self {
-        Self {
-            request_id: id.as_str(),
-            timestamp: now_timestamp(),
-        }
-    }
-}
-
-/// Now as RFC 3339 UTC with second precision and a `Z`.
-pub fn now_timestamp() -> String {
-    crate::state::now().to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for RequestId {

@@ -169,7 +169,7 @@ impl PostgresStore {
             idempotency: None,
             ..query.clone()
         };
-        let mut conn = self.conn().await?;
+        let mut conn = self.conn_read().await?;
         let row: Option<SnapshotRow> = match selector {
             LicenseSelector::Id(id) => {
                 bind_aggregate(
@@ -542,7 +542,7 @@ impl LicenseStore for PostgresStore {
             .selector
             .as_ref()
             .ok_or(StoreError::not_found("license"))?;
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_runtime().await?;
         let license = Self::lock_license(&mut tx, selector).await?;
         let (mut aggregate, idempotency) = Self::load(&mut tx, license, &query).await?;
         let Decision {
@@ -587,7 +587,7 @@ impl LicenseStore for PostgresStore {
         if touches.is_empty() {
             return Ok(());
         }
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_runtime().await?;
         // Licenses first, in id order, then their devices: the order transact_license locks
         // in (one license, then what hangs off it), so a flush never deadlocks with a write
         // or with another instance's flush.

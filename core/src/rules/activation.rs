@@ -20,7 +20,7 @@ use crate::model::{
     RuntimeEntitlementData, Timestamp,
 };
 
-use super::runtime_gate::admit;
+use super::runtime_gate::{admit, bound, denial, not_activated};
 use super::{
     Denial, DenialCode, DenialReason, DomainEvent, LicenseAggregate, Mutation, Plan, Read, Touch,
     TouchKind, entitlement, status,
@@ -174,38 +174,6 @@ pub fn check(
     Ok(Read::untraced(data))
 }
 
-/// The active device for the request, after every shared check; all failures at once.
-pub(crate) fn bound<'a>(
-    agg: &'a LicenseAggregate,
-    req: &RuntimeBindingRequest,
-    now: DateTime<Utc>,
-) -> Result<(&'a Device, RuntimeEntitlementData), Denial> {
-    let admitted = admit(agg, req, now);
-    let key = match &admitted {
-        Ok(a) => Some(a.binding.key().to_owned()),
-        Err(_) => super::Binding::from_request(req)
-            .ok()
-            .map(|b| b.key().to_owned()),
-    };
-    let device = key.as_deref().and_then(|k| agg.active_device(k));
-    match (admitted, device) {
-        (Ok(a), Some(device)) => {
-            let data = entitlement::entitlement_data(agg, &device.id, now, a.version);
-            Ok((device, data))
-        }
-        (admitted, device) => {
-            let mut reasons = admitted.err().unwrap_or_default();
-            if device.is_none()
-                && key.is_some()
-                && !agg.is_blacklisted(key.as_deref().unwrap_or_default())
-            {
-                reasons.push(not_activated());
-            }
-            Err(denial(reasons))
-        }
-    }
-}
-
 /// Releases the request's seat. Allowed whatever the license's status, so a customer can
 /// always free a seat.
 pub fn deactivate(
@@ -340,15 +308,4 @@ fn refresh_details(device: &mut Device, req: &RuntimeBindingRequest, now: DateTi
     device.pod_name = req.pod_name.clone().or(device.pod_name.take());
     device.last_seen_at = now;
     device.updated_at = now;
-}
-
-fn not_activated() -> DenialReason {
-    DenialReason::new(
-        DenialCode::DeviceNotActivated,
-        "this device is not activated on this license",
-    )
-}
-
-pub(crate) fn denial(reasons: Vec<DenialReason>) -> Denial {
-    Denial::check(reasons).expect_err("callers pass at least one reason")
 }

@@ -7,7 +7,7 @@ use crate::model::{
     Timestamp, VersionEligibility,
 };
 
-use super::{LicenseAggregate, metering, status};
+use super::{LicenseAggregate, period, status};
 
 /// When the client should check again: `validation_interval_minutes` from `now`, but never
 /// after the license stops being valid.
@@ -25,7 +25,7 @@ fn next_check_of(license: &License, policy: &Policy, now: DateTime<Utc>) -> Date
 
 /// One assignment as the client sees it at `now` (periodic resets applied).
 pub fn feature_entitlement(f: &LicenseFeature, now: DateTime<Utc>) -> FeatureEntitlement {
-    let usage = metering::usage_at(f, now);
+    let usage = period::usage_at(f, now);
     FeatureEntitlement {
         code: f.feature_code.clone(),
         enabled: f.enabled && f.expires_at.is_none_or(|e| now < e),

@@ -16,64 +16,23 @@
 //! - Consumption does not change `entitlement_version`: balances are reported in every
 //!   response, while the version tracks what the client is entitled to.
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::model::{
-    ConsumeRequest, ConsumptionRecord, FeatureCode, LicenseFeature, ResetPeriod,
-    RuntimeEntitlementData, UsageResetRequest,
+    ConsumeRequest, ConsumptionRecord, FeatureCode, LicenseFeature, RuntimeEntitlementData,
+    UsageResetRequest,
 };
 
-use super::activation::bound;
+use super::runtime_gate::bound;
 use super::{
     Denial, DenialCode, DenialReason, DomainEvent, LicenseAggregate, Mutation, Plan, entitlement,
 };
 
+pub use super::period::{ceiling, period_start, rolled, usage_at};
+
 /// Longest accepted `event_id`, in bytes.
 pub const MAX_EVENT_ID_LEN: usize = 128;
-
-/// The start of the period containing `now`, or `None` for [`ResetPeriod::Never`].
-pub fn period_start(period: ResetPeriod, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let d = now.date_naive();
-    let day = match period {
-        ResetPeriod::Day => d,
-        ResetPeriod::Week => d - Duration::days(i64::from(d.weekday().num_days_from_monday())),
-        ResetPeriod::Month => NaiveDate::from_ymd_opt(d.year(), d.month(), 1)?,
-        ResetPeriod::Year => NaiveDate::from_ymd_opt(d.year(), 1, 1)?,
-        _ => return None,
-    };
-    Some(Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0)?))
-}
-
-/// Units consumed in the period containing `now`.
-pub fn usage_at(f: &LicenseFeature, now: DateTime<Utc>) -> i64 {
-    match (period_start(f.reset_period, now), f.period_started_at) {
-        (Some(start), Some(started)) if started < start => 0,
-        _ => f.total_consumptions,
-    }
-}
-
-/// The assignment rolled forward to the period containing `now`.
-pub fn rolled(f: &LicenseFeature, now: DateTime<Utc>) -> LicenseFeature {
-    let mut f = f.clone();
-    f.total_consumptions = usage_at(&f, now);
-    if let Some(start) = period_start(f.reset_period, now) {
-        f.period_started_at = Some(start);
-    }
-    f.remaining = f
-        .max_consumptions
-        .map(|q| (q - f.total_consumptions).max(0));
-    f
-}
-
-/// The most a period may consume: quota plus allowed overage; `None` when unlimited.
-pub fn ceiling(f: &LicenseFeature) -> Option<i64> {
-    let quota = f.max_consumptions?;
-    if !f.allow_overages {
-        return Some(quota);
-    }
-    f.max_overages.map(|o| quota.saturating_add(o))
-}
 
 /// Refuses an `amount` beyond ±(2^53 − 1): every integer in signed data and in canonical
 /// request bytes must be exact in an IEEE double (DESIGN 4.1), so a larger one is a client

@@ -11,6 +11,7 @@
 //! | [`activation`] | activate, validate, check, deactivate, device reset and blacklist |
 //! | [`floating`] | floating checkout, heartbeat, checkin |
 //! | [`metering`] | consume and usage reset |
+//! | [`period`] | usage periods and what an assignment used in one |
 //! | [`version`] | `app_version` eligibility |
 //! | [`lifecycle`] | create, renew, suspend, reinstate, revoke, transfer, feature assignment |
 //! | [`offline`] | offline license payloads |
@@ -25,6 +26,7 @@ pub mod floating;
 pub mod lifecycle;
 pub mod metering;
 pub mod offline;
+pub mod period;
 mod plan;
 pub mod policy;
 mod runtime_gate;

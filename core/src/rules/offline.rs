@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::model::{OfflineEntitlementData, RuntimeBindingRequest, Timestamp};
 
-use super::activation::bound;
+use super::runtime_gate::bound;
 use super::{
     Denial, DenialCode, DenialReason, DomainEvent, LicenseAggregate, Read, Touch, TouchKind, status,
 };

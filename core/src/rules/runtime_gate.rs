@@ -1,11 +1,12 @@
 //! The checks every runtime operation shares: a well-formed binding, a usable license, a
-//! binding the policy and blacklist allow, and an entitled `app_version`.
+//! binding the policy and blacklist allow, and an entitled `app_version`; and the active
+//! device they lead to ([`bound`]), which validate, check, offline and consume all start from.
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{RuntimeBindingRequest, VersionEligibility};
+use crate::model::{Device, RuntimeBindingRequest, RuntimeEntitlementData, VersionEligibility};
 
-use super::{Binding, DenialCode, DenialReason, LicenseAggregate, status, version};
+use super::{Binding, Denial, DenialCode, DenialReason, LicenseAggregate, status, version};
 
 /// A request that passed the shared checks.
 #[derive(Debug, Clone)]
@@ -66,4 +67,45 @@ pub(crate) fn admit(
         Some(binding) if reasons.is_empty() => Ok(Admitted { binding, version }),
         _ => Err(reasons),
     }
+}
+
+/// The active device for the request, after every shared check; all failures at once.
+pub(crate) fn bound<'a>(
+    agg: &'a LicenseAggregate,
+    req: &RuntimeBindingRequest,
+    now: DateTime<Utc>,
+) -> Result<(&'a Device, RuntimeEntitlementData), Denial> {
+    let admitted = admit(agg, req, now);
+    let key = match &admitted {
+        Ok(a) => Some(a.binding.key().to_owned()),
+        Err(_) => Binding::from_request(req).ok().map(|b| b.key().to_owned()),
+    };
+    let device = key.as_deref().and_then(|k| agg.active_device(k));
+    match (admitted, device) {
+        (Ok(a), Some(device)) => {
+            let data = super::entitlement::entitlement_data(agg, &device.id, now, a.version);
+            Ok((device, data))
+        }
+        (admitted, device) => {
+            let mut reasons = admitted.err().unwrap_or_default();
+            if device.is_none()
+                && key.is_some()
+                && !agg.is_blacklisted(key.as_deref().unwrap_or_default())
+            {
+                reasons.push(not_activated());
+            }
+            Err(denial(reasons))
+        }
+    }
+}
+
+pub(crate) fn not_activated() -> DenialReason {
+    DenialReason::new(
+        DenialCode::DeviceNotActivated,
+        "this device is not activated on this license",
+    )
+}
+
+pub(crate) fn denial(reasons: Vec<DenialReason>) -> Denial {
+    Denial::check(reasons).expect_err("callers pass at least one reason")
 }

@@ -99,7 +99,7 @@ async fn list_events<S: Store + 'static>(
     let body = serde_json::to_vec(&Page {
         data: &page.events,
         page_info: json!({ "next_cursor": page.next_cursor }),
-        meta: Meta::now(&rid),
+        meta: Meta::now(rid.as_str()),
     })
     .map_err(|_| ApiError::internal())?;
     Ok(json_bytes(StatusCode::OK, body))

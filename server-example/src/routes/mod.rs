@@ -147,7 +147,7 @@ pub(crate) fn envelope<T: Serialize>(
     }
     let body = serde_json::to_vec(&Envelope {
         data,
-        meta: Meta::now(rid),
+        meta: Meta::now(rid.as_str()),
     })
     .map_err(|e| {
         tracing::error!(error = %e, "response encoding failed");
