@@ -18,7 +18,7 @@ thread_local! {
 }
 
 /// Domain answers are fine; anything else is a bug.
-fn domain(r: Result<licentia_core::engine::SignedResponse, EngineError>, what: &str) {
+fn domain(r: Result<licentia_core::engine::ResponseBody, EngineError>, what: &str) {
     match r {
         Ok(_)
         | Err(EngineError::Denied(_))

@@ -202,6 +202,8 @@
 //! [`Store`]: licentia_core::store::Store
 //! [`LicenseStore`]: licentia_core::store::LicenseStore
 //! [`LicenseStore::transact_license`]: licentia_core::store::LicenseStore::transact_license
+//! [`LicenseStore::read_license`]: licentia_core::store::LicenseStore::read_license
+//! [`LicenseStore::record_touches`]: licentia_core::store::LicenseStore::record_touches
 //! [`CatalogStore`]: licentia_core::store::CatalogStore
 //! [`CustomerStore`]: licentia_core::store::CustomerStore
 //! [`CommerceStore`]: licentia_core::store::CommerceStore

@@ -46,6 +46,29 @@
 //!
 //! Other writes are single transactions too, each appending its events before it commits.
 //!
+//! # The read path
+//!
+//! [`LicenseStore::read_license`](licentia_core::store::LicenseStore::read_license) is ONE
+//! statement (license, policy, devices, features, leases, catalog lookup) outside any
+//! transaction: under READ COMMITTED a statement reads one snapshot, so it never sees half of
+//! a write, and it takes no row lock, so validations never wait for a write or for each other.
+//! [`LicenseStore::record_touches`](licentia_core::store::LicenseStore::record_touches) writes
+//! a batch of read bookkeeping in one transaction: it locks the batch's licenses in id order,
+//! then their devices (the order `transact_license` locks in, so a flush never deadlocks with
+//! a write), applies each touch with the rules' own
+//! [`Touch`](licentia_core::rules::Touch) semantics (timestamps only move forward), and
+//! appends the touches' events.
+//!
+//! # Pools
+//!
+//! Besides the pool it is given (management, lists, migrations), the store opens two lazily:
+//! runtime writes (twice [`default_read_connections`], at most the given pool's size) and
+//! reads ([`default_read_connections`], [`PostgresStore::with_read_connections`]). Their
+//! sessions plan with `plan_cache_mode = force_generic_plan`: the runtime statements are
+//! equality lookups whose generic plan is the custom one, and planning the aggregate each time
+//! cost more than running it. Small pools measured faster on a small machine sharing its cores
+//! with the database (`benches/README.md`).
+//!
 //! # Errors
 //!
 //! sqlx errors are mapped by SQLSTATE and constraint name, never stringified: a unique

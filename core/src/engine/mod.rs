@@ -32,7 +32,9 @@
 //! lock, so limits hold exactly. Reads (validate, check, offline) decide on a snapshot
 //! ([`LicenseStore::read_license`](crate::store::LicenseStore::read_license)) without any
 //! exclusive lock, sign after the store is done, and leave their bookkeeping to be written
-//! behind, coalesced per device (see [`Engine::flush_touches`] for what a crash can lose).
+//! behind, coalesced per device ([`Engine::flush_touches`] says exactly what a crash can
+//! lose: at most the touches not yet flushed, never a seat, lease, unit or idempotency
+//! record).
 //!
 //! # Idempotency
 //!

@@ -132,7 +132,21 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
 
     /// Writes the read bookkeeping noted so far (validation timestamps and events, offline
     /// issue events) in batches and returns how many touches were written. Hosts call it
-    /// periodically and at shutdown; see the [module docs](self) for what waits here.
+    /// periodically and at shutdown (the server: every second, and once at shutdown).
+    ///
+    /// A validate or offline call notes its [`Touch`](crate::rules::Touch) and returns; it
+    /// never waits for storage. A touch is kept only when its device has not been touched with
+    /// the same kind within the interval ([`DEFAULT_TOUCH_INTERVAL`], or
+    /// [`Self::with_touch_interval`]): the store gets at most one write, and the events feed
+    /// at most one `license.validated` (or `license.offline_issued`), per device per interval
+    /// and instance. Store timestamps may lag a validation by up to the interval.
+    ///
+    /// **What a crash can lose:** only touches not yet flushed — at most one flush period of
+    /// validation timestamps and their events (and, while the store is unreachable, what was
+    /// noted since; a failed batch is put back and retried). Never anything that counts against
+    /// a limit: seats, leases, usage and idempotency records are written synchronously by the
+    /// transaction runner. At most [`MAX_PENDING_TOUCHES`] wait; past that the oldest are
+    /// dropped and counted ([`Self::dropped_touches`]).
     ///
     /// # Errors
     ///

@@ -7,7 +7,7 @@
 //!   none is ever created for it).
 //! - `max_activations` bounds active devices of both kinds; `max_container_instances`
 //!   additionally bounds active container devices.
-//! - Validate and check change nothing; validate returns the [`Touch`](super::Touch) that
+//! - Validate and check change nothing; validate returns the [`Touch`] that
 //!   records the validation (timestamps and event), written behind by the host.
 //!
 //! Activations do not change `entitlement_version`: seats are not entitlements.
@@ -139,7 +139,7 @@ pub fn activate(
 
 /// Validates an activated binding. Read-only: the validation's bookkeeping (the device's and
 /// license's validation timestamps, the `license.validated` event) is the returned
-/// [`Touch`](super::Touch), which a host writes behind, coalesced per device.
+/// [`Touch`], which a host writes behind, coalesced per device.
 pub fn validate(
     agg: &LicenseAggregate,
     req: &RuntimeBindingRequest,
