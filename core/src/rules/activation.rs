@@ -7,8 +7,10 @@
 //!   none is ever created for it).
 //! - `max_activations` bounds active devices of both kinds; `max_container_instances`
 //!   additionally bounds active container devices.
-//! - Validate and check change nothing; validate returns the [`Touch`] that
-//!   records the validation (timestamps and event), written behind by the host.
+//! - Validate and check change nothing; validate returns the [`Touch`] that records the
+//!   validation (timestamps and event), written behind by the host. Device details (hostname,
+//!   OS, VM and container fields) are refreshed by activate: activating an active binding
+//!   again updates them without taking a seat.
 //!
 //! Activations do not change `entitlement_version`: seats are not entitlements.
 
