@@ -644,26 +644,23 @@ impl LicenseStore for PostgresStore {
             }
             events.push(event);
         }
-        let (ids, bodies): (Vec<&str>, Vec<Json<&Device>>) =
+        let (device_ids, bodies): (Vec<&str>, Vec<Json<&Device>>) =
             devices.values().map(|d| (d.id.as_str(), Json(d))).unzip();
-        sqlx::query(
-            "UPDATE devices SET body = u.body \
-             FROM UNNEST($1::text[], $2::jsonb[]) AS u(id, body) WHERE devices.id = u.id",
-        )
-        .bind(&ids)
-        .bind(&bodies)
-        .execute(&mut *tx)
-        .await
-        .map_err(map)?;
-        let (ids, ats): (Vec<&str>, Vec<Option<DateTime<Utc>>>) = changed_licenses
+        let (license_ids, ats): (Vec<&str>, Vec<Option<DateTime<Utc>>>) = changed_licenses
             .iter()
             .map(|id| (id.as_str(), licenses[id].last_validated_at))
             .unzip();
+        // Both updates in one statement (one round trip).
         sqlx::query(
-            "UPDATE licenses SET last_validated_at = u.at \
-             FROM UNNEST($1::text[], $2::timestamptz[]) AS u(id, at) WHERE licenses.id = u.id",
+            "WITH touched_devices AS ( \
+                 UPDATE devices SET body = d.body \
+                 FROM UNNEST($1::text[], $2::jsonb[]) AS d(id, body) WHERE devices.id = d.id) \
+             UPDATE licenses SET last_validated_at = l.at \
+             FROM UNNEST($3::text[], $4::timestamptz[]) AS l(id, at) WHERE licenses.id = l.id",
         )
-        .bind(&ids)
+        .bind(&device_ids)
+        .bind(&bodies)
+        .bind(&license_ids)
         .bind(&ats)
         .execute(&mut *tx)
         .await
