@@ -477,8 +477,10 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             .map_err(map_not_found)?;
         match answer {
             Answer::Fresh(Unrecorded(t)) => Ok(t),
-            // Only an idempotency key replays, and none was given.
-            Answer::Replayed(_) => Err(EngineError::Conflict("unexpected replay")),
+            // Only an idempotency key replays, and none was given: a runner defect.
+            Answer::Replayed(_) => Err(EngineError::internal(std::io::Error::other(
+                "a replay without an idempotency key",
+            ))),
         }
     }
 
