@@ -139,7 +139,9 @@ pub async fn serve_app<S: Store + 'static>(
 /// off the request path. A failed flush keeps its batch for the next one.
 fn spawn_touch_flusher<S: Store + 'static>(app: App<S>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(config::TOUCH_FLUSH_PERIOD);
+        // The first flush one period after start (an interval's first tick is immediate).
+        let period = config::TOUCH_FLUSH_PERIOD;
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut failing = false;
         loop {

@@ -8,7 +8,7 @@ use super::runner::{Caller, Idempotency, ResponseBody, body_of};
 use super::{Clock, Engine, EngineError};
 use crate::crypto::{LeaseToken, LicenseKey, seal};
 use crate::model::{
-    ConsumeRequest, DeviceId, FloatingLeaseRequest, LeaseId, RuntimeBindingRequest,
+    ConsumeRequest, DeviceId, FloatingLeaseRequest, LeaseId, RuntimeBindingRequest, SecretHash,
 };
 use crate::rules::{
     Binding, Denial, DenialCode, DenialReason, LicenseAggregate, Plan, Read, activation, floating,
@@ -32,7 +32,8 @@ pub struct RuntimeCall<'a> {
 /// What an operation declares to the runners.
 struct Op<'a> {
     call: RuntimeCall<'a>,
-    key: LicenseKey,
+    /// SHA-256 of the license key, computed once per call.
+    key_hash: SecretHash,
     query: AggregateQuery,
     idempotency: Option<Idempotency>,
 }
@@ -227,11 +228,12 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         binding: Option<&RuntimeBindingRequest>,
         idempotent: bool,
     ) -> Result<Op<'a>, EngineError> {
-        let key =
-            LicenseKey::parse(call.license_key).map_err(|_| EngineError::InvalidCredentials)?;
+        let key_hash = LicenseKey::parse(call.license_key)
+            .map_err(|_| EngineError::InvalidCredentials)?
+            .hash();
         let idempotency = match idempotent {
             true => Idempotency::new(
-                format!("license_key:{}", key.hash()),
+                format!("license_key:{key_hash}"),
                 call.idempotency_key,
                 name,
                 req,
@@ -240,14 +242,14 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         };
         let (binding_key, app_version) = binding.map(binding_hints).unwrap_or_default();
         let query = AggregateQuery {
-            selector: Some(LicenseSelector::KeyHash(key.hash())),
+            selector: Some(LicenseSelector::KeyHash(key_hash)),
             binding_key,
             app_version,
             ..AggregateQuery::default()
         };
         Ok(Op {
             call,
-            key,
+            key_hash,
             query,
             idempotency,
         })
@@ -296,7 +298,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             Err(e) => return Err(e.into()),
         };
         // The snapshot was found by key hash; a key replaced meanwhile is a stale credential.
-        if agg.license.key_hash != op.key.hash() {
+        if agg.license.key_hash != op.key_hash {
             return Err(EngineError::InvalidCredentials);
         }
         let read = decide(&agg, now)?;
