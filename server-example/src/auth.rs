@@ -17,12 +17,19 @@ use licentia_core::store::Store;
 use crate::error::{ApiError, codes};
 use crate::state::App;
 
-/// The peer address, when the server was started with connect info.
+/// The client address: the one [`crate::client_ip`] resolved (behind a trusted proxy, the
+/// address it reports), else the peer's when the server was started with connect info.
 pub fn peer_ip(parts: &Parts) -> Option<IpAddr> {
     parts
         .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
+        .get::<crate::client_ip::ClientIp>()
+        .map(|c| c.0)
+        .or_else(|| {
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip())
+        })
 }
 
 fn credentials<'a>(parts: &'a Parts, scheme: &str) -> Result<&'a str, ApiError> {

@@ -1,8 +1,13 @@
 //! Command line and environment configuration.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
+
+use crate::ratelimit::RateLimits;
+use crate::transport::Limits;
 
 /// Default request body limit: 64 KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
@@ -25,6 +30,17 @@ pub struct Config {
     /// Seconds over which each device's validations are coalesced into one write of its
     /// timestamps and one `license.validated` event (0: every validation is written).
     pub touch_interval_secs: u64,
+    /// Timeouts and the connection cap ([`crate::transport`]).
+    pub limits: Limits,
+    /// Rate limits ([`crate::ratelimit`]); `None` turns them off.
+    pub rate_limits: Option<RateLimits>,
+    /// Proxies whose `X-Forwarded-For` is believed ([`crate::client_ip`]).
+    pub trusted_proxies: Vec<IpNet>,
+    /// Whether webhook URLs may name private, loopback and link-local addresses.
+    pub webhook_allow_private: bool,
+    /// Whether `/metrics` is served elsewhere ([`crate::metrics_router`]) instead of on the
+    /// API's router.
+    pub metrics_separate: bool,
 }
 
 impl Default for Config {
@@ -32,8 +48,22 @@ impl Default for Config {
         Self {
             body_limit: DEFAULT_BODY_LIMIT,
             touch_interval_secs: DEFAULT_TOUCH_INTERVAL_SECS,
+            limits: Limits::default(),
+            rate_limits: Some(RateLimits::default()),
+            trusted_proxies: Vec::new(),
+            webhook_allow_private: false,
+            metrics_separate: false,
         }
     }
+}
+
+/// On or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    /// On.
+    On,
+    /// Off.
+    Off,
 }
 
 /// `licentia-server`: the Open License v1 API.
@@ -95,6 +125,41 @@ pub struct ServeArgs {
     /// flushed every second (0 writes every validation).
     #[arg(long, env = "LICENTIA_TOUCH_INTERVAL", default_value_t = DEFAULT_TOUCH_INTERVAL_SECS)]
     pub touch_interval: u64,
+    /// Seconds a request head may take from its first byte; then the connection is closed.
+    #[arg(long, env = "LICENTIA_HEAD_TIMEOUT", default_value_t = secs(crate::transport::DEFAULT_HEAD_TIMEOUT))]
+    pub head_timeout: u64,
+    /// Seconds a whole request body may take; then 408 and the connection is closed.
+    #[arg(long, env = "LICENTIA_BODY_TIMEOUT", default_value_t = secs(crate::transport::DEFAULT_BODY_TIMEOUT))]
+    pub body_timeout: u64,
+    /// Seconds a kept-alive connection may wait for its next request.
+    #[arg(long, env = "LICENTIA_IDLE_TIMEOUT", default_value_t = secs(crate::transport::DEFAULT_IDLE_TIMEOUT))]
+    pub idle_timeout: u64,
+    /// Connections open at once (lowered to what the open-file limit holds).
+    #[arg(long, env = "LICENTIA_MAX_CONNECTIONS", default_value_t = crate::transport::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Seconds open connections get to finish after the shutdown signal.
+    #[arg(long, env = "LICENTIA_SHUTDOWN_GRACE", default_value_t = secs(crate::transport::DEFAULT_SHUTDOWN_GRACE))]
+    pub shutdown_grace: u64,
+    /// Rate limits per credential and, for failed authentication, per client address.
+    #[arg(long, env = "LICENTIA_RATE_LIMIT", value_enum, default_value = "on")]
+    pub rate_limit: Switch,
+    /// Requests a second per license key or token (bursts of twice that).
+    #[arg(long, env = "LICENTIA_RATE_LIMIT_PER_CREDENTIAL", default_value_t = crate::ratelimit::DEFAULT_PER_CREDENTIAL_PER_SECOND)]
+    pub rate_limit_per_credential: u32,
+    /// Failed authentications a client address may make before it is refused (429); one
+    /// more is allowed every 6 s.
+    #[arg(long, env = "LICENTIA_RATE_LIMIT_FAILED_AUTH", default_value_t = crate::ratelimit::DEFAULT_FAILED_AUTH_BURST)]
+    pub rate_limit_failed_auth: u32,
+    /// A proxy (CIDR or address) whose `X-Forwarded-For` is believed; repeat it, or
+    /// comma-separate the variable.
+    #[arg(long = "trusted-proxy", env = "LICENTIA_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
+    pub trusted_proxies: Vec<IpNet>,
+    /// Serve `/metrics` on this address instead of the API's.
+    #[arg(long, env = "LICENTIA_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Accept webhook URLs on private, loopback and link-local addresses (local testing).
+    #[arg(long, env = "LICENTIA_WEBHOOK_ALLOW_PRIVATE", action = clap::ArgAction::SetTrue)]
+    pub webhook_allow_private: bool,
     /// PostgreSQL connections for the read path (validate, check, offline); default: the
     /// machine's parallelism, at least 2. Writes and management use their own pools.
     #[arg(long, env = "LICENTIA_DB_READ_CONNECTIONS")]
@@ -114,6 +179,34 @@ impl ServeArgs {
         Config {
             body_limit: self.body_limit,
             touch_interval_secs: self.touch_interval,
+            limits: Limits {
+                head_timeout: Duration::from_secs(self.head_timeout),
+                body_timeout: Duration::from_secs(self.body_timeout),
+                idle_timeout: Duration::from_secs(self.idle_timeout),
+                max_connections: self.max_connections,
+                shutdown_grace: Duration::from_secs(self.shutdown_grace),
+            },
+            rate_limits: (self.rate_limit == Switch::On).then(|| RateLimits {
+                per_credential_per_second: self.rate_limit_per_credential,
+                per_credential_burst: self.rate_limit_per_credential.saturating_mul(2),
+                failed_auth_burst: self.rate_limit_failed_auth,
+                ..RateLimits::default()
+            }),
+            trusted_proxies: self.trusted_proxies.clone(),
+            webhook_allow_private: self.webhook_allow_private,
+            metrics_separate: self.metrics_listen.is_some(),
         }
     }
+}
+
+const fn secs(d: Duration) -> u64 {
+    d.as_secs()
+}
+
+/// A CIDR, or a bare address as a one-address network.
+fn parse_net(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("`{s}` is not a CIDR (10.0.0.0/8) or an address"))
 }

@@ -55,6 +55,12 @@ pub mod codes {
     pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
     /// A body with a declared non-JSON content type.
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
+    /// The request body did not arrive in time.
+    pub const REQUEST_TIMEOUT: &str = "REQUEST_TIMEOUT";
+    /// A string holds a character no backend stores (U+0000).
+    pub const INVALID_STRING: &str = "INVALID_STRING";
+    /// Too many requests; `Retry-After` says when to try again.
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
     /// Storage cannot be reached now.
     pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
     /// Anything else; details are logged, not shown.

@@ -46,8 +46,14 @@
 //!   `{}` (body-less `POST`s from SDKs send no `Content-Type` and no bytes); the body is read
 //!   as JSON whatever `Content-Type` says (the contract lists no 415: JSON labelled
 //!   `text/plain` or form-encoded by a client's default is accepted, anything not JSON is 400);
-//!   a body over the limit (default 64 KiB, `--body-limit`/`LICENTIA_BODY_LIMIT`) is 413,
-//!   answered after reading (up to 64 MiB of) a body declared over it.
+//!   a body over the limit (default 64 KiB, `--body-limit`/`LICENTIA_BODY_LIMIT`) is 413 with
+//!   `Connection: close`, at once for a declared length and the moment a chunked body crosses
+//!   it ([`body`]); a string holding U+0000 (body, path or query) is 400 `INVALID_STRING` on
+//!   every backend.
+//! * The open internet: request head, body and keep-alive timeouts, a connection cap and a
+//!   bounded shutdown ([`transport`]); 429 `RATE_LIMITED` with `Retry-After` per credential
+//!   and, for failed authentication, per client address ([`ratelimit`]); the client address
+//!   behind trusted proxies ([`client_ip`]).
 //! * `/readyz` answers the contract's `{"data":{"status":"ready"|"not_ready","db":…},"meta"}`
 //!   with 200 or 503; it reads the store on every call, so it recovers by itself.
 //! * `/metrics` is Prometheus text: `licentia_http_requests_total` and
@@ -77,22 +83,24 @@
 //!   marks the replay.
 
 pub mod auth;
+pub mod body;
+pub mod client_ip;
 pub mod config;
 pub mod error;
 pub mod extract;
 pub mod meta;
 pub mod metrics;
+pub mod ratelimit;
 pub mod request_id;
 pub mod routes;
 pub mod state;
+pub mod transport;
 pub mod webhooks;
-
-use std::net::SocketAddr;
 
 use licentia_core::store::Store;
 
 pub use config::Config;
-pub use routes::router;
+pub use routes::{metrics_router, router};
 pub use state::{App, ServerEngine, SystemClock};
 
 /// Serves the API on `listener` over `store` until Ctrl-C (or SIGTERM).
@@ -121,12 +129,13 @@ pub async fn serve_app<S: Store + 'static>(
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let deliveries = webhooks::spawn(app.clone());
     let touches = spawn_touch_flusher(app.clone());
-    let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let pruning = spawn_limiter_pruning(app.clone());
+    let mut limits = app.config().limits;
+    limits.max_connections = transport::raise_fd_limit(limits.max_connections);
+    let served = transport::serve(listener, router(app.clone()), limits, shutdown).await;
     deliveries.abort();
     touches.abort();
+    pruning.abort();
     // What validations noted since the last flush is written before the process ends.
     if let Err(e) = app.engine().flush_touches().await {
         tracing::warn!(error = %e, "validation bookkeeping could not be written at shutdown");
@@ -156,6 +165,18 @@ fn spawn_touch_flusher<S: Store + 'static>(app: App<S>) -> tokio::task::JoinHand
                 }
                 Err(_) => {}
             }
+        }
+    })
+}
+
+/// Forgets rate-limit keys back at full allowance, every minute.
+fn spawn_limiter_pruning<S: Store + 'static>(app: App<S>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let Some(limiter) = app.limiter() else { return };
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limiter.prune();
         }
     })
 }

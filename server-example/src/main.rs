@@ -129,8 +129,52 @@ async fn run<S: Store + 'static>(
     let addr = listener.local_addr()?;
     println!("licentia-server: backend {backend}");
     println!("licentia-server: listening on http://{addr}  (try: curl http://{addr}/readyz)");
+    announce_opt_outs(&app.config().clone());
+    if let Some(metrics_addr) = args.metrics_listen {
+        let metrics = tokio::net::TcpListener::bind(metrics_addr)
+            .await
+            .map_err(|e| format!("cannot listen on {metrics_addr} for /metrics: {e}"))?;
+        println!(
+            "licentia-server: metrics on http://{}/metrics",
+            metrics.local_addr()?
+        );
+        let router = licentia_server::metrics_router(app.clone());
+        let limits = app.config().limits;
+        tokio::spawn(async move {
+            if let Err(e) =
+                licentia_server::transport::serve(metrics, router, limits, std::future::pending())
+                    .await
+            {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        });
+    }
     tracing::info!(%addr, body_limit = args.body_limit, "serving");
     serve_app(app, listener, shutdown_signal()).await
+}
+
+/// Says at start which of the secure defaults are turned off (DESIGN 7: loud opt-outs).
+fn announce_opt_outs(config: &licentia_server::Config) {
+    if config.rate_limits.is_none() {
+        println!("licentia-server: WARNING rate limits are off (LICENTIA_RATE_LIMIT=off)");
+    }
+    if config.webhook_allow_private {
+        println!(
+            "licentia-server: WARNING webhook URLs may target private and loopback addresses \
+             (LICENTIA_WEBHOOK_ALLOW_PRIVATE)"
+        );
+    }
+    if !config.trusted_proxies.is_empty() {
+        let nets: Vec<String> = config
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        println!(
+            "licentia-server: client addresses from X-Forwarded-For behind {}",
+            nets.join(", ")
+        );
+    }
 }
 
 async fn rotate(args: BackendArgs) -> Result<(), BoxError> {

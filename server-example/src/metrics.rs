@@ -56,8 +56,10 @@ pub async fn track(req: Request, next: Next) -> Response {
         .get::<crate::request_id::RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_default();
+    // Labels come from a closed set: the methods HTTP defines (others are `OTHER`) and the
+    // route templates (an unmatched path is `unmatched`), so garbage cannot grow the output.
     let operation = match req.extensions().get::<MatchedPath>() {
-        Some(p) => format!("{} {}", req.method(), p.as_str()),
+        Some(p) => format!("{} {}", method_label(req.method()), p.as_str()),
         None => "unmatched".to_owned(),
     };
     let start = Instant::now();
@@ -75,6 +77,23 @@ pub async fn track(req: Request, next: Next) -> Response {
     metrics::counter!(REQUESTS_TOTAL, &labels).increment(1);
     metrics::histogram!(REQUEST_DURATION, &labels).record(elapsed.as_secs_f64());
     res
+}
+
+/// The method as a label: one of the methods HTTP defines, else `OTHER`.
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "OTHER",
+    }
 }
 
 /// Records one runtime decision.

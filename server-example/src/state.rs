@@ -10,6 +10,7 @@ use licentia_core::store::Store;
 use rand_core::UnwrapErr;
 
 use crate::config::Config;
+use crate::ratelimit::Limiter;
 
 /// The host's clock (the core never reads one itself).
 #[derive(Debug, Clone, Copy, Default)]
@@ -39,6 +40,7 @@ pub struct App<S> {
 struct Inner<S> {
     engine: ServerEngine<S>,
     config: Config,
+    limiter: Option<Arc<Limiter>>,
 }
 
 impl<S> Clone for App<S> {
@@ -62,9 +64,15 @@ impl<S: Store> App<S> {
             .unwrap_or(chrono::TimeDelta::MAX);
         let engine = Engine::start(store, SystemClock, UnwrapErr(SysRng))
             .await?
-            .with_touch_interval(interval);
+            .with_touch_interval(interval)
+            .with_private_webhook_targets(config.webhook_allow_private);
+        let limiter = config.rate_limits.map(|l| Arc::new(Limiter::new(l)));
         Ok(Self {
-            inner: Arc::new(Inner { engine, config }),
+            inner: Arc::new(Inner {
+                engine,
+                config,
+                limiter,
+            }),
         })
     }
 
@@ -76,5 +84,10 @@ impl<S: Store> App<S> {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The rate limiters, unless rate limits are off.
+    pub fn limiter(&self) -> Option<Arc<Limiter>> {
+        self.inner.limiter.clone()
     }
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 use chrono::Utc;
 use licentia_core::crypto::sign_webhook_with_secret;
 use licentia_core::model::{Event, WebhookEndpoint};
+use licentia_core::rules::webhook_target;
 use licentia_core::store::{EventQuery, Limit, Store, StoreError};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -55,7 +56,7 @@ pub fn spawn<S: Store + 'static>(app: App<S>) -> tokio::task::JoinHandle<()> {
             };
             for event in events {
                 last = last.max(event.sequence);
-                dispatch(&endpoints, &event);
+                dispatch(&endpoints, &event, app.engine().private_webhook_targets());
             }
         }
     })
@@ -125,7 +126,7 @@ async fn endpoints<S: Store + 'static>(
 }
 
 /// Starts one delivery of `event` to each endpoint subscribed to it.
-fn dispatch(endpoints: &[(WebhookEndpoint, String)], event: &Event) {
+fn dispatch(endpoints: &[(WebhookEndpoint, String)], event: &Event, allow_private: bool) {
     for (w, secret) in endpoints {
         // An endpoint receives the events recorded while it exists and is active.
         if w.created_at > event.created_at
@@ -148,7 +149,8 @@ fn dispatch(endpoints: &[(WebhookEndpoint, String)], event: &Event) {
         tokio::spawn(async move {
             for attempt in 0..MAX_ATTEMPTS {
                 let signature = sign_webhook_with_secret(&secret, &body, Utc::now());
-                match tokio::time::timeout(ATTEMPT_TIMEOUT, post(&url, &body, &signature)).await {
+                let attempt_post = post(&url, &body, &signature, allow_private);
+                match tokio::time::timeout(ATTEMPT_TIMEOUT, attempt_post).await {
                     Ok(Ok(status)) if (200..300).contains(&status) => {
                         tracing::info!(webhook = %id, status, "webhook delivered");
                         return;
@@ -158,7 +160,10 @@ fn dispatch(endpoints: &[(WebhookEndpoint, String)], event: &Event) {
                     }
                     Ok(Err(e)) => {
                         tracing::warn!(webhook = %id, error = %e, attempt, "webhook failed");
-                        if e.kind() == std::io::ErrorKind::Unsupported {
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::Unsupported | std::io::ErrorKind::PermissionDenied
+                        ) {
                             return;
                         }
                     }
@@ -171,7 +176,16 @@ fn dispatch(endpoints: &[(WebhookEndpoint, String)], event: &Event) {
 }
 
 /// One HTTP/1.1 `POST` of `body` to an `http://` URL; returns the answer's status code.
-async fn post(url: &str, body: &[u8], signature: &str) -> std::io::Result<u16> {
+///
+/// The host is resolved here and every address it names is checked against
+/// [`webhook_target::ip_allowed`] before connecting: a name accepted when the endpoint was
+/// created may point at a private address by now.
+async fn post(
+    url: &str,
+    body: &[u8],
+    signature: &str,
+    allow_private: bool,
+) -> std::io::Result<u16> {
     let rest = url.strip_prefix("http://").ok_or_else(|| {
         std::io::Error::new(
             std::io::ErrorKind::Unsupported,
@@ -189,7 +203,21 @@ async fn post(url: &str, body: &[u8], signature: &str) -> std::io::Result<u16> {
     } else {
         format!("{authority}:80")
     };
-    let mut stream = tokio::net::TcpStream::connect(addr.as_str()).await?;
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host(addr.as_str()).await?.collect();
+    if let Some(refused) = addrs
+        .iter()
+        .find(|a| !webhook_target::ip_allowed(a.ip(), allow_private))
+    {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "{} resolves to {}, which deliveries may not reach",
+                authority,
+                refused.ip()
+            ),
+        ));
+    }
+    let mut stream = tokio::net::TcpStream::connect(&addrs[..]).await?;
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: licentia-webhooks\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n\
@@ -213,4 +241,33 @@ async fn post(url: &str, body: &[u8], signature: &str) -> std::io::Result<u16> {
         .nth(1)
         .and_then(|s| s.parse::<u16>().ok())
         .ok_or_else(|| std::io::Error::other("no HTTP status line"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn names_are_checked_again_after_resolution() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let url = format!("http://localhost:{port}/hook");
+        let refused = post(&url, b"{}", "t=1,v1=00", false).await.unwrap_err();
+        assert_eq!(
+            refused.kind(),
+            std::io::ErrorKind::PermissionDenied,
+            "{refused}"
+        );
+        // With private targets allowed the same name is delivered to.
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let _ = s.read(&mut buf).await.unwrap();
+            s.write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+                .await
+                .unwrap();
+        });
+        assert_eq!(post(&url, b"{}", "t=1,v1=00", true).await.unwrap(), 204);
+        server.await.unwrap();
+    }
 }

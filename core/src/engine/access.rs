@@ -9,7 +9,8 @@ use super::requests::{ApiKeyCreate, WebhookFields};
 use super::{Actor, Clock, Engine, EngineError};
 use crate::crypto::{ManagementToken, WebhookSecret};
 use crate::model::{ApiKey, ApiKeyId, ManagementScope, WebhookEndpoint, WebhookId};
-use crate::rules::DomainEvent;
+use crate::rules::webhook_target::{self, TargetError};
+use crate::rules::{DenialCode, DomainEvent};
 use crate::store::{EventPage, EventQuery, Limit, Store, StoreError};
 
 /// A created API key and its token, which is shown this once.
@@ -39,14 +40,16 @@ fn secret_prefix(secret: &str) -> String {
     secret.chars().take(10).collect()
 }
 
-fn check_url(url: &str) -> Result<String, EngineError> {
-    let ok = (url.starts_with("https://") || url.starts_with("http://"))
-        && url.len() <= 2048
-        && !url.chars().any(|c| c.is_control() || c.is_whitespace());
-    if ok {
-        Ok(url.to_owned())
-    } else {
-        Err(EngineError::invalid("url", "url must be an http(s) URL"))
+/// The URL as given, once [`webhook_target::check_url`] accepts it.
+fn check_url(url: &str, allow_private: bool) -> Result<String, EngineError> {
+    match webhook_target::check_url(url, allow_private) {
+        Ok(_) => Ok(url.to_owned()),
+        Err(e @ TargetError::NotAllowed(_)) => Err(EngineError::denied(
+            DenialCode::WebhookUrlNotAllowed,
+            Some("url"),
+            e.to_string(),
+        )),
+        Err(e) => Err(EngineError::invalid("url", e.to_string())),
     }
 }
 
@@ -225,7 +228,10 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     ) -> Result<WebhookWithSecret, EngineError> {
         let now = self.now();
         let name = check_name("name", req.name.as_deref().unwrap_or_default())?;
-        let url = check_url(req.url.as_deref().unwrap_or_default())?;
+        let url = check_url(
+            req.url.as_deref().unwrap_or_default(),
+            self.private_webhook_targets(),
+        )?;
         if req.rotate_secret.is_some() {
             return Err(EngineError::invalid(
                 "rotate_secret",
@@ -297,7 +303,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             w.name = check_name("name", n)?;
         }
         if let Some(u) = &req.url {
-            w.url = check_url(u)?;
+            w.url = check_url(u, self.private_webhook_targets())?;
         }
         if let Some(t) = req.event_types {
             w.event_types = t;

@@ -87,6 +87,7 @@ pub struct Engine<S, C, R> {
     rng: Mutex<R>,
     keys: RwLock<KeyRing>,
     touches: TouchBuffer,
+    private_webhook_targets: bool,
 }
 
 impl<S, C, R> std::fmt::Debug for Engine<S, C, R> {
@@ -129,7 +130,22 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             rng: Mutex::new(rng),
             keys: RwLock::new(keys),
             touches: TouchBuffer::new(DEFAULT_TOUCH_INTERVAL),
+            private_webhook_targets: false,
         })
+    }
+
+    /// The same engine accepting webhook URLs on private, loopback and link-local addresses
+    /// (local testing; [`rules::webhook_target`](crate::rules::webhook_target)). Off by
+    /// default.
+    #[must_use]
+    pub fn with_private_webhook_targets(mut self, allow: bool) -> Self {
+        self.private_webhook_targets = allow;
+        self
+    }
+
+    /// Whether webhook URLs may name private, loopback and link-local addresses.
+    pub fn private_webhook_targets(&self) -> bool {
+        self.private_webhook_targets
     }
 
     /// The store.

@@ -132,6 +132,10 @@ denial_codes! {
     CrossProductLink = ("CROSS_PRODUCT_LINK", Invalid),
     /// The license is revoked and cannot change any more.
     LicenseRevokedImmutable = ("LICENSE_REVOKED_IMMUTABLE", Conflict),
+    /// A webhook URL whose host is (or names) an address deliveries may not reach.
+    WebhookUrlNotAllowed = ("WEBHOOK_URL_NOT_ALLOWED", Invalid),
+    /// Revoking this token would leave no active admin token.
+    LastAdminToken = ("LAST_ADMIN_TOKEN", Conflict),
 }
 
 impl fmt::Display for DenialCode {

@@ -32,6 +32,7 @@ pub mod policy;
 mod runtime_gate;
 pub mod status;
 pub mod version;
+pub mod webhook_target;
 
 #[cfg(test)]
 mod properties;

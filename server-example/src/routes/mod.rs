@@ -9,7 +9,6 @@ mod runtime;
 mod system;
 
 use axum::Router;
-use axum::body::HttpBody;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -24,7 +23,12 @@ use crate::state::App;
 /// The whole API: runtime, management and system routes, with the error, request id,
 /// metrics, body limit and panic layers.
 pub fn router<S: Store + 'static>(app: App<S>) -> Router {
-    let limit = app.config().body_limit;
+    let body = crate::body::BodyLimits {
+        max_bytes: app.config().body_limit,
+        timeout: app.config().limits.body_timeout,
+    };
+    let limiter = app.limiter();
+    let trusted: std::sync::Arc<[ipnet::IpNet]> = app.config().trusted_proxies.clone().into();
     // Make sure the recorder exists before the first request is counted.
     let _ = crate::metrics::handle();
     let routes = Router::new()
@@ -35,6 +39,11 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
         .merge(licenses::routes())
         .merge(access::routes())
         .merge(system::routes());
+    let routes = if app.config().metrics_separate {
+        routes
+    } else {
+        routes.merge(system::metrics_routes())
+    };
     #[cfg(feature = "test-routes")]
     let routes = routes.route(
         "/__test/panic",
@@ -47,56 +56,20 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
     routes
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-        .layer(DefaultBodyLimit::max(limit))
-        .layer(axum::middleware::from_fn(move |req, next| {
-            refuse_oversized(limit, req, next)
-        }))
+        .layer(DefaultBodyLimit::max(body.max_bytes))
         .layer(CatchPanicLayer::custom(on_panic))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            crate::body::read_whole(body, req, next)
+        }))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            crate::ratelimit::enforce(limiter.clone(), req, next)
+        }))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            crate::client_ip::resolve(trusted.clone(), req, next)
+        }))
         .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(axum::middleware::from_fn(crate::request_id::edge))
         .with_state(app)
-}
-
-/// How much of a body declared over the limit is read and thrown away before the 413.
-const DRAIN_CAP: u64 = 64 * 1024 * 1024;
-
-/// A body whose `Content-Length` is over the limit gets 413 `PAYLOAD_TOO_LARGE` before any
-/// handler runs. Up to [`DRAIN_CAP`] bytes of it are read and discarded first: a client that
-/// writes the whole body before reading (Python's `urllib`, for one) would otherwise see the
-/// connection closed under it (a broken pipe) instead of the 413.
-async fn refuse_oversized(
-    limit: usize,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let Some(declared) = declared.filter(|&n| n > u64::try_from(limit).unwrap_or(u64::MAX)) else {
-        return next.run(req).await;
-    };
-    if declared <= DRAIN_CAP {
-        let mut body = req.into_body();
-        let mut read = 0u64;
-        while let Some(Ok(frame)) =
-            std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
-        {
-            if let Some(data) = frame.data_ref() {
-                read += u64::try_from(data.len()).unwrap_or(u64::MAX);
-            }
-            if read > DRAIN_CAP {
-                break;
-            }
-        }
-    }
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        crate::error::codes::PAYLOAD_TOO_LARGE,
-        "the request body is over the size limit",
-    )
-    .into_response()
 }
 
 fn on_panic(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
@@ -107,6 +80,14 @@ fn on_panic(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .unwrap_or_else(|| "non-string panic payload".to_owned());
     tracing::error!(panic = %message, "a handler panicked");
     ApiError::internal().into_response()
+}
+
+/// `/metrics` alone, for its own listener (`--metrics-listen`).
+pub fn metrics_router<S: Store + 'static>(app: App<S>) -> Router {
+    system::metrics_routes()
+        .fallback(|| async { ApiError::route_not_found() })
+        .layer(axum::middleware::from_fn(crate::request_id::edge))
+        .with_state(app)
 }
 
 /// `?limit=` of list operations (default 50, clamped to 200; below 1 is 400).

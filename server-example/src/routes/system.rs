@@ -18,7 +18,6 @@ pub(super) fn routes<S: Store + 'static>() -> Router<App<S>> {
         .route("/health", get(health))
         .route("/healthz", get(health))
         .route("/readyz", get(readyz::<S>))
-        .route("/metrics", get(metrics))
         .route("/api/v1/system/public-keys", get(public_keys::<S>))
         .route("/openapi.json", get(openapi))
         .route("/api/v1/openapi.json", get(openapi))
@@ -57,6 +56,11 @@ async fn readyz<S: Store + 'static>(
             )
         }
     }
+}
+
+/// `GET /metrics` alone, for the API's router or a listener of its own (`--metrics-listen`).
+pub(crate) fn metrics_routes<S: Store + 'static>() -> Router<App<S>> {
+    Router::new().route("/metrics", get(metrics))
 }
 
 async fn metrics() -> Response {

@@ -1,0 +1,155 @@
+//! Request bodies: read whole, once, before any handler, within a size and a time limit.
+//!
+//! * A `Content-Length` over the limit is 413 `PAYLOAD_TOO_LARGE` at once: nothing of the
+//!   body is read, and the answer carries `Connection: close` (the unread bytes would
+//!   otherwise be taken for the next request).
+//! * A body without a length (chunked) is read until it crosses the limit, then 413 the same
+//!   way.
+//! * A body that takes longer than the body timeout is 408 `REQUEST_TIMEOUT`, closed too.
+//!
+//! Bodies are small JSON documents here (64 KiB by default), so reading them whole up front
+//! costs what the JSON extractor would have done anyway, and every handler after this layer
+//! sees a body that is complete and within its limits.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+
+use crate::error::{ApiError, codes};
+
+/// The body limits of one router.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    /// Largest body in bytes.
+    pub max_bytes: usize,
+    /// Time to read the whole body.
+    pub timeout: Duration,
+}
+
+/// Middleware: see the module docs.
+pub async fn read_whole(limits: BodyLimits, req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let max = u64::try_from(limits.max_bytes).unwrap_or(u64::MAX);
+    if declared.is_some_and(|n| n > max) {
+        return too_large();
+    }
+    if has_nul(req.uri()) {
+        return nul_refused();
+    }
+    if declared == Some(0) {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let read = tokio::time::timeout(
+        limits.timeout,
+        Limited::new(body, limits.max_bytes).collect(),
+    )
+    .await;
+    let bytes = match read {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(),
+        Ok(Err(_)) => {
+            return closing(
+                ApiError::bad_request(codes::INVALID_JSON, "the request body could not be read")
+                    .into_response(),
+            );
+        }
+        Err(_) => {
+            return closing(
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    codes::REQUEST_TIMEOUT,
+                    format!(
+                        "the request body did not arrive within {} s",
+                        limits.timeout.as_secs_f64()
+                    ),
+                )
+                .into_response(),
+            );
+        }
+    };
+    if has_nul_escape(&bytes) {
+        return nul_refused();
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// U+0000 cannot be stored by PostgreSQL (nor safely by many consumers of our data), so a
+/// request carrying it in its path, query or body is refused the same way on every backend.
+fn nul_refused() -> Response {
+    ApiError::bad_request(
+        codes::INVALID_STRING,
+        "strings must not contain the character U+0000",
+    )
+    .into_response()
+}
+
+/// Whether the path or query percent-encodes a NUL (`%00`).
+fn has_nul(uri: &axum::http::Uri) -> bool {
+    let s = uri.path_and_query().map_or("", |p| p.as_str()).as_bytes();
+    s.windows(3).any(|w| w == b"%00")
+}
+
+/// Whether JSON text holds a `\u0000` escape (a raw NUL byte is not JSON at all and is refused
+/// by the parser). An escape is one whose backslash is not itself escaped: an odd run of
+/// backslashes before the `u`.
+pub fn has_nul_escape(json: &[u8]) -> bool {
+    json.windows(5).enumerate().any(|(i, w)| {
+        w == b"u0000" && json[..i].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 1
+    })
+}
+
+fn too_large() -> Response {
+    closing(
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            codes::PAYLOAD_TOO_LARGE,
+            "the request body is over the size limit",
+        )
+        .into_response(),
+    )
+}
+
+/// Whether `req` has a body still to read (a length above 0, or chunked).
+pub fn has_body(req: &Request) -> bool {
+    let headers = req.headers();
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0")
+}
+
+/// Marks `res` as the last answer on its connection.
+pub fn closing(mut res: Response) -> Response {
+    res.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_nul_escape;
+
+    #[test]
+    fn nul_escapes() {
+        assert!(has_nul_escape(br#"{"a":"x\u0000y"}"#));
+        assert!(has_nul_escape(br#"{"a":"\\\u0000"}"#));
+        assert!(
+            !has_nul_escape(br#"{"a":"\\u0000"}"#),
+            "an escaped backslash, then text"
+        );
+        assert!(!has_nul_escape(br#"{"a":"u0000"}"#));
+        assert!(!has_nul_escape(br#"{"a":"\u0001"}"#));
+    }
+}
