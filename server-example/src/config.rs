@@ -91,6 +91,44 @@ pub enum Command {
     },
     /// Apply the PostgreSQL migrations (needs DATABASE_URL).
     Migrate(BackendArgs),
+    /// Management tokens on the configured store: the way back in when the admin token is
+    /// lost (needs DATABASE_URL: the memory backend has no store outside a running server).
+    Tokens {
+        /// The token operation.
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
+}
+
+/// Management token operations.
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Create a token and print it once.
+    Create {
+        /// A scope it grants (repeatable), e.g. `admin`, `license:read`.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// Its name.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Storage options.
+        #[command(flatten)]
+        backend: BackendArgs,
+    },
+    /// List tokens (never their values).
+    List {
+        /// Storage options.
+        #[command(flatten)]
+        backend: BackendArgs,
+    },
+    /// Revoke a token by id (`key_…`); the last usable admin token is kept.
+    Revoke {
+        /// The token's id.
+        id: String,
+        /// Storage options.
+        #[command(flatten)]
+        backend: BackendArgs,
+    },
 }
 
 /// Signing key operations.

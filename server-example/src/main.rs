@@ -6,7 +6,7 @@ use clap::Parser;
 use licentia_core::crypto::MasterKey;
 use licentia_core::engine::Actor;
 use licentia_core::store::Store;
-use licentia_server::config::{BackendArgs, Cli, Command, KeysCommand, ServeArgs};
+use licentia_server::config::{BackendArgs, Cli, Command, KeysCommand, ServeArgs, TokensCommand};
 use licentia_server::{App, serve_app, shutdown_signal};
 use licentia_storage_memory::MemoryStore;
 use licentia_storage_postgres::PostgresStore;
@@ -70,6 +70,7 @@ async fn main() -> ExitCode {
             command: KeysCommand::Rotate(args),
         }) => rotate(args).await,
         Some(Command::Migrate(args)) => migrate(args).await,
+        Some(Command::Tokens { command }) => tokens(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -213,4 +214,68 @@ async fn migrate(args: BackendArgs) -> Result<(), BoxError> {
             Ok(())
         }
     }
+}
+
+async fn tokens(command: TokensCommand) -> Result<(), BoxError> {
+    let backend = match &command {
+        TokensCommand::Create { backend, .. }
+        | TokensCommand::List { backend }
+        | TokensCommand::Revoke { backend, .. } => backend.clone(),
+    };
+    let Backend::Postgres(url) = Backend::of(&backend) else {
+        return Err(
+            "tokens needs DATABASE_URL (a PostgreSQL URL): the memory backend keeps its \
+                    tokens inside the running server, which prints its first admin token at start"
+                .into(),
+        );
+    };
+    let store = postgres(&url, backend.master_key.as_deref(), None).await?;
+    let app = App::start(store, Default::default()).await?;
+    let engine = app.engine();
+    let actor = Actor::system();
+    match command {
+        TokensCommand::Create { scopes, name, .. } => {
+            let scopes = scopes
+                .iter()
+                .map(|s| {
+                    s.parse()
+                        .map_err(|_| format!("`{s}` is not a scope (admin, license:read, …)"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let created = engine
+                .create_api_key(
+                    &actor,
+                    licentia_core::engine::requests::ApiKeyCreate {
+                        name,
+                        scopes: Some(scopes),
+                        allowed_cidrs: None,
+                        expires_at: None,
+                    },
+                )
+                .await?;
+            println!("id: {}", created.api_key.id);
+            println!("token (shown once, keep it): {}", created.token);
+        }
+        TokensCommand::List { .. } => {
+            let keys = engine
+                .list_api_keys(licentia_core::store::Limit::new(Some(200)))
+                .await?;
+            for k in keys {
+                let scopes: Vec<String> = k.scopes.iter().map(ToString::to_string).collect();
+                println!(
+                    "{}  {}  {}…  [{}]  {}",
+                    k.id,
+                    if k.is_active { "active " } else { "revoked" },
+                    k.key_prefix,
+                    scopes.join(","),
+                    k.name
+                );
+            }
+        }
+        TokensCommand::Revoke { id, .. } => {
+            engine.revoke_api_key(&actor, &id).await?;
+            println!("revoked {id}");
+        }
+    }
+    Ok(())
 }

@@ -705,6 +705,100 @@ async fn trusted_proxies_give_the_client_address<S: Store + 'static>(store: S) {
     server.stop().await;
 }
 
+async fn revoked_tokens_are_refused<S: Store + 'static>(store: S) {
+    let server = Server::start(
+        store,
+        Config {
+            rate_limits: None,
+            ..config()
+        },
+    )
+    .await;
+    let t = server
+        .admin_call(
+            "POST",
+            "/api/v1/api-keys",
+            Some(json!({"name":"second","scopes":["admin"]})),
+        )
+        .await;
+    assert_eq!(t.status, 201, "{}", t.text());
+    let second = t.json()["data"]["token"].as_str().unwrap().to_owned();
+    let id = t.json()["data"]["api_key"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bearer = format!("Bearer {second}");
+    assert_eq!(
+        server
+            .call("GET", "/api/v1/products", Some(&bearer), None)
+            .await
+            .status,
+        200
+    );
+    let got = server
+        .admin_call("GET", &format!("/api/v1/api-keys/{id}"), None)
+        .await;
+    assert_eq!(got.status, 200, "{}", got.text());
+    assert_eq!(got.json()["data"]["is_active"], json!(true));
+    assert!(
+        !got.text().contains(&second),
+        "the token itself is never shown again"
+    );
+    let del = server
+        .admin_call("DELETE", &format!("/api/v1/api-keys/{id}"), None)
+        .await;
+    assert_eq!(del.status, 204, "{}", del.text());
+    let a = server
+        .call("GET", "/api/v1/products", Some(&bearer), None)
+        .await;
+    assert_eq!(
+        a.status, 401,
+        "a revoked token is refused on its next request"
+    );
+    assert_eq!(
+        server
+            .admin_call("GET", &format!("/api/v1/api-keys/{id}"), None)
+            .await
+            .json()["data"]["is_active"],
+        json!(false)
+    );
+    assert_eq!(
+        server
+            .admin_call("DELETE", &format!("/api/v1/api-keys/{id}"), None)
+            .await
+            .status,
+        204,
+        "revoking twice is fine"
+    );
+    // The first admin token is now the last one: it stays.
+    let list = server
+        .admin_call("GET", "/api/v1/api-keys", None)
+        .await
+        .json();
+    let first = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] != json!(id))
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let last = server
+        .admin_call("DELETE", &format!("/api/v1/api-keys/{first}"), None)
+        .await;
+    assert_eq!(last.status, 409, "{}", last.text());
+    assert_eq!(last.code(), "LAST_ADMIN_TOKEN");
+    assert_eq!(
+        server
+            .admin_call("GET", "/api/v1/api-keys/key_nope", None)
+            .await
+            .status,
+        404
+    );
+    server.stop().await;
+}
+
 macro_rules! both_backends {
     ($($check:ident),+ $(,)?) => {
         mod memory {
@@ -737,4 +831,80 @@ both_backends!(
     metrics_stay_bounded,
     webhook_targets_are_checked,
     trusted_proxies_give_the_client_address,
+    revoked_tokens_are_refused,
 );
+
+/// `licentia-server tokens create|list|revoke` on the configured PostgreSQL store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_cli_on_postgres() {
+    let options = licentia_storage_postgres::testing::fresh_database().await;
+    let url = format!(
+        "postgres://{}@{}:{}/{}",
+        options.get_username(),
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap()
+    );
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_licentia-server"))
+            .args(args)
+            .env("DATABASE_URL", &url)
+            .env_remove("LICENTIA_MASTER_KEY")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, out) = cli(&["tokens", "create", "--scope", "admin", "--name", "rescue"]);
+    assert!(ok, "{out}");
+    let token = out
+        .lines()
+        .find_map(|l| l.strip_prefix("token (shown once, keep it): "))
+        .unwrap()
+        .to_owned();
+    let id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("id: "))
+        .unwrap()
+        .to_owned();
+    let (ok, out) = cli(&["tokens", "create", "--scope", "license:read"]);
+    assert!(ok, "{out}");
+    let (ok, list) = cli(&["tokens", "list"]);
+    assert!(
+        ok && list.contains(&id) && list.contains("rescue"),
+        "{list}"
+    );
+    assert!(!list.contains(&token), "tokens are never listed");
+    let store = licentia_storage_postgres::testing::store_on(options.clone()).await;
+    let app = App::start(store, Config::default()).await.unwrap();
+    assert!(
+        app.engine().authenticate(&token).await.is_ok(),
+        "the CLI's token works"
+    );
+    let (ok, out) = cli(&["tokens", "revoke", &id]);
+    assert!(
+        !ok && out.contains("last active admin token"),
+        "the only admin token stays: {out}"
+    );
+    let (ok, out) = cli(&["tokens", "create", "--scope", "admin"]);
+    assert!(ok, "{out}");
+    let (ok, out) = cli(&["tokens", "revoke", &id]);
+    assert!(ok, "{out}");
+    assert!(
+        app.engine().authenticate(&token).await.is_err(),
+        "revoked on every instance"
+    );
+    let (ok, out) = cli(&["tokens", "create", "--scope", "nonsense"]);
+    assert!(!ok && out.contains("not a scope"), "{out}");
+    // Without DATABASE_URL there is no store to change.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_licentia-server"))
+        .args(["tokens", "list"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs DATABASE_URL"));
+}

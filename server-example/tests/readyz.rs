@@ -348,6 +348,17 @@ impl<S: AccessStore> AccessStore for Flaky<S> {
     fn list_api_keys(&self, limit: Limit) -> impl Future<Output = StoreResult<Vec<ApiKey>>> + Send {
         self.inner.list_api_keys(limit)
     }
+    fn get_api_key(&self, id: &ApiKeyId) -> impl Future<Output = StoreResult<ApiKey>> + Send {
+        self.inner.get_api_key(id)
+    }
+    fn revoke_api_key(
+        &self,
+        id: &ApiKeyId,
+        now: chrono::DateTime<chrono::Utc>,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<ApiKey>> + Send {
+        self.inner.revoke_api_key(id, now, events)
+    }
     fn count_api_keys(&self) -> impl Future<Output = StoreResult<u64>> + Send {
         let down = self.down.load(Ordering::SeqCst);
         let inner = self.inner.count_api_keys();

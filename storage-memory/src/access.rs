@@ -53,6 +53,49 @@ impl AccessStore for MemoryStore {
         Ok(())
     }
 
+    async fn get_api_key(&self, id: &ApiKeyId) -> StoreResult<ApiKey> {
+        self.inner
+            .access
+            .read()
+            .api_keys
+            .get(id)
+            .cloned()
+            .ok_or(StoreError::not_found("api_key"))
+    }
+
+    async fn revoke_api_key(
+        &self,
+        id: &ApiKeyId,
+        now: DateTime<Utc>,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<ApiKey> {
+        let mut access = self.inner.access.write();
+        let key = access
+            .api_keys
+            .get(id)
+            .ok_or(StoreError::not_found("api_key"))?;
+        if !key.is_active {
+            return Ok(key.clone());
+        }
+        let other_admin = access
+            .api_keys
+            .values()
+            .any(|k| &k.id != id && k.is_admin_usable_at(now));
+        if key.is_admin_usable_at(now) && !other_admin {
+            return Err(StoreError::Conflict {
+                reason: "the last usable admin key",
+            });
+        }
+        let key = access
+            .api_keys
+            .get_mut(id)
+            .ok_or(StoreError::not_found("api_key"))?;
+        key.is_active = false;
+        let revoked = key.clone();
+        self.inner.events.lock().append(events);
+        Ok(revoked)
+    }
+
     async fn list_api_keys(&self, limit: Limit) -> StoreResult<Vec<ApiKey>> {
         let access = self.inner.access.read();
         Ok(page(

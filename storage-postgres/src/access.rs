@@ -125,6 +125,69 @@ impl AccessStore for PostgresStore {
         Ok(())
     }
 
+    async fn get_api_key(&self, id: &ApiKeyId) -> StoreResult<ApiKey> {
+        let mut conn = self.conn().await?;
+        let row: Option<(Json<ApiKey>, Vec<u8>)> =
+            sqlx::query_as("SELECT body, token_hash FROM api_keys WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(map)?;
+        api_key(row.ok_or(StoreError::not_found("api_key"))?)
+    }
+
+    async fn revoke_api_key(
+        &self,
+        id: &ApiKeyId,
+        now: DateTime<Utc>,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<ApiKey> {
+        let mut tx = self.begin().await?;
+        // Revocations (and key creation) queue here, so the check of who else is an admin and
+        // the write are one step across every instance.
+        sqlx::query("LOCK TABLE api_keys IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        let active: Vec<(Json<ApiKey>, Vec<u8>)> = sqlx::query_as(
+            "SELECT body, token_hash FROM api_keys WHERE id = $1 OR (body->>'is_active')::boolean",
+        )
+        .bind(id.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map)?;
+        let keys = active
+            .into_iter()
+            .map(api_key)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut key = keys
+            .iter()
+            .find(|k| &k.id == id)
+            .cloned()
+            .ok_or(StoreError::not_found("api_key"))?;
+        if !key.is_active {
+            return Ok(key);
+        }
+        let other_admin = keys
+            .iter()
+            .any(|k| &k.id != id && k.is_admin_usable_at(now));
+        if key.is_admin_usable_at(now) && !other_admin {
+            return Err(StoreError::Conflict {
+                reason: "the last usable admin key",
+            });
+        }
+        key.is_active = false;
+        sqlx::query(
+            "UPDATE api_keys SET body = jsonb_set(body, '{is_active}', 'false') WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(map)?;
+        self.commit(tx, events).await?;
+        Ok(key)
+    }
+
     async fn list_api_keys(&self, limit: Limit) -> StoreResult<Vec<ApiKey>> {
         let mut conn = self.conn().await?;
         let rows: Vec<(Json<ApiKey>, Vec<u8>)> = sqlx::query_as(

@@ -290,3 +290,116 @@ pub async fn missing_access_records_are_not_found<S: Store + Clone + Send + Sync
     );
     assert_eq!(ok(store.count_api_keys().await, "count_api_keys"), 0);
 }
+
+/// Revoking keys: get by id, revoke (idempotent), and the last usable admin key is kept, also
+/// when its two last holders are revoked at once.
+pub async fn api_keys_revoke_but_keep_the_last_admin<S: Store + Clone + Send + Sync + 'static>(
+    store: S,
+) {
+    use crate::model::ManagementScope;
+    let now = at(1000);
+    let reader = api_key(1);
+    let mut admin_a = api_key(2);
+    admin_a.scopes = vec![ManagementScope::Admin];
+    let mut admin_b = api_key(3);
+    admin_b.scopes = vec![ManagementScope::Admin];
+    let mut expired_admin = api_key(4);
+    expired_admin.scopes = vec![ManagementScope::Admin];
+    expired_admin.expires_at = Some(at(10));
+    for k in [&reader, &admin_a, &admin_b, &expired_admin] {
+        ok(store.insert_api_key(k, vec![]).await, "insert_api_key");
+    }
+    assert_eq!(
+        ok(store.get_api_key(&reader.id).await, "get_api_key"),
+        reader
+    );
+    expect_not_found(
+        store.get_api_key(&"key_9999".parse().unwrap()).await,
+        "get_api_key of an unknown id",
+    );
+    expect_not_found(
+        store
+            .revoke_api_key(&"key_9999".parse().unwrap(), now, vec![])
+            .await,
+        "revoke_api_key of an unknown id",
+    );
+    let ev = || vec![system_event("api_key.revoked", "api_key", "key", now)];
+    let revoked = ok(
+        store.revoke_api_key(&reader.id, now, ev()).await,
+        "revoke_api_key",
+    );
+    assert!(!revoked.is_active, "a revoked key is inactive");
+    assert!(
+        !ok(
+            store.find_api_key(&SecretHash::of(&api_token(1))).await,
+            "find_api_key"
+        )
+        .is_active,
+        "the revocation is what authentication reads"
+    );
+    assert_eq!(
+        ok(
+            store.revoke_api_key(&reader.id, now, ev()).await,
+            "revoke_api_key again"
+        ),
+        revoked,
+        "revoking twice returns the record"
+    );
+    // Two usable admins revoked at once: exactly one goes.
+    let (a, b) = (store.clone(), store.clone());
+    let (ida, idb) = (admin_a.id.clone(), admin_b.id.clone());
+    let (ra, rb) = futures_join(
+        async move { a.revoke_api_key(&ida, now, vec![]).await },
+        async move { b.revoke_api_key(&idb, now, vec![]).await },
+    )
+    .await;
+    let conflicts = [&ra, &rb]
+        .iter()
+        .filter(|r| matches!(r, Err(crate::store::StoreError::Conflict { .. })))
+        .count();
+    assert_eq!(
+        conflicts, 1,
+        "one of the last two admin keys stays: {ra:?} {rb:?}"
+    );
+    assert!(ra.is_ok() || rb.is_ok());
+    let left = if ra.is_ok() { &admin_b } else { &admin_a };
+    expect_conflict(
+        store.revoke_api_key(&left.id, now, ev()).await,
+        "revoke_api_key of the last usable admin key",
+    );
+    assert!(ok(store.get_api_key(&left.id).await, "get_api_key").is_active);
+    // An expired admin key does not count as a way back in, and may itself be revoked.
+    ok(
+        store.revoke_api_key(&expired_admin.id, now, vec![]).await,
+        "revoke an expired admin key",
+    );
+}
+
+/// Runs two futures to completion concurrently (the suite is runtime-agnostic).
+async fn futures_join<A: std::future::Future, B: std::future::Future>(
+    a: A,
+    b: B,
+) -> (A::Output, B::Output) {
+    let mut a = std::pin::pin!(a);
+    let mut b = std::pin::pin!(b);
+    let (mut ra, mut rb) = (None, None);
+    std::future::poll_fn(|cx| {
+        if ra.is_none()
+            && let std::task::Poll::Ready(v) = a.as_mut().poll(cx)
+        {
+            ra = Some(v);
+        }
+        if rb.is_none()
+            && let std::task::Poll::Ready(v) = b.as_mut().poll(cx)
+        {
+            rb = Some(v);
+        }
+        if ra.is_some() && rb.is_some() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    (ra.expect("ready"), rb.expect("ready"))
+}

@@ -216,6 +216,41 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         Ok(self.store.list_api_keys(limit).await?)
     }
 
+    /// The API key with `id` (never its token).
+    ///
+    /// # Errors
+    ///
+    /// `NotFound`, storage failures.
+    pub async fn get_api_key(&self, id: &str) -> Result<ApiKey, EngineError> {
+        Ok(self.store.get_api_key(&parse_id(id, "api_key")?).await?)
+    }
+
+    /// Revokes the API key `id`: its token is refused from its next request on, by every
+    /// instance (authentication reads the store). Revoking a revoked key again succeeds and
+    /// records nothing.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound`; [`DenialCode::LastAdminToken`] (409) when it is the last admin key usable
+    /// now, which would lock every operator out; storage failures.
+    pub async fn revoke_api_key(&self, actor: &Actor, id: &str) -> Result<ApiKey, EngineError> {
+        let id: ApiKeyId = parse_id(id, "api_key")?;
+        let now = self.now();
+        let event = DomainEvent::new("api_key.revoked", "api_key", id.as_str(), []);
+        match self
+            .store
+            .revoke_api_key(&id, now, vec![actor.event(event, now)])
+            .await
+        {
+            Err(StoreError::Conflict { .. }) => Err(EngineError::denied(
+                DenialCode::LastAdminToken,
+                None,
+                "this is the last active admin token; create another before revoking it",
+            )),
+            other => Ok(other?),
+        }
+    }
+
     /// Creates a webhook endpoint; the secret is generated unless given.
     ///
     /// # Errors

@@ -136,6 +136,12 @@ impl ApiKey {
     pub fn is_usable_at(&self, now: DateTime<Utc>) -> bool {
         self.is_active && self.expires_at.is_none_or(|at| now < at)
     }
+
+    /// Whether the key is an admin key usable at `now`: one that can still create tokens (the
+    /// last such key is never revoked, [`AccessStore::revoke_api_key`](crate::store::AccessStore::revoke_api_key)).
+    pub fn is_admin_usable_at(&self, now: DateTime<Utc>) -> bool {
+        self.is_usable_at(now) && self.has_scope(ManagementScope::Admin)
+    }
 }
 
 /// A subscription record from a billing system.

@@ -409,6 +409,27 @@ pub trait AccessStore: Send + Sync {
         id: &ApiKeyId,
         at: chrono::DateTime<chrono::Utc>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The key with `id`.
+    fn get_api_key(&self, id: &ApiKeyId) -> impl Future<Output = StoreResult<ApiKey>> + Send;
+    /// Revokes key `id` (`is_active` becomes `false`, for good) with `events`, and returns it.
+    ///
+    /// # Contract
+    ///
+    /// The way back in must survive: when `id` is an admin key usable at `now`
+    /// ([`ApiKey::is_admin_usable_at`]) and no other key is, nothing is written and the answer
+    /// is [`StoreError::Conflict`]. The check and the write are one atomic step, so two
+    /// concurrent revocations of the last two admin keys leave one of them. Revoking a key
+    /// that is already inactive is not an error (the record is returned, nothing is written).
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` for an unknown id, `Conflict` as above, storage failures.
+    fn revoke_api_key(
+        &self,
+        id: &ApiKeyId,
+        now: chrono::DateTime<chrono::Utc>,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<ApiKey>> + Send;
     /// API keys, newest first.
     fn list_api_keys(&self, limit: Limit) -> impl Future<Output = StoreResult<Vec<ApiKey>>> + Send;
     /// How many API keys exist (to know whether to bootstrap one).

@@ -27,6 +27,10 @@ pub(super) fn routes<S: Store + 'static>() -> Router<App<S>> {
             "/api/v1/api-keys",
             get(list_api_keys::<S>).post(create_api_key::<S>),
         )
+        .route(
+            "/api/v1/api-keys/{id}",
+            get(get_api_key::<S>).delete(revoke_api_key::<S>),
+        )
         .route("/api/v1/events", get(list_events::<S>))
         .route(
             "/api/v1/webhooks",
@@ -56,6 +60,26 @@ async fn create_api_key<S: Store + 'static>(
     Json(body): Json<ApiKeyCreate>,
 ) -> R {
     created(&rid, &app.engine().create_api_key(&auth.actor, body).await?)
+}
+
+/// `GET /api/v1/api-keys/{id}` (extension): the key record, never its token.
+async fn get_api_key<S: Store + 'static>(
+    State(app): State<App<S>>,
+    _: Auth<Admin>,
+    rid: RequestId,
+    Path(id): Path<String>,
+) -> R {
+    ok(&rid, &app.engine().get_api_key(&id).await?)
+}
+
+/// `DELETE /api/v1/api-keys/{id}` (extension): 204; the token is 401 from its next request.
+async fn revoke_api_key<S: Store + 'static>(
+    State(app): State<App<S>>,
+    auth: Auth<Admin>,
+    Path(id): Path<String>,
+) -> R {
+    app.engine().revoke_api_key(&auth.actor, &id).await?;
+    no_content()
 }
 
 #[derive(Debug, Deserialize)]
