@@ -19,6 +19,12 @@ pub const DEFAULT_TOUCH_INTERVAL_SECS: u64 = 60;
 /// How often the validation bookkeeping noted since the last flush is written.
 pub const TOUCH_FLUSH_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// Default time an idempotency record is kept: 24 hours.
+pub const DEFAULT_IDEMPOTENCY_TTL_SECS: u64 = 24 * 60 * 60;
+
+/// How often housekeeping runs (idempotency purge, rate-limit tables).
+pub const HOUSEKEEPING_PERIOD: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
@@ -38,6 +44,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     /// Whether webhook URLs may name private, loopback and link-local addresses.
     pub webhook_allow_private: bool,
+    /// Seconds an idempotency record is kept before it is purged (then its key is new).
+    pub idempotency_ttl_secs: u64,
     /// Whether `/metrics` is served elsewhere ([`crate::metrics_router`]) instead of on the
     /// API's router.
     pub metrics_separate: bool,
@@ -52,6 +60,7 @@ impl Default for Config {
             rate_limits: Some(RateLimits::default()),
             trusted_proxies: Vec::new(),
             webhook_allow_private: false,
+            idempotency_ttl_secs: DEFAULT_IDEMPOTENCY_TTL_SECS,
             metrics_separate: false,
         }
     }
@@ -144,9 +153,14 @@ pub struct BackendArgs {
     /// PostgreSQL URL; without it the in-memory backend is used.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
-    /// Key encrypting the signing keys at rest (PostgreSQL backend).
+    /// Key sealing signing seeds and webhook secrets at rest (base64 of 32 random bytes);
+    /// required on PostgreSQL.
     #[arg(long, env = "LICENTIA_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<String>,
+    /// Run on PostgreSQL without a master key, storing signing seeds and webhook secrets in
+    /// the clear (development only).
+    #[arg(long, env = "LICENTIA_ALLOW_PLAINTEXT_KEYS", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
+    pub allow_plaintext_keys: bool,
 }
 
 /// Options of `serve`.
@@ -192,11 +206,15 @@ pub struct ServeArgs {
     /// comma-separate the variable.
     #[arg(long = "trusted-proxy", env = "LICENTIA_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
     pub trusted_proxies: Vec<IpNet>,
+    /// Seconds an idempotency record is kept (a replay within it gets the stored answer);
+    /// purged in the background after that, when the key becomes a new request.
+    #[arg(long, env = "LICENTIA_IDEMPOTENCY_TTL", default_value_t = DEFAULT_IDEMPOTENCY_TTL_SECS)]
+    pub idempotency_ttl: u64,
     /// Serve `/metrics` on this address instead of the API's.
     #[arg(long, env = "LICENTIA_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
     /// Accept webhook URLs on private, loopback and link-local addresses (local testing).
-    #[arg(long, env = "LICENTIA_WEBHOOK_ALLOW_PRIVATE", action = clap::ArgAction::SetTrue)]
+    #[arg(long, env = "LICENTIA_WEBHOOK_ALLOW_PRIVATE", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
     pub webhook_allow_private: bool,
     /// PostgreSQL connections for the read path (validate, check, offline); default: the
     /// machine's parallelism, at least 2. Writes and management use their own pools.
@@ -232,6 +250,7 @@ impl ServeArgs {
             }),
             trusted_proxies: self.trusted_proxies.clone(),
             webhook_allow_private: self.webhook_allow_private,
+            idempotency_ttl_secs: self.idempotency_ttl,
             metrics_separate: self.metrics_listen.is_some(),
         }
     }

@@ -129,7 +129,7 @@ pub async fn serve_app<S: Store + 'static>(
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let deliveries = webhooks::spawn(app.clone());
     let touches = spawn_touch_flusher(app.clone());
-    let pruning = spawn_limiter_pruning(app.clone());
+    let pruning = spawn_housekeeping(app.clone());
     let mut limits = app.config().limits;
     limits.max_connections = transport::raise_fd_limit(limits.max_connections);
     let served = transport::serve(listener, router(app.clone()), limits, shutdown).await;
@@ -169,14 +169,30 @@ fn spawn_touch_flusher<S: Store + 'static>(app: App<S>) -> tokio::task::JoinHand
     })
 }
 
-/// Forgets rate-limit keys back at full allowance, every minute.
-fn spawn_limiter_pruning<S: Store + 'static>(app: App<S>) -> tokio::task::JoinHandle<()> {
+/// Every minute: purges idempotency records past their time to live (safe on several
+/// instances at once) and forgets rate-limit keys back at full allowance.
+fn spawn_housekeeping<S: Store + 'static>(app: App<S>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let Some(limiter) = app.limiter() else { return };
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        let mut tick = tokio::time::interval(config::HOUSEKEEPING_PERIOD);
+        let mut failing = false;
         loop {
             tick.tick().await;
-            limiter.prune();
+            if let Some(limiter) = app.limiter() {
+                limiter.prune();
+            }
+            match app.engine().purge_idempotency().await {
+                Ok(n) => {
+                    failing = false;
+                    if n > 0 {
+                        tracing::debug!(purged = n, "expired idempotency records purged");
+                    }
+                }
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!(error = %e, "expired idempotency records not purged yet; retrying");
+                }
+                Err(_) => {}
+            }
         }
     })
 }

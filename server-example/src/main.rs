@@ -31,26 +31,73 @@ impl Backend {
 
 /// Connects to PostgreSQL at `url`, sealing signing keys under the master key when one is
 /// configured, and applies the migrations.
+/// The master key, when one is configured.
+///
+/// # Errors
+///
+/// One that is set but is not the base64 of 32 bytes, on every backend.
+fn master_key(args: &BackendArgs) -> Result<Option<MasterKey>, BoxError> {
+    match args.master_key.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(key) => MasterKey::from_base64(key).map(Some).map_err(|_| {
+            "LICENTIA_MASTER_KEY must be the standard base64 of 32 random bytes \
+             (e.g. `openssl rand -base64 32`, saved to a file and kept)"
+                .into()
+        }),
+    }
+}
+
+/// Connects to PostgreSQL at `url`, sealing signing seeds and webhook secrets under the
+/// master key, and applies the migrations. Without a master key it refuses unless
+/// `LICENTIA_ALLOW_PLAINTEXT_KEYS` is set; with one, whatever is still stored in the clear is
+/// sealed now.
 async fn postgres(
     url: &str,
-    master_key: Option<&str>,
+    args: &BackendArgs,
     read_connections: Option<u32>,
 ) -> Result<PostgresStore, BoxError> {
+    let master = master_key(args)?;
+    if master.is_none() && !args.allow_plaintext_keys {
+        return Err(
+            "LICENTIA_MASTER_KEY is not set: on PostgreSQL the signing keys and webhook \
+                    secrets are sealed under it. Set it to the base64 of 32 random bytes \
+                    (`openssl rand -base64 32 > master.key`, then \
+                    LICENTIA_MASTER_KEY=$(cat master.key)), or set \
+                    LICENTIA_ALLOW_PLAINTEXT_KEYS=1 to store them in the clear (development only)"
+                .into(),
+        );
+    }
     let mut store = PostgresStore::connect(url)
         .await
         .map_err(|e| format!("cannot reach PostgreSQL ({e}); is DATABASE_URL right?"))?;
     if let Some(n) = read_connections {
         store = store.with_read_connections(n);
     }
-    if let Some(key) = master_key.filter(|k| !k.is_empty()) {
-        let key = MasterKey::from_base64(key)
-            .map_err(|_| "LICENTIA_MASTER_KEY must be the base64 of 32 random bytes")?;
+    let sealing = master.is_some();
+    if let Some(key) = master {
         store = store.with_master_key(key);
     }
     store
         .migrate()
         .await
         .map_err(|e| format!("migrations failed: {e}"))?;
+    if sealing {
+        let (seeds, secrets) = store
+            .seal_clear_secrets()
+            .await
+            .map_err(|e| format!("cannot seal the secrets stored in the clear: {e}"))?;
+        if seeds + secrets > 0 {
+            println!(
+                "licentia-server: sealed {seeds} signing seed(s) and {secrets} webhook \
+                 secret(s) that were stored in the clear"
+            );
+        }
+    } else {
+        println!(
+            "licentia-server: WARNING signing keys and webhook secrets are stored in the clear \
+             (LICENTIA_ALLOW_PLAINTEXT_KEYS)"
+        );
+    }
     Ok(store)
 }
 
@@ -82,12 +129,8 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), BoxError> {
-    if args.backend.master_key.as_deref().is_none_or(str::is_empty) {
-        tracing::warn!(
-            "LICENTIA_MASTER_KEY is not set: signing keys are not encrypted at rest \
-             (the memory backend keeps them in process memory only)"
-        );
-    }
+    // A malformed key is an error on every backend, not only where it is used.
+    master_key(&args.backend)?;
     match Backend::of(&args.backend) {
         Backend::Memory => {
             run(
@@ -98,12 +141,7 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
             .await
         }
         Backend::Postgres(url) => {
-            let store = postgres(
-                &url,
-                args.backend.master_key.as_deref(),
-                args.db_read_connections,
-            )
-            .await?;
+            let store = postgres(&url, &args.backend, args.db_read_connections).await?;
             let backend = format!("postgresql ({})", store.describe());
             run(store, &backend, &args).await
         }
@@ -187,9 +225,7 @@ async fn rotate(args: BackendArgs) -> Result<(), BoxError> {
             );
             rotate_in(MemoryStore::new()).await
         }
-        Backend::Postgres(url) => {
-            rotate_in(postgres(&url, args.master_key.as_deref(), None).await?).await
-        }
+        Backend::Postgres(url) => rotate_in(postgres(&url, &args, None).await?).await,
     }
 }
 
@@ -209,7 +245,14 @@ async fn migrate(args: BackendArgs) -> Result<(), BoxError> {
                                backend has nothing to migrate"
             .into()),
         Backend::Postgres(url) => {
-            let store = postgres(&url, args.master_key.as_deref(), None).await?;
+            // Migrations write no secret: they need no master key.
+            let store = PostgresStore::connect(&url)
+                .await
+                .map_err(|e| format!("cannot reach PostgreSQL ({e}); is DATABASE_URL right?"))?;
+            store
+                .migrate()
+                .await
+                .map_err(|e| format!("migrations failed: {e}"))?;
             println!("licentia-server: {} is migrated", store.describe());
             Ok(())
         }
@@ -229,7 +272,7 @@ async fn tokens(command: TokensCommand) -> Result<(), BoxError> {
                 .into(),
         );
     };
-    let store = postgres(&url, backend.master_key.as_deref(), None).await?;
+    let store = postgres(&url, &backend, None).await?;
     let app = App::start(store, Default::default()).await?;
     let engine = app.engine();
     let actor = Actor::system();

@@ -65,7 +65,13 @@ impl<S: Store> App<S> {
         let engine = Engine::start(store, SystemClock, UnwrapErr(SysRng))
             .await?
             .with_touch_interval(interval)
-            .with_private_webhook_targets(config.webhook_allow_private);
+            .with_private_webhook_targets(config.webhook_allow_private)
+            .with_idempotency_ttl(
+                i64::try_from(config.idempotency_ttl_secs)
+                    .ok()
+                    .and_then(chrono::TimeDelta::try_seconds)
+                    .unwrap_or(chrono::TimeDelta::MAX),
+            );
         let limiter = config.rate_limits.map(|l| Arc::new(Limiter::new(l)));
         Ok(Self {
             inner: Arc::new(Inner {

@@ -838,18 +838,13 @@ both_backends!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_cli_on_postgres() {
     let options = licentia_storage_postgres::testing::fresh_database().await;
-    let url = format!(
-        "postgres://{}@{}:{}/{}",
-        options.get_username(),
-        options.get_host(),
-        options.get_port(),
-        options.get_database().unwrap()
-    );
+    let url = url_of(&options);
     let cli = |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_licentia-server"))
             .args(args)
             .env("DATABASE_URL", &url)
-            .env_remove("LICENTIA_MASTER_KEY")
+            .env("LICENTIA_MASTER_KEY", MASTER_KEY)
+            .env_remove("LICENTIA_ALLOW_PLAINTEXT_KEYS")
             .output()
             .unwrap();
         (
@@ -878,7 +873,9 @@ async fn tokens_cli_on_postgres() {
         "{list}"
     );
     assert!(!list.contains(&token), "tokens are never listed");
-    let store = licentia_storage_postgres::testing::store_on(options.clone()).await;
+    let store = licentia_storage_postgres::testing::store_on(options.clone())
+        .await
+        .with_master_key(licentia_core::crypto::MasterKey::from_base64(MASTER_KEY).unwrap());
     let app = App::start(store, Config::default()).await.unwrap();
     assert!(
         app.engine().authenticate(&token).await.is_ok(),
@@ -907,4 +904,74 @@ async fn tokens_cli_on_postgres() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs DATABASE_URL"));
+}
+
+const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// The PostgreSQL URL of a fresh test database.
+async fn fresh_url() -> String {
+    url_of(&licentia_storage_postgres::testing::fresh_database().await)
+}
+
+fn url_of(options: &sqlx::postgres::PgConnectOptions) -> String {
+    format!(
+        "postgres://{}@{}:{}/{}",
+        options.get_username(),
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap()
+    )
+}
+
+/// On PostgreSQL the server refuses to start without a master key unless plaintext keys are
+/// allowed; a malformed key is refused on every backend; with a key, what is in the clear is
+/// sealed at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_refused_without_a_master_key() {
+    let url = fresh_url().await;
+    let run = |env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_licentia-server"));
+        cmd.args(["tokens", "list"])
+            .env_remove("LICENTIA_MASTER_KEY")
+            .env_remove("LICENTIA_ALLOW_PLAINTEXT_KEYS")
+            .env_remove("DATABASE_URL");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, out) = run(&[("DATABASE_URL", &url)]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("LICENTIA_MASTER_KEY is not set")
+            && out.contains("LICENTIA_ALLOW_PLAINTEXT_KEYS=1"),
+        "{out}"
+    );
+    // Allowed in the clear: it runs, says so, and writes a clear seed (the first signing key).
+    let (ok, out) = run(&[
+        ("DATABASE_URL", &url),
+        ("LICENTIA_ALLOW_PLAINTEXT_KEYS", "1"),
+    ]);
+    assert!(ok, "{out}");
+    assert!(out.contains("stored in the clear"), "{out}");
+    // Given a key later, the clear seed is sealed at start.
+    let (ok, out) = run(&[("DATABASE_URL", &url), ("LICENTIA_MASTER_KEY", MASTER_KEY)]);
+    assert!(ok, "{out}");
+    assert!(out.contains("sealed 1 signing seed(s)"), "{out}");
+    // A malformed key is refused, on PostgreSQL and on memory.
+    let (ok, out) = run(&[("DATABASE_URL", &url), ("LICENTIA_MASTER_KEY", "not-a-key")]);
+    assert!(!ok && out.contains("base64 of 32 random bytes"), "{out}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_licentia-server"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("DATABASE_URL")
+        .env("LICENTIA_MASTER_KEY", "c2hvcnQ=")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("base64 of 32 random bytes"));
 }

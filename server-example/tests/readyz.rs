@@ -56,6 +56,13 @@ impl<S: LicenseStore> LicenseStore for Flaky<S> {
     ) -> impl Future<Output = StoreResult<licentia_core::rules::LicenseAggregate>> + Send {
         self.inner.read_license(query)
     }
+    fn purge_idempotency(
+        &self,
+        created_before: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<u64>> + Send {
+        self.inner.purge_idempotency(created_before, limit)
+    }
     fn record_touches(
         &self,
         touches: Vec<TouchRecord>,

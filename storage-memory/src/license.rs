@@ -378,6 +378,24 @@ impl LicenseStore for MemoryStore {
         Ok(self.snapshot(&cell, &query)?.0)
     }
 
+    async fn purge_idempotency(
+        &self,
+        created_before: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> StoreResult<u64> {
+        let mut records = self.inner.idempotency.lock();
+        let mut left = limit;
+        records.retain(|_, r| {
+            if left > 0 && r.created_at < created_before {
+                left -= 1;
+                false
+            } else {
+                true
+            }
+        });
+        Ok(u64::from(limit - left))
+    }
+
     async fn record_touches(&self, touches: Vec<TouchRecord>) -> StoreResult<()> {
         let mut by_license: HashMap<LicenseId, Vec<TouchRecord>> = HashMap::new();
         for t in touches {

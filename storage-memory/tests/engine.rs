@@ -926,3 +926,39 @@ async fn validation_bookkeeping_is_written_behind_and_coalesced_per_device() {
     );
     assert_eq!(e.dropped_touches(), 0);
 }
+
+#[tokio::test]
+async fn idempotency_records_expire_after_their_time_to_live() {
+    let (e, clock) = engine().await;
+    let e = e.with_idempotency_ttl(Duration::hours(24));
+    let f = fixture(
+        &e,
+        PolicyDraft {
+            max_activations: Some(5),
+            ..Default::default()
+        },
+    )
+    .await;
+    e.activate(call(&f.key, Some("k1")), &hw("a"))
+        .await
+        .unwrap();
+    // Within the time to live the key is a replay, and another request with it a reuse.
+    assert!(matches!(
+        e.activate(call(&f.key, Some("k1")), &hw("b")).await,
+        Err(EngineError::IdempotencyConflict)
+    ));
+    clock.advance(Duration::hours(23));
+    assert_eq!(
+        e.purge_idempotency().await.unwrap(),
+        0,
+        "kept for the whole time to live"
+    );
+    clock.advance(Duration::hours(2));
+    assert!(e.purge_idempotency().await.unwrap() >= 1);
+    // Purged: the same key is a new request, decided anew.
+    let again = e
+        .activate(call(&f.key, Some("k1")), &hw("b"))
+        .await
+        .unwrap();
+    assert!(!again.replayed);
+}

@@ -33,6 +33,8 @@ pub(crate) fn hash_bytes(bytes: &[u8]) -> StoreResult<[u8; 32]> {
 }
 
 type KeyRow = (String, String, DateTime<Utc>, bool, Vec<u8>);
+/// A webhook's body and its secret, in the clear or sealed.
+type WebhookRow = (Json<WebhookEndpoint>, Option<String>, Option<Vec<u8>>);
 
 impl PostgresStore {
     fn stored_key(
@@ -72,6 +74,110 @@ impl PostgresStore {
             Some(master) => (true, Zeroizing::new(master.seal_seed(&key.kid, &key.seed))),
             None => (false, Zeroizing::new(key.seed.expose_secret().to_vec())),
         }
+    }
+}
+
+impl PostgresStore {
+    /// The secret columns of endpoint `id`: sealed under the master key when there is one.
+    fn seal_webhook_secret(
+        &self,
+        id: &WebhookId,
+        secret: &str,
+    ) -> (Option<String>, Option<Vec<u8>>) {
+        match &self.master {
+            Some(master) => (
+                None,
+                Some(master.seal_secret(id.as_str(), secret.as_bytes())),
+            ),
+            None => (Some(secret.to_owned()), None),
+        }
+    }
+
+    fn open_webhook_secret(
+        &self,
+        id: &WebhookId,
+        clear: Option<String>,
+        sealed: Option<Vec<u8>>,
+    ) -> StoreResult<String> {
+        match (clear, sealed, &self.master) {
+            (Some(clear), _, _) => Ok(clear),
+            (None, Some(sealed), Some(master)) => {
+                let plain = master.open_secret(id.as_str(), &sealed).map_err(backend)?;
+                String::from_utf8(plain.to_vec()).map_err(backend)
+            }
+            (None, Some(_), None) => Err(StoreError::Backend {
+                source: "the webhook secrets are sealed: configure the master key".into(),
+            }),
+            (None, None, _) => Err(StoreError::Backend {
+                source: "a webhook has no secret".into(),
+            }),
+        }
+    }
+
+    /// Seals what is still in the clear (signing seeds and webhook secrets written without a
+    /// master key) under this store's master key; returns how many seeds and secrets it
+    /// sealed. Without a master key it does nothing. Run at start by the server.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures; a sealed seed or secret that this master key cannot open (it was
+    /// sealed under another key) is left as it is and reported by the reads.
+    pub async fn seal_clear_secrets(&self) -> StoreResult<(u64, u64)> {
+        let Some(master) = &self.master else {
+            return Ok((0, 0));
+        };
+        let mut tx = self.begin().await?;
+        let clear_seeds: Vec<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT kid, seed FROM signing_keys WHERE NOT sealed FOR UPDATE")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map)?;
+        for (kid, seed) in &clear_seeds {
+            let seed = Zeroizing::new(seed.clone());
+            let bytes: [u8; 32] = seed[..].try_into().map_err(|_| StoreError::Backend {
+                source: "a stored seed is not 32 bytes long".into(),
+            })?;
+            let sealed = master.seal_seed(kid, &SecretSeed::from_bytes(bytes));
+            sqlx::query("UPDATE signing_keys SET sealed = true, seed = $2 WHERE kid = $1")
+                .bind(kid)
+                .bind(&sealed[..])
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
+        }
+        let clear_secrets: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, secret FROM webhooks WHERE secret IS NOT NULL FOR UPDATE")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map)?;
+        for (id, secret) in &clear_secrets {
+            let sealed = master.seal_secret(id, secret.as_bytes());
+            sqlx::query("UPDATE webhooks SET secret = NULL, secret_sealed = $2 WHERE id = $1")
+                .bind(id)
+                .bind(&sealed[..])
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
+        }
+        tx.commit().await.map_err(map)?;
+        Ok((clear_seeds.len() as u64, clear_secrets.len() as u64))
+    }
+
+    /// Whether anything is stored in the clear: signing seeds or webhook secrets written
+    /// without a master key.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub async fn has_clear_secrets(&self) -> StoreResult<bool> {
+        let mut conn = self.conn().await?;
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM signing_keys WHERE NOT sealed) \
+                 OR EXISTS (SELECT 1 FROM webhooks WHERE secret IS NOT NULL)",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(map)
     }
 }
 
@@ -216,26 +322,32 @@ impl AccessStore for PostgresStore {
         events: Vec<NewEvent>,
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        sqlx::query("INSERT INTO webhooks (id, secret, created_at, body) VALUES ($1, $2, $3, $4)")
-            .bind(w.id.as_str())
-            .bind(secret)
-            .bind(w.created_at)
-            .bind(Json(w))
-            .execute(&mut *tx)
-            .await
-            .map_err(map)?;
+        let (clear, sealed) = self.seal_webhook_secret(&w.id, secret);
+        sqlx::query(
+            "INSERT INTO webhooks (id, secret, secret_sealed, created_at, body) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(w.id.as_str())
+        .bind(clear)
+        .bind(sealed)
+        .bind(w.created_at)
+        .bind(Json(w))
+        .execute(&mut *tx)
+        .await
+        .map_err(map)?;
         self.commit(tx, events).await
     }
 
     async fn get_webhook(&self, id: &WebhookId) -> StoreResult<(WebhookEndpoint, String)> {
         let mut conn = self.conn().await?;
-        let row: Option<(Json<WebhookEndpoint>, String)> =
-            sqlx::query_as("SELECT body, secret FROM webhooks WHERE id = $1")
+        let row: Option<WebhookRow> =
+            sqlx::query_as("SELECT body, secret, secret_sealed FROM webhooks WHERE id = $1")
                 .bind(id.as_str())
                 .fetch_optional(&mut *conn)
                 .await
                 .map_err(map)?;
-        let (body, secret) = row.ok_or(StoreError::not_found("webhook"))?;
+        let (body, clear, sealed) = row.ok_or(StoreError::not_found("webhook"))?;
+        let secret = self.open_webhook_secret(id, clear, sealed)?;
         Ok((body.0, secret))
     }
 
@@ -246,12 +358,22 @@ impl AccessStore for PostgresStore {
         events: Vec<NewEvent>,
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
+        let (clear, sealed) = match secret {
+            Some(secret) => self.seal_webhook_secret(&w.id, secret),
+            None => (None, None),
+        };
+        // A new secret replaces both columns; without one both stay as they are.
         let done = sqlx::query(
-            "UPDATE webhooks SET body = $2, secret = COALESCE($3, secret) WHERE id = $1",
+            "UPDATE webhooks SET body = $2, \
+                 secret = CASE WHEN $5 THEN $3 ELSE secret END, \
+                 secret_sealed = CASE WHEN $5 THEN $4 ELSE secret_sealed END \
+             WHERE id = $1",
         )
         .bind(w.id.as_str())
         .bind(Json(w))
-        .bind(secret)
+        .bind(clear)
+        .bind(sealed)
+        .bind(secret.is_some())
         .execute(&mut *tx)
         .await
         .map_err(map)?;

@@ -86,10 +86,13 @@
 //! - Event sequences come from an identity column. Under concurrent writers a sequence is
 //!   assigned before its transaction commits, so a reader may briefly see sequence `n + 1`
 //!   before `n`; sequences still strictly increase and are never reused.
-//! - Webhook secrets are stored as given (deliveries must be signed with them).
-//! - Signing seeds are sealed under a master key when one is given
-//!   ([`PostgresStore::with_master_key`]); without one they are stored as they are, and a
-//!   host should warn about it. A sealed seed read without the master key is `Backend`.
+//! - Signing seeds and webhook secrets (deliveries are signed with the secret itself, so it
+//!   cannot be hashed) are sealed under a master key when one is given
+//!   ([`PostgresStore::with_master_key`]; AES-256-GCM with the kid or the endpoint id as
+//!   associated data); without one they are stored as they are, and a host should refuse to
+//!   run that way unless told to (the server: `LICENTIA_ALLOW_PLAINTEXT_KEYS=1`). Whatever is
+//!   still in the clear is sealed by [`PostgresStore::seal_clear_secrets`] (the server runs
+//!   it at start). A sealed seed or secret read without the master key is `Backend`.
 
 mod access;
 mod catalog;
@@ -205,9 +208,10 @@ impl PostgresStore {
         self
     }
 
-    /// Seals signing seeds under `master` when they are written (see
-    /// [`MasterKey`]), and opens sealed ones when they are read. Seeds written without a
-    /// master key are still read as they are, and sealed at the next rotation.
+    /// Seals signing seeds and webhook secrets under `master` when they are written (see
+    /// [`MasterKey`]), and opens sealed ones when they are read. Those written without a
+    /// master key are still read as they are, and sealed by
+    /// [`PostgresStore::seal_clear_secrets`] (or, for seeds, at the next rotation).
     pub fn with_master_key(mut self, master: MasterKey) -> Self {
         self.master = Some(Arc::new(master));
         self

@@ -583,6 +583,26 @@ impl LicenseStore for PostgresStore {
         self.snapshot(query).await
     }
 
+    async fn purge_idempotency(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<u64> {
+        let mut conn = self.conn().await?;
+        // SKIP LOCKED: instances purging at once take disjoint rows instead of waiting.
+        let done = sqlx::query(
+            "DELETE FROM idempotency_records WHERE (scope, key) IN ( \
+                 SELECT scope, key FROM idempotency_records WHERE created_at < $1 \
+                 ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(created_before)
+        .bind(i64::from(limit))
+        .execute(&mut *conn)
+        .await
+        .map_err(map)?;
+        Ok(done.rows_affected())
+    }
+
     async fn record_touches(&self, touches: Vec<TouchRecord>) -> StoreResult<()> {
         if touches.is_empty() {
             return Ok(());

@@ -113,3 +113,65 @@ async fn clear_seeds_are_sealed_at_the_next_rotation() {
     let len = licentia_core::crypto::master::SEALED_SEED_LEN;
     assert_eq!(sealed_flags(&options).await, vec![(true, len), (true, len)]);
 }
+
+/// Webhook secrets are sealed under the master key (the endpoint id as associated data), open
+/// only with it, and what was written in the clear is sealed by `seal_clear_secrets`.
+#[tokio::test]
+async fn webhook_secrets_are_sealed_and_clear_ones_sealed_at_start() {
+    use licentia_core::engine::requests::WebhookFields;
+    let options = fresh_database().await;
+    // Written without a master key: seed and secret in the clear.
+    let clear = start(store_on(options.clone()).await, 1).await.unwrap();
+    let hook = |n: &str| WebhookFields {
+        name: Some(n.into()),
+        url: Some("https://hooks.example.com/x".into()),
+        secret: Some(format!("{n}-secret-0123456789")),
+        ..Default::default()
+    };
+    let old = clear
+        .create_webhook(&Actor::system(), hook("old"))
+        .await
+        .unwrap();
+    drop(clear);
+    let plain = store_on(options.clone()).await;
+    assert!(plain.has_clear_secrets().await.unwrap());
+
+    let sealing = store_on(options.clone()).await.with_master_key(master(7));
+    assert_eq!(sealing.seal_clear_secrets().await.unwrap(), (1, 1));
+    assert_eq!(
+        sealing.seal_clear_secrets().await.unwrap(),
+        (0, 0),
+        "nothing left to seal"
+    );
+    assert!(!sealing.has_clear_secrets().await.unwrap());
+    let engine = start(sealing, 2).await.unwrap();
+    let new = engine
+        .create_webhook(&Actor::system(), hook("new"))
+        .await
+        .unwrap();
+    let stored: Vec<(Option<String>, Option<Vec<u8>>)> =
+        sqlx::query_as("SELECT secret, secret_sealed FROM webhooks")
+            .fetch_all(plain.pool())
+            .await
+            .unwrap();
+    assert_eq!(stored.len(), 2);
+    for (clear, sealed) in &stored {
+        assert!(clear.is_none(), "no secret is left in the clear");
+        let sealed = sealed.as_ref().unwrap();
+        assert!(!sealed.windows(6).any(|w| w == b"secret"));
+    }
+    use licentia_core::store::AccessStore;
+    let opened = engine.store().get_webhook(&old.webhook.id).await.unwrap().1;
+    assert_eq!(
+        opened, old.secret,
+        "the sealed secret opens with its master key"
+    );
+    assert_eq!(
+        engine.store().get_webhook(&new.webhook.id).await.unwrap().1,
+        new.secret
+    );
+    // Another master key (or none) cannot open them.
+    let wrong = store_on(options.clone()).await.with_master_key(master(8));
+    assert!(wrong.get_webhook(&old.webhook.id).await.is_err());
+    assert!(plain.get_webhook(&new.webhook.id).await.is_err());
+}

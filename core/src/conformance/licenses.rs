@@ -1127,3 +1127,80 @@ pub async fn devices_and_license_features_list<S: Store + Clone + Send + Sync + 
         "license features are ordered by feature code, other licenses' excluded"
     );
 }
+
+/// `purge_idempotency` deletes only records older than its cutoff, at most `limit` a call,
+/// and a purged key is unknown afterwards (it can be stored anew).
+pub async fn idempotency_records_expire<S: Store + Clone + Send + Sync + 'static>(store: S) {
+    let s = seed(&store, 1, LicenseType::Perpetual, |_| {}).await;
+    let l = &s.license;
+    let scope = format!("license:{}:activate", l.id);
+    for (key, secs) in [("old-1", 0), ("old-2", 10), ("new", 20)] {
+        let mut record = idempotency(&scope, key, 200);
+        record.created_at = t0() + Duration::seconds(secs);
+        ok(
+            store
+                .transact_license(by_id(&l.id), move |_| Decision {
+                    idempotency: Some(record),
+                    ..Decision::nothing(())
+                })
+                .await,
+            "transact_license storing a key",
+        );
+    }
+    let stored = async |key: &str| {
+        let query = AggregateQuery {
+            idempotency: Some(IdempotencyKey {
+                scope: scope.clone(),
+                key: key.to_owned(),
+            }),
+            ..by_id(&l.id)
+        };
+        ok(
+            store
+                .transact_license(query, |a| Decision::nothing(a.idempotency.is_some()))
+                .await,
+            "transact_license",
+        )
+    };
+    let cutoff = t0() + Duration::seconds(15);
+    assert_eq!(
+        ok(
+            store.purge_idempotency(cutoff, 1).await,
+            "purge_idempotency"
+        ),
+        1,
+        "at most limit"
+    );
+    assert_eq!(
+        ok(
+            store.purge_idempotency(cutoff, 10).await,
+            "purge_idempotency"
+        ),
+        1
+    );
+    assert_eq!(
+        ok(
+            store.purge_idempotency(cutoff, 10).await,
+            "purge_idempotency"
+        ),
+        0,
+        "nothing older left"
+    );
+    assert!(
+        !stored("old-1").await && !stored("old-2").await,
+        "older records are gone"
+    );
+    assert!(stored("new").await, "a record at or after the cutoff stays");
+    // A purged key is a new request: it can be stored again.
+    let again = idempotency(&scope, "old-1", 201);
+    ok(
+        store
+            .transact_license(by_id(&l.id), move |_| Decision {
+                idempotency: Some(again),
+                ..Decision::nothing(())
+            })
+            .await,
+        "transact_license storing a purged key again",
+    );
+    assert!(stored("old-1").await);
+}

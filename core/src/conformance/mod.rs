@@ -287,6 +287,7 @@ macro_rules! conformance_suite {
             store licenses::transact_applies_mutations_events_and_idempotency_together,
             store licenses::duplicate_consumption_event_id_applies_nothing,
             store licenses::duplicate_idempotency_key_applies_nothing,
+            store licenses::idempotency_records_expire,
             store licenses::read_only_decisions_write_nothing,
             store licenses::mutations_upsert_and_remove_by_key,
             store licenses::devices_and_license_features_list,

@@ -25,6 +25,8 @@ use super::signing::SecretSeed;
 
 const SEAL_HKDF_INFO: &[u8] = b"licentia-seed-seal-v1";
 const NONCE_LEN: usize = 12;
+/// First MAC input of a sealed secret's nonce (seeds start with their kid's length, never 2^64-1).
+const SECRET_NONCE_LABEL: &[u8] = b"licentia-secret-seal-v1";
 /// Length of a sealed seed: nonce, 32 encrypted bytes, 16-byte tag.
 pub const SEALED_SEED_LEN: usize = NONCE_LEN + 32 + 16;
 
@@ -108,6 +110,66 @@ impl MasterKey {
         Ok(SecretSeed::from_bytes(bytes))
     }
 
+    /// Seals a secret of any length (a webhook endpoint's signing secret, say), bound to
+    /// `aad` (the endpoint id): `nonce (12) || ciphertext || tag (16)`, deterministic like
+    /// [`MasterKey::seal_seed`]. The nonce's MAC input starts with a label of its own, so a
+    /// secret and a seed never share a nonce even under the same associated data.
+    pub fn seal_secret(&self, aad: &str, secret: &[u8]) -> Vec<u8> {
+        let nonce = self.mac_nonce(&[SECRET_NONCE_LABEL, aad.as_bytes(), secret]);
+        let mut out = Vec::with_capacity(NONCE_LEN + secret.len() + 16);
+        out.extend_from_slice(&nonce);
+        let ciphertext = self
+            .cipher()
+            .encrypt(
+                &nonce.into(),
+                Payload {
+                    msg: secret,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .unwrap_or_else(|_| unreachable!("AES-GCM encrypts any message below 64 GiB"));
+        out.extend_from_slice(&ciphertext);
+        out
+    }
+
+    /// Opens what [`MasterKey::seal_secret`] sealed for `aad`.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError::SealBroken`] when `sealed` was sealed under another master key or `aad`,
+    /// or was altered.
+    pub fn open_secret(&self, aad: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        if sealed.len() < NONCE_LEN + 16 {
+            return Err(KeyError::SealBroken);
+        }
+        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| KeyError::SealBroken)?;
+        self.cipher()
+            .decrypt(
+                &nonce.into(),
+                Payload {
+                    msg: ciphertext,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .map(Zeroizing::new)
+            .map_err(|_| KeyError::SealBroken)
+    }
+
+    /// HMAC of length-prefixed `parts`, truncated to a nonce.
+    fn mac_nonce(&self, parts: &[&[u8]]) -> [u8; NONCE_LEN] {
+        let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&self.mac[..])
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        for part in parts {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        let tag = mac.finalize().into_bytes();
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&tag[..NONCE_LEN]);
+        nonce
+    }
+
     fn cipher(&self) -> Aes256Gcm {
         Aes256Gcm::new(&(*self.enc).into())
     }
@@ -182,6 +244,43 @@ mod tests {
         assert_ne!(a[..NONCE_LEN], b[..NONCE_LEN]);
         // The seed never appears in the sealed bytes.
         assert!(!a.windows(32).any(|w| w == [1; 32]));
+    }
+
+    #[test]
+    fn sealed_secrets_open_only_with_their_master_key_and_aad() {
+        let master = MasterKey::from_bytes([7; 32]);
+        let sealed = master.seal_secret("whk_1", b"whsec_abcdefghijklmnop");
+        assert_eq!(
+            sealed,
+            master.seal_secret("whk_1", b"whsec_abcdefghijklmnop")
+        );
+        assert!(
+            !sealed.windows(6).any(|w| w == b"whsec_"),
+            "the secret is not in the clear"
+        );
+        assert_eq!(
+            &master.open_secret("whk_1", &sealed).unwrap()[..],
+            b"whsec_abcdefghijklmnop"
+        );
+        assert_eq!(
+            master.open_secret("whk_2", &sealed).unwrap_err(),
+            KeyError::SealBroken
+        );
+        let other = MasterKey::from_bytes([8; 32]);
+        assert_eq!(
+            other.open_secret("whk_1", &sealed).unwrap_err(),
+            KeyError::SealBroken
+        );
+        let mut altered = sealed.clone();
+        altered[13] ^= 1;
+        assert_eq!(
+            master.open_secret("whk_1", &altered).unwrap_err(),
+            KeyError::SealBroken
+        );
+        assert_eq!(
+            master.open_secret("whk_1", &sealed[..20]).unwrap_err(),
+            KeyError::SealBroken
+        );
     }
 
     #[test]

@@ -53,6 +53,7 @@ mod customers;
 mod error;
 mod licenses;
 pub mod requests;
+mod retention;
 mod runner;
 mod runtime;
 mod touches;
@@ -67,6 +68,7 @@ pub use catalog::MAX_NAME_LEN;
 pub use clock::{Clock, ManualClock};
 pub use error::EngineError;
 pub use licenses::{LicenseCreated, ManagementCall, present};
+pub use retention::DEFAULT_IDEMPOTENCY_TTL;
 pub use runner::ResponseBody;
 pub use runtime::RuntimeCall;
 pub use touches::{DEFAULT_TOUCH_INTERVAL, MAX_PENDING_TOUCHES};
@@ -88,6 +90,7 @@ pub struct Engine<S, C, R> {
     keys: RwLock<KeyRing>,
     touches: TouchBuffer,
     private_webhook_targets: bool,
+    idempotency_ttl: chrono::Duration,
 }
 
 impl<S, C, R> std::fmt::Debug for Engine<S, C, R> {
@@ -131,6 +134,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             keys: RwLock::new(keys),
             touches: TouchBuffer::new(DEFAULT_TOUCH_INTERVAL),
             private_webhook_targets: false,
+            idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
         })
     }
 

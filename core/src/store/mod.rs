@@ -119,6 +119,24 @@ pub trait LicenseStore: Send + Sync {
         touches: Vec<TouchRecord>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
+    /// Deletes at most `limit` idempotency records answered before `created_before` and
+    /// returns how many it deleted (fewer than `limit`: none older is left).
+    ///
+    /// # Contract
+    ///
+    /// Only records with `created_at < created_before` go; a deleted key is unknown from then
+    /// on (a later request with it is a new request). Concurrent calls, from this or another
+    /// instance, never fail because of each other and never delete a record twice.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    fn purge_idempotency(
+        &self,
+        created_before: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+
     /// Devices of a license, newest first.
     fn list_devices(
         &self,
