@@ -100,6 +100,9 @@ pub enum Command {
     },
     /// Apply the PostgreSQL migrations (needs DATABASE_URL).
     Migrate(BackendArgs),
+    /// Verify a signed runtime answer against a public key set, offline: `verify --keys
+    /// keys.json answer.json` (keys.json: what `GET /api/v1/system/public-keys` answered).
+    Verify(VerifyArgs),
     /// Management tokens on the configured store: the way back in when the admin token is
     /// lost (needs DATABASE_URL: the memory backend has no store outside a running server).
     Tokens {
@@ -107,6 +110,17 @@ pub enum Command {
         #[command(subcommand)]
         command: TokensCommand,
     },
+}
+
+/// Options of `verify`.
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// The public key set: the body of `GET /api/v1/system/public-keys` (`{"data":[…]}`), or
+    /// its `data` array alone.
+    #[arg(long)]
+    pub keys: std::path::PathBuf,
+    /// The signed answer (`{"data","signature","meta"}`); `-` or nothing reads standard input.
+    pub answer: Option<std::path::PathBuf>,
 }
 
 /// Management token operations.
@@ -166,9 +180,9 @@ pub struct BackendArgs {
 /// Options of `serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
+    /// Address to listen on: `host:port`, the host a name (`localhost:8080`) or an address.
     #[arg(long, env = "LICENTIA_LISTEN", default_value = DEFAULT_LISTEN)]
-    pub listen: SocketAddr,
+    pub listen: String,
     /// Largest accepted request body in bytes.
     #[arg(long, env = "LICENTIA_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,

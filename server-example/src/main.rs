@@ -6,7 +6,9 @@ use clap::Parser;
 use licentia_core::crypto::MasterKey;
 use licentia_core::engine::Actor;
 use licentia_core::store::Store;
-use licentia_server::config::{BackendArgs, Cli, Command, KeysCommand, ServeArgs, TokensCommand};
+use licentia_server::config::{
+    BackendArgs, Cli, Command, KeysCommand, ServeArgs, TokensCommand, VerifyArgs,
+};
 use licentia_server::{App, serve_app, shutdown_signal};
 use licentia_storage_memory::MemoryStore;
 use licentia_storage_postgres::PostgresStore;
@@ -31,6 +33,22 @@ impl Backend {
 
 /// Connects to PostgreSQL at `url`, sealing signing keys under the master key when one is
 /// configured, and applies the migrations.
+/// What a failed connection to PostgreSQL says: where, as whom, the driver's reason and
+/// what to check.
+fn connect_error(e: licentia_core::store::StoreError) -> BoxError {
+    use std::error::Error as _;
+    let what = e
+        .source()
+        .map_or_else(|| e.to_string(), ToString::to_string);
+    let hint = match e {
+        licentia_core::store::StoreError::Unavailable { .. } => {
+            "is the server running and DATABASE_URL's host and port right?"
+        }
+        _ => "check DATABASE_URL: the database must exist and the role must be allowed in",
+    };
+    format!("cannot connect to {what}; {hint}").into()
+}
+
 /// The master key, when one is configured.
 ///
 /// # Errors
@@ -67,9 +85,7 @@ async fn postgres(
                 .into(),
         );
     }
-    let mut store = PostgresStore::connect(url)
-        .await
-        .map_err(|e| format!("cannot reach PostgreSQL ({e}); is DATABASE_URL right?"))?;
+    let mut store = PostgresStore::connect(url).await.map_err(connect_error)?;
     if let Some(n) = read_connections {
         store = store.with_read_connections(n);
     }
@@ -80,12 +96,12 @@ async fn postgres(
     store
         .migrate()
         .await
-        .map_err(|e| format!("migrations failed: {e}"))?;
+        .map_err(|e| format!("migrations failed on {}: {}", store.describe(), chain(&e)))?;
     if sealing {
         let (seeds, secrets) = store
             .seal_clear_secrets()
             .await
-            .map_err(|e| format!("cannot seal the secrets stored in the clear: {e}"))?;
+            .map_err(|e| format!("cannot seal the secrets stored in the clear: {}", chain(&e)))?;
         if seeds + secrets > 0 {
             println!(
                 "licentia-server: sealed {seeds} signing seed(s) and {secrets} webhook \
@@ -103,12 +119,10 @@ async fn postgres(
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    if let Err(e) = init_logging() {
+        eprintln!("licentia-server: error: {e}");
+        return ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         None => serve(cli.serve).await,
@@ -118,6 +132,7 @@ async fn main() -> ExitCode {
         }) => rotate(args).await,
         Some(Command::Migrate(args)) => migrate(args).await,
         Some(Command::Tokens { command }) => tokens(command).await,
+        Some(Command::Verify(args)) => verify(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -126,6 +141,36 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs to standard error: `RUST_LOG` filters (default `info`); `LICENTIA_LOG_FORMAT=json`
+/// writes one JSON object per line, `text` (the default) plain lines, coloured only on a
+/// terminal and never when `NO_COLOR` is set.
+fn init_logging() -> Result<(), BoxError> {
+    use std::io::IsTerminal;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let format = std::env::var("LICENTIA_LOG_FORMAT").unwrap_or_default();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format.trim().to_ascii_lowercase().as_str() {
+        "json" => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+        "" | "text" => {
+            let colour = std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            builder.with_ansi(colour).init();
+        }
+        other => {
+            return Err(
+                format!("LICENTIA_LOG_FORMAT must be `text` or `json`, not `{other}`").into(),
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> Result<(), BoxError> {
@@ -143,6 +188,14 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
         Backend::Postgres(url) => {
             let store = postgres(&url, &args.backend, args.db_read_connections).await?;
             let backend = format!("postgresql ({})", store.describe());
+            let gauges = store.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+                loop {
+                    tick.tick().await;
+                    licentia_server::metrics::db_pools(&gauges.pool_stats());
+                }
+            });
             run(store, &backend, &args).await
         }
     }
@@ -153,7 +206,12 @@ async fn run<S: Store + 'static>(
     backend: &str,
     args: &ServeArgs,
 ) -> Result<(), BoxError> {
-    let app = App::start(store, args.config()).await?;
+    let app = App::start(store, args.config())
+        .await
+        .map_err(|e| format!("cannot start: {}", chain(&e)))?;
+    // Bind before anything is printed: a port in use must not cost a fresh admin token.
+    let listener = bind(&args.listen).await?;
+    let addr = listener.local_addr()?;
     let bootstrap = args.bootstrap_token.as_deref().filter(|t| !t.is_empty());
     match app.engine().bootstrap_admin(bootstrap).await? {
         Some(_) if bootstrap.is_some() => {
@@ -164,8 +222,6 @@ async fn run<S: Store + 'static>(
         }
         None => {}
     }
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    let addr = listener.local_addr()?;
     println!("licentia-server: backend {backend}");
     println!("licentia-server: listening on http://{addr}  (try: curl http://{addr}/readyz)");
     announce_opt_outs(&app.config().clone());
@@ -190,6 +246,58 @@ async fn run<S: Store + 'static>(
     }
     tracing::info!(%addr, body_limit = args.body_limit, "serving");
     serve_app(app, listener, shutdown_signal()).await
+}
+
+/// Binds `listen` (`host:port`; the host may be a name), trying each address it resolves to.
+async fn bind(listen: &str) -> Result<tokio::net::TcpListener, BoxError> {
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: not a host:port to bind ({e})"))?
+        .collect();
+    let mut last = None;
+    for addr in &addrs {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some((addr, e)),
+        }
+    }
+    Err(match last {
+        Some((addr, e)) => format!("cannot listen on {listen} ({addr}): {e}").into(),
+        None => format!("cannot listen on {listen}: it resolves to no address").into(),
+    })
+}
+
+/// An error and its sources, as one line: what went wrong down to the driver's reason. The
+/// generic wrappers ("internal error", "storage backend error") are left out when a source
+/// says more.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    const GENERIC: [&str; 3] = [
+        "internal error",
+        "storage backend error",
+        "storage unavailable",
+    ];
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    let specific: Vec<&String> = parts
+        .iter()
+        .filter(|p| !GENERIC.contains(&p.as_str()))
+        .collect();
+    if specific.is_empty() {
+        parts.join(": ")
+    } else {
+        specific
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(": ")
+    }
 }
 
 /// Says at start which of the secure defaults are turned off (DESIGN 7: loud opt-outs).
@@ -230,7 +338,9 @@ async fn rotate(args: BackendArgs) -> Result<(), BoxError> {
 }
 
 async fn rotate_in<S: Store + 'static>(store: S) -> Result<(), BoxError> {
-    let app = App::start(store, Default::default()).await?;
+    let app = App::start(store, Default::default())
+        .await
+        .map_err(|e| format!("cannot start: {}", chain(&e)))?;
     let key = app.engine().rotate_keys(&Actor::system()).await?;
     println!(
         "new active signing key: {} (created {})",
@@ -246,9 +356,7 @@ async fn migrate(args: BackendArgs) -> Result<(), BoxError> {
             .into()),
         Backend::Postgres(url) => {
             // Migrations write no secret: they need no master key.
-            let store = PostgresStore::connect(&url)
-                .await
-                .map_err(|e| format!("cannot reach PostgreSQL ({e}); is DATABASE_URL right?"))?;
+            let store = PostgresStore::connect(&url).await.map_err(connect_error)?;
             store
                 .migrate()
                 .await
@@ -273,7 +381,9 @@ async fn tokens(command: TokensCommand) -> Result<(), BoxError> {
         );
     };
     let store = postgres(&url, &backend, None).await?;
-    let app = App::start(store, Default::default()).await?;
+    let app = App::start(store, Default::default())
+        .await
+        .map_err(|e| format!("cannot start: {}", chain(&e)))?;
     let engine = app.engine();
     let actor = Actor::system();
     match command {
@@ -321,4 +431,48 @@ async fn tokens(command: TokensCommand) -> Result<(), BoxError> {
         }
     }
     Ok(())
+}
+
+/// Checks a signed answer's Ed25519 signature with the key its `kid` names, exactly as a client
+/// does (DESIGN 4.1, `docs/wire-formats.md`), and prints what was verified.
+fn verify(args: &VerifyArgs) -> Result<(), BoxError> {
+    use licentia_core::crypto::{PublicKeyInfo, PublicKeySet, Unverified};
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    };
+    let keys: serde_json::Value = serde_json::from_slice(&read(&args.keys)?)
+        .map_err(|e| format!("{} is not JSON: {e}", args.keys.display()))?;
+    let list = keys.get("data").cloned().unwrap_or(keys);
+    let infos: Vec<PublicKeyInfo> = serde_json::from_value(list)
+        .map_err(|e| format!("{} is not a public key set ({e})", args.keys.display()))?;
+    let set = PublicKeySet::from_infos(infos)
+        .map_err(|e| format!("{}: unusable key ({e})", args.keys.display()))?;
+    let answer = match args.answer.as_deref() {
+        None => read_stdin()?,
+        Some(p) if p.as_os_str() == "-" => read_stdin()?,
+        Some(p) => read(p)?,
+    };
+    let unverified = Unverified::<serde_json::Value>::from_envelope_json(&answer)
+        .map_err(|e| format!("not a signed answer ({{data, signature}}): {e}"))?;
+    let kid = unverified.kid().to_owned();
+    let verified = unverified
+        .verify(&set)
+        .map_err(|e| format!("the signature does NOT verify (kid {kid}): {e}"))?;
+    println!(
+        "verified: Ed25519 signature by key {} ({:?}) over {} bytes of data",
+        verified.kid(),
+        verified.key_status(),
+        verified.signed_bytes().len()
+    );
+    println!("{}", String::from_utf8_lossy(verified.signed_bytes()));
+    Ok(())
+}
+
+fn read_stdin() -> Result<Vec<u8>, BoxError> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("cannot read standard input: {e}"))?;
+    Ok(buf)
 }

@@ -1,5 +1,19 @@
-//! Prometheus metrics: request counts and latencies by operation and status, and runtime
-//! decisions by code.
+//! Prometheus metrics (`/metrics`, or `--metrics-listen`), every family with `# HELP` and
+//! `# TYPE`:
+//!
+//! | family | type | labels |
+//! |---|---|---|
+//! | `licentia_http_requests_total` | counter | `method`, `route`, `status` |
+//! | `licentia_http_request_duration_seconds` | histogram | `method`, `route`, `status` |
+//! | `licentia_runtime_decisions_total` | counter | `operation`, `code` (`OK` or the refusal's code) |
+//! | `licentia_build_info` | gauge (1) | `version` |
+//! | `licentia_webhook_deliveries_in_flight` | gauge | — |
+//! | `licentia_webhook_deliveries_total` | counter | `outcome` (`delivered`, `refused`, `failed`, `given_up`) |
+//! | `licentia_db_pool_connections` | gauge | `pool` (`main`, `runtime`, `reads`), `state` (`open`, `idle`) — PostgreSQL only |
+//! | `process_*` | the process's CPU, memory, threads and open files (`metrics-process`) | — |
+//!
+//! Labels come from closed sets: a method HTTP does not define is `OTHER`, a path no route
+//! matches is `unmatched`, so garbage requests cannot grow the output.
 //!
 //! One process-wide recorder is installed on first use (several servers in one process, as in
 //! tests, share it).
@@ -12,18 +26,30 @@ use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-/// Requests served, by `operation` and `status`.
+/// The access log's target (`RUST_LOG=licentia::access=off` silences it).
+pub const ACCESS_LOG: &str = "licentia::access";
+
+/// Requests served, by `method`, `route` and `status`.
 pub const REQUESTS_TOTAL: &str = "licentia_http_requests_total";
-/// Request latency in seconds, by `operation` and `status`.
+/// Request latency in seconds, by `method`, `route` and `status`.
 pub const REQUEST_DURATION: &str = "licentia_http_request_duration_seconds";
 /// Runtime decisions, by `operation` and `code` (`OK` or the refusal's code).
 pub const RUNTIME_DECISIONS: &str = "licentia_runtime_decisions_total";
+/// 1, labelled with the server's version.
+pub const BUILD_INFO: &str = "licentia_build_info";
+/// Webhook deliveries being attempted now.
+pub const WEBHOOKS_IN_FLIGHT: &str = "licentia_webhook_deliveries_in_flight";
+/// Webhook delivery attempts, by `outcome`.
+pub const WEBHOOK_DELIVERIES: &str = "licentia_webhook_deliveries_total";
+/// Database pool connections, by `pool` and `state`.
+pub const DB_POOL: &str = "licentia_db_pool_connections";
 
 const BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
 
 /// Installs the recorder once; `None` when another recorder was installed by the host.
 pub fn handle() -> Option<&'static PrometheusHandle> {
@@ -38,14 +64,71 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                 .build_recorder();
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).ok()?;
+            describe();
             Some(handle)
         })
         .as_ref()
 }
 
-/// The Prometheus text of every metric.
+/// The `# HELP` texts, and the gauges that exist from the start.
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        REQUESTS_TOTAL,
+        "HTTP requests answered, by method, route template and status."
+    );
+    describe_histogram!(
+        REQUEST_DURATION,
+        Unit::Seconds,
+        "HTTP request latency, by method, route template and status."
+    );
+    describe_counter!(
+        RUNTIME_DECISIONS,
+        "Runtime decisions, by operation and code (OK or the refusal's code)."
+    );
+    describe_gauge!(BUILD_INFO, "Always 1; the labels name the build.");
+    describe_gauge!(
+        WEBHOOKS_IN_FLIGHT,
+        "Webhook deliveries being attempted now."
+    );
+    describe_counter!(WEBHOOK_DELIVERIES, "Webhook delivery attempts, by outcome.");
+    describe_gauge!(
+        DB_POOL,
+        "Database pool connections, by pool and state (open, idle)."
+    );
+    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    metrics::gauge!(WEBHOOKS_IN_FLIGHT).set(0.0);
+    let process = PROCESS.get_or_init(metrics_process::Collector::default);
+    process.describe();
+}
+
+/// The Prometheus text of every metric (process metrics read now).
 pub fn render() -> String {
-    handle().map(PrometheusHandle::render).unwrap_or_default()
+    let Some(handle) = handle() else {
+        return String::new();
+    };
+    if let Some(process) = PROCESS.get() {
+        process.collect();
+    }
+    handle.render()
+}
+
+/// Sets the database pool gauges (called periodically by a host that has pools).
+pub fn db_pools(pools: &[(&'static str, u32, u32)]) {
+    for &(pool, open, idle) in pools {
+        metrics::gauge!(DB_POOL, "pool" => pool, "state" => "open").set(f64::from(open));
+        metrics::gauge!(DB_POOL, "pool" => pool, "state" => "idle").set(f64::from(idle));
+    }
+}
+
+/// Counts one webhook delivery attempt's outcome.
+pub fn webhook_delivery(outcome: &'static str) {
+    metrics::counter!(WEBHOOK_DELIVERIES, "outcome" => outcome).increment(1);
+}
+
+/// Moves the in-flight webhook deliveries gauge.
+pub fn webhooks_in_flight(delta: f64) {
+    metrics::gauge!(WEBHOOKS_IN_FLIGHT).increment(delta);
 }
 
 /// Middleware: counts, times and logs every request under its route template (method, route,
@@ -58,22 +141,30 @@ pub async fn track(req: Request, next: Next) -> Response {
         .unwrap_or_default();
     // Labels come from a closed set: the methods HTTP defines (others are `OTHER`) and the
     // route templates (an unmatched path is `unmatched`), so garbage cannot grow the output.
-    let operation = match req.extensions().get::<MatchedPath>() {
-        Some(p) => format!("{} {}", method_label(req.method()), p.as_str()),
-        None => "unmatched".to_owned(),
-    };
+    let method = method_label(req.method());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let start = Instant::now();
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();
     let elapsed = start.elapsed();
+    // The access log: its own target, integer microseconds, never a header.
     tracing::info!(
+        target: ACCESS_LOG,
         request_id,
-        operation = %operation,
-        status = %status,
-        ms = elapsed.as_secs_f64() * 1000.0,
+        method,
+        route = %route,
+        status = res.status().as_u16(),
+        duration_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
         "request"
     );
-    let labels = [("operation", operation), ("status", status)];
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route),
+        ("status", status),
+    ];
     metrics::counter!(REQUESTS_TOTAL, &labels).increment(1);
     metrics::histogram!(REQUEST_DURATION, &labels).record(elapsed.as_secs_f64());
     res

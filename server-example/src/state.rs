@@ -1,7 +1,6 @@
 //! The shared state of the handlers: the engine and the configuration.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
 use getrandom::SysRng;
@@ -12,19 +11,11 @@ use rand_core::UnwrapErr;
 use crate::config::Config;
 use crate::ratelimit::Limiter;
 
-/// The host's clock (the core never reads one itself).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        now()
-    }
-}
+pub use licentia_core::engine::SystemClock;
 
 /// The system time.
 pub fn now() -> DateTime<Utc> {
-    SystemTime::now().into()
+    SystemClock.now()
 }
 
 /// The engine as the server runs it: system clock, OS randomness.

@@ -15,7 +15,7 @@
 //! At start the process's open-file limit is raised to its hard limit ([`raise_fd_limit`]),
 //! and the connection cap is lowered when that limit could not hold it.
 //!
-//! A connection's clock is kept by [`Watch`]: the socket wrapper notes when a request's first
+//! A connection's clock is kept by a `Watch`: the socket wrapper notes when a request's first
 //! byte arrives and the service wrapper notes when its head has been read and its response is
 //! ready. A watchdog ticking with the connection decides from those notes; hyper's own header
 //! timer would also count keep-alive idle time as head time.

@@ -147,18 +147,23 @@ fn dispatch(endpoints: &[(WebhookEndpoint, String)], event: &Event, allow_privat
         let url = w.url.clone();
         let id = w.id.to_string();
         tokio::spawn(async move {
+            crate::metrics::webhooks_in_flight(1.0);
+            let _in_flight = InFlight;
             for attempt in 0..MAX_ATTEMPTS {
                 let signature = sign_webhook_with_secret(&secret, &body, Utc::now());
                 let attempt_post = post(&url, &body, &signature, allow_private);
                 match tokio::time::timeout(ATTEMPT_TIMEOUT, attempt_post).await {
                     Ok(Ok(status)) if (200..300).contains(&status) => {
+                        crate::metrics::webhook_delivery("delivered");
                         tracing::info!(webhook = %id, status, "webhook delivered");
                         return;
                     }
                     Ok(Ok(status)) => {
+                        crate::metrics::webhook_delivery("refused");
                         tracing::warn!(webhook = %id, status, attempt, "webhook refused");
                     }
                     Ok(Err(e)) => {
+                        crate::metrics::webhook_delivery("failed");
                         tracing::warn!(webhook = %id, error = %e, attempt, "webhook failed");
                         if matches!(
                             e.kind(),
@@ -167,11 +172,24 @@ fn dispatch(endpoints: &[(WebhookEndpoint, String)], event: &Event, allow_privat
                             return;
                         }
                     }
-                    Err(_) => tracing::warn!(webhook = %id, attempt, "webhook timed out"),
+                    Err(_) => {
+                        crate::metrics::webhook_delivery("failed");
+                        tracing::warn!(webhook = %id, attempt, "webhook timed out");
+                    }
                 }
                 tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
             }
+            crate::metrics::webhook_delivery("given_up");
         });
+    }
+}
+
+/// Lowers the in-flight gauge when a delivery task ends, however it ends.
+struct InFlight;
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        crate::metrics::webhooks_in_flight(-1.0);
     }
 }
 

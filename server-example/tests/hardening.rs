@@ -576,7 +576,10 @@ async fn metrics_stay_bounded<S: Store + 'static>(store: S) {
     }
     let (after, text) = garbage_series().await;
     assert_eq!(before, after, "garbage methods and paths add no series");
-    assert!(text.contains("OTHER /api/v1/products"), "{text}");
+    assert!(
+        text.contains("method=\"OTHER\",route=\"/api/v1/products\""),
+        "{text}"
+    );
     assert!(
         !text.contains("M25X") && !text.contains("/random/"),
         "raw methods and paths are not labels"

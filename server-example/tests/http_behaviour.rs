@@ -218,8 +218,12 @@ async fn metrics_count_requests_and_runtime_decisions() {
     );
     let text = String::from_utf8(r.bytes).unwrap();
     for needle in [
-        "licentia_http_requests_total{operation=\"POST /api/v1/license/activate\",status=\"200\"}",
-        "licentia_http_request_duration_seconds_bucket{operation=\"POST /api/v1/license/activate\",status=\"200\"",
+        "licentia_http_requests_total{method=\"POST\",route=\"/api/v1/license/activate\",status=\"200\"}",
+        "licentia_http_request_duration_seconds_bucket{method=\"POST\",route=\"/api/v1/license/activate\",status=\"200\"",
+        "# HELP licentia_http_requests_total ",
+        "# TYPE licentia_http_request_duration_seconds histogram",
+        "licentia_build_info{version=",
+        "process_",
         "licentia_runtime_decisions_total{operation=\"activate\",code=\"OK\"}",
         "licentia_runtime_decisions_total{operation=\"validate\",code=\"DEVICE_NOT_ACTIVATED\"}",
     ] {

@@ -4,27 +4,15 @@
 //!
 //! Run: `cargo run -p licentia-storage-memory --example embed`
 
-use std::time::SystemTime;
-
-use chrono::{DateTime, Utc};
 use getrandom::SysRng;
 use licentia_core::crypto::{PublicKeySet, Unverified};
 use licentia_core::engine::requests::{LicenseCreate, ProductCreate};
-use licentia_core::engine::{Actor, Clock, Engine, RuntimeCall};
+use licentia_core::engine::{Actor, Engine, RuntimeCall, SystemClock};
 use licentia_core::model::{
     LicenseType, PolicyDraft, RuntimeBindingRequest, RuntimeEntitlementData,
 };
 use licentia_storage_memory::MemoryStore;
 use rand_core::UnwrapErr;
-
-/// The host's clock: the core never reads one itself.
-struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        SystemTime::now().into()
-    }
-}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -32,6 +32,13 @@ pub(crate) fn hash_bytes(bytes: &[u8]) -> StoreResult<[u8; 32]> {
     })
 }
 
+/// A sealed seed or secret read without a master key.
+const NO_MASTER_KEY: &str = "the signing keys and webhook secrets in this database are sealed: \
+     set LICENTIA_MASTER_KEY to the master key that sealed them";
+/// A sealed seed or secret that the configured master key does not open.
+const WRONG_MASTER_KEY: &str = "the signing keys and webhook secrets in this database were sealed \
+     under another master key: LICENTIA_MASTER_KEY must be the key that sealed them";
+
 type KeyRow = (String, String, DateTime<Utc>, bool, Vec<u8>);
 /// A webhook's body and its secret, in the clear or sealed.
 type WebhookRow = (Json<WebhookEndpoint>, Option<String>, Option<Vec<u8>>);
@@ -44,10 +51,16 @@ impl PostgresStore {
         let status: KeyStatus = status.parse().map_err(backend)?;
         let seed = Zeroizing::new(seed);
         let seed = match (sealed, &self.master) {
-            (true, Some(master)) => master.open_seed(&kid, &seed).map_err(backend)?,
+            (true, Some(master)) => {
+                master
+                    .open_seed(&kid, &seed)
+                    .map_err(|_| StoreError::Backend {
+                        source: WRONG_MASTER_KEY.into(),
+                    })?
+            }
             (true, None) => {
                 return Err(StoreError::Backend {
-                    source: "the signing keys are sealed: configure the master key".into(),
+                    source: NO_MASTER_KEY.into(),
                 });
             }
             (false, _) => {
@@ -102,11 +115,16 @@ impl PostgresStore {
         match (clear, sealed, &self.master) {
             (Some(clear), _, _) => Ok(clear),
             (None, Some(sealed), Some(master)) => {
-                let plain = master.open_secret(id.as_str(), &sealed).map_err(backend)?;
+                let plain =
+                    master
+                        .open_secret(id.as_str(), &sealed)
+                        .map_err(|_| StoreError::Backend {
+                            source: WRONG_MASTER_KEY.into(),
+                        })?;
                 String::from_utf8(plain.to_vec()).map_err(backend)
             }
             (None, Some(_), None) => Err(StoreError::Backend {
-                source: "the webhook secrets are sealed: configure the master key".into(),
+                source: NO_MASTER_KEY.into(),
             }),
             (None, None, _) => Err(StoreError::Backend {
                 source: "a webhook has no secret".into(),

@@ -144,6 +144,23 @@ fn generic_plan_pool(pool: &PgPool, size: u32) -> PgPool {
         .connect_lazy_with(options)
 }
 
+/// Why [`PostgresStore::connect`] failed: what it tried and the driver's reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectError {
+    /// What was tried, e.g. `PostgreSQL at 127.0.0.1:5432, database licentia, role postgres`.
+    pub target: String,
+    /// The driver's reason.
+    pub cause: String,
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.target, self.cause)
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
 /// A [`Store`](licentia_core::store::Store) on PostgreSQL.
 ///
 /// Cheap to clone: clones share the connection pool.
@@ -171,13 +188,54 @@ impl PostgresStore {
     ///
     /// `Unavailable` when the database cannot be reached, `Backend` for a malformed URL or a
     /// refused login.
+    ///
+    /// The error's source is a [`ConnectError`] naming the host, port, database and role
+    /// tried and the driver's reason, so a host can print what to fix. Sessions are opened
+    /// with `client_min_messages = warning`, so the server's notices (a migration table that
+    /// already exists, say) are not logged as information on every start.
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        let scheme_ok = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        let parsed = if scheme_ok {
+            url.parse::<sqlx::postgres::PgConnectOptions>()
+                .map_err(|e| e.to_string())
+        } else {
+            Err(format!(
+                "the scheme is `{}`, not postgres:// or postgresql://",
+                url.split_once("://").map_or("(none)", |(scheme, _)| scheme)
+            ))
+        };
+        let options = parsed.map_err(|e| licentia_core::store::StoreError::Backend {
+            source: Box::new(ConnectError {
+                target: "DATABASE_URL".into(),
+                cause: format!(
+                    "not a PostgreSQL URL (postgres://user[:password]@host:port/database): {e}"
+                ),
+            }),
+        })?;
+        let options = options.options([("client_min_messages", "warning")]);
+        let target = format!(
+            "PostgreSQL at {}:{}, database {}, role {}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or("(the role's name)"),
+            options.get_username()
+        );
         let pool = PgPoolOptions::new()
             .max_connections(DEFAULT_MAX_CONNECTIONS)
             .acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT)
-            .connect(url)
+            .connect_with(options)
             .await
-            .map_err(error::map)?;
+            .map_err(|e| {
+                let cause = e.to_string();
+                let boxed: Box<dyn std::error::Error + Send + Sync> =
+                    Box::new(ConnectError { target, cause });
+                match error::map(e) {
+                    licentia_core::store::StoreError::Unavailable { .. } => {
+                        licentia_core::store::StoreError::Unavailable { source: boxed }
+                    }
+                    _ => licentia_core::store::StoreError::Backend { source: boxed },
+                }
+            })?;
         Ok(Self::from_pool(pool))
     }
 
@@ -244,6 +302,17 @@ impl PostgresStore {
             o.get_host(),
             o.get_port()
         )
+    }
+
+    /// Open and idle connections of each pool (`main`, `runtime`, `reads`), for gauges.
+    pub fn pool_stats(&self) -> [(&'static str, u32, u32); 3] {
+        let stat = |p: &PgPool| (p.size(), u32::try_from(p.num_idle()).unwrap_or(u32::MAX));
+        let (m, r, d) = (stat(&self.pool), stat(&self.runtime), stat(&self.reads));
+        [
+            ("main", m.0, m.1),
+            ("runtime", r.0, r.1),
+            ("reads", d.0, d.1),
+        ]
     }
 
     /// Whether the database answers a trivial query (for readiness probes).

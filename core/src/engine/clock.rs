@@ -6,8 +6,8 @@ use chrono::{DateTime, Duration, Utc};
 
 /// Where the engine gets `now` from. The engine reads it once per call.
 ///
-/// Core ships no system clock (it never reads the OS clock); hosts implement this over their
-/// own time source, and tests use [`ManualClock`].
+/// The core never reads the OS clock itself: hosts pass [`SystemClock`](super::SystemClock)
+/// (or their own time source), and tests use [`ManualClock`].
 pub trait Clock: Send + Sync {
     /// The current instant.
     fn now(&self) -> DateTime<Utc>;

@@ -56,6 +56,7 @@ pub mod requests;
 mod retention;
 mod runner;
 mod runtime;
+mod system_clock;
 mod touches;
 
 use std::sync::{Mutex, PoisonError, RwLock};
@@ -71,6 +72,7 @@ pub use licenses::{LicenseCreated, ManagementCall, present};
 pub use retention::DEFAULT_IDEMPOTENCY_TTL;
 pub use runner::ResponseBody;
 pub use runtime::RuntimeCall;
+pub use system_clock::SystemClock;
 pub use touches::{DEFAULT_TOUCH_INTERVAL, MAX_PENDING_TOUCHES};
 
 /// Who performs an operation (defined with the store types, whose events name it).
