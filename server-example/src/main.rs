@@ -123,6 +123,8 @@ async fn main() -> ExitCode {
         eprintln!("licentia-server: error: {e}");
         return ExitCode::FAILURE;
     }
+    // The metrics recorder first, so that nothing recorded at start is lost.
+    let _ = licentia_server::metrics::handle();
     let cli = Cli::parse();
     let result = match cli.command {
         None => serve(cli.serve).await,

@@ -299,3 +299,38 @@ fn an_unknown_log_format_is_refused() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn metrics_describe_every_family_and_show_the_database_pools() {
+    let url = url_of(&licentia_storage_postgres::testing::fresh_database().await);
+    let s = start(
+        server()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("DATABASE_URL", &url)
+            .env("LICENTIA_MASTER_KEY", MASTER_A),
+    );
+    assert!(s.get("/healthz", None).starts_with("HTTP/1.1 200"));
+    let text = s.get("/metrics", None);
+    s.stop();
+    for family in [
+        "licentia_http_requests_total",
+        "licentia_http_request_duration_seconds",
+        "licentia_build_info",
+        "licentia_webhook_deliveries_in_flight",
+        "licentia_db_pool_connections",
+    ] {
+        assert!(
+            text.contains(&format!("# HELP {family} ")),
+            "no HELP for {family}: {text}"
+        );
+        assert!(
+            text.contains(&format!("# TYPE {family} ")),
+            "no TYPE for {family}: {text}"
+        );
+    }
+    assert!(
+        text.contains("licentia_db_pool_connections{pool=\"reads\",state=\"open\"}"),
+        "{text}"
+    );
+    assert!(text.contains("process_resident_memory_bytes"), "{text}");
+}
