@@ -58,6 +58,7 @@ pub fn stored_key() -> StoredKey {
         kid: KID.to_owned(),
         status: KeyStatus::Active,
         created_at: Timestamp::new(fixtures::t0()),
+        activates_at: None,
         seed: SecretSeed::from_bytes(SIGNING_SEED),
     }
 }

@@ -40,6 +40,7 @@ fn key_set(kid: &str, public_key: &str, status: KeyStatus) -> PublicKeySet {
         public_key: public_key.into(),
         status,
         created_at: Timestamp::new(golden::now()),
+        activates_at: None,
     }])
     .unwrap()
 }

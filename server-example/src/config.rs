@@ -157,8 +157,22 @@ pub enum TokensCommand {
 /// Signing key operations.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Make a new active signing key; earlier keys stay listed as retired.
-    Rotate(BackendArgs),
+    /// Make a new signing key: published at once, signing after `--activate-in`; earlier keys
+    /// stay listed (retired) so their signatures still verify. Needs DATABASE_URL.
+    Rotate(RotateArgs),
+}
+
+/// Options of `keys rotate`.
+#[derive(Debug, Clone, Args)]
+pub struct RotateArgs {
+    /// Seconds between publishing the new key and signing with it. Every running server
+    /// lists it within 5 s, so anything above that means no client ever sees a signature by a
+    /// key it cannot fetch; 0 switches at once.
+    #[arg(long, default_value_t = 60)]
+    pub activate_in: u64,
+    /// Storage options.
+    #[command(flatten)]
+    pub backend: BackendArgs,
 }
 
 /// Where the data lives.

@@ -88,6 +88,7 @@ pub mod client_ip;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod keys;
 pub mod meta;
 pub mod metrics;
 pub mod ratelimit;

@@ -7,7 +7,7 @@ use licentia_core::crypto::MasterKey;
 use licentia_core::engine::Actor;
 use licentia_core::store::Store;
 use licentia_server::config::{
-    BackendArgs, Cli, Command, KeysCommand, ServeArgs, TokensCommand, VerifyArgs,
+    BackendArgs, Cli, Command, KeysCommand, RotateArgs, ServeArgs, TokensCommand, VerifyArgs,
 };
 use licentia_server::{App, serve_app, shutdown_signal};
 use licentia_storage_memory::MemoryStore;
@@ -184,6 +184,7 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
                 MemoryStore::new(),
                 "memory (data lives in this process only)",
                 &args,
+                |_| {},
             )
             .await
         }
@@ -198,7 +199,11 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
                     licentia_server::metrics::db_pools(&gauges.pool_stats());
                 }
             });
-            run(store, &backend, &args).await
+            // Key rotations by any instance (or `keys rotate`) reach this one.
+            run(store, &backend, &args, |app| {
+                licentia_server::keys::spawn_key_reload(app.clone());
+            })
+            .await
         }
     }
 }
@@ -207,10 +212,12 @@ async fn run<S: Store + 'static>(
     store: S,
     backend: &str,
     args: &ServeArgs,
+    follow: impl FnOnce(&App<S>),
 ) -> Result<(), BoxError> {
     let app = App::start(store, args.config())
         .await
         .map_err(|e| format!("cannot start: {}", chain(&e)))?;
+    follow(&app);
     // Bind before anything is printed: a port in use must not cost a fresh admin token.
     let listener = bind(&args.listen).await?;
     let addr = listener.local_addr()?;
@@ -326,28 +333,36 @@ fn announce_opt_outs(config: &licentia_server::Config) {
     }
 }
 
-async fn rotate(args: BackendArgs) -> Result<(), BoxError> {
-    match Backend::of(&args) {
-        Backend::Memory => {
-            eprintln!(
-                "licentia-server: no DATABASE_URL: rotating in a fresh memory store, which \
-                 lasts only for this command"
-            );
-            rotate_in(MemoryStore::new()).await
-        }
-        Backend::Postgres(url) => rotate_in(postgres(&url, &args, None).await?).await,
-    }
-}
-
-async fn rotate_in<S: Store + 'static>(store: S) -> Result<(), BoxError> {
+async fn rotate(args: RotateArgs) -> Result<(), BoxError> {
+    let Backend::Postgres(url) = Backend::of(&args.backend) else {
+        return Err(
+            "keys rotate needs DATABASE_URL (a PostgreSQL URL): the memory backend's \
+                    keys live inside the running server, and rotating a store of this command \
+                    alone would change nothing"
+                .into(),
+        );
+    };
+    let store = postgres(&url, &args.backend, None).await?;
     let app = App::start(store, Default::default())
         .await
         .map_err(|e| format!("cannot start: {}", chain(&e)))?;
-    let key = app.engine().rotate_keys(&Actor::system()).await?;
-    println!(
-        "new active signing key: {} (created {})",
-        key.kid, key.created_at
-    );
+    let delay = i64::try_from(args.activate_in)
+        .ok()
+        .and_then(chrono::TimeDelta::try_seconds)
+        .ok_or("--activate-in is too large")?;
+    let key = app.engine().rotate_keys_in(&Actor::system(), delay).await?;
+    match key.activates_at {
+        Some(at) => println!(
+            "new signing key {} published; every server lists it within 5 s and signs with it \
+             from {} on",
+            key.kid,
+            at.get().to_rfc3339()
+        ),
+        None => println!(
+            "new active signing key: {} (created {})",
+            key.kid, key.created_at
+        ),
+    }
     Ok(())
 }
 

@@ -334,3 +334,10 @@ async fn metrics_describe_every_family_and_show_the_database_pools() {
     );
     assert!(text.contains("process_resident_memory_bytes"), "{text}");
 }
+
+#[test]
+fn keys_rotate_without_a_database_refuses() {
+    let (ok, out, err) = run(server().args(["keys", "rotate"]));
+    assert!(!ok, "{out}");
+    assert!(err.contains("keys rotate needs DATABASE_URL"), "{err}");
+}

@@ -116,6 +116,7 @@ fn signing_key(kid: &str, status: KeyStatus) -> StoredKey {
         kid: kid.into(),
         status,
         created_at: Timestamp::new(t0()),
+        activates_at: None,
         seed: SecretSeed::from_bytes([9; 32]),
     }
 }

@@ -39,14 +39,21 @@ const NO_MASTER_KEY: &str = "the signing keys and webhook secrets in this databa
 const WRONG_MASTER_KEY: &str = "the signing keys and webhook secrets in this database were sealed \
      under another master key: LICENTIA_MASTER_KEY must be the key that sealed them";
 
-type KeyRow = (String, String, DateTime<Utc>, bool, Vec<u8>);
+type KeyRow = (
+    String,
+    String,
+    DateTime<Utc>,
+    bool,
+    Vec<u8>,
+    Option<DateTime<Utc>>,
+);
 /// A webhook's body and its secret, in the clear or sealed.
 type WebhookRow = (Json<WebhookEndpoint>, Option<String>, Option<Vec<u8>>);
 
 impl PostgresStore {
     fn stored_key(
         &self,
-        (kid, status, created_at, sealed, seed): KeyRow,
+        (kid, status, created_at, sealed, seed, activates_at): KeyRow,
     ) -> StoreResult<StoredKey> {
         let status: KeyStatus = status.parse().map_err(backend)?;
         let seed = Zeroizing::new(seed);
@@ -77,6 +84,7 @@ impl PostgresStore {
             kid,
             status,
             created_at: Timestamp::new(created_at),
+            activates_at: activates_at.map(Timestamp::new),
             seed,
         })
     }
@@ -425,7 +433,8 @@ impl AccessStore for PostgresStore {
     async fn load_signing_keys(&self) -> StoreResult<Vec<StoredKey>> {
         let mut conn = self.conn().await?;
         let rows: Vec<KeyRow> = sqlx::query_as(
-            "SELECT kid, status, created_at, sealed, seed FROM signing_keys ORDER BY position",
+            "SELECT kid, status, created_at, sealed, seed, activates_at FROM signing_keys \
+             ORDER BY position",
         )
         .fetch_all(&mut *conn)
         .await
@@ -464,8 +473,9 @@ impl AccessStore for PostgresStore {
         for (position, key) in keys.iter().enumerate() {
             let (sealed, seed) = self.seal(key);
             sqlx::query(
-                "INSERT INTO signing_keys (kid, position, status, created_at, sealed, seed) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO signing_keys \
+                     (kid, position, status, created_at, sealed, seed, activates_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(&key.kid)
             .bind(i32::try_from(position).map_err(backend)?)
@@ -473,10 +483,17 @@ impl AccessStore for PostgresStore {
             .bind(key.created_at.get())
             .bind(sealed)
             .bind(&seed[..])
+            .bind(key.activates_at.map(Timestamp::get))
             .execute(&mut *tx)
             .await
             .map_err(map)?;
         }
+        // Every instance listening reloads its keys when this commits.
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(crate::KEYS_CHANNEL)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
         self.commit(tx, events).await
     }
 

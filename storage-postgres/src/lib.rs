@@ -144,6 +144,32 @@ fn generic_plan_pool(pool: &PgPool, size: u32) -> PgPool {
         .connect_lazy_with(options)
 }
 
+/// The `LISTEN`/`NOTIFY` channel a signing key change is announced on.
+pub const KEYS_CHANNEL: &str = "licentia_keys";
+
+/// Signing key changes made by any instance on the database ([`PostgresStore::key_changes`]).
+#[derive(Debug)]
+pub struct KeyChanges(sqlx::postgres::PgListener);
+
+impl KeyChanges {
+    /// Waits for the next change.
+    ///
+    /// # Errors
+    ///
+    /// The listening connection was lost (`Unavailable`); take a new [`KeyChanges`] and
+    /// re-read the keys, since a change may have been missed meanwhile.
+    pub async fn next(&mut self) -> StoreResult<()> {
+        self.0.try_recv().await.map_err(error::map)?.map_or_else(
+            || {
+                Err(licentia_core::store::StoreError::Unavailable {
+                    source: "the key change listener lost its connection".into(),
+                })
+            },
+            |_| Ok(()),
+        )
+    }
+}
+
 /// Why [`PostgresStore::connect`] failed: what it tried and the driver's reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectError {
@@ -302,6 +328,20 @@ impl PostgresStore {
             o.get_host(),
             o.get_port()
         )
+    }
+
+    /// Listens for signing key changes committed by any instance (`replace_signing_keys`
+    /// notifies [`KEYS_CHANNEL`] in its transaction), on a connection of its own.
+    ///
+    /// # Errors
+    ///
+    /// The database cannot be reached.
+    pub async fn key_changes(&self) -> StoreResult<KeyChanges> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool)
+            .await
+            .map_err(error::map)?;
+        listener.listen(KEYS_CHANNEL).await.map_err(error::map)?;
+        Ok(KeyChanges(listener))
     }
 
     /// Open and idle connections of each pool (`main`, `runtime`, `reads`), for gauges.

@@ -166,7 +166,9 @@ pub async fn webhooks_round_trip_with_their_secret<S: Store + Clone + Send + Syn
     );
 }
 
-fn key_view(keys: &[StoredKey]) -> Vec<(String, KeyStatus, String, [u8; 32])> {
+type KeyView = (String, KeyStatus, String, Option<String>, [u8; 32]);
+
+fn key_view(keys: &[StoredKey]) -> Vec<KeyView> {
     let mut v: Vec<_> = keys
         .iter()
         .map(|k| {
@@ -174,6 +176,7 @@ fn key_view(keys: &[StoredKey]) -> Vec<(String, KeyStatus, String, [u8; 32])> {
                 k.kid.clone(),
                 k.status,
                 k.created_at.to_string(),
+                k.activates_at.map(|t| t.to_string()),
                 *k.seed.expose_secret(),
             )
         })
@@ -216,6 +219,22 @@ pub async fn signing_keys_replace_with_compare_and_swap<
     expect_conflict(
         store.replace_signing_keys(None, &rival, vec![marker]).await,
         "replace_signing_keys(None) when a key exists",
+    );
+
+    // A key published ahead of use keeps its activation time.
+    let mut ahead = signing_key("kid_2", 2, KeyStatus::Retired);
+    ahead.activates_at = Some(crate::model::Timestamp::new(at(60)));
+    let scheduled = [signing_key("kid_1", 1, KeyStatus::Active), ahead];
+    ok(
+        store
+            .replace_signing_keys(Some("kid_1"), &scheduled, vec![])
+            .await,
+        "replace_signing_keys with a key published ahead",
+    );
+    assert_eq!(
+        key_view(&ok(store.load_signing_keys().await, "load_signing_keys")),
+        key_view(&scheduled),
+        "activates_at is stored with its key"
     );
 
     let rotated = [

@@ -325,6 +325,7 @@ pub fn signing_key(kid: &str, n: u8, status: KeyStatus) -> StoredKey {
         kid: kid.to_owned(),
         status,
         created_at: Timestamp::new(at(n.into())),
+        activates_at: None,
         seed: SecretSeed::from_bytes([n; 32]),
     }
 }

@@ -108,7 +108,8 @@ fn cipher(license_key: &str, salt: &[u8]) -> Aes256Gcm {
     Aes256Gcm::new(&(*key).into())
 }
 
-/// Signs `data` with the ring's active key and encrypts the signed envelope to `license_key`.
+/// Signs `data` with the key that signs at its `issued_at` ([`KeyRing::sign_at`]) and encrypts
+/// the signed envelope to `license_key`.
 ///
 /// # Errors
 ///
@@ -119,7 +120,7 @@ pub fn seal(
     data: &OfflineEntitlementData,
     rng: &mut (impl CryptoRng + ?Sized),
 ) -> Result<OfflineEnvelope, CanonicalError> {
-    let signed = keyring.sign(data)?;
+    let signed = keyring.sign_at(data.entitlement.issued_at.get(), data)?;
     let plaintext = signed.to_envelope_json();
     let kid = signed.signature().kid.clone();
 

@@ -86,6 +86,10 @@ pub struct PublicKeyInfo {
     pub status: KeyStatus,
     /// When the key was created.
     pub created_at: Timestamp,
+    /// When a key published ahead of use starts signing (`keys rotate --activate-in`); absent
+    /// for keys that sign now or signed before. An extension of the contract's `PublicKey`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activates_at: Option<Timestamp>,
 }
 
 /// A 32-byte Ed25519 secret seed, as persisted by a store.
@@ -137,6 +141,9 @@ pub struct StoredKey {
     pub status: KeyStatus,
     /// When the key was created.
     pub created_at: Timestamp,
+    /// A key published ahead of use: stored `Retired` with the instant it starts signing
+    /// ([`KeyRing::rotate_at`]). `None` for every other key.
+    pub activates_at: Option<Timestamp>,
     /// The secret seed.
     pub seed: SecretSeed,
 }
@@ -147,6 +154,7 @@ struct KeyEntry {
     kid: String,
     status: KeyStatus,
     created_at: Timestamp,
+    activates_at: Option<Timestamp>,
     signing: SigningKey,
 }
 
@@ -174,18 +182,29 @@ impl KeyEntry {
             kid,
             status: KeyStatus::Active,
             created_at: Timestamp::new(now),
+            activates_at: None,
             signing: SigningKey::from_bytes(&seed),
         }
     }
 
     fn info(&self) -> PublicKeyInfo {
+        self.info_as(self.status, None)
+    }
+
+    fn info_as(&self, status: KeyStatus, activates_at: Option<Timestamp>) -> PublicKeyInfo {
         PublicKeyInfo {
             kid: self.kid.clone(),
             algorithm: Algorithm::Ed25519,
             public_key: b64_encode(self.signing.verifying_key().as_bytes()),
-            status: self.status,
+            status,
             created_at: self.created_at,
+            activates_at,
         }
+    }
+
+    /// Whether it is a key published ahead whose time has come at `now`.
+    fn due(&self, now: DateTime<Utc>) -> bool {
+        self.activates_at.is_some_and(|at| at.get() <= now)
     }
 }
 
@@ -255,6 +274,7 @@ impl KeyRing {
                 kid: k.kid,
                 status: k.status,
                 created_at: k.created_at,
+                activates_at: k.activates_at,
             });
         }
         match entries
@@ -279,6 +299,7 @@ impl KeyRing {
                 kid: k.kid.clone(),
                 status: k.status,
                 created_at: k.created_at,
+                activates_at: k.activates_at,
                 seed: SecretSeed::from_bytes(k.signing.to_bytes()),
             })
             .collect()
@@ -291,17 +312,74 @@ impl KeyRing {
         rng: &mut (impl CryptoRng + ?Sized),
         now: DateTime<Utc>,
     ) -> PublicKeyInfo {
-        for k in &mut self.keys {
-            k.status = KeyStatus::Retired;
-        }
+        self.rotate_at(rng, now, now)
+    }
+
+    /// Makes a fresh key (created at `now`) that signs from `activates_at` on. Until then it
+    /// is published ([`KeyRing::public_keys_at`]) but the current key keeps signing
+    /// ([`KeyRing::sign_at`]): every instance that reloads the ring within that time lists
+    /// the new key before any instance signs with it, so a client that refreshes its key set
+    /// on an unknown kid never fails. `activates_at <= now` rotates at once.
+    ///
+    /// A key published earlier whose time has come becomes the active one first; one still
+    /// waiting is replaced by the new one (it never signed).
+    pub fn rotate_at(
+        &mut self,
+        rng: &mut (impl CryptoRng + ?Sized),
+        now: DateTime<Utc>,
+        activates_at: DateTime<Utc>,
+    ) -> PublicKeyInfo {
+        self.settle(now);
+        self.keys.retain(|k| k.activates_at.is_none());
         let mut entry = KeyEntry::new(rng, now);
         // A random 130-bit kid does not collide in practice; regenerate if it ever does.
         while self.keys.iter().any(|k| k.kid == entry.kid) {
             entry = KeyEntry::new(rng, now);
         }
-        let info = entry.info();
+        if activates_at <= now {
+            for k in &mut self.keys {
+                k.status = KeyStatus::Retired;
+            }
+        } else {
+            entry.status = KeyStatus::Retired;
+            entry.activates_at = Some(Timestamp::new(activates_at));
+        }
+        let info = entry.info_as(KeyStatus::Active, entry.activates_at);
         self.keys.push(entry);
         info
+    }
+
+    /// Makes a published key whose time has come at `now` the active one (stored form).
+    fn settle(&mut self, now: DateTime<Utc>) {
+        let Some(due) = self
+            .keys
+            .iter()
+            .filter(|k| k.due(now))
+            .max_by_key(|k| k.activates_at)
+            .map(|k| k.kid.clone())
+        else {
+            return;
+        };
+        for k in &mut self.keys {
+            if k.kid == due {
+                k.status = KeyStatus::Active;
+                k.activates_at = None;
+            } else if k.due(now) {
+                // An older schedule overtaken by a newer one: it never signed.
+                k.activates_at = None;
+            } else if k.activates_at.is_none() {
+                k.status = KeyStatus::Retired;
+            }
+        }
+    }
+
+    /// The key that signs at `now`: a published key whose time has come, else the active one.
+    fn signer(&self, now: DateTime<Utc>) -> &KeyEntry {
+        self.keys
+            .iter()
+            .filter(|k| k.due(now))
+            .max_by_key(|k| k.activates_at)
+            .unwrap_or_else(|| self.active())
     }
 
     /// Drops a retired key for good: signatures it made stop verifying once clients refresh
@@ -335,9 +413,39 @@ impl KeyRing {
         &self.active().kid
     }
 
-    /// The public keys, oldest first: what `GET /api/v1/system/public-keys` lists.
+    /// The public keys, oldest first, as stored (a key published ahead shows as retired with
+    /// its `activates_at`). Servers list [`KeyRing::public_keys_at`].
     pub fn public_keys(&self) -> Vec<PublicKeyInfo> {
         self.keys.iter().map(KeyEntry::info).collect()
+    }
+
+    /// The public keys at `now`, oldest first: what `GET /api/v1/system/public-keys` lists.
+    /// The key that signs at `now` is `active`; a key published ahead of use is `active` too,
+    /// with its `activates_at` (it verifies nothing yet, but clients should have it); the
+    /// others are `retired`.
+    pub fn public_keys_at(&self, now: DateTime<Utc>) -> Vec<PublicKeyInfo> {
+        let signer = self.signer(now).kid.as_str();
+        self.keys
+            .iter()
+            .map(|k| {
+                if k.kid == signer {
+                    k.info_as(KeyStatus::Active, None)
+                } else if k.activates_at.is_some_and(|at| at.get() > now) {
+                    k.info_as(KeyStatus::Active, k.activates_at)
+                } else {
+                    k.info_as(KeyStatus::Retired, None)
+                }
+            })
+            .collect()
+    }
+
+    /// When the next key published ahead starts signing, if one is waiting at `now`.
+    pub fn next_activation(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.keys
+            .iter()
+            .filter_map(|k| k.activates_at.map(Timestamp::get))
+            .filter(|at| *at > now)
+            .min()
     }
 
     /// The verification set for this ring's keys.
@@ -358,6 +466,20 @@ impl KeyRing {
     /// A [`CanonicalError`] when `data` holds floats, out-of-range integers or raw JSON.
     pub fn sign<T: Serialize + ?Sized>(&self, data: &T) -> Result<Signed<T>, CanonicalError> {
         self.sign_with(self.active(), data)
+    }
+
+    /// Signs `data` with the key that signs at `now`: the active key, or a key published ahead
+    /// whose time has come ([`KeyRing::rotate_at`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`KeyRing::sign`].
+    pub fn sign_at<T: Serialize + ?Sized>(
+        &self,
+        now: DateTime<Utc>,
+        data: &T,
+    ) -> Result<Signed<T>, CanonicalError> {
+        self.sign_with(self.signer(now), data)
     }
 
     /// Signs `data` with a specific key of the ring, even a retired one. Meant for tests and
@@ -698,6 +820,79 @@ mod tests {
         assert_eq!(v.kid(), ring.active_kid());
         assert_eq!(v.key_status(), KeyStatus::Active);
         assert_eq!(v.signed_bytes(), signed.data_bytes());
+    }
+
+    #[test]
+    fn a_key_published_ahead_signs_only_from_its_time() {
+        let mut r = rng();
+        let mut ring = KeyRing::generate(&mut r, now());
+        let old = ring.active_kid().to_owned();
+        let at = now() + chrono::Duration::seconds(60);
+        let new = ring.rotate_at(&mut r, now(), at);
+        assert_eq!(new.activates_at, Some(Timestamp::new(at)));
+        let before = now() + chrono::Duration::seconds(59);
+        let after = now() + chrono::Duration::seconds(60);
+        let kid = |t| {
+            ring.sign_at(t, &json!({"a": 1}))
+                .unwrap()
+                .signature()
+                .kid
+                .clone()
+        };
+        assert_eq!(
+            kid(before),
+            old,
+            "the current key signs until the new one's time"
+        );
+        assert_eq!(kid(after), new.kid, "then the new key signs");
+        assert_eq!(ring.active_kid(), old, "the stored form is unchanged");
+        // Listed ahead: both active, the new one with its time; afterwards the old is retired.
+        let listed = |t| {
+            ring.public_keys_at(t)
+                .into_iter()
+                .map(|k| (k.kid, k.status, k.activates_at))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            listed(before),
+            vec![
+                (old.clone(), KeyStatus::Active, None),
+                (new.kid.clone(), KeyStatus::Active, Some(Timestamp::new(at)))
+            ]
+        );
+        assert_eq!(
+            listed(after),
+            vec![
+                (old.clone(), KeyStatus::Retired, None),
+                (new.kid.clone(), KeyStatus::Active, None)
+            ]
+        );
+        assert_eq!(ring.next_activation(before), Some(at));
+        assert_eq!(ring.next_activation(after), None);
+        // The stored form survives a reload; a later rotation settles the due key first.
+        let mut reloaded = KeyRing::from_stored(ring.export()).unwrap();
+        assert_eq!(reloaded.public_keys_at(before), ring.public_keys_at(before));
+        let third = reloaded.rotate_at(&mut r, after, after);
+        assert_eq!(reloaded.active_kid(), third.kid);
+        let statuses: Vec<_> = reloaded
+            .export()
+            .into_iter()
+            .map(|k| (k.kid, k.status, k.activates_at))
+            .collect();
+        assert_eq!(
+            statuses,
+            vec![
+                (old, KeyStatus::Retired, None),
+                (new.kid, KeyStatus::Retired, None),
+                (third.kid, KeyStatus::Active, None)
+            ]
+        );
+        // A key still waiting is replaced by a newer rotation (it never signed).
+        let mut ring = KeyRing::generate(&mut r, now());
+        let waiting = ring.rotate_at(&mut r, now(), at);
+        let replacing = ring.rotate_at(&mut r, now(), at);
+        let kids: Vec<_> = ring.public_keys().into_iter().map(|k| k.kid).collect();
+        assert!(!kids.contains(&waiting.kid) && kids.contains(&replacing.kid));
     }
 
     #[test]

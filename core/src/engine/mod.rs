@@ -166,10 +166,11 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
 
     /// The public key set clients verify with (the active key and every retired one).
     pub fn public_keys(&self) -> Vec<PublicKeyInfo> {
+        let now = self.clock.now();
         self.keys
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .public_keys()
+            .public_keys_at(now)
     }
 
     /// Makes a new active signing key and retires the old one; earlier signatures still verify.
@@ -179,12 +180,30 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     /// `Conflict` when another instance rotated at the same time (reload and retry), or storage
     /// failures.
     pub async fn rotate_keys(&self, actor: &Actor) -> Result<PublicKeyInfo, EngineError> {
+        self.rotate_keys_in(actor, chrono::Duration::zero()).await
+    }
+
+    /// Makes a new signing key that is published now and signs from `delay` on
+    /// ([`KeyRing::rotate_at`]); `delay` of zero rotates at once. With several instances,
+    /// choose a delay longer than the time they take to reload their keys (the server: at
+    /// once by `LISTEN`/`NOTIFY` on PostgreSQL, at worst its periodic re-read), so that every
+    /// instance lists the key before any signs with it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::rotate_keys`].
+    pub async fn rotate_keys_in(
+        &self,
+        actor: &Actor,
+        delay: chrono::Duration,
+    ) -> Result<PublicKeyInfo, EngineError> {
         let now = self.clock.now();
+        let activates_at = now.checked_add_signed(delay).unwrap_or(now);
         let (expected, next, info) = {
             let current = self.keys.read().unwrap_or_else(PoisonError::into_inner);
             let mut next = KeyRing::from_stored(current.export())
                 .map_err(|e| EngineError::Internal(Box::new(e)))?;
-            let info = self.with_rng(|rng| next.rotate(rng, now));
+            let info = self.with_rng(|rng| next.rotate_at(rng, now, activates_at));
             (current.active_kid().to_owned(), next, info)
         };
         let event = actor.event(
@@ -192,7 +211,10 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
                 "signing_key.rotated",
                 "signing_key",
                 info.kid.clone(),
-                [("retired_kid", serde_json::json!(expected))],
+                [
+                    ("retired_kid", serde_json::json!(expected)),
+                    ("activates_at", serde_json::json!(info.activates_at)),
+                ],
             ),
             now,
         );

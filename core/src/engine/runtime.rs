@@ -319,7 +319,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         Ok(ResponseBody::fresh(body))
     }
 
-    /// `{"data":…,"signature":…,"meta":…}` with `data` signed by the active key.
+    /// `{"data":…,"signature":…,"meta":…}` with `data` signed by the key that signs at `now`.
     fn signed_body<T: Serialize>(
         &self,
         outcome: &T,
@@ -327,7 +327,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         now: DateTime<Utc>,
     ) -> Result<Vec<u8>, EngineError> {
         let signed = self
-            .with_keys(|keys| keys.sign(outcome))
+            .with_keys(|keys| keys.sign_at(now, outcome))
             .map_err(EngineError::internal)?;
         let signature = serde_json::to_vec(signed.signature()).map_err(EngineError::internal)?;
         body_of(
