@@ -2,6 +2,9 @@
 //! body limits, the connection cap, a bounded shutdown, rate limits, U+0000, bounded metrics,
 //! webhook targets and trusted proxies.
 
+mod common;
+
+use common::url_of;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -914,16 +917,6 @@ const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 /// The PostgreSQL URL of a fresh test database.
 async fn fresh_url() -> String {
     url_of(&licentia_storage_postgres::testing::fresh_database().await)
-}
-
-fn url_of(options: &sqlx::postgres::PgConnectOptions) -> String {
-    format!(
-        "postgres://{}@{}:{}/{}",
-        options.get_username(),
-        options.get_host(),
-        options.get_port(),
-        options.get_database().unwrap()
-    )
 }
 
 /// On PostgreSQL the server refuses to start without a master key unless plaintext keys are

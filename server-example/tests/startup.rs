@@ -2,6 +2,9 @@
 //! configuration error names what to fix (issue 18), and the logs are plain on a pipe, JSON
 //! on request, with an access log of their own.
 
+mod common;
+
+use common::url_of;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -33,16 +36,6 @@ fn run(cmd: &mut Command) -> (bool, String, String) {
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn url_of(options: &sqlx::postgres::PgConnectOptions) -> String {
-    format!(
-        "postgres://{}@{}:{}/{}",
-        options.get_username(),
-        options.get_host(),
-        options.get_port(),
-        options.get_database().unwrap()
     )
 }
 
@@ -340,4 +333,57 @@ fn keys_rotate_without_a_database_refuses() {
     let (ok, out, err) = run(server().args(["keys", "rotate"]));
     assert!(!ok, "{out}");
     assert!(err.contains("keys rotate needs DATABASE_URL"), "{err}");
+}
+
+#[test]
+fn metrics_listen_serves_metrics_elsewhere() {
+    let mut child = server()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (mut api, mut metrics) = (None, None);
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            api = rest.split_whitespace().next().map(str::to_owned);
+        }
+        if let Some(rest) = line.split("metrics on http://").nth(1) {
+            metrics = rest.strip_suffix("/metrics").map(str::to_owned);
+        }
+        if api.is_some() && metrics.is_some() {
+            break;
+        }
+    }
+    let get = |addr: &str, path: &str| {
+        let mut s = TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    let (api, metrics) = (api.expect("api address"), metrics.expect("metrics address"));
+    let on_metrics = get(&metrics, "/metrics");
+    let on_api = get(&api, "/metrics");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        on_metrics.starts_with("HTTP/1.1 200") && on_metrics.contains("licentia_build_info"),
+        "{on_metrics}"
+    );
+    assert!(
+        on_api.starts_with("HTTP/1.1 404"),
+        "not on the API's address: {on_api}"
+    );
 }

@@ -77,11 +77,7 @@ impl AccessStore for MemoryStore {
         if !key.is_active {
             return Ok(key.clone());
         }
-        let other_admin = access
-            .api_keys
-            .values()
-            .any(|k| &k.id != id && k.is_admin_usable_at(now));
-        if key.is_admin_usable_at(now) && !other_admin {
+        if !key.may_be_revoked_among(access.api_keys.values(), now) {
             return Err(StoreError::Conflict {
                 reason: "the last usable admin key",
             });

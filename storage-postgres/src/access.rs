@@ -300,10 +300,7 @@ impl AccessStore for PostgresStore {
         if !key.is_active {
             return Ok(key);
         }
-        let other_admin = keys
-            .iter()
-            .any(|k| &k.id != id && k.is_admin_usable_at(now));
-        if key.is_admin_usable_at(now) && !other_admin {
+        if !key.may_be_revoked_among(&keys, now) {
             return Err(StoreError::Conflict {
                 reason: "the last usable admin key",
             });

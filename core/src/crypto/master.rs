@@ -66,21 +66,7 @@ impl MasterKey {
 
     /// Seals `seed`, bound to `kid`.
     pub fn seal_seed(&self, kid: &str, seed: &SecretSeed) -> Vec<u8> {
-        let nonce = self.nonce(kid, seed);
-        let mut out = Vec::with_capacity(SEALED_SEED_LEN);
-        out.extend_from_slice(&nonce);
-        let ciphertext = self
-            .cipher()
-            .encrypt(
-                &nonce.into(),
-                Payload {
-                    msg: &seed.expose_secret()[..],
-                    aad: kid.as_bytes(),
-                },
-            )
-            .unwrap_or_else(|_| unreachable!("AES-GCM encrypts any message below 64 GiB"));
-        out.extend_from_slice(&ciphertext);
-        out
+        self.seal(self.nonce(kid, seed), kid, &seed.expose_secret()[..])
     }
 
     /// Opens what [`MasterKey::seal_seed`] sealed for `kid`.
@@ -93,19 +79,7 @@ impl MasterKey {
         if sealed.len() != SEALED_SEED_LEN {
             return Err(KeyError::SealBroken);
         }
-        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| KeyError::SealBroken)?;
-        let plain = Zeroizing::new(
-            self.cipher()
-                .decrypt(
-                    &nonce.into(),
-                    Payload {
-                        msg: ciphertext,
-                        aad: kid.as_bytes(),
-                    },
-                )
-                .map_err(|_| KeyError::SealBroken)?,
-        );
+        let plain = self.open(kid, sealed)?;
         let bytes: [u8; 32] = plain[..].try_into().map_err(|_| KeyError::SealBroken)?;
         Ok(SecretSeed::from_bytes(bytes))
     }
@@ -116,20 +90,7 @@ impl MasterKey {
     /// secret and a seed never share a nonce even under the same associated data.
     pub fn seal_secret(&self, aad: &str, secret: &[u8]) -> Vec<u8> {
         let nonce = self.mac_nonce(&[SECRET_NONCE_LABEL, aad.as_bytes(), secret]);
-        let mut out = Vec::with_capacity(NONCE_LEN + secret.len() + 16);
-        out.extend_from_slice(&nonce);
-        let ciphertext = self
-            .cipher()
-            .encrypt(
-                &nonce.into(),
-                Payload {
-                    msg: secret,
-                    aad: aad.as_bytes(),
-                },
-            )
-            .unwrap_or_else(|_| unreachable!("AES-GCM encrypts any message below 64 GiB"));
-        out.extend_from_slice(&ciphertext);
-        out
+        self.seal(nonce, aad, secret)
     }
 
     /// Opens what [`MasterKey::seal_secret`] sealed for `aad`.
@@ -139,6 +100,29 @@ impl MasterKey {
     /// [`KeyError::SealBroken`] when `sealed` was sealed under another master key or `aad`,
     /// or was altered.
     pub fn open_secret(&self, aad: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        self.open(aad, sealed)
+    }
+
+    /// `nonce || AES-256-GCM(msg, aad)`.
+    fn seal(&self, nonce: [u8; NONCE_LEN], aad: &str, msg: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(NONCE_LEN + msg.len() + 16);
+        out.extend_from_slice(&nonce);
+        let ciphertext = self
+            .cipher()
+            .encrypt(
+                &nonce.into(),
+                Payload {
+                    msg,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .unwrap_or_else(|_| unreachable!("AES-GCM encrypts any message below 64 GiB"));
+        out.extend_from_slice(&ciphertext);
+        out
+    }
+
+    /// The plaintext of what [`Self::seal`] wrote for `aad`.
+    fn open(&self, aad: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
         if sealed.len() < NONCE_LEN + 16 {
             return Err(KeyError::SealBroken);
         }
@@ -158,12 +142,19 @@ impl MasterKey {
 
     /// HMAC of length-prefixed `parts`, truncated to a nonce.
     fn mac_nonce(&self, parts: &[&[u8]]) -> [u8; NONCE_LEN] {
+        self.mac_tag(|mac| {
+            for part in parts {
+                mac.update(&(part.len() as u64).to_be_bytes());
+                mac.update(part);
+            }
+        })
+    }
+
+    /// The HMAC (under the derived MAC key) of what `write` feeds it, truncated to a nonce.
+    fn mac_tag(&self, write: impl FnOnce(&mut Hmac<Sha256>)) -> [u8; NONCE_LEN] {
         let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&self.mac[..])
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        for part in parts {
-            mac.update(&(part.len() as u64).to_be_bytes());
-            mac.update(part);
-        }
+        write(&mut mac);
         let tag = mac.finalize().into_bytes();
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&tag[..NONCE_LEN]);
@@ -176,15 +167,11 @@ impl MasterKey {
 
     /// The synthetic IV: HMAC(kid length, kid, seed), truncated.
     fn nonce(&self, kid: &str, seed: &SecretSeed) -> [u8; NONCE_LEN] {
-        let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&self.mac[..])
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        mac.update(&(kid.len() as u64).to_be_bytes());
-        mac.update(kid.as_bytes());
-        mac.update(&seed.expose_secret()[..]);
-        let tag = mac.finalize().into_bytes();
-        let mut nonce = [0u8; NONCE_LEN];
-        nonce.copy_from_slice(&tag[..NONCE_LEN]);
-        nonce
+        self.mac_tag(|mac| {
+            mac.update(&(kid.len() as u64).to_be_bytes());
+            mac.update(kid.as_bytes());
+            mac.update(&seed.expose_secret()[..]);
+        })
     }
 }
 

@@ -142,6 +142,20 @@ impl ApiKey {
     pub fn is_admin_usable_at(&self, now: DateTime<Utc>) -> bool {
         self.is_usable_at(now) && self.has_scope(ManagementScope::Admin)
     }
+
+    /// Whether revoking this key at `now` leaves a way back in: it is not an admin key usable
+    /// now, or another of `keys` is. The rule stores apply atomically in
+    /// [`AccessStore::revoke_api_key`](crate::store::AccessStore::revoke_api_key).
+    pub fn may_be_revoked_among<'a>(
+        &self,
+        keys: impl IntoIterator<Item = &'a ApiKey>,
+        now: DateTime<Utc>,
+    ) -> bool {
+        !self.is_admin_usable_at(now)
+            || keys
+                .into_iter()
+                .any(|k| k.id != self.id && k.is_admin_usable_at(now))
+    }
 }
 
 /// A subscription record from a billing system.

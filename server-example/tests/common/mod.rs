@@ -218,3 +218,14 @@ pub fn assert_error(r: &Reply, status: StatusCode, code: &str) {
     );
     assert!(v["meta"]["timestamp"].is_string(), "{v}");
 }
+
+/// The `postgres://` URL of the database `options` name (for tests that run the binary).
+pub fn url_of(options: &sqlx::postgres::PgConnectOptions) -> String {
+    format!(
+        "postgres://{}@{}:{}/{}",
+        options.get_username(),
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or("postgres")
+    )
+}
