@@ -155,7 +155,11 @@ pub async fn enforce(limiter: Option<Arc<Limiter>>, req: Request, next: Next) ->
     let Some(credential) = credential else {
         return next.run(req).await;
     };
-    let ip = req.extensions().get::<ClientIp>().map(|c| c.0);
+    let ip = req.extensions().get::<ClientIp>().map(|c| c.0).or_else(|| {
+        req.extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+    });
     let has_body = crate::body::has_body(&req);
     let refused = ip
         .and_then(|ip| limiter.blocked_for(ip))

@@ -53,20 +53,29 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
             }
         }),
     );
-    routes
+    let routes = routes
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(body.max_bytes))
         .layer(CatchPanicLayer::custom(on_panic))
         .layer(axum::middleware::from_fn(move |req, next| {
             crate::body::read_whole(body, req, next)
-        }))
-        .layer(axum::middleware::from_fn(move |req, next| {
-            crate::ratelimit::enforce(limiter.clone(), req, next)
-        }))
-        .layer(axum::middleware::from_fn(move |req, next| {
+        }));
+    // Layers that would do nothing are not installed (they cost a boxed future per request).
+    let routes = match limiter {
+        Some(limiter) => routes.layer(axum::middleware::from_fn(move |req, next| {
+            crate::ratelimit::enforce(Some(limiter.clone()), req, next)
+        })),
+        None => routes,
+    };
+    let routes = if trusted.is_empty() {
+        routes
+    } else {
+        routes.layer(axum::middleware::from_fn(move |req, next| {
             crate::client_ip::resolve(trusted.clone(), req, next)
         }))
+    };
+    routes
         .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(axum::middleware::from_fn(crate::request_id::edge))
         .with_state(app)
