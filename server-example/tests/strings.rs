@@ -339,24 +339,28 @@ async fn no_5xx_for_any_string<S: Store + 'static>(store: S) {
     let strings = proptest::collection::vec(any_string(), 8);
     let mut sent = 0usize;
     let mut seq = 0u64;
-    // Each base body is a valid request, so the strings reach the store, not only the parser.
-    for (method, path, runtime, base) in &writes {
-        seq += 1;
-        let idem = format!("base-{seq}");
-        let auth = if *runtime {
+    // One write with a fresh Idempotency-Key, under the license key or the admin token.
+    let call = async |seq: u64, method: &Method, path: &str, runtime: bool, body: &Value| {
+        let idem = format!("k-{seq}");
+        let auth = if runtime {
             format!("License {}", f.key)
         } else {
             t.bearer()
         };
-        let r = send(
+        send(
             &t.router,
             method.clone(),
             path,
             Some(&auth),
             &[("idempotency-key", idem.as_str())],
-            Some(serde_json::to_vec(base).unwrap()),
+            Some(serde_json::to_vec(body).unwrap()),
         )
-        .await;
+        .await
+    };
+    // Each base body is a valid request, so the strings reach the store, not only the parser.
+    for (method, path, runtime, base) in &writes {
+        seq += 1;
+        let r = call(seq, method, path, *runtime, base).await;
         assert!(
             r.status.is_success(),
             "base body of {method} {path}: {} {}",
@@ -381,21 +385,7 @@ async fn no_5xx_for_any_string<S: Store + 'static>(store: S) {
             bodies.push(all);
             for body in bodies {
                 seq += 1;
-                let idem = format!("k-{seq}");
-                let auth = if *runtime {
-                    format!("License {}", f.key)
-                } else {
-                    t.bearer()
-                };
-                let r = send(
-                    &t.router,
-                    method.clone(),
-                    path,
-                    Some(&auth),
-                    &[("idempotency-key", idem.as_str())],
-                    Some(serde_json::to_vec(&body).unwrap()),
-                )
-                .await;
+                let r = call(seq, method, path, *runtime, &body).await;
                 sent += 1;
                 assert!(
                     !r.status.is_server_error(),

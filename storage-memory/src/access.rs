@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use licentia_core::crypto::StoredKey;
 use licentia_core::model::{ApiKey, ApiKeyId, KeyStatus, SecretHash, WebhookEndpoint, WebhookId};
 use licentia_core::store::{
-    AccessStore, EventPage, EventQuery, Limit, NewEvent, StoreError, StoreResult,
+    AccessStore, EventPage, EventQuery, Limit, NewEvent, StoreError, StoreResult, revocation,
 };
 
 use crate::MemoryStore;
@@ -74,20 +74,10 @@ impl AccessStore for MemoryStore {
             .api_keys
             .get(id)
             .ok_or(StoreError::not_found("api_key"))?;
-        if !key.is_active {
+        let Some(revoked) = revocation(key, access.api_keys.values(), now)? else {
             return Ok(key.clone());
-        }
-        if !key.may_be_revoked_among(access.api_keys.values(), now) {
-            return Err(StoreError::Conflict {
-                reason: "the last usable admin key",
-            });
-        }
-        let key = access
-            .api_keys
-            .get_mut(id)
-            .ok_or(StoreError::not_found("api_key"))?;
-        key.is_active = false;
-        let revoked = key.clone();
+        };
+        access.api_keys.insert(id.clone(), revoked.clone());
         self.inner.events.lock().append(events);
         Ok(revoked)
     }

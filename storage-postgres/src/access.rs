@@ -6,7 +6,7 @@ use licentia_core::model::{
     ApiKey, ApiKeyId, KeyStatus, SecretHash, Timestamp, WebhookEndpoint, WebhookId,
 };
 use licentia_core::store::{
-    AccessStore, EventPage, EventQuery, Limit, NewEvent, StoreError, StoreResult,
+    AccessStore, EventPage, EventQuery, Limit, NewEvent, StoreError, StoreResult, revocation,
 };
 use sqlx::types::Json;
 use zeroize::Zeroizing;
@@ -292,20 +292,13 @@ impl AccessStore for PostgresStore {
             .into_iter()
             .map(api_key)
             .collect::<StoreResult<Vec<_>>>()?;
-        let mut key = keys
+        let key = keys
             .iter()
             .find(|k| &k.id == id)
-            .cloned()
             .ok_or(StoreError::not_found("api_key"))?;
-        if !key.is_active {
-            return Ok(key);
-        }
-        if !key.may_be_revoked_among(&keys, now) {
-            return Err(StoreError::Conflict {
-                reason: "the last usable admin key",
-            });
-        }
-        key.is_active = false;
+        let Some(revoked) = revocation(key, &keys, now)? else {
+            return Ok(key.clone());
+        };
         sqlx::query(
             "UPDATE api_keys SET body = jsonb_set(body, '{is_active}', 'false') WHERE id = $1",
         )
@@ -314,7 +307,7 @@ impl AccessStore for PostgresStore {
         .await
         .map_err(map)?;
         self.commit(tx, events).await?;
-        Ok(key)
+        Ok(revoked)
     }
 
     async fn list_api_keys(&self, limit: Limit) -> StoreResult<Vec<ApiKey>> {

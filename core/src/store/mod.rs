@@ -58,6 +58,34 @@ use crate::rules::LicenseAggregate;
 /// Result of a store call.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// What [`AccessStore::revoke_api_key`] writes for `key`, given every key of the store (or
+/// at least the active ones): `None` when it is already revoked (nothing to write), the
+/// revoked record otherwise, and [`StoreError::Conflict`] when it is the last admin key usable
+/// at `now` ([`ApiKey::may_be_revoked_among`]). Backends call it under the lock that makes
+/// the check and the write one step.
+///
+/// # Errors
+///
+/// `Conflict`, as above.
+pub fn revocation<'a>(
+    key: &ApiKey,
+    keys: impl IntoIterator<Item = &'a ApiKey>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> StoreResult<Option<ApiKey>> {
+    if !key.is_active {
+        return Ok(None);
+    }
+    if !key.may_be_revoked_among(keys, now) {
+        return Err(StoreError::Conflict {
+            reason: "the last usable admin key",
+        });
+    }
+    Ok(Some(ApiKey {
+        is_active: false,
+        ..key.clone()
+    }))
+}
+
 /// Licenses and everything that hangs off one license.
 ///
 /// # Contract
