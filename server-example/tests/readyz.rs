@@ -436,6 +436,41 @@ impl<S: AccessStore> AccessStore for Flaky<S> {
     }
 }
 
+impl<S: DeliveryStore> DeliveryStore for Flaky<S> {
+    fn claim_deliveries(
+        &self,
+        claim: &DeliveryClaim,
+    ) -> impl Future<Output = StoreResult<Vec<ClaimedDelivery>>> + Send {
+        self.inner.claim_deliveries(claim)
+    }
+    fn finish_delivery(
+        &self,
+        report: DeliveryReport,
+    ) -> impl Future<Output = StoreResult<bool>> + Send {
+        self.inner.finish_delivery(report)
+    }
+    fn list_deliveries(
+        &self,
+        webhook: &WebhookId,
+        before: Option<DeliveryId>,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<DeliveryPage>> + Send {
+        self.inner.list_deliveries(webhook, before, limit)
+    }
+    fn retry_delivery(
+        &self,
+        webhook: &WebhookId,
+        id: DeliveryId,
+        now: chrono::DateTime<chrono::Utc>,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<Delivery>> + Send {
+        self.inner.retry_delivery(webhook, id, now, events)
+    }
+    fn count_pending_deliveries(&self) -> impl Future<Output = StoreResult<u64>> + Send {
+        self.inner.count_pending_deliveries()
+    }
+}
+
 #[tokio::test]
 async fn readyz_is_503_while_the_store_is_down_and_recovers() {
     let down = Arc::new(AtomicBool::new(false));

@@ -108,7 +108,9 @@ impl AccessStore for MemoryStore {
         access
             .webhooks
             .insert(w.id.clone(), (w.clone(), secret.to_owned()));
-        self.inner.events.lock().append(events);
+        let mut log = self.inner.events.lock();
+        log.outbox().subscribe(w);
+        log.append(events);
         Ok(())
     }
 
@@ -137,7 +139,9 @@ impl AccessStore for MemoryStore {
         if let Some(secret) = secret {
             *stored_secret = secret.to_owned();
         }
-        self.inner.events.lock().append(events);
+        let mut log = self.inner.events.lock();
+        log.outbox().subscribe(w);
+        log.append(events);
         Ok(())
     }
 
@@ -146,7 +150,9 @@ impl AccessStore for MemoryStore {
         if access.webhooks.remove(id).is_none() {
             return Err(StoreError::not_found("webhook"));
         }
-        self.inner.events.lock().append(events);
+        let mut log = self.inner.events.lock();
+        log.outbox().unsubscribe(id);
+        log.append(events);
         Ok(())
     }
 

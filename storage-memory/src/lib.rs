@@ -213,6 +213,7 @@ mod access;
 mod catalog;
 mod commerce;
 mod customer;
+mod delivery;
 mod license;
 mod state;
 

@@ -23,6 +23,8 @@ use licentia_core::store::{
 };
 use parking_lot::{Mutex, RwLock};
 
+use crate::delivery::Outbox;
+
 /// Everything a store holds; shared by every clone of the store.
 #[derive(Default)]
 pub(crate) struct Inner {
@@ -207,15 +209,28 @@ pub(crate) struct Access {
 pub(crate) struct EventLog {
     events: Vec<Event>,
     last_sequence: i64,
+    /// The webhook deliveries of these events, written as they are appended.
+    outbox: Outbox,
 }
 
 impl EventLog {
+    /// Appends `events` and writes their webhook deliveries.
     pub(crate) fn append(&mut self, events: Vec<NewEvent>) {
         self.events.reserve(events.len());
         for e in events {
             self.last_sequence += 1;
-            self.events.push(e.into_event(self.last_sequence));
+            let event = e.into_event(self.last_sequence);
+            self.outbox.fan_out(&event);
+            self.events.push(event);
         }
+    }
+
+    pub(crate) fn outbox(&mut self) -> &mut Outbox {
+        &mut self.outbox
+    }
+
+    pub(crate) fn outbox_and_events(&mut self) -> (&mut Outbox, &[Event]) {
+        (&mut self.outbox, &self.events)
     }
 
     pub(crate) fn len(&self) -> usize {

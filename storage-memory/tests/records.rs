@@ -106,6 +106,9 @@ fn webhook(n: u32) -> WebhookEndpoint {
         event_types: vec![],
         is_active: true,
         last_delivery_at: None,
+        last_delivery_status: None,
+        last_status_code: None,
+        failing_since: None,
         created_at: at(n.into()),
         updated_at: at(n.into()),
     }

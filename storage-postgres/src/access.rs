@@ -114,7 +114,7 @@ impl PostgresStore {
         }
     }
 
-    fn open_webhook_secret(
+    pub(crate) fn open_webhook_secret(
         &self,
         id: &WebhookId,
         clear: Option<String>,
@@ -379,8 +379,9 @@ impl AccessStore for PostgresStore {
             None => (None, None),
         };
         // A new secret replaces both columns; without one both stay as they are.
+        // An update lifts the endpoint's pause (DeliveryStore's contract).
         let done = sqlx::query(
-            "UPDATE webhooks SET body = $2, \
+            "UPDATE webhooks SET body = $2, paused_until = NULL, \
                  secret = CASE WHEN $5 THEN $3 ELSE secret END, \
                  secret_sealed = CASE WHEN $5 THEN $4 ELSE secret_sealed END \
              WHERE id = $1",

@@ -31,17 +31,28 @@ pub(crate) async fn append(conn: &mut PgConnection, events: Vec<NewEvent>) -> St
         ip_address.push(e.ip_address);
         created_at.push(e.created_at);
     }
-    // `WITH ORDINALITY` keeps the caller's order, so sequences follow it.
+    // `WITH ORDINALITY` keeps the caller's order, so sequences follow it. The same statement
+    // writes each event's deliveries (the outbox): one per endpoint active now whose
+    // `event_types` is empty or names the event's type.
     sqlx::query(
-        "INSERT INTO events (event_type, actor_type, actor_id, resource_type, resource_id, \
-                             metadata, ip_address, created_at) \
-         SELECT event_type, actor_type, actor_id, resource_type, resource_id, metadata, \
-                ip_address, created_at \
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], \
-                     $7::text[], $8::timestamptz[]) \
-              WITH ORDINALITY AS e(event_type, actor_type, actor_id, resource_type, \
-                                   resource_id, metadata, ip_address, created_at, n) \
-         ORDER BY n",
+        "WITH appended AS ( \
+             INSERT INTO events (event_type, actor_type, actor_id, resource_type, resource_id, \
+                                 metadata, ip_address, created_at) \
+             SELECT event_type, actor_type, actor_id, resource_type, resource_id, metadata, \
+                    ip_address, created_at \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                         $6::jsonb[], $7::text[], $8::timestamptz[]) \
+                  WITH ORDINALITY AS e(event_type, actor_type, actor_id, resource_type, \
+                                       resource_id, metadata, ip_address, created_at, n) \
+             ORDER BY n \
+             RETURNING sequence, event_type, created_at) \
+         INSERT INTO webhook_deliveries \
+             (webhook_id, event_sequence, next_attempt_at, series_started_at, created_at) \
+         SELECT w.id, a.sequence, a.created_at, a.created_at, a.created_at \
+         FROM appended a \
+         JOIN webhooks w ON (w.body->>'is_active')::boolean \
+             AND (jsonb_array_length(w.body->'event_types') = 0 \
+                  OR w.body->'event_types' @> jsonb_build_array(a.event_type))",
     )
     .bind(event_type)
     .bind(actor_type)

@@ -98,6 +98,7 @@ mod access;
 mod catalog;
 mod commerce;
 mod customer;
+mod delivery;
 mod error;
 mod events;
 mod license;

@@ -18,6 +18,8 @@
 //! - pages the event log newest first by cursor, filters it, numbers events with strictly
 //!   increasing sequences, appends the events of a write exactly once and the events of a
 //!   failed write never;
+//! - writes each event's webhook deliveries with it, hands each due delivery to one caller
+//!   at a time under a lease, fences late reports, pauses and disables failing endpoints;
 //! - runs [`transact_license`](crate::store::LicenseStore::transact_license) as the contract
 //!   says: `NotFound` without calling the closure, the closure called exactly once, the
 //!   aggregate holding what the query names, mutations, events and idempotency record applied
@@ -66,6 +68,7 @@
 //! | [`access`] | API keys, webhook endpoints, signing keys |
 //! | [`lists`] | page sizes and list order |
 //! | [`events`] | the event log |
+//! | [`deliveries`] | the webhook outbox |
 //! | [`licenses`] | licenses, devices and `transact_license` |
 //! | [`reads`] | `read_license` snapshots and `record_touches` |
 //! | [`time_travel`] | rules over moving `now` |
@@ -76,6 +79,7 @@ pub mod catalog;
 pub mod commerce;
 pub mod concurrency;
 pub mod customers;
+pub mod deliveries;
 pub mod events;
 pub mod fixtures;
 pub mod licenses;
@@ -277,6 +281,12 @@ macro_rules! conformance_suite {
             store events::event_lists_default_to_50_and_clamp_to_200,
             store events::write_methods_append_their_events_exactly_once,
             store events::failed_writes_append_no_events,
+            store deliveries::deliveries_are_written_with_their_events,
+            store deliveries::claims_are_leased_and_reports_fenced,
+            store deliveries::failures_retry_pause_and_disable,
+            store deliveries::claims_respect_the_per_endpoint_and_batch_limits,
+            store deliveries::retries_pages_and_deletes,
+            spawn deliveries::concurrent_claims_hand_each_delivery_to_one_caller,
             store licenses::licenses_round_trip_and_filter,
             store licenses::license_key_hash_is_unique,
             store licenses::missing_licenses_are_not_found_without_calling_the_closure,

@@ -291,6 +291,9 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             event_types: req.event_types.unwrap_or_default(),
             is_active: req.is_active.unwrap_or(true),
             last_delivery_at: None,
+            last_delivery_status: None,
+            last_status_code: None,
+            failing_since: None,
             created_at: now,
             updated_at: now,
         };
@@ -362,6 +365,8 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             w.secret_prefix = secret_prefix(s);
         }
         w.updated_at = now;
+        // An update is a fresh start: the endpoint is no longer counted as failing.
+        w.failing_since = None;
         let mut events = vec![actor.event(
             DomainEvent::new("webhook.updated", "webhook", w.id.as_str(), []),
             now,

@@ -20,7 +20,7 @@
 //! `device.deactivated`, `device.reset`, `device.blacklisted`, `device.released`,
 //! `floating.checked_out`, `floating.heartbeat`, `floating.checked_in`, `usage.consumed`,
 //! `usage.reset`, `api_key.created`, `webhook.created`, `webhook.updated`, `webhook.deleted`,
-//! `webhook.secret_rotated`, `signing_key.created`, `signing_key.rotated`. Metadata never holds
+//! `webhook.secret_rotated`, `webhook.disabled`, `webhook.delivery_retried`, `signing_key.created`, `signing_key.rotated`. Metadata never holds
 //! a secret, a fingerprint or any other binding value.
 //!
 //! # Idempotency
@@ -50,6 +50,7 @@ mod catalog;
 mod clock;
 mod commerce;
 mod customers;
+mod deliveries;
 mod error;
 mod licenses;
 pub mod requests;
@@ -67,6 +68,7 @@ use rand_core::CryptoRng;
 pub use access::{ApiKeyCreated, WebhookWithSecret};
 pub use catalog::MAX_NAME_LEN;
 pub use clock::{Clock, ManualClock};
+pub use deliveries::{Finished, delivery_body};
 pub use error::EngineError;
 pub use licenses::{LicenseCreated, ManagementCall, present};
 pub use retention::DEFAULT_IDEMPOTENCY_TTL;
@@ -93,6 +95,7 @@ pub struct Engine<S, C, R> {
     touches: TouchBuffer,
     private_webhook_targets: bool,
     idempotency_ttl: chrono::Duration,
+    retry_policy: crate::rules::delivery::RetryPolicy,
 }
 
 impl<S, C, R> std::fmt::Debug for Engine<S, C, R> {
@@ -137,6 +140,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             touches: TouchBuffer::new(DEFAULT_TOUCH_INTERVAL),
             private_webhook_targets: false,
             idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
+            retry_policy: crate::rules::delivery::RetryPolicy::default(),
         })
     }
 

@@ -43,6 +43,18 @@ macro_rules! wire_enum {
     };
 }
 
+wire_enum!(
+    /// Where a webhook delivery stands (an extension of the contract).
+    DeliveryStatus {
+        /// Not delivered yet; attempted again at `next_attempt_at`.
+        Pending = "pending",
+        /// An attempt was answered 2xx.
+        Delivered = "delivered",
+        /// Every attempt failed and the retry window closed (a retry request reopens it).
+        Failed = "failed",
+    }
+);
+
 /// A string that names no variant of the enum `kind`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {kind} value")]

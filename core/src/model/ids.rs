@@ -28,6 +28,12 @@ pub enum IdError {
     /// The string holds a character outside `[A-Za-z0-9._:-]`.
     #[error("id may only contain ASCII letters, digits, '.', '_', ':' and '-'")]
     InvalidCharacter,
+    /// The id has a fixed form (`dlv_<n>`) and the string is not of it.
+    #[error("id must be {expected}<number>")]
+    NotOfForm {
+        /// The form's prefix.
+        expected: &'static str,
+    },
 }
 
 pub(crate) fn check_id(s: &str) -> Result<(), IdError> {

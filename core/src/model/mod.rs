@@ -4,6 +4,7 @@
 //! codes validated ([`FeatureCode`], …), so a value of these types is always well-formed.
 
 mod code;
+mod delivery;
 mod enums;
 mod ids;
 mod records;
@@ -14,10 +15,11 @@ mod time;
 pub use code::{
     CodeError, CustomFieldCode, CustomerCode, FeatureCode, MAX_CODE_LEN, PolicyCode, ProductCode,
 };
+pub use delivery::{Delivery, DeliveryAttempt, DeliveryId};
 pub use enums::{
-    AuditActorType, CustomFieldResourceType, CustomFieldValueType, DeviceBindingKind, DeviceStatus,
-    KeyStatus, LicenseStatus, LicenseType, ManagementScope, OrderStatus, ResetPeriod,
-    SubscriptionStatus, UnknownVariant,
+    AuditActorType, CustomFieldResourceType, CustomFieldValueType, DeliveryStatus,
+    DeviceBindingKind, DeviceStatus, KeyStatus, LicenseStatus, LicenseType, ManagementScope,
+    OrderStatus, ResetPeriod, SubscriptionStatus, UnknownVariant,
 };
 pub use ids::{
     ApiKeyId, CustomFieldId, CustomerId, DeviceId, FeatureId, IdError, LeaseId, LicenseId,

@@ -11,10 +11,10 @@ pub use crate::crypto::SecretHash;
 
 use super::{
     ApiKeyId, AuditActorType, CustomFieldCode, CustomFieldId, CustomFieldResourceType,
-    CustomFieldValueType, CustomerCode, CustomerId, DeviceBindingKind, DeviceId, DeviceStatus,
-    FeatureCode, FeatureId, LeaseId, LicenseId, LicenseStatus, LicenseType, ManagementScope,
-    Metadata, OrderId, OrderStatus, PolicyCode, PolicyId, ProductCode, ProductId, ProductVersionId,
-    ResetPeriod, SubscriptionId, SubscriptionStatus, WebhookId,
+    CustomFieldValueType, CustomerCode, CustomerId, DeliveryStatus, DeviceBindingKind, DeviceId,
+    DeviceStatus, FeatureCode, FeatureId, LeaseId, LicenseId, LicenseStatus, LicenseType,
+    ManagementScope, Metadata, OrderId, OrderStatus, PolicyCode, PolicyId, ProductCode, ProductId,
+    ProductVersionId, ResetPeriod, SubscriptionId, SubscriptionStatus, WebhookId,
 };
 
 /// A product.
@@ -473,8 +473,19 @@ pub struct WebhookEndpoint {
     /// Empty means every event.
     pub event_types: Vec<String>,
     pub is_active: bool,
+    /// When a delivery to the endpoint was last attempted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_delivery_at: Option<DateTime<Utc>>,
+    /// How that attempt went: `delivered` or `failed` (an extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_delivery_status: Option<DeliveryStatus>,
+    /// The status code the endpoint answered it with, if it answered (an extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_status_code: Option<u16>,
+    /// Since when every attempt to the endpoint has failed; cleared by a success or an
+    /// update of the endpoint (an extension). An endpoint failing for long enough is disabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

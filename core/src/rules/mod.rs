@@ -16,10 +16,12 @@
 //! | [`lifecycle`] | create, renew, suspend, reinstate, revoke, transfer, feature assignment |
 //! | [`offline`] | offline license payloads |
 //! | [`policy`] | policy defaults and validation |
+//! | [`delivery`] | webhook retries, endpoint pauses and disabling |
 
 pub mod activation;
 mod aggregate;
 mod binding;
+pub mod delivery;
 mod denial;
 pub mod entitlement;
 pub mod floating;

@@ -21,6 +21,7 @@
 //!   write.
 //! - **Events are written with their change.** Every write method takes the events that
 //!   describe it and appends them in the same transaction. Sequences strictly increase.
+//!   The same transaction writes the events' webhook deliveries ([`DeliveryStore`]).
 //! - **Uniqueness is the store's.** Product codes; policy and feature codes per product;
 //!   custom field codes per product and resource type; customer codes; license key hashes;
 //!   API key token hashes; idempotency keys per scope; consumption `event_id`s per license.
@@ -34,11 +35,15 @@
 //! `AlreadyExists` for a unique collision, `Conflict` for a write other records forbid,
 //! `Unavailable` when the backend cannot be reached, `Backend` for anything else.
 
+mod delivery;
 mod error;
 mod types;
 
 use std::future::Future;
 
+pub use delivery::{
+    ClaimedDelivery, DeliveryClaim, DeliveryOutcome, DeliveryPage, DeliveryReport, DeliveryStore,
+};
 pub use error::{BoxError, StoreError};
 pub use types::{
     Actor, AggregateQuery, DEFAULT_LIMIT, Decision, EventPage, EventQuery, IdempotencyKey,
@@ -534,9 +539,12 @@ pub trait AccessStore: Send + Sync {
 }
 
 /// Everything a licentia host needs from storage.
-pub trait Store: LicenseStore + CatalogStore + CustomerStore + CommerceStore + AccessStore {}
+pub trait Store:
+    LicenseStore + CatalogStore + CustomerStore + CommerceStore + AccessStore + DeliveryStore
+{
+}
 
 impl<S> Store for S where
-    S: LicenseStore + CatalogStore + CustomerStore + CommerceStore + AccessStore
+    S: LicenseStore + CatalogStore + CustomerStore + CommerceStore + AccessStore + DeliveryStore
 {
 }
