@@ -8,6 +8,7 @@ use ipnet::IpNet;
 
 use crate::ratelimit::RateLimits;
 use crate::transport::Limits;
+use crate::webhooks::WebhookConfig;
 
 /// Default request body limit: 64 KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
@@ -49,6 +50,8 @@ pub struct Config {
     /// Whether `/metrics` is served elsewhere ([`crate::metrics_router`]) instead of on the
     /// API's router.
     pub metrics_separate: bool,
+    /// How webhook deliveries are sent ([`crate::webhooks`]).
+    pub webhooks: WebhookConfig,
 }
 
 impl Default for Config {
@@ -62,6 +65,7 @@ impl Default for Config {
             webhook_allow_private: false,
             idempotency_ttl_secs: DEFAULT_IDEMPOTENCY_TTL_SECS,
             metrics_separate: false,
+            webhooks: WebhookConfig::default(),
         }
     }
 }
@@ -244,6 +248,25 @@ pub struct ServeArgs {
     /// Accept webhook URLs on private, loopback and link-local addresses (local testing).
     #[arg(long, env = "LICENTIA_WEBHOOK_ALLOW_PRIVATE", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
     pub webhook_allow_private: bool,
+    /// Webhook delivery attempts in flight at once on this instance.
+    #[arg(long, env = "LICENTIA_WEBHOOK_CONCURRENCY", default_value_t = 32)]
+    pub webhook_concurrency: usize,
+    /// Webhook delivery attempts in flight at once per endpoint (across instances).
+    #[arg(long, env = "LICENTIA_WEBHOOK_PER_ENDPOINT", default_value_t = 4)]
+    pub webhook_per_endpoint: u32,
+    /// Seconds one delivery attempt may take (connect, send, answer).
+    #[arg(long, env = "LICENTIA_WEBHOOK_TIMEOUT", default_value_t = 10)]
+    pub webhook_timeout: u64,
+    /// Seconds before the second attempt of a failed delivery (later ones double it, up to
+    /// 2 h, over a day), and the shortest pause of a failing endpoint.
+    #[arg(long, env = "LICENTIA_WEBHOOK_FIRST_RETRY", default_value_t = 5)]
+    pub webhook_first_retry: u64,
+    /// Seconds an endpoint may fail before it is disabled (`webhook.disabled`); default 5 days.
+    #[arg(long, env = "LICENTIA_WEBHOOK_DISABLE_AFTER", default_value_t = 5 * 24 * 3600)]
+    pub webhook_disable_after: u64,
+    /// A PEM file of extra root certificates to trust for `https://` webhook endpoints.
+    #[arg(long, env = "LICENTIA_WEBHOOK_CA_FILE")]
+    pub webhook_ca_file: Option<std::path::PathBuf>,
     /// PostgreSQL connections for the read path (validate, check, offline); default: the
     /// machine's parallelism, at least 2. Writes and management use their own pools.
     #[arg(long, env = "LICENTIA_DB_READ_CONNECTIONS")]
@@ -280,6 +303,16 @@ impl ServeArgs {
             webhook_allow_private: self.webhook_allow_private,
             idempotency_ttl_secs: self.idempotency_ttl,
             metrics_separate: self.metrics_listen.is_some(),
+            webhooks: WebhookConfig {
+                concurrency: self.webhook_concurrency.max(1),
+                per_endpoint: self.webhook_per_endpoint.max(1),
+                attempt_timeout: Duration::from_secs(self.webhook_timeout.max(1)),
+                connect_timeout: Duration::from_secs(self.webhook_timeout.clamp(1, 5)),
+                first_retry: Duration::from_secs(self.webhook_first_retry.max(1)),
+                disable_after: Duration::from_secs(self.webhook_disable_after),
+                ca_file: self.webhook_ca_file.clone(),
+                ..WebhookConfig::default()
+            },
         }
     }
 }

@@ -128,7 +128,7 @@ pub async fn serve_app<S: Store + 'static>(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let deliveries = webhooks::spawn(app.clone());
+    let deliveries = webhooks::spawn(app.clone())?;
     let touches = spawn_touch_flusher(app.clone());
     let pruning = spawn_housekeeping(app.clone());
     let mut limits = app.config().limits;

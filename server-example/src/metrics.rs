@@ -8,7 +8,9 @@
 //! | `licentia_runtime_decisions_total` | counter | `operation`, `code` (`OK` or the refusal's code) |
 //! | `licentia_build_info` | gauge (1) | `version` |
 //! | `licentia_webhook_deliveries_in_flight` | gauge | — |
-//! | `licentia_webhook_deliveries_total` | counter | `outcome` (`delivered`, `refused`, `failed`, `given_up`) |
+//! | `licentia_webhook_deliveries_total` | counter | `outcome` (`delivered`, `refused` (answered non-2xx), `failed` (no answer), `given_up` (retry window closed)) |
+//! | `licentia_webhook_queue_depth` | gauge (pending deliveries, refreshed every 5 s) | — |
+//! | `licentia_webhook_delivery_duration_seconds` | histogram | — |
 //! | `licentia_db_pool_connections` | gauge | `pool` (`main`, `runtime`, `reads`), `state` (`open`, `idle`) — PostgreSQL only |
 //! | `process_*` | the process's CPU, memory, threads and open files (`metrics-process`) | — |
 //!
@@ -41,11 +43,20 @@ pub const BUILD_INFO: &str = "licentia_build_info";
 pub const WEBHOOKS_IN_FLIGHT: &str = "licentia_webhook_deliveries_in_flight";
 /// Webhook delivery attempts, by `outcome`.
 pub const WEBHOOK_DELIVERIES: &str = "licentia_webhook_deliveries_total";
+/// Webhook deliveries pending in the outbox.
+pub const WEBHOOK_QUEUE_DEPTH: &str = "licentia_webhook_queue_depth";
+/// Webhook delivery attempt latency in seconds.
+pub const WEBHOOK_DURATION: &str = "licentia_webhook_delivery_duration_seconds";
 /// Database pool connections, by `pool` and `state`.
 pub const DB_POOL: &str = "licentia_db_pool_connections";
 
 const BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// Webhook attempts take longer than requests: up to the attempt timeout.
+const WEBHOOK_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -59,6 +70,11 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                 .set_buckets_for_metric(
                     metrics_exporter_prometheus::Matcher::Full(REQUEST_DURATION.into()),
                     BUCKETS,
+                )
+                .ok()?
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(WEBHOOK_DURATION.into()),
+                    WEBHOOK_BUCKETS,
                 )
                 .ok()?
                 .build_recorder();
@@ -93,11 +109,21 @@ fn describe() {
     );
     describe_counter!(WEBHOOK_DELIVERIES, "Webhook delivery attempts, by outcome.");
     describe_gauge!(
+        WEBHOOK_QUEUE_DEPTH,
+        "Webhook deliveries pending in the outbox (every instance's view of one queue)."
+    );
+    describe_histogram!(
+        WEBHOOK_DURATION,
+        Unit::Seconds,
+        "Webhook delivery attempt latency."
+    );
+    describe_gauge!(
         DB_POOL,
         "Database pool connections, by pool and state (open, idle)."
     );
     metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     metrics::gauge!(WEBHOOKS_IN_FLIGHT).set(0.0);
+    metrics::gauge!(WEBHOOK_QUEUE_DEPTH).set(0.0);
     let process = PROCESS.get_or_init(metrics_process::Collector::default);
     process.describe();
 }
@@ -124,6 +150,16 @@ pub fn db_pools(pools: &[(&'static str, u32, u32)]) {
 /// Counts one webhook delivery attempt's outcome.
 pub fn webhook_delivery(outcome: &'static str) {
     metrics::counter!(WEBHOOK_DELIVERIES, "outcome" => outcome).increment(1);
+}
+
+/// Sets the webhook queue depth gauge.
+pub fn webhook_queue_depth(n: f64) {
+    metrics::gauge!(WEBHOOK_QUEUE_DEPTH).set(n);
+}
+
+/// Records one webhook attempt's duration.
+pub fn webhook_delivery_duration(secs: f64) {
+    metrics::histogram!(WEBHOOK_DURATION).record(secs);
 }
 
 /// Moves the in-flight webhook deliveries gauge.

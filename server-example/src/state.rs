@@ -62,7 +62,8 @@ impl<S: Store> App<S> {
                     .ok()
                     .and_then(chrono::TimeDelta::try_seconds)
                     .unwrap_or(chrono::TimeDelta::MAX),
-            );
+            )
+            .with_retry_policy(config.webhooks.retry_policy());
         let limiter = config.rate_limits.map(|l| Arc::new(Limiter::new(l)));
         Ok(Self {
             inner: Arc::new(Inner {

@@ -1,186 +1,412 @@
-//! Webhook delivery (DESIGN 5): a background task reads the event log, the outbox, oldest
-//! first, and `POST`s each event to every active endpoint whose `event_types` is empty or names
-//! the event's type. The body is `{"id","type","created_at","data": Event}`; the
-//! `Licentia-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, t + "." + body)>` header signs it
-//! (DESIGN 4.3). A delivery that fails (connection error or a non-2xx answer) is retried with
-//! exponential backoff: 1 s, 2 s, 4 s, … for [`MAX_ATTEMPTS`] attempts.
+//! Webhook delivery (DESIGN 5): the sender that drains the store's outbox.
 //!
-//! Limits of this example server: deliveries go to plain `http://` endpoints (it carries no
-//! TLS client; an `https://` endpoint is logged and skipped), and the task's position in the
-//! log lives in memory, starting at the newest event when the server starts, so deliveries
-//! still pending at shutdown are not resumed after a restart, and several servers on one
-//! PostgreSQL database each deliver every event.
+//! Every event's deliveries are written with the event (one per subscribed active endpoint,
+//! [`DeliveryStore`](licentia_core::store::DeliveryStore)). This task claims the due ones
+//! under a lease — on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so with several instances
+//! exactly one sends each attempt — `POST`s each body signed with
+//! `Licentia-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, t + "." + body)>` (DESIGN 4.3),
+//! and reports the attempt; the engine's retry rules
+//! ([`rules::delivery`](licentia_core::rules::delivery)) decide what follows. Deliveries are
+//! at-least-once: an attempt whose report is lost (a crash, `kill -9`) is sent again once its
+//! lease runs out, by whichever instance claims it. Receivers deduplicate by the body's `id`.
+//!
+//! - **The client** is `reqwest` over rustls (ring): `https://` and `http://`, no redirects
+//!   followed, a connect timeout and a total timeout per attempt, at most 64 KiB of the answer
+//!   read, `User-Agent: licentia/<version>`. Every address a host name resolves to is checked
+//!   when connecting ([`webhook_target::ip_allowed`]): a name accepted when the endpoint was
+//!   created may point at a private address by now. Extra trusted roots (PEM) come from
+//!   `LICENTIA_WEBHOOK_CA_FILE`.
+//! - **Limits.** At most [`WebhookConfig::concurrency`] attempts at once per instance and
+//!   [`WebhookConfig::per_endpoint`] per endpoint across instances, so a slow endpoint never
+//!   holds up the others. A failing endpoint is paused (it gets one probe per pause instead
+//!   of an attempt per pending delivery) and disabled with a `webhook.disabled` event once it
+//!   has failed for [`WebhookConfig::disable_after`]. Memory does not grow with the backlog:
+//!   the backlog is in the store.
+//! - **Logs.** A failure is logged once per endpoint per minute (with how many were not
+//!   logged), never per attempt.
+//! - **Metrics.** `licentia_webhook_deliveries_total{outcome}`, the in-flight gauge,
+//!   `licentia_webhook_queue_depth` and `licentia_webhook_delivery_duration_seconds`.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use licentia_core::crypto::sign_webhook_with_secret;
-use licentia_core::model::{Event, WebhookEndpoint};
+use licentia_core::engine::delivery_body;
+use licentia_core::model::{DeliveryAttempt, WebhookId};
+use licentia_core::rules::delivery::{DeliveryOutcome, RetryPolicy};
 use licentia_core::rules::webhook_target;
-use licentia_core::store::{EventQuery, Limit, Store, StoreError};
-use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use licentia_core::store::{ClaimedDelivery, Store};
+use parking_lot::Mutex;
+use tokio::sync::Semaphore;
 
 use crate::state::App;
 
-/// Delivery attempts per event and endpoint.
-pub const MAX_ATTEMPTS: u32 = 6;
-/// How often the log is read for new events.
-const POLL: Duration = Duration::from_millis(500);
-/// Connect + write + read budget of one attempt.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Starts the delivery task; abort the handle to stop it.
-pub fn spawn<S: Store + 'static>(app: App<S>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut last = newest_sequence(&app).await;
-        loop {
-            tokio::time::sleep(POLL).await;
-            let events = match events_after(&app, last).await {
-                Ok(e) => e,
-                Err(e) => {
-                    tracing::warn!(error = %e, "webhooks: cannot read the event log");
-                    continue;
-                }
-            };
-            if events.is_empty() {
-                continue;
-            }
-            // One read of the endpoints (and their secrets) per batch, not per event.
-            let endpoints = match endpoints(&app).await {
-                Ok(endpoints) => endpoints,
-                Err(e) => {
-                    tracing::warn!(error = %e, "webhooks: cannot list endpoints");
-                    continue;
-                }
-            };
-            for event in events {
-                last = last.max(event.sequence);
-                dispatch(&endpoints, &event, app.engine().private_webhook_targets());
-            }
-        }
-    })
+/// How the sender runs.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// Attempts in flight at once on this instance.
+    pub concurrency: usize,
+    /// Attempts in flight at once per endpoint (across instances).
+    pub per_endpoint: u32,
+    /// Connect timeout of an attempt.
+    pub connect_timeout: Duration,
+    /// Total budget of an attempt (connect, send, answer).
+    pub attempt_timeout: Duration,
+    /// How often the outbox is polled when it had nothing due.
+    pub poll: Duration,
+    /// PEM file of extra roots to trust for `https://` endpoints.
+    pub ca_file: Option<PathBuf>,
+    /// The delay before the second attempt, and the shortest pause of a failing endpoint.
+    pub first_retry: Duration,
+    /// An endpoint failing for this long is disabled.
+    pub disable_after: Duration,
 }
 
-/// The newest sequence in the log, waiting for the store when it is unavailable (starting from
-/// 0 then would deliver the whole history once it comes back).
-async fn newest_sequence<S: Store + 'static>(app: &App<S>) -> i64 {
-    let query = EventQuery {
-        limit: Limit::new(Some(1)),
-        ..EventQuery::default()
-    };
-    loop {
-        match app.engine().list_events(&query).await {
-            Ok(page) => return page.events.first().map_or(0, |e| e.sequence),
-            Err(e) => {
-                tracing::warn!(error = %e, "webhooks: cannot read the event log yet");
-                tokio::time::sleep(POLL).await;
-            }
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 32,
+            per_endpoint: 4,
+            connect_timeout: Duration::from_secs(5),
+            attempt_timeout: Duration::from_secs(10),
+            poll: Duration::from_millis(250),
+            ca_file: None,
+            first_retry: Duration::from_secs(5),
+            disable_after: Duration::from_secs(5 * 24 * 3600),
         }
     }
 }
 
-/// Events with a sequence above `last`, oldest first.
-async fn events_after<S: Store + 'static>(
-    app: &App<S>,
-    last: i64,
-) -> Result<Vec<Event>, licentia_core::engine::EngineError> {
-    let mut out = Vec::new();
-    let mut before = None;
-    loop {
-        let query = EventQuery {
-            before,
-            limit: Limit::new(Some(200)),
-            ..EventQuery::default()
+impl WebhookConfig {
+    /// The engine's retry rules with this configuration's first retry and disable time.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        let defaults = RetryPolicy::default();
+        let first = chrono::Duration::from_std(self.first_retry).unwrap_or(defaults.min_pause);
+        RetryPolicy {
+            first_delay: self.first_retry,
+            min_pause: first,
+            max_pause: defaults.max_pause.max(first),
+            disable_after: chrono::Duration::from_std(self.disable_after)
+                .unwrap_or(defaults.disable_after),
+            ..defaults
+        }
+    }
+
+    /// How long a claim is held: twice an attempt's budget and some, so a live sender
+    /// always reports before another may take it over.
+    pub fn lease(&self) -> Duration {
+        self.attempt_timeout * 2 + Duration::from_secs(5)
+    }
+}
+
+/// At most this much of an endpoint's answer is read.
+const MAX_ANSWER: usize = 64 * 1024;
+/// A failing endpoint is logged at most this often.
+const LOG_EVERY: Duration = Duration::from_secs(60);
+/// The queue-depth gauge is refreshed this often.
+const DEPTH_EVERY: Duration = Duration::from_secs(5);
+
+/// Why the client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The CA file could not be read or parsed.
+    #[error("LICENTIA_WEBHOOK_CA_FILE {path}: {reason}")]
+    CaFile {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// reqwest refused the configuration.
+    #[error("the webhook HTTP client: {0}")]
+    Build(#[from] reqwest::Error),
+}
+
+/// Resolves host names and refuses any that names an address deliveries may not reach.
+#[derive(Debug, Clone, Copy)]
+struct CheckedResolver {
+    allow_private: bool,
+}
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow_private = self.allow_private;
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if let Some(refused) = addrs
+                .iter()
+                .find(|a| !webhook_target::ip_allowed(a.ip(), allow_private))
+            {
+                return Err(format!(
+                    "{host} resolves to {}, which deliveries may not reach",
+                    refused.ip()
+                )
+                .into());
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The delivery client (see the module docs).
+///
+/// # Errors
+///
+/// An unreadable CA file; a configuration reqwest refuses.
+pub fn client(config: &WebhookConfig, allow_private: bool) -> Result<reqwest::Client, ClientError> {
+    // rustls needs a process-wide provider; ring is the one the workspace builds (an error
+    // means one is installed already, which is as good).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(config.connect_timeout)
+        .timeout(config.attempt_timeout)
+        .user_agent(concat!("licentia/", env!("CARGO_PKG_VERSION")))
+        .dns_resolver(Arc::new(CheckedResolver { allow_private }))
+        .pool_max_idle_per_host(config.per_endpoint as usize);
+    if let Some(path) = &config.ca_file {
+        let ca_error = |reason: String| ClientError::CaFile {
+            path: path.clone(),
+            reason,
         };
-        let page = app.engine().list_events(&query).await?;
-        let mut done = page.next_cursor.is_none();
-        for e in page.events {
-            if e.sequence <= last {
-                done = true;
-                break;
+        let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_error(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(ca_error("no certificate in the file".into()));
+        }
+        builder = builder.tls_certs_merge(certs);
+    }
+    Ok(builder.build()?)
+}
+
+/// Starts the sender; abort the handle to stop it (attempts in flight are then sent again by
+/// whoever claims them after their lease).
+///
+/// # Errors
+///
+/// The client cannot be built ([`client`]).
+pub fn spawn<S: Store + 'static>(app: App<S>) -> Result<tokio::task::JoinHandle<()>, ClientError> {
+    let config = app.config().webhooks.clone();
+    let http = client(&config, app.engine().private_webhook_targets())?;
+    Ok(tokio::spawn(run(app, http, config)))
+}
+
+async fn run<S: Store + 'static>(app: App<S>, http: reqwest::Client, config: WebhookConfig) {
+    let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let log = Arc::new(FailureLog::default());
+    let lease = chrono::Duration::from_std(config.lease()).unwrap_or(chrono::Duration::MAX);
+    let mut store_failing = false;
+    let mut depth_at = Instant::now() - DEPTH_EVERY;
+    loop {
+        if depth_at.elapsed() >= DEPTH_EVERY {
+            depth_at = Instant::now();
+            if let Ok(n) = app.engine().pending_deliveries().await {
+                crate::metrics::webhook_queue_depth(n as f64);
             }
-            out.push(e);
         }
-        if done {
-            break;
-        }
-        before = page.next_cursor;
-    }
-    out.reverse();
-    Ok(out)
-}
-
-/// The active endpoints with their secrets.
-async fn endpoints<S: Store + 'static>(
-    app: &App<S>,
-) -> Result<Vec<(WebhookEndpoint, String)>, StoreError> {
-    let store = app.engine().store();
-    let mut out = Vec::new();
-    for w in store.list_webhooks(Limit::new(Some(200))).await? {
-        if w.is_active {
-            out.push(store.get_webhook(&w.id).await?);
-        }
-    }
-    Ok(out)
-}
-
-/// Starts one delivery of `event` to each endpoint subscribed to it.
-fn dispatch(endpoints: &[(WebhookEndpoint, String)], event: &Event, allow_private: bool) {
-    for (w, secret) in endpoints {
-        // An endpoint receives the events recorded while it exists and is active.
-        if w.created_at > event.created_at
-            || !(w.event_types.is_empty() || w.event_types.contains(&event.event_type))
-        {
+        // Claim only what can start now, so nothing claimed waits for a slot.
+        let free = slots.available_permits();
+        if free == 0 {
+            let _ = slots.acquire().await.map(drop);
             continue;
         }
-        let body = match serde_json::to_vec(&json!({
-            "id": format!("evt_{}", event.sequence),
-            "type": event.event_type,
-            "created_at": event.created_at,
-            "data": event,
-        })) {
-            Ok(b) => b,
-            Err(_) => continue,
-        };
-        let secret = secret.clone();
-        let url = w.url.clone();
-        let id = w.id.to_string();
-        tokio::spawn(async move {
-            crate::metrics::webhooks_in_flight(1.0);
-            let _in_flight = InFlight;
-            for attempt in 0..MAX_ATTEMPTS {
-                let signature = sign_webhook_with_secret(&secret, &body, Utc::now());
-                let attempt_post = post(&url, &body, &signature, allow_private);
-                match tokio::time::timeout(ATTEMPT_TIMEOUT, attempt_post).await {
-                    Ok(Ok(status)) if (200..300).contains(&status) => {
-                        crate::metrics::webhook_delivery("delivered");
-                        tracing::info!(webhook = %id, status, "webhook delivered");
-                        return;
-                    }
-                    Ok(Ok(status)) => {
-                        crate::metrics::webhook_delivery("refused");
-                        tracing::warn!(webhook = %id, status, attempt, "webhook refused");
-                    }
-                    Ok(Err(e)) => {
-                        crate::metrics::webhook_delivery("failed");
-                        tracing::warn!(webhook = %id, error = %e, attempt, "webhook failed");
-                        if matches!(
-                            e.kind(),
-                            std::io::ErrorKind::Unsupported | std::io::ErrorKind::PermissionDenied
-                        ) {
-                            return;
-                        }
-                    }
-                    Err(_) => {
-                        crate::metrics::webhook_delivery("failed");
-                        tracing::warn!(webhook = %id, attempt, "webhook timed out");
-                    }
-                }
-                tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
+        let limit = u32::try_from(free).unwrap_or(u32::MAX);
+        let claimed = match app
+            .engine()
+            .claim_deliveries(limit, config.per_endpoint, lease)
+            .await
+        {
+            Ok(c) => {
+                store_failing = false;
+                c
             }
-            crate::metrics::webhook_delivery("given_up");
-        });
+            Err(e) => {
+                if !store_failing {
+                    tracing::warn!(error = %e, "webhooks: cannot read the outbox; retrying");
+                }
+                store_failing = true;
+                tokio::time::sleep(config.poll * 4).await;
+                continue;
+            }
+        };
+        let full = claimed.len() == free;
+        for delivery in claimed {
+            let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
+                return;
+            };
+            let (app, http, log) = (app.clone(), http.clone(), Arc::clone(&log));
+            tokio::spawn(async move {
+                let _permit = permit;
+                crate::metrics::webhooks_in_flight(1.0);
+                let _in_flight = InFlight;
+                deliver(&app, &http, &log, delivery).await;
+            });
+        }
+        if !full {
+            tokio::time::sleep(config.poll).await;
+        }
+    }
+}
+
+/// Sends one claimed delivery and reports the attempt.
+async fn deliver<S: Store + 'static>(
+    app: &App<S>,
+    http: &reqwest::Client,
+    log: &FailureLog,
+    delivery: ClaimedDelivery,
+) {
+    let started_at = Utc::now();
+    let clock = Instant::now();
+    let body = delivery_body(&delivery.event);
+    let sent = post(
+        http,
+        &delivery,
+        body,
+        app.engine().private_webhook_targets(),
+    )
+    .await;
+    let elapsed = clock.elapsed();
+    crate::metrics::webhook_delivery_duration(elapsed.as_secs_f64());
+    let (status_code, error) = match sent {
+        Ok(code) => (Some(code), None),
+        Err(e) => (None, Some(e)),
+    };
+    let attempt = DeliveryAttempt {
+        attempt: delivery.attempt,
+        started_at,
+        status_code,
+        error: error.clone().or_else(|| {
+            status_code
+                .filter(|c| !(200..300).contains(c))
+                .map(|c| format!("answered {c}"))
+        }),
+        duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+    };
+    let succeeded = attempt.succeeded();
+    let finished = app
+        .engine()
+        .finish_delivery(&delivery, attempt.clone())
+        .await;
+    let id = &delivery.webhook.id;
+    match finished {
+        Ok(f) => {
+            let outcome = match f.outcome {
+                DeliveryOutcome::Delivered => "delivered",
+                DeliveryOutcome::RetryAt { .. } if status_code.is_some() => "refused",
+                DeliveryOutcome::RetryAt { .. } => "failed",
+                DeliveryOutcome::Failed { .. } => "given_up",
+            };
+            crate::metrics::webhook_delivery(outcome);
+            if succeeded {
+                log.recovered(id);
+                tracing::debug!(webhook = %id, delivery = %delivery.id, "webhook delivered");
+            } else {
+                log.failed(id, &attempt, f.disabled_endpoint);
+            }
+        }
+        Err(e) => {
+            // The lease runs out and the delivery is sent again: at-least-once.
+            tracing::warn!(webhook = %id, delivery = %delivery.id, error = %e,
+                "webhooks: the attempt could not be recorded; it will be sent again");
+        }
+    }
+}
+
+/// One `POST` of `body` to the delivery's endpoint; the answer's status code, or why there
+/// is none. Besides the signature, `Licentia-Delivery-Id` and `Licentia-Delivery-Attempt`
+/// say which delivery and attempt this is (the body's `id` names the event).
+async fn post(
+    http: &reqwest::Client,
+    delivery: &ClaimedDelivery,
+    body: Vec<u8>,
+    allow_private: bool,
+) -> Result<u16, String> {
+    // An address literal is not resolved, so it is checked here (it may have been accepted
+    // while private targets were allowed).
+    let parsed = webhook_target::check_url(&delivery.webhook.url, allow_private)
+        .map_err(|e| e.to_string())?;
+    let signature = sign_webhook_with_secret(&delivery.secret, &body, Utc::now());
+    let mut answer = http
+        .post(parsed)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header("Licentia-Signature", signature)
+        .header("Licentia-Delivery-Id", delivery.id.to_string())
+        .header("Licentia-Delivery-Attempt", delivery.attempt.to_string())
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    let status = answer.status().as_u16();
+    // Read (and drop) at most MAX_ANSWER of the body, so the connection can be reused
+    // without letting an endpoint make us read without end.
+    let mut read = 0usize;
+    while read < MAX_ANSWER {
+        match answer.chunk().await {
+            Ok(Some(chunk)) => read += chunk.len(),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    Ok(status)
+}
+
+/// A short reason for a failed request, without the URL's query (which may carry a token).
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_request() {
+        "request failed"
+    } else {
+        "failed"
+    };
+    let mut reason = String::from(kind);
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        reason.push_str(": ");
+        reason.push_str(&s.to_string());
+        source = s.source();
+    }
+    reason.chars().take(500).collect()
+}
+
+/// Failures logged once per endpoint per [`LOG_EVERY`].
+#[derive(Debug, Default)]
+struct FailureLog {
+    endpoints: Mutex<HashMap<WebhookId, (Instant, u64)>>,
+}
+
+impl FailureLog {
+    fn failed(&self, id: &WebhookId, attempt: &DeliveryAttempt, disabled: bool) {
+        let mut endpoints = self.endpoints.lock();
+        let now = Instant::now();
+        let entry = endpoints.entry(id.clone()).or_insert((now - LOG_EVERY, 0));
+        if disabled || now.duration_since(entry.0) >= LOG_EVERY {
+            tracing::warn!(
+                webhook = %id,
+                status = attempt.status_code,
+                error = attempt.error.as_deref().unwrap_or_default(),
+                not_logged = entry.1,
+                disabled,
+                "webhook endpoint failing"
+            );
+            *entry = (now, 0);
+        } else {
+            entry.1 += 1;
+        }
+    }
+
+    fn recovered(&self, id: &WebhookId) {
+        if self.endpoints.lock().remove(id).is_some() {
+            tracing::info!(webhook = %id, "webhook endpoint delivering again");
+        }
     }
 }
 
@@ -193,99 +419,62 @@ impl Drop for InFlight {
     }
 }
 
-/// One HTTP/1.1 `POST` of `body` to an `http://` URL; returns the answer's status code.
-///
-/// The host is resolved here and every address it names is checked against
-/// [`webhook_target::ip_allowed`] before connecting: a name accepted when the endpoint was
-/// created may point at a private address by now.
-async fn post(
-    url: &str,
-    body: &[u8],
-    signature: &str,
-    allow_private: bool,
-) -> std::io::Result<u16> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            "only http:// endpoints are delivered by this server",
-        )
-    })?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let addr = if authority.rsplit_once(':').is_some_and(|(_, p)| {
-        !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && !authority.ends_with(']')
-    }) {
-        authority.to_owned()
-    } else {
-        format!("{authority}:80")
-    };
-    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host(addr.as_str()).await?.collect();
-    if let Some(refused) = addrs
-        .iter()
-        .find(|a| !webhook_target::ip_allowed(a.ip(), allow_private))
-    {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::PermissionDenied,
-            format!(
-                "{} resolves to {}, which deliveries may not reach",
-                authority,
-                refused.ip()
-            ),
-        ));
-    }
-    let mut stream = tokio::net::TcpStream::connect(&addrs[..]).await?;
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: licentia-webhooks\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\
-         Licentia-Signature: {signature}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body).await?;
-    stream.flush().await?;
-    let mut buf = Vec::with_capacity(256);
-    let mut chunk = [0u8; 256];
-    while !buf.windows(2).any(|w| w == b"\r\n") && buf.len() < 4096 {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let line = String::from_utf8_lossy(&buf);
-    line.split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| std::io::Error::other("no HTTP status line"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use licentia_core::model::{AuditActorType, DeliveryId, Event, WebhookEndpoint};
+
+    fn claimed(url: String) -> ClaimedDelivery {
+        let now = Utc::now();
+        ClaimedDelivery {
+            id: DeliveryId::new(1),
+            attempt: 1,
+            series_started_at: now,
+            event: Event {
+                sequence: 1,
+                event_type: "test".into(),
+                actor_type: AuditActorType::System,
+                actor_id: "system".into(),
+                resource_type: "test".into(),
+                resource_id: None,
+                metadata: Default::default(),
+                ip_address: None,
+                created_at: now,
+            },
+            webhook: WebhookEndpoint {
+                id: "whk_1".parse().unwrap(),
+                name: "t".into(),
+                url,
+                secret_prefix: "whsec_x".into(),
+                event_types: vec![],
+                is_active: true,
+                last_delivery_at: None,
+                last_delivery_status: None,
+                last_status_code: None,
+                failing_since: None,
+                created_at: now,
+                updated_at: now,
+            },
+            secret: "whsec_x".into(),
+        }
+    }
 
     #[tokio::test]
-    async fn names_are_checked_again_after_resolution() {
+    async fn names_are_checked_again_when_connecting() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let url = format!("http://localhost:{port}/hook");
-        let refused = post(&url, b"{}", "t=1,v1=00", false).await.unwrap_err();
-        assert_eq!(
-            refused.kind(),
-            std::io::ErrorKind::PermissionDenied,
-            "{refused}"
-        );
-        // With private targets allowed the same name is delivered to.
-        let server = tokio::spawn(async move {
-            let (mut s, _) = listener.accept().await.unwrap();
-            let mut buf = vec![0u8; 4096];
-            let _ = s.read(&mut buf).await.unwrap();
-            s.write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
-                .await
-                .unwrap();
-        });
-        assert_eq!(post(&url, b"{}", "t=1,v1=00", true).await.unwrap(), 204);
-        server.await.unwrap();
+        let strict = client(&WebhookConfig::default(), false).unwrap();
+        // The URL passes (private targets allowed for it), the resolved address does not.
+        let named = claimed(format!("http://localhost:{port}/hook"));
+        let refused = post(&strict, &named, b"{}".to_vec(), true)
+            .await
+            .unwrap_err();
+        assert!(refused.contains("may not reach"), "{refused}");
+        // An address literal is refused before any connection.
+        let literal = claimed(format!("http://127.0.0.1:{port}/hook"));
+        let refused = post(&strict, &literal, b"{}".to_vec(), false)
+            .await
+            .unwrap_err();
+        assert!(refused.contains("may not go to"), "{refused}");
     }
 }

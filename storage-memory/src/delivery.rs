@@ -148,49 +148,54 @@ impl Outbox {
             if d.leased_at(now) {
                 *in_flight.entry(&d.webhook_id).or_default() += 1;
             } else if d.next_attempt_at <= now {
-                due.push((d.next_attempt_at, *n));
-            }
-        }
-        due.sort_unstable();
-        let mut picked = Vec::new();
-        for (_, n) in due {
-            if picked.len() as u32 >= claim.limit {
-                break;
-            }
-            let d = &self.deliveries[&n];
-            let Some((webhook, secret)) = access.webhooks.get(&d.webhook_id) else {
-                continue;
-            };
-            let paused = self
-                .paused_until
-                .get(&d.webhook_id)
-                .is_some_and(|p| *p > now);
-            let busy = in_flight.get(&d.webhook_id).copied().unwrap_or(0);
-            if !webhook.is_active || paused || busy >= claim.per_endpoint {
-                continue;
-            }
-            let Some(event) = event_at(events, d.sequence) else {
-                continue;
-            };
-            *in_flight.entry(&d.webhook_id).or_default() += 1;
-            picked.push((n, webhook.clone(), secret.clone(), event.clone()));
-        }
-        picked
-            .into_iter()
-            .map(|(n, webhook, secret, event)| {
-                let d = self.deliveries.get_mut(&n).expect("picked from the map");
-                d.claimed += 1;
-                d.lease_until = Some(claim.lease_until);
-                ClaimedDelivery {
-                    id: DeliveryId::new(n),
-                    attempt: d.claimed,
-                    series_started_at: d.series_started_at,
-                    event,
-                    webhook,
-                    secret,
+                let eligible = access.webhooks.get(&d.webhook_id).is_some_and(|(w, _)| {
+                    w.is_active && self.paused_until.get(&w.id).is_none_or(|p| *p <= now)
+                });
+                if eligible {
+                    due.push((&d.webhook_id, d.next_attempt_at, *n));
                 }
-            })
-            .collect()
+            }
+        }
+        // Each due delivery's slot: the endpoint's deliveries in flight plus its rank among
+        // the endpoint's due ones, oldest first. Taking the lowest slots first goes
+        // round-robin across endpoints.
+        due.sort_unstable_by_key(|(w, at, n)| (*w, *at, *n));
+        let mut ranked = Vec::with_capacity(due.len());
+        let mut rank = 0;
+        for (i, (w, at, n)) in due.iter().enumerate() {
+            rank = if i > 0 && due[i - 1].0 == *w {
+                rank + 1
+            } else {
+                1
+            };
+            let slot = rank + in_flight.get(w).copied().unwrap_or(0);
+            if slot <= claim.per_endpoint {
+                ranked.push((slot, *at, *n));
+            }
+        }
+        ranked.sort_unstable();
+        ranked.truncate(claim.limit as usize);
+        let mut claimed = Vec::with_capacity(ranked.len());
+        for (_, _, n) in ranked {
+            let d = self.deliveries.get_mut(&n).expect("ranked from the map");
+            let (Some((webhook, secret)), Some(event)) = (
+                access.webhooks.get(&d.webhook_id),
+                event_at(events, d.sequence),
+            ) else {
+                continue;
+            };
+            d.claimed += 1;
+            d.lease_until = Some(claim.lease_until);
+            claimed.push(ClaimedDelivery {
+                id: DeliveryId::new(n),
+                attempt: d.claimed,
+                series_started_at: d.series_started_at,
+                event: event.clone(),
+                webhook: webhook.clone(),
+                secret: secret.clone(),
+            });
+        }
+        claimed
     }
 
     /// Applies a report to the delivery; returns whether it was applied.

@@ -21,8 +21,10 @@ use sqlx::types::Json;
 use crate::PostgresStore;
 use crate::error::{backend, map};
 
-/// Claims due deliveries: ranks them per endpoint after those already in flight, takes the
-/// oldest due within both limits, and leases them; rows another sender holds are skipped.
+/// Claims due deliveries: ranks them per endpoint after those already in flight, takes them
+/// round-robin across endpoints (every endpoint's first before anyone's second, oldest due
+/// first within a round) within both limits, and leases them; rows another sender holds are
+/// skipped.
 const CLAIM: &str = "\
 WITH in_flight AS ( \
     SELECT webhook_id, count(*) AS n FROM webhook_deliveries \
@@ -41,7 +43,7 @@ ranked AS ( \
 picked AS ( \
     SELECT d.id FROM webhook_deliveries d \
     WHERE d.id IN (SELECT id FROM ranked WHERE slot <= $4 \
-                   ORDER BY next_attempt_at, id LIMIT $3) \
+                   ORDER BY slot, next_attempt_at, id LIMIT $3) \
       AND d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until <= $1) \
     FOR UPDATE OF d SKIP LOCKED) \
 UPDATE webhook_deliveries d SET attempts = d.attempts + 1, lease_until = $2 \

@@ -463,6 +463,14 @@ pub async fn claims_respect_the_per_endpoint_and_batch_limits<
     assert_eq!(of(&next, &busy), 1, "one finished, one more may go");
     let capped = claim(&store, claim_at(1000, 2, 100)).await;
     assert_eq!(capped.len(), 2, "limit caps a claim");
+    // Round-robin: a newer delivery of a quiet endpoint goes before an older backlog.
+    event(&store, "device.activated", 2000).await;
+    let fair = claim(&store, claim_at(2000, 2, 100)).await;
+    assert_eq!(
+        (of(&fair, &busy), of(&fair, &other)),
+        (1, 1),
+        "every endpoint's first due delivery before anyone's second"
+    );
 }
 
 /// A retry request makes a failed delivery pending and due now with a new window; unknown

@@ -121,24 +121,19 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         })
     }
 
-    /// The deliveries of endpoint `webhook`, newest first, each with its attempts.
+    /// The deliveries of endpoint `webhook`, newest first, each with its attempts, before
+    /// `before` when given.
     ///
     /// # Errors
     ///
-    /// A malformed id or cursor; `NotFound` for an unknown endpoint; storage failures.
+    /// A malformed id; `NotFound` for an unknown endpoint; storage failures.
     pub async fn list_deliveries(
         &self,
         webhook: &str,
-        before: Option<&str>,
+        before: Option<DeliveryId>,
         limit: Limit,
     ) -> Result<DeliveryPage, EngineError> {
         let webhook = parse_id(webhook, "webhook")?;
-        let before = before
-            .map(|c| {
-                c.parse::<DeliveryId>()
-                    .map_err(|e| EngineError::invalid("cursor", e.to_string()))
-            })
-            .transpose()?;
         Ok(self.store.list_deliveries(&webhook, before, limit).await?)
     }
 

@@ -96,7 +96,9 @@ pub struct DeliveryPage {
 /// `NotFound` for an unknown endpoint or delivery (a delivery of another endpoint is
 /// unknown), `Unavailable` when the backend cannot be reached, `Backend` otherwise.
 pub trait DeliveryStore: Send + Sync {
-    /// Claims due deliveries, oldest due first, within the limits of `claim`.
+    /// Claims due deliveries within the limits of `claim`, round-robin across endpoints:
+    /// every endpoint's oldest due delivery before any endpoint's second (so a backlog on
+    /// one endpoint does not delay another), oldest due first within a round.
     fn claim_deliveries(
         &self,
         claim: &DeliveryClaim,

@@ -4,14 +4,14 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use licentia_core::engine::requests::{ApiKeyCreate, WebhookFields};
-use licentia_core::model::AuditActorType;
+use licentia_core::model::{AuditActorType, DeliveryId};
 use licentia_core::store::{EventQuery, Limit, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{ListQuery, created, json_bytes, no_content, ok};
+use super::{ListQuery, created, envelope, json_bytes, no_content, ok};
 use crate::auth::Auth;
 use crate::auth::scope::{Admin, EventRead, WebhookWrite};
 use crate::error::{ApiError, codes};
@@ -41,6 +41,14 @@ pub(super) fn routes<S: Store + 'static>() -> Router<App<S>> {
             get(get_webhook::<S>)
                 .patch(update_webhook::<S>)
                 .delete(delete_webhook::<S>),
+        )
+        .route(
+            "/api/v1/webhooks/{id}/deliveries",
+            get(list_deliveries::<S>),
+        )
+        .route(
+            "/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry",
+            post(retry_delivery::<S>),
         )
 }
 
@@ -114,6 +122,11 @@ async fn list_events<S: Store + 'static>(
         limit: Limit::new(q.limit),
     };
     let page = app.engine().list_events(&query).await?;
+    paged(&rid, &page.events, page.next_cursor)
+}
+
+/// A cursor-paged answer: `{data, page_info: {next_cursor}, meta}`.
+fn paged<T: Serialize, C: Serialize>(rid: &RequestId, data: &T, next_cursor: Option<C>) -> R {
     #[derive(Serialize)]
     struct Page<'a, T> {
         data: &'a T,
@@ -121,8 +134,8 @@ async fn list_events<S: Store + 'static>(
         meta: Meta<'a>,
     }
     let body = serde_json::to_vec(&Page {
-        data: &page.events,
-        page_info: json!({ "next_cursor": page.next_cursor }),
+        data,
+        page_info: json!({ "next_cursor": next_cursor }),
         meta: Meta::now(rid.as_str()),
     })
     .map_err(|_| ApiError::internal())?;
@@ -177,4 +190,42 @@ async fn delete_webhook<S: Store + 'static>(
 ) -> R {
     app.engine().delete_webhook(&auth.actor, &id).await?;
     no_content()
+}
+
+#[derive(Debug, Deserialize)]
+struct DeliveriesQuery {
+    cursor: Option<DeliveryId>,
+    #[serde(default, deserialize_with = "super::positive_limit")]
+    limit: Option<i64>,
+}
+
+/// `GET /api/v1/webhooks/{id}/deliveries` (extension): the endpoint's deliveries, newest
+/// first, each with its attempts; `cursor` is the previous page's `next_cursor`.
+async fn list_deliveries<S: Store + 'static>(
+    State(app): State<App<S>>,
+    _: Auth<WebhookWrite>,
+    rid: RequestId,
+    Path(id): Path<String>,
+    Query(q): Query<DeliveriesQuery>,
+) -> R {
+    let page = app
+        .engine()
+        .list_deliveries(&id, q.cursor, Limit::new(q.limit))
+        .await?;
+    paged(&rid, &page.deliveries, page.next_cursor)
+}
+
+/// `POST /api/v1/webhooks/{id}/deliveries/{delivery_id}/retry` (extension): 202, the
+/// delivery is due now with a new retry window.
+async fn retry_delivery<S: Store + 'static>(
+    State(app): State<App<S>>,
+    auth: Auth<WebhookWrite>,
+    rid: RequestId,
+    Path((id, delivery)): Path<(String, String)>,
+) -> R {
+    let d = app
+        .engine()
+        .retry_delivery(&auth.actor, &id, &delivery)
+        .await?;
+    envelope(StatusCode::ACCEPTED, &rid, &d)
 }
