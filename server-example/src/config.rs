@@ -264,6 +264,9 @@ pub struct ServeArgs {
     /// Seconds an endpoint may fail before it is disabled (`webhook.disabled`); default 5 days.
     #[arg(long, env = "LICENTIA_WEBHOOK_DISABLE_AFTER", default_value_t = 5 * 24 * 3600)]
     pub webhook_disable_after: u64,
+    /// Seconds finished webhook deliveries (and their attempts) are kept; default 30 days.
+    #[arg(long, env = "LICENTIA_WEBHOOK_RETENTION", default_value_t = 30 * 24 * 3600)]
+    pub webhook_retention: u64,
     /// A PEM file of extra root certificates to trust for `https://` webhook endpoints.
     #[arg(long, env = "LICENTIA_WEBHOOK_CA_FILE")]
     pub webhook_ca_file: Option<std::path::PathBuf>,
@@ -310,6 +313,7 @@ impl ServeArgs {
                 connect_timeout: Duration::from_secs(self.webhook_timeout.clamp(1, 5)),
                 first_retry: Duration::from_secs(self.webhook_first_retry.max(1)),
                 disable_after: Duration::from_secs(self.webhook_disable_after),
+                retention: Duration::from_secs(self.webhook_retention),
                 ca_file: self.webhook_ca_file.clone(),
                 ..WebhookConfig::default()
             },

@@ -170,8 +170,9 @@ fn spawn_touch_flusher<S: Store + 'static>(app: App<S>) -> tokio::task::JoinHand
     })
 }
 
-/// Every minute: purges idempotency records past their time to live (safe on several
-/// instances at once) and forgets rate-limit keys back at full allowance.
+/// Every minute: purges idempotency records past their time to live and finished webhook
+/// deliveries past their retention (safe on several instances at once), and forgets
+/// rate-limit keys back at full allowance.
 fn spawn_housekeeping<S: Store + 'static>(app: App<S>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(config::HOUSEKEEPING_PERIOD);
@@ -181,16 +182,24 @@ fn spawn_housekeeping<S: Store + 'static>(app: App<S>) -> tokio::task::JoinHandl
             if let Some(limiter) = app.limiter() {
                 limiter.prune();
             }
-            match app.engine().purge_idempotency().await {
-                Ok(n) => {
+            let purged = match app.engine().purge_idempotency().await {
+                Ok(n) => app.engine().purge_deliveries().await.map(|d| (n, d)),
+                Err(e) => Err(e),
+            };
+            match purged {
+                Ok((records, deliveries)) => {
                     failing = false;
-                    if n > 0 {
-                        tracing::debug!(purged = n, "expired idempotency records purged");
+                    if records + deliveries > 0 {
+                        tracing::debug!(
+                            records,
+                            deliveries,
+                            "expired idempotency records and finished webhook deliveries purged"
+                        );
                     }
                 }
                 Err(e) if !failing => {
                     failing = true;
-                    tracing::warn!(error = %e, "expired idempotency records not purged yet; retrying");
+                    tracing::warn!(error = %e, "expired records not purged yet; retrying");
                 }
                 Err(_) => {}
             }

@@ -63,7 +63,11 @@ impl<S: Store> App<S> {
                     .and_then(chrono::TimeDelta::try_seconds)
                     .unwrap_or(chrono::TimeDelta::MAX),
             )
-            .with_retry_policy(config.webhooks.retry_policy());
+            .with_retry_policy(config.webhooks.retry_policy())
+            .with_delivery_retention(
+                chrono::Duration::from_std(config.webhooks.retention)
+                    .unwrap_or(chrono::TimeDelta::MAX),
+            );
         let limiter = config.rate_limits.map(|l| Arc::new(Limiter::new(l)));
         Ok(Self {
             inner: Arc::new(Inner {

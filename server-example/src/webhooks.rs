@@ -64,6 +64,8 @@ pub struct WebhookConfig {
     pub first_retry: Duration,
     /// An endpoint failing for this long is disabled.
     pub disable_after: Duration,
+    /// Finished deliveries are kept this long (at least a day), then purged.
+    pub retention: Duration,
 }
 
 impl Default for WebhookConfig {
@@ -77,6 +79,7 @@ impl Default for WebhookConfig {
             ca_file: None,
             first_retry: Duration::from_secs(5),
             disable_after: Duration::from_secs(5 * 24 * 3600),
+            retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }

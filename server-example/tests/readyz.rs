@@ -466,6 +466,13 @@ impl<S: DeliveryStore> DeliveryStore for Flaky<S> {
     ) -> impl Future<Output = StoreResult<Delivery>> + Send {
         self.inner.retry_delivery(webhook, id, now, events)
     }
+    fn purge_deliveries(
+        &self,
+        started_before: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<u64>> + Send {
+        self.inner.purge_deliveries(started_before, limit)
+    }
     fn count_pending_deliveries(&self) -> impl Future<Output = StoreResult<u64>> + Send {
         self.inner.count_pending_deliveries()
     }

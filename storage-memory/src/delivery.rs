@@ -370,6 +370,26 @@ impl DeliveryStore for MemoryStore {
         Ok(delivery)
     }
 
+    async fn purge_deliveries(
+        &self,
+        started_before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<u64> {
+        let mut log = self.inner.events.lock();
+        let outbox = log.outbox();
+        let mut left = limit;
+        outbox.deliveries.retain(|_, d| {
+            let old = d.status != DeliveryStatus::Pending && d.series_started_at < started_before;
+            if old && left > 0 {
+                left -= 1;
+                false
+            } else {
+                true
+            }
+        });
+        Ok(u64::from(limit - left))
+    }
+
     async fn count_pending_deliveries(&self) -> StoreResult<u64> {
         Ok(self.inner.events.lock().outbox().pending.len() as u64)
     }

@@ -275,6 +275,27 @@ impl DeliveryStore for PostgresStore {
         Ok(delivery)
     }
 
+    async fn purge_deliveries(
+        &self,
+        started_before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<u64> {
+        let mut conn = self.conn().await?;
+        // SKIP LOCKED: instances purging at once take disjoint rows instead of waiting.
+        let done = sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE id IN ( \
+                 SELECT id FROM webhook_deliveries \
+                 WHERE status <> 'pending' AND series_started_at < $1 \
+                 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(started_before)
+        .bind(i64::from(limit))
+        .execute(&mut *conn)
+        .await
+        .map_err(map)?;
+        Ok(done.rows_affected())
+    }
+
     async fn count_pending_deliveries(&self) -> StoreResult<u64> {
         let mut conn = self.conn().await?;
         let n: i64 =

@@ -561,6 +561,46 @@ pub async fn retries_pages_and_deletes<S: Store + Clone + Send + Sync + 'static>
     assert_eq!(p2.deliveries, all[4..]);
     assert_eq!(p2.next_cursor, None);
 
+    // Purging takes finished deliveries whose series started before the cutoff, never
+    // pending ones, at most `limit` at a time.
+    let pending_before = ok(store.count_pending_deliveries().await, "count");
+    assert_eq!(
+        ok(
+            store.purge_deliveries(at(6000), 100).await,
+            "purge_deliveries"
+        ),
+        0,
+        "nothing is finished yet"
+    );
+    for c in claim(&store, claim_at(6000, 100, 100)).await {
+        assert!(report(&store, &c, 6000, Some(200), DeliveryOutcome::Delivered).await);
+    }
+    assert_eq!(
+        ok(
+            store.purge_deliveries(at(5000), 100).await,
+            "purge_deliveries"
+        ),
+        4,
+        "the finished ones whose series started before the cutoff (the retried one's and \
+         the retry event's started at 5000)"
+    );
+    assert_eq!(
+        ok(
+            store.purge_deliveries(at(6000), 1).await,
+            "purge_deliveries"
+        ),
+        1,
+        "at most limit"
+    );
+    assert_eq!(
+        ok(
+            store.purge_deliveries(at(6000), 100).await,
+            "purge_deliveries"
+        ),
+        1
+    );
+    assert!(deliveries_of(&store, &w.id).await.is_empty() && pending_before > 0);
+
     ok(store.delete_webhook(&w.id, vec![]).await, "delete_webhook");
     assert_eq!(
         ok(store.count_pending_deliveries().await, "count"),

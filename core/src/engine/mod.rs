@@ -71,7 +71,7 @@ pub use clock::{Clock, ManualClock};
 pub use deliveries::{Finished, delivery_body};
 pub use error::EngineError;
 pub use licenses::{LicenseCreated, ManagementCall, present};
-pub use retention::DEFAULT_IDEMPOTENCY_TTL;
+pub use retention::{DEFAULT_DELIVERY_RETENTION, DEFAULT_IDEMPOTENCY_TTL};
 pub use runner::ResponseBody;
 pub use runtime::RuntimeCall;
 pub use system_clock::SystemClock;
@@ -96,6 +96,7 @@ pub struct Engine<S, C, R> {
     private_webhook_targets: bool,
     idempotency_ttl: chrono::Duration,
     retry_policy: crate::rules::delivery::RetryPolicy,
+    delivery_retention: chrono::Duration,
 }
 
 impl<S, C, R> std::fmt::Debug for Engine<S, C, R> {
@@ -141,6 +142,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             private_webhook_targets: false,
             idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
             retry_policy: crate::rules::delivery::RetryPolicy::default(),
+            delivery_retention: DEFAULT_DELIVERY_RETENTION,
         })
     }
 

@@ -1,7 +1,8 @@
 //! Retention of idempotency records: they are kept at least [`DEFAULT_IDEMPOTENCY_TTL`] (or
 //! what [`Engine::with_idempotency_ttl`] says) and purged after that by
 //! [`Engine::purge_idempotency`], which the host calls periodically (the server: every
-//! minute).
+//! minute). Finished webhook deliveries are kept [`DEFAULT_DELIVERY_RETENTION`] (or what
+//! [`Engine::with_delivery_retention`] says) and purged by [`Engine::purge_deliveries`].
 //!
 //! A request that repeats an `Idempotency-Key` within the time-to-live is replayed (or
 //! refused as a reuse); once its record is purged the key is unknown, so the same request
@@ -16,6 +17,8 @@ use crate::store::Store;
 
 /// Default time an idempotency record is kept: 24 hours.
 pub const DEFAULT_IDEMPOTENCY_TTL: Duration = Duration::hours(24);
+/// Default time a finished webhook delivery (and its attempts) is kept: 30 days.
+pub const DEFAULT_DELIVERY_RETENTION: Duration = Duration::days(30);
 /// Records deleted per store call; a purge makes calls until none older is left.
 const PURGE_BATCH: u32 = 1000;
 /// Calls one purge makes at most (so one purge is bounded too; the next one goes on).
@@ -41,13 +44,47 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     ///
     /// Storage failures (what was deleted before stays deleted).
     pub async fn purge_idempotency(&self) -> Result<u64, EngineError> {
-        let cutoff = self
-            .now()
-            .checked_sub_signed(self.idempotency_ttl)
-            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        let cutoff = self.cutoff(self.idempotency_ttl);
+        self.purge_in_batches(|batch| self.store.purge_idempotency(cutoff, batch))
+            .await
+    }
+
+    /// The same engine keeping finished webhook deliveries for `retention` (at least a day,
+    /// the retry window).
+    #[must_use]
+    pub fn with_delivery_retention(mut self, retention: Duration) -> Self {
+        self.delivery_retention = retention.max(Duration::days(1));
+        self
+    }
+
+    /// Deletes finished webhook deliveries older than the retention, in batches, and
+    /// returns how many it deleted. Safe to run on several instances at once.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures (what was deleted before stays deleted).
+    pub async fn purge_deliveries(&self) -> Result<u64, EngineError> {
+        let cutoff = self.cutoff(self.delivery_retention);
+        self.purge_in_batches(|batch| self.store.purge_deliveries(cutoff, batch))
+            .await
+    }
+
+    fn cutoff(&self, keep: Duration) -> chrono::DateTime<chrono::Utc> {
+        self.now()
+            .checked_sub_signed(keep)
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+    }
+
+    /// Calls `purge` with [`PURGE_BATCH`] until it deletes less than that, at most
+    /// [`PURGE_MAX_BATCHES`] times; the total deleted.
+    async fn purge_in_batches<F, Fut>(&self, purge: F) -> Result<u64, EngineError>
+    where
+        F: Fn(u32) -> Fut,
+        Fut: std::future::Future<Output = crate::store::StoreResult<u64>>,
+    {
         let mut total = 0;
         for _ in 0..PURGE_MAX_BATCHES {
-            let n = self.store.purge_idempotency(cutoff, PURGE_BATCH).await?;
+            let n = purge(PURGE_BATCH).await?;
             total += n;
             if n < u64::from(PURGE_BATCH) {
                 break;

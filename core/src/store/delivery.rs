@@ -130,6 +130,15 @@ pub trait DeliveryStore: Send + Sync {
         events: Vec<NewEvent>,
     ) -> impl Future<Output = StoreResult<Delivery>> + Send;
 
+    /// Deletes at most `limit` finished (delivered or failed) deliveries, with their attempts,
+    /// whose series started before `started_before`; returns how many. Pending ones are never
+    /// deleted. Safe to run on several instances at once.
+    fn purge_deliveries(
+        &self,
+        started_before: DateTime<Utc>,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+
     /// How many deliveries are pending (the queue's depth).
     fn count_pending_deliveries(&self) -> impl Future<Output = StoreResult<u64>> + Send;
 }
