@@ -78,6 +78,9 @@
 //!   ignored (unknown body fields are not).
 //! * `PATCH /webhooks/{id}` answers `WebhookEndpointWithSecret` when the secret was rotated,
 //!   `WebhookEndpoint` otherwise (the contract's `oneOf`).
+//! * Webhook deliveries are at least once, sent by one instance per attempt, from an outbox
+//!   written with each event ([`webhooks`]); `GET /webhooks/{id}/deliveries` and
+//!   `POST /webhooks/{id}/deliveries/{delivery_id}/retry` are documented extensions.
 //! * An idempotent replay is the stored body (its `meta.request_id` is the first request's);
 //!   the `x-request-id` header is the current request's, and `idempotent-replayed: true`
 //!   marks the replay.

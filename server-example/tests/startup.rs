@@ -310,6 +310,7 @@ async fn metrics_describe_every_family_and_show_the_database_pools() {
         "licentia_http_request_duration_seconds",
         "licentia_build_info",
         "licentia_webhook_deliveries_in_flight",
+        "licentia_webhook_queue_depth",
         "licentia_db_pool_connections",
     ] {
         assert!(

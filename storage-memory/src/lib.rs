@@ -126,7 +126,7 @@
 //! | `idempotency: Mutex` | idempotency records by (scope, key) | one lookup, or one check-and-insert at commit |
 //! | `catalog: RwLock` | products, versions, policies, features, custom fields and values, customers, orders, subscriptions | one read or write |
 //! | `access: RwLock` | API keys, webhooks with their secrets, signing keys | one read or write |
-//! | `events: Mutex` | the append-only event log and its sequence counter | one append or page |
+//! | `events: Mutex` | the append-only event log and its sequence counter, and the webhook outbox (deliveries, attempts, endpoint pauses) | one append, page, claim or report |
 //!
 //! **Reads never queue behind writes.** [`LicenseStore::read_license`] (validate, check,
 //! offline) takes the license's `state` shared just long enough to copy the aggregate out,

@@ -29,7 +29,9 @@
 //! API token hashes, lease token hashes, one live device per binding per license,
 //! idempotency keys per scope, consumption `event_id`s per license), `timestamptz` columns
 //! for ordering and filtering, and indexes for every hot-path lookup (license by key hash,
-//! devices by binding, events by sequence, type and resource).
+//! devices by binding, events by sequence, type and resource). The webhook outbox
+//! (`webhook_deliveries`, `webhook_delivery_attempts`, migration 0005) is written by the
+//! statement that appends events, and claimed with `FOR UPDATE SKIP LOCKED` under a lease.
 //!
 //! # Transactions
 //!
