@@ -265,7 +265,7 @@ async fn deliver<S: Store + 'static>(
     log: &FailureLog,
     delivery: ClaimedDelivery,
 ) {
-    let started_at = Utc::now();
+    let started_at = app.engine().now();
     let clock = Instant::now();
     let body = delivery_body(&delivery.event);
     let sent = post(
@@ -273,6 +273,7 @@ async fn deliver<S: Store + 'static>(
         &delivery,
         body,
         app.engine().private_webhook_targets(),
+        started_at,
     )
     .await;
     let elapsed = clock.elapsed();
@@ -330,12 +331,13 @@ async fn post(
     delivery: &ClaimedDelivery,
     body: Vec<u8>,
     allow_private: bool,
+    now: chrono::DateTime<Utc>,
 ) -> Result<u16, String> {
     // An address literal is not resolved, so it is checked here (it may have been accepted
     // while private targets were allowed).
     let parsed = webhook_target::check_url(&delivery.webhook.url, allow_private)
         .map_err(|e| e.to_string())?;
-    let signature = sign_webhook_with_secret(&delivery.secret, &body, Utc::now());
+    let signature = sign_webhook_with_secret(&delivery.secret, &body, now);
     let mut answer = http
         .post(parsed)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -469,13 +471,13 @@ mod tests {
         let strict = client(&WebhookConfig::default(), false).unwrap();
         // The URL passes (private targets allowed for it), the resolved address does not.
         let named = claimed(format!("http://localhost:{port}/hook"));
-        let refused = post(&strict, &named, b"{}".to_vec(), true)
+        let refused = post(&strict, &named, b"{}".to_vec(), true, Utc::now())
             .await
             .unwrap_err();
         assert!(refused.contains("may not reach"), "{refused}");
         // An address literal is refused before any connection.
         let literal = claimed(format!("http://127.0.0.1:{port}/hook"));
-        let refused = post(&strict, &literal, b"{}".to_vec(), false)
+        let refused = post(&strict, &literal, b"{}".to_vec(), false, Utc::now())
             .await
             .unwrap_err();
         assert!(refused.contains("may not go to"), "{refused}");

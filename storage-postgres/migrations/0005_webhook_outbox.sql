@@ -16,9 +16,17 @@ CREATE TABLE webhook_deliveries (
     created_at        timestamptz NOT NULL,
     CONSTRAINT webhook_deliveries_once UNIQUE (webhook_id, event_sequence)
 );
-CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at, id)
+-- A claim walks the eligible endpoints and takes at most a few due deliveries of each, so
+-- its cost follows the number of endpoints, not the size of the backlog.
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (webhook_id, next_attempt_at, id)
     WHERE status = 'pending';
+-- The deliveries in flight (or whose sender died holding them), counted per endpoint.
+CREATE INDEX webhook_deliveries_leased ON webhook_deliveries (webhook_id)
+    WHERE status = 'pending' AND lease_until IS NOT NULL;
 CREATE INDEX webhook_deliveries_newest ON webhook_deliveries (webhook_id, id DESC);
+-- Retention: finished deliveries by the start of their series.
+CREATE INDEX webhook_deliveries_finished ON webhook_deliveries (series_started_at)
+    WHERE status <> 'pending';
 
 CREATE TABLE webhook_delivery_attempts (
     delivery_id bigint NOT NULL REFERENCES webhook_deliveries (id) ON DELETE CASCADE,

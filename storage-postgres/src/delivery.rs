@@ -21,25 +21,31 @@ use sqlx::types::Json;
 use crate::PostgresStore;
 use crate::error::{backend, map};
 
-/// Claims due deliveries: ranks them per endpoint after those already in flight, takes them
-/// round-robin across endpoints (every endpoint's first before anyone's second, oldest due
-/// first within a round) within both limits, and leases them; rows another sender holds are
-/// skipped.
+/// Claims due deliveries: for each active, unpaused endpoint, its oldest due unleased
+/// deliveries (at most `per_endpoint`, by index), ranked after the endpoint's deliveries in
+/// flight; then the lowest ranks first — round-robin across endpoints, oldest due first
+/// within a round — within both limits, leased; rows another sender holds are skipped. The
+/// cost follows the number of endpoints, not the size of the backlog.
 const CLAIM: &str = "\
-WITH in_flight AS ( \
-    SELECT webhook_id, count(*) AS n FROM webhook_deliveries \
-    WHERE status = 'pending' AND lease_until > $1 GROUP BY webhook_id), \
-ranked AS ( \
-    SELECT d.id, d.next_attempt_at, \
-           row_number() OVER (PARTITION BY d.webhook_id ORDER BY d.next_attempt_at, d.id) \
-               + coalesce(f.n, 0) AS slot \
-    FROM webhook_deliveries d \
-    JOIN webhooks w ON w.id = d.webhook_id \
-    LEFT JOIN in_flight f ON f.webhook_id = d.webhook_id \
-    WHERE d.status = 'pending' AND d.next_attempt_at <= $1 \
-      AND (d.lease_until IS NULL OR d.lease_until <= $1) \
-      AND (w.body->>'is_active')::boolean \
+WITH eligible AS ( \
+    SELECT w.id, \
+           (SELECT count(*) FROM webhook_deliveries f \
+            WHERE f.webhook_id = w.id AND f.status = 'pending' \
+              AND f.lease_until IS NOT NULL AND f.lease_until > $1) AS in_flight \
+    FROM webhooks w \
+    WHERE (w.body->>'is_active')::boolean \
       AND (w.paused_until IS NULL OR w.paused_until <= $1)), \
+ranked AS ( \
+    SELECT c.id, c.next_attempt_at, \
+           row_number() OVER (PARTITION BY e.id ORDER BY c.next_attempt_at, c.id) \
+               + e.in_flight AS slot \
+    FROM eligible e \
+    CROSS JOIN LATERAL ( \
+        SELECT d.id, d.next_attempt_at FROM webhook_deliveries d \
+        WHERE d.webhook_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= $1 \
+          AND (d.lease_until IS NULL OR d.lease_until <= $1) \
+        ORDER BY d.next_attempt_at, d.id \
+        LIMIT $4) c), \
 picked AS ( \
     SELECT d.id FROM webhook_deliveries d \
     WHERE d.id IN (SELECT id FROM ranked WHERE slot <= $4 \
