@@ -237,3 +237,26 @@ fn raw_data_text(name: &str) -> String {
         .get()
         .to_owned()
 }
+
+#[test]
+fn the_refusal_vector_verifies_as_a_refusal() {
+    use licentia_core::crypto::Refusal;
+    let vectors = load(SIGNED);
+    let v = vectors
+        .iter()
+        .find(|v| v["name"] == "refusal_activation_limit")
+        .expect("a refusal vector");
+    let keys = key_set(s(v, "kid"), s(v, "public_key"), KeyStatus::Active);
+    let body = format!(
+        r#"{{"error":{},"signature":{{"alg":"Ed25519","kid":"{}","value":"{}"}},"meta":{{}}}}"#,
+        s(v, "signed_bytes"),
+        s(v, "kid"),
+        s(v, "signature")
+    );
+    let verified = Unverified::<Refusal>::from_refusal_json(body.as_bytes())
+        .unwrap()
+        .verify(&keys)
+        .unwrap();
+    assert_eq!(verified.data().code, "ACTIVATION_LIMIT_REACHED");
+    assert_eq!(verified.signed_bytes(), s(v, "signed_bytes").as_bytes());
+}

@@ -9,9 +9,11 @@ use std::borrow::Cow;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use licentia_core::crypto::{Refusal, Signature, Signed};
 use licentia_core::engine::EngineError;
 use licentia_core::rules::DenialKind;
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use crate::meta::{Meta, now_timestamp};
 
@@ -78,6 +80,9 @@ pub struct ApiError {
     pub message: String,
     /// More detail, when there is some.
     pub detail: Option<String>,
+    /// For a signed runtime refusal: the exact bytes of the `error` object and their
+    /// signature ([`licentia_core::crypto::refusal`]).
+    pub signed: Option<(String, Signature)>,
 }
 
 impl ApiError {
@@ -88,6 +93,7 @@ impl ApiError {
             code: Cow::Borrowed(code),
             message: message.into(),
             detail: None,
+            signed: None,
         }
     }
 
@@ -131,8 +137,49 @@ impl ApiError {
         )
     }
 
-    /// The `{error, meta}` body for request `request_id`.
+    /// The refusal this error states, to sign.
+    pub fn refusal(&self) -> Refusal {
+        Refusal {
+            code: self.code.to_string(),
+            message: self.message.clone(),
+            detail: self.detail.clone(),
+        }
+    }
+
+    /// The same error carrying `signed`: the signed bytes of its [`ApiError::refusal`].
+    #[must_use]
+    pub fn with_signature(mut self, signed: &Signed<Refusal>) -> Self {
+        self.signed = Some((
+            signed.data_json().get().to_owned(),
+            signed.signature().clone(),
+        ));
+        self
+    }
+
+    /// The `{error, meta}` body for request `request_id` (`{error, signature, meta}` when
+    /// signed, `error` then being exactly the signed bytes).
     pub fn body(&self, request_id: &str) -> Vec<u8> {
+        if let Some((error, signature)) = &self.signed {
+            #[derive(Serialize)]
+            struct SignedEnvelope<'a> {
+                error: &'a RawValue,
+                signature: &'a Signature,
+                meta: Meta<'a>,
+            }
+            if let Ok(error) = serde_json::from_str::<&RawValue>(error) {
+                let env = SignedEnvelope {
+                    error,
+                    signature,
+                    meta: Meta {
+                        request_id,
+                        timestamp: now_timestamp(),
+                    },
+                };
+                if let Ok(body) = serde_json::to_vec(&env) {
+                    return body;
+                }
+            }
+        }
         #[derive(Serialize)]
         struct Envelope<'a> {
             error: ErrorObject<'a>,

@@ -55,6 +55,7 @@ mod encoding;
 pub mod error;
 pub mod master;
 pub mod offline;
+pub mod refusal;
 pub mod secrets;
 pub mod signing;
 pub mod webhook;
@@ -68,6 +69,7 @@ pub use master::MasterKey;
 pub use offline::{
     DEFAULT_SKEW_TOLERANCE, OfflineEnvelope, VerifiedOffline, binding_sha256, open, seal,
 };
+pub use refusal::Refusal;
 pub use secrets::{LeaseToken, LicenseKey, ManagementToken, SecretHash, WebhookSecret};
 pub use signing::{
     Algorithm, KeyRing, PublicKeyInfo, PublicKeySet, SecretSeed, Signature, Signed, StoredKey,

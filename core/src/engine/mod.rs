@@ -170,6 +170,22 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         self.clock.now()
     }
 
+    /// Signs a runtime refusal ([`crypto::refusal`](crate::crypto::refusal)) with the key
+    /// that signs now, as answers are signed.
+    ///
+    /// # Errors
+    ///
+    /// `Internal` if the refusal cannot be put in canonical form (it always can: it holds
+    /// strings only).
+    pub fn sign_refusal(
+        &self,
+        refusal: &crate::crypto::Refusal,
+    ) -> Result<crate::crypto::Signed<crate::crypto::Refusal>, EngineError> {
+        let now = self.clock.now();
+        self.with_keys(|k| k.sign_at(now, refusal))
+            .map_err(|e| EngineError::Internal(Box::new(e)))
+    }
+
     /// The public key set clients verify with (the active key and every retired one).
     pub fn public_keys(&self) -> Vec<PublicKeyInfo> {
         let now = self.clock.now();

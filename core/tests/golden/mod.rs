@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use licentia_core::crypto::{
-    KeyRing, LeaseToken, LicenseKey, OfflineEnvelope, PublicKeyInfo, binding_sha256,
+    KeyRing, LeaseToken, LicenseKey, OfflineEnvelope, PublicKeyInfo, Refusal, binding_sha256,
     canonical_json_string, seal,
 };
 use licentia_core::model::{
@@ -199,6 +199,17 @@ pub(crate) fn generate() -> Golden {
         signed(&ring, &kid, "floating_checkout", &checkout),
         signed(&ring, &kid, "non_ascii_text", &note),
         retired,
+        // A signed refusal: the same rule, over the `error` object (crypto::refusal).
+        signed(
+            &ring,
+            &kid,
+            "refusal_activation_limit",
+            &Refusal {
+                code: "ACTIVATION_LIMIT_REACHED".into(),
+                message: "the license has no free activation".into(),
+                detail: Some("ACTIVATION_LIMIT_REACHED: 2 of 2 activations are in use".into()),
+            },
+        ),
     ];
     for v in &mut signed_vectors {
         v.key_status = key_info(&ring, &v.kid).status;

@@ -3,6 +3,7 @@
 
 use axum::Router;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
 use licentia_core::engine::{EngineError, ResponseBody, RuntimeCall};
@@ -42,8 +43,10 @@ fn call<'a>(
     }
 }
 
-/// Sends the engine's bytes, counting the decision.
-fn answer(
+/// Sends the engine's bytes, counting the decision. A refusal (403, 404, 409, 422) is signed
+/// like an answer, so a client can trust it ([`licentia_core::crypto::refusal`]).
+fn answer<S: Store + 'static>(
+    app: &App<S>,
     operation: &'static str,
     result: Result<ResponseBody, EngineError>,
 ) -> Result<Response, ApiError> {
@@ -53,11 +56,29 @@ fn answer(
             Ok(stored(r.body, r.replayed))
         }
         Err(e) => {
-            let e = ApiError::from(e);
+            let mut e = ApiError::from(e);
             crate::metrics::runtime_decision(operation, &e.code);
+            if is_signed_refusal(e.status) {
+                match app.engine().sign_refusal(&e.refusal()) {
+                    Ok(signed) => e = e.with_signature(&signed),
+                    Err(err) => tracing::error!(error = %err, "a refusal could not be signed"),
+                }
+            }
             Err(e)
         }
     }
+}
+
+/// The refusals that are decisions about the license (signed), as opposed to malformed
+/// requests, credentials and outages (not signed).
+fn is_signed_refusal(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::FORBIDDEN
+            | StatusCode::NOT_FOUND
+            | StatusCode::CONFLICT
+            | StatusCode::UNPROCESSABLE_ENTITY
+    )
 }
 
 async fn activate<S: Store + 'static>(
@@ -71,7 +92,7 @@ async fn activate<S: Store + 'static>(
         .engine()
         .activate(call(&license, Some(&key), &rid), &req)
         .await;
-    answer("activate", r)
+    answer(&app, "activate", r)
 }
 
 async fn validate<S: Store + 'static>(
@@ -84,7 +105,7 @@ async fn validate<S: Store + 'static>(
         .engine()
         .validate(call(&license, None, &rid), &req)
         .await;
-    answer("validate", r)
+    answer(&app, "validate", r)
 }
 
 async fn check<S: Store + 'static>(
@@ -94,7 +115,7 @@ async fn check<S: Store + 'static>(
     Json(req): Json<RuntimeBindingRequest>,
 ) -> Result<Response, ApiError> {
     let r = app.engine().check(call(&license, None, &rid), &req).await;
-    answer("check", r)
+    answer(&app, "check", r)
 }
 
 async fn consume<S: Store + 'static>(
@@ -108,7 +129,7 @@ async fn consume<S: Store + 'static>(
         .engine()
         .consume(call(&license, Some(&key), &rid), &req)
         .await;
-    answer("consume", r)
+    answer(&app, "consume", r)
 }
 
 async fn offline<S: Store + 'static>(
@@ -118,7 +139,7 @@ async fn offline<S: Store + 'static>(
     Json(req): Json<RuntimeBindingRequest>,
 ) -> Result<Response, ApiError> {
     let r = app.engine().offline(call(&license, None, &rid), &req).await;
-    answer("offline", r)
+    answer(&app, "offline", r)
 }
 
 async fn deactivate<S: Store + 'static>(
@@ -132,7 +153,7 @@ async fn deactivate<S: Store + 'static>(
         .engine()
         .deactivate(call(&license, Some(&key), &rid), &req)
         .await;
-    answer("deactivate", r)
+    answer(&app, "deactivate", r)
 }
 
 async fn checkout<S: Store + 'static>(
@@ -146,7 +167,7 @@ async fn checkout<S: Store + 'static>(
         .engine()
         .checkout(call(&license, Some(&key), &rid), &req)
         .await;
-    answer("floating_checkout", r)
+    answer(&app, "floating_checkout", r)
 }
 
 async fn checkin<S: Store + 'static>(
@@ -160,7 +181,7 @@ async fn checkin<S: Store + 'static>(
         .engine()
         .checkin(call(&license, Some(&key), &rid), &req)
         .await;
-    answer("floating_checkin", r)
+    answer(&app, "floating_checkin", r)
 }
 
 async fn heartbeat<S: Store + 'static>(
@@ -173,5 +194,5 @@ async fn heartbeat<S: Store + 'static>(
         .engine()
         .heartbeat(call(&license, None, &rid), &req)
         .await;
-    answer("floating_heartbeat", r)
+    answer(&app, "floating_heartbeat", r)
 }
