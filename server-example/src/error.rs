@@ -82,7 +82,7 @@ pub struct ApiError {
     pub detail: Option<String>,
     /// For a signed runtime refusal: the exact bytes of the `error` object and their
     /// signature ([`licentia_core::crypto::refusal`]).
-    pub signed: Option<(String, Signature)>,
+    pub signed: Option<Box<(String, Signature)>>,
 }
 
 impl ApiError {
@@ -149,17 +149,18 @@ impl ApiError {
     /// The same error carrying `signed`: the signed bytes of its [`ApiError::refusal`].
     #[must_use]
     pub fn with_signature(mut self, signed: &Signed<Refusal>) -> Self {
-        self.signed = Some((
+        self.signed = Some(Box::new((
             signed.data_json().get().to_owned(),
             signed.signature().clone(),
-        ));
+        )));
         self
     }
 
     /// The `{error, meta}` body for request `request_id` (`{error, signature, meta}` when
     /// signed, `error` then being exactly the signed bytes).
     pub fn body(&self, request_id: &str) -> Vec<u8> {
-        if let Some((error, signature)) = &self.signed {
+        if let Some(signed) = &self.signed {
+            let (error, signature) = &**signed;
             #[derive(Serialize)]
             struct SignedEnvelope<'a> {
                 error: &'a RawValue,
