@@ -137,7 +137,10 @@ pub async fn serve_app<S: Store + 'static>(
     let mut limits = app.config().limits;
     limits.max_connections = transport::raise_fd_limit(limits.max_connections);
     let served = transport::serve(listener, router(app.clone()), limits, shutdown).await;
-    deliveries.abort();
+    // Attempts in flight are reported before the process ends (else they are sent again).
+    if !deliveries.shutdown(limits.shutdown_grace).await {
+        tracing::warn!("webhook attempts still in flight at shutdown will be sent again");
+    }
     touches.abort();
     pruning.abort();
     // What validations noted since the last flush is written before the process ends.

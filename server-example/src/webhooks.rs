@@ -189,20 +189,57 @@ pub fn client(config: &WebhookConfig, allow_private: bool) -> Result<reqwest::Cl
     Ok(builder.build()?)
 }
 
-/// Starts the sender; abort the handle to stop it (attempts in flight are then sent again by
-/// whoever claims them after their lease).
+/// The running sender: stop it with [`Sender::shutdown`] (waits for the attempts in flight)
+/// or [`Sender::abort`] (does not; their deliveries are sent again after their lease).
+#[derive(Debug)]
+pub struct Sender {
+    task: tokio::task::JoinHandle<()>,
+    slots: Arc<Semaphore>,
+    concurrency: u32,
+}
+
+impl Sender {
+    /// Stops claiming and returns at once; attempts in flight finish on their own.
+    pub fn abort(&self) {
+        self.task.abort();
+    }
+
+    /// Stops claiming, then waits up to `grace` for the attempts in flight to be sent and
+    /// reported, so a restart does not send them again. Returns whether they all finished.
+    pub async fn shutdown(self, grace: Duration) -> bool {
+        self.task.abort();
+        tokio::time::timeout(grace, self.slots.acquire_many(self.concurrency))
+            .await
+            .is_ok_and(|permits| permits.is_ok())
+    }
+}
+
+/// Starts the sender.
 ///
 /// # Errors
 ///
 /// The client cannot be built ([`client`]).
-pub fn spawn<S: Store + 'static>(app: App<S>) -> Result<tokio::task::JoinHandle<()>, ClientError> {
+pub fn spawn<S: Store + 'static>(app: App<S>) -> Result<Sender, ClientError> {
     let config = app.config().webhooks.clone();
     let http = client(&config, app.engine().private_webhook_targets())?;
-    Ok(tokio::spawn(run(app, http, config)))
+    let concurrency = config
+        .concurrency
+        .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
+    let slots = Arc::new(Semaphore::new(concurrency));
+    let task = tokio::spawn(run(app, http, config, Arc::clone(&slots)));
+    Ok(Sender {
+        task,
+        slots,
+        concurrency: u32::try_from(concurrency).unwrap_or(u32::MAX),
+    })
 }
 
-async fn run<S: Store + 'static>(app: App<S>, http: reqwest::Client, config: WebhookConfig) {
-    let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+async fn run<S: Store + 'static>(
+    app: App<S>,
+    http: reqwest::Client,
+    config: WebhookConfig,
+    slots: Arc<Semaphore>,
+) {
     let log = Arc::new(FailureLog::default());
     let lease = chrono::Duration::from_std(config.lease()).unwrap_or(chrono::Duration::MAX);
     let mut store_failing = false;

@@ -225,7 +225,7 @@ fn config(tweak: impl FnOnce(&mut WebhookConfig)) -> Config {
 async fn started<S: Store + 'static>(
     store: S,
     config: Config,
-) -> (App<S>, TestApp, tokio::task::JoinHandle<()>) {
+) -> (App<S>, TestApp, licentia_server::webhooks::Sender) {
     let app = App::start(store, config).await.unwrap();
     let admin = app
         .engine()
@@ -580,6 +580,24 @@ async fn a_failing_endpoint_is_disabled<S: Store + 'static>(store: S) {
     sender.abort();
 }
 
+async fn shutdown_waits_for_attempts_in_flight<S: Store + 'static>(store: S) {
+    let rx = Receiver::start_slow(None, Arc::new(|_, _| 200), Duration::from_millis(800)).await;
+    let (app, t, sender) = started(store, config(|_| {})).await;
+    let (h, _) = endpoint(&t, &rx.url("http", "/slow"), &["test.ping"]).await;
+    events(&app, 1).await;
+    rx.wait("the attempt reached the receiver", |s| !s.is_empty())
+        .await;
+    assert!(
+        sender.shutdown(Duration::from_secs(30)).await,
+        "the attempt in flight finished within the grace"
+    );
+    let d = get(&t, &format!("/api/v1/webhooks/{h}/deliveries"))
+        .await
+        .json();
+    assert_eq!(d["data"][0]["status"], "delivered", "and was reported: {d}");
+    assert_eq!(app.engine().pending_deliveries().await.unwrap(), 0);
+}
+
 macro_rules! on_both_backends {
     ($($check:ident),* $(,)?) => {
         mod memory {
@@ -607,6 +625,7 @@ on_both_backends!(
     more_than_200_endpoints,
     dead_endpoints_do_not_delay_a_live_one,
     a_failing_endpoint_is_disabled,
+    shutdown_waits_for_attempts_in_flight,
 );
 
 // ---------------------------------------------------------------------------------------
