@@ -29,13 +29,7 @@ struct Server {
 impl Server {
     async fn start<S: Store + 'static>(store: S, config: Config) -> Self {
         let app = App::start(store, config).await.expect("engine starts");
-        let admin = app
-            .engine()
-            .bootstrap_admin(None)
-            .await
-            .unwrap()
-            .expect("a fresh store has no token")
-            .token;
+        let admin = common::bootstrap(&app).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

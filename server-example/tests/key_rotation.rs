@@ -35,20 +35,10 @@ async fn a_rotation_reaches_every_instance_before_it_signs() {
         .await
         .unwrap();
     let follow = [spawn_key_reload(a.clone()), spawn_key_reload(b.clone())];
-    let admin = a
-        .engine()
-        .bootstrap_admin(None)
-        .await
-        .unwrap()
-        .unwrap()
-        .token;
-    let ta = TestApp {
-        router: router(a.clone()),
-        admin: admin.clone(),
-    };
+    let ta = TestApp::of(&a).await;
     let tb = TestApp {
         router: router(b.clone()),
-        admin,
+        admin: ta.admin.clone(),
     };
     let (_, key) = ta.license().await;
     let activated = ta

@@ -11,7 +11,7 @@ mod common;
 use axum::http::{Method, StatusCode};
 use common::{TestApp, send};
 use licentia_core::store::Store;
-use licentia_server::{App, Config, router};
+use licentia_server::{App, Config};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as PropConfig, TestRunner};
@@ -319,17 +319,7 @@ async fn no_5xx_for_any_string<S: Store + 'static>(store: S) {
         ..Config::default()
     };
     let app = App::start(store, config).await.unwrap();
-    let admin = app
-        .engine()
-        .bootstrap_admin(None)
-        .await
-        .unwrap()
-        .unwrap()
-        .token;
-    let t = TestApp {
-        router: router(app),
-        admin,
-    };
+    let t = TestApp::of(&app).await;
     let f = fixture(&t).await;
     let writes = writes(&f);
     let mut runner = TestRunner::new(PropConfig {

@@ -227,18 +227,8 @@ async fn started<S: Store + 'static>(
     config: Config,
 ) -> (App<S>, TestApp, licentia_server::webhooks::Sender) {
     let app = App::start(store, config).await.unwrap();
-    let admin = app
-        .engine()
-        .bootstrap_admin(None)
-        .await
-        .unwrap()
-        .unwrap()
-        .token;
+    let t = TestApp::of(&app).await;
     let sender = licentia_server::webhooks::spawn(app.clone()).unwrap();
-    let t = TestApp {
-        router: router(app.clone()),
-        admin,
-    };
     (app, t, sender)
 }
 

@@ -7,9 +7,10 @@
 //! endpoint takes them in, so the two cannot deadlock.
 
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
 use licentia_core::model::{
-    AuditActorType, Delivery, DeliveryAttempt, DeliveryId, DeliveryStatus, Event, Metadata,
-    WebhookEndpoint, WebhookId,
+    Delivery, DeliveryAttempt, DeliveryId, DeliveryStatus, Event, WebhookEndpoint, WebhookId,
 };
 use licentia_core::store::{
     ClaimedDelivery, DeliveryClaim, DeliveryOutcome, DeliveryPage, DeliveryReport, DeliveryStore,
@@ -53,25 +54,16 @@ picked AS ( \
       AND d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until <= $1) \
     FOR UPDATE OF d SKIP LOCKED) \
 UPDATE webhook_deliveries d SET attempts = d.attempts + 1, lease_until = $2 \
-FROM picked p, events e, webhooks w \
-WHERE d.id = p.id AND e.sequence = d.event_sequence AND w.id = d.webhook_id \
-RETURNING d.id, d.attempts, d.series_started_at, \
-          e.sequence, e.event_type, e.actor_type, e.actor_id, e.resource_type, e.resource_id, \
-          e.metadata, e.ip_address, e.created_at, w.body, w.secret, w.secret_sealed";
+FROM picked p, webhooks w \
+WHERE d.id = p.id AND w.id = d.webhook_id \
+RETURNING d.id, d.attempts, d.series_started_at, d.event_sequence, \
+          w.body, w.secret, w.secret_sealed";
 
 type ClaimRow = (
     i64,
     i32,
     DateTime<Utc>,
     i64,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Json<Metadata>,
-    Option<String>,
-    DateTime<Utc>,
     Json<WebhookEndpoint>,
     Option<String>,
     Option<Vec<u8>>,
@@ -146,42 +138,25 @@ async fn require_webhook(conn: &mut PgConnection, webhook: &WebhookId) -> StoreR
 }
 
 impl PostgresStore {
-    fn claimed(&self, row: ClaimRow) -> StoreResult<ClaimedDelivery> {
-        let (
-            id,
-            attempt,
-            series_started_at,
-            sequence,
-            event_type,
-            actor_type,
-            actor_id,
-            resource_type,
-            resource_id,
-            metadata,
-            ip_address,
-            created_at,
-            webhook,
-            clear,
-            sealed,
-        ) = row;
-        let actor_type: AuditActorType = actor_type.parse().map_err(backend)?;
+    fn claimed(
+        &self,
+        (id, attempt, series_started_at, sequence, webhook, clear, sealed): ClaimRow,
+        events: &HashMap<i64, Event>,
+    ) -> StoreResult<ClaimedDelivery> {
         let webhook = webhook.0;
         let secret = self.open_webhook_secret(&webhook.id, clear, sealed)?;
+        let event = events
+            .get(&sequence)
+            .cloned()
+            // The foreign key makes a delivery without its event impossible.
+            .ok_or_else(|| StoreError::Backend {
+                source: format!("delivery of event {sequence}, which the log does not hold").into(),
+            })?;
         Ok(ClaimedDelivery {
             id: DeliveryId::new(id),
             attempt: u32::try_from(attempt).map_err(backend)?,
             series_started_at,
-            event: Event {
-                sequence,
-                event_type,
-                actor_type,
-                actor_id,
-                resource_type,
-                resource_id,
-                metadata: metadata.0,
-                ip_address,
-                created_at,
-            },
+            event,
             webhook,
             secret,
         })
@@ -199,7 +174,14 @@ impl DeliveryStore for PostgresStore {
             .fetch_all(&mut *conn)
             .await
             .map_err(map)?;
-        rows.into_iter().map(|row| self.claimed(row)).collect()
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sequences: Vec<i64> = rows.iter().map(|r| r.3).collect();
+        let events = crate::events::by_sequence(&mut conn, &sequences).await?;
+        rows.into_iter()
+            .map(|row| self.claimed(row, &events))
+            .collect()
     }
 
     async fn finish_delivery(&self, report: DeliveryReport) -> StoreResult<bool> {

@@ -123,6 +123,25 @@ pub(crate) async fn page(conn: &mut PgConnection, q: &EventQuery) -> StoreResult
     })
 }
 
+/// The events with these sequences, by sequence.
+pub(crate) async fn by_sequence(
+    conn: &mut PgConnection,
+    sequences: &[i64],
+) -> StoreResult<std::collections::HashMap<i64, Event>> {
+    let rows: Vec<EventRow> = sqlx::query_as(
+        "SELECT sequence, event_type, actor_type, actor_id, resource_type, resource_id, \
+                metadata, ip_address, created_at \
+         FROM events WHERE sequence = ANY($1)",
+    )
+    .bind(sequences)
+    .fetch_all(conn)
+    .await
+    .map_err(map)?;
+    rows.into_iter()
+        .map(|row| event_from_row(row).map(|e| (e.sequence, e)))
+        .collect()
+}
+
 fn event_from_row(row: EventRow) -> StoreResult<Event> {
     let (
         sequence,

@@ -54,17 +54,17 @@ impl Reply {
 
 pub async fn app_with(config: Config) -> TestApp {
     let app = App::start(MemoryStore::new(), config).await.unwrap();
-    let admin = app
-        .engine()
+    TestApp::of(&app).await
+}
+
+/// The first admin token of `app`'s fresh store.
+pub async fn bootstrap<S: licentia_core::store::Store + 'static>(app: &App<S>) -> String {
+    app.engine()
         .bootstrap_admin(None)
         .await
         .unwrap()
         .expect("a fresh store has no token")
-        .token;
-    TestApp {
-        router: router(app),
-        admin,
-    }
+        .token
 }
 
 pub async fn app() -> TestApp {
@@ -118,6 +118,14 @@ pub async fn send(
 }
 
 impl TestApp {
+    /// `app`'s router with the first admin token of its fresh store.
+    pub async fn of<S: licentia_core::store::Store + 'static>(app: &App<S>) -> Self {
+        Self {
+            router: router(app.clone()),
+            admin: bootstrap(app).await,
+        }
+    }
+
     pub fn bearer(&self) -> String {
         format!("Bearer {}", self.admin)
     }
