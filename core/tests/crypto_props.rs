@@ -99,7 +99,7 @@ proptest! {
     fn sign_verify_round_trip(seed in any::<[u8; 32]>(), p in payload()) {
         let ring = KeyRing::generate(&mut ChaCha20Rng::from_seed(seed), t0());
         let signed = ring.sign(&p).unwrap();
-        let keys = PublicKeySet::from_infos(ring.public_keys()).unwrap();
+        let keys = licentia_core::crypto::key_set(ring.public_keys()).unwrap();
         let v = Unverified::<Payload>::from_envelope_json(&signed.to_envelope_json())
             .unwrap()
             .verify(&keys)
@@ -214,7 +214,7 @@ fn retired_keys_verify_and_removed_keys_do_not() {
     ring.rotate(&mut rng, t0() + Duration::days(1));
     let new = ring.sign(&p).unwrap();
 
-    let mut keys = PublicKeySet::from_infos(ring.public_keys()).unwrap();
+    let mut keys = licentia_core::crypto::key_set(ring.public_keys()).unwrap();
     let v = Unverified::<Payload>::from_envelope_json(&old.to_envelope_json())
         .unwrap()
         .verify(&keys)

@@ -34,7 +34,7 @@ fn s<'a>(v: &'a Value, field: &str) -> &'a str {
 }
 
 fn key_set(kid: &str, public_key: &str, status: KeyStatus) -> PublicKeySet {
-    PublicKeySet::from_infos([PublicKeyInfo {
+    licentia_core::crypto::key_set([PublicKeyInfo {
         kid: kid.into(),
         algorithm: Algorithm::Ed25519,
         public_key: public_key.into(),

@@ -453,7 +453,7 @@ async fn tokens(command: TokensCommand) -> Result<(), BoxError> {
 /// Checks a signed answer's Ed25519 signature with the key its `kid` names, exactly as a client
 /// does (DESIGN 4.1, `docs/wire-formats.md`), and prints what was verified.
 fn verify(args: &VerifyArgs) -> Result<(), BoxError> {
-    use licentia_core::crypto::{PublicKeyInfo, PublicKeySet, Unverified};
+    use licentia_core::crypto::{PublicKeyInfo, Unverified};
     let read = |path: &std::path::Path| {
         std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
     };
@@ -462,7 +462,7 @@ fn verify(args: &VerifyArgs) -> Result<(), BoxError> {
     let list = keys.get("data").cloned().unwrap_or(keys);
     let infos: Vec<PublicKeyInfo> = serde_json::from_value(list)
         .map_err(|e| format!("{} is not a public key set ({e})", args.keys.display()))?;
-    let set = PublicKeySet::from_infos(infos)
+    let set = licentia_core::crypto::key_set(infos)
         .map_err(|e| format!("{}: unusable key ({e})", args.keys.display()))?;
     let answer = match args.answer.as_deref() {
         None => read_stdin()?,

@@ -5,7 +5,7 @@
 //! Run: `cargo run -p licentia-storage-memory --example embed`
 
 use getrandom::SysRng;
-use licentia_core::crypto::{PublicKeySet, Unverified};
+use licentia_core::crypto::Unverified;
 use licentia_core::engine::requests::{LicenseCreate, ProductCreate};
 use licentia_core::engine::{Actor, Engine, RuntimeCall, SystemClock};
 use licentia_core::model::{
@@ -74,7 +74,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // What a client does with the bytes it received and the published keys.
-    let keys = PublicKeySet::from_infos(engine.public_keys())?;
+    let keys = licentia_core::crypto::key_set(engine.public_keys())?;
     let verified =
         Unverified::<RuntimeEntitlementData>::from_envelope_json(&response.body)?.verify(&keys)?;
     println!(

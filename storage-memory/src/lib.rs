@@ -98,7 +98,7 @@
 //! let response = engine.activate(call, &device).await?;
 //!
 //! // The client's side: the published keys verify the exact bytes it received.
-//! let keys = PublicKeySet::from_infos(engine.public_keys())?;
+//! let keys = licentia_core::crypto::key_set(engine.public_keys())?;
 //! let verified = Unverified::<RuntimeEntitlementData>::from_envelope_json(&response.body)?.verify(&keys)?;
 //! assert_eq!(verified.data().license_id, created.license.id);
 //!

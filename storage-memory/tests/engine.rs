@@ -136,7 +136,7 @@ fn hw(fp: &str) -> RuntimeBindingRequest {
 }
 
 fn keys(e: &TestEngine) -> PublicKeySet {
-    PublicKeySet::from_infos(e.public_keys()).unwrap()
+    licentia_core::crypto::key_set(e.public_keys()).unwrap()
 }
 
 fn verify<T: serde::de::DeserializeOwned>(e: &TestEngine, body: &[u8]) -> T {

@@ -3,6 +3,11 @@
 //! Everything here is sans-I/O: randomness comes in as `&mut impl CryptoRng` and time as
 //! `now: DateTime<Utc>`; nothing reads the clock or the OS RNG.
 //!
+//! The reading side (key sets, [`Unverified`] → [`Verified`], [`open`], [`verify_webhook`],
+//! refusals) is [`licentia_verify`], re-exported here: one implementation, which the
+//! protected program can also use alone (`no_std`, WebAssembly). This module adds the signing
+//! side: the [`KeyRing`], canonical JSON, sealing, secrets.
+//!
 //! | module | what |
 //! |---|---|
 //! | [`canonical`] | the exact JSON bytes that get signed: compact, declared order, ASCII-only, integers only |
@@ -10,6 +15,7 @@
 //! | [`offline`] | offline envelopes: HKDF-SHA256 + AES-256-GCM around a signed entitlement, with skew tolerance and a clock watermark |
 //! | [`secrets`] | license keys, management tokens, lease tokens and webhook secrets; [`SecretHash`] |
 //! | [`webhook`] | the `Licentia-Signature` header |
+//! | [`refusal`] | signed runtime refusals |
 //! | [`error`] | the error enums; crypto failures are opaque |
 //!
 //! Golden vectors generated from a fixed seed live in `core/tests/vectors/` with a README
@@ -42,7 +48,7 @@
 //! let wire = signed.to_envelope_json();
 //!
 //! // Client: verify against the published public keys.
-//! let keys = licentia_core::crypto::PublicKeySet::from_infos(ring.public_keys()).unwrap();
+//! let keys = licentia_core::crypto::key_set(ring.public_keys()).unwrap();
 //! let verified = Unverified::<serde_json::Value>::from_envelope_json(&wire)
 //!     .unwrap()
 //!     .verify(&keys)
@@ -73,7 +79,7 @@ pub use refusal::Refusal;
 pub use secrets::{LeaseToken, LicenseKey, ManagementToken, SecretHash, WebhookSecret};
 pub use signing::{
     Algorithm, KeyRing, PublicKeyInfo, PublicKeySet, SecretSeed, Signature, Signed, StoredKey,
-    Unverified, Verified,
+    Unverified, Verified, key_set,
 };
 pub use webhook::{
     DEFAULT_WEBHOOK_TOLERANCE, sign_webhook, sign_webhook_all, sign_webhook_with_secret,

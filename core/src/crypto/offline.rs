@@ -39,73 +39,34 @@
 //! watermark only grows, a user who sets the clock back to stretch an expired envelope is caught
 //! as soon as the clock is more than `skew` behind the latest time seen.
 
-use aes_gcm::Aes256Gcm;
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aead::{Aead, Payload};
 use chrono::{DateTime, TimeDelta, Utc};
-use hkdf::Hkdf;
 use rand_core::CryptoRng;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
-use zeroize::Zeroizing;
 
-use super::encoding::{b64_decode, b64_decode_array, b64_encode, hex_encode};
+use super::encoding::b64_encode;
 use super::error::{CanonicalError, OfflineError};
-use super::signing::{EnvelopeIn, KeyRing, PublicKeySet, Unverified, Verified};
-use crate::model::{KeyStatus, OfflineEntitlementData};
+use super::signing::{KeyRing, PublicKeySet};
+use crate::model::OfflineEntitlementData;
 
-/// The HKDF `info` string.
-pub const OFFLINE_HKDF_INFO: &[u8] = b"licentia-offline-v1";
-/// Length of the HKDF salt, in bytes.
-pub const OFFLINE_SALT_LEN: usize = 32;
-/// Length of the AES-GCM nonce, in bytes.
-pub const OFFLINE_NONCE_LEN: usize = 12;
-/// Length of the AES-GCM tag appended to the ciphertext, in bytes.
-pub const OFFLINE_TAG_LEN: usize = 16;
-/// The recommended clock-skew tolerance for [`open`]: 5 minutes.
-pub const DEFAULT_SKEW_TOLERANCE: TimeDelta = TimeDelta::minutes(5);
+use licentia_verify::offline::offline_cipher;
+pub use licentia_verify::offline::{
+    DEFAULT_SKEW_TOLERANCE, OFFLINE_HKDF_INFO, OFFLINE_NONCE_LEN, OFFLINE_SALT_LEN,
+    OFFLINE_TAG_LEN, OfflineEnvelope, OfflineTerms, binding_sha256,
+};
 
-/// The contract's `OfflineEnvelope`: `{kid, salt, nonce, ciphertext}`, binary fields in
-/// standard padded base64.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OfflineEnvelope {
-    /// The key that signed the inner payload; also the AES-GCM associated data.
-    pub kid: String,
-    /// The 32-byte HKDF salt.
-    pub salt: String,
-    /// The 12-byte AES-GCM nonce.
-    pub nonce: String,
-    /// AES-256-GCM ciphertext with the 16-byte tag appended.
-    pub ciphertext: String,
-}
+/// A decrypted, verified and currently valid offline entitlement.
+pub type VerifiedOffline = licentia_verify::VerifiedOffline<OfflineEntitlementData>;
 
-impl OfflineEnvelope {
-    /// Parses the envelope's JSON.
-    ///
-    /// # Errors
-    ///
-    /// [`OfflineError::Malformed`] when the bytes are not such an object.
-    pub fn from_json(bytes: &[u8]) -> Result<Self, OfflineError> {
-        serde_json::from_slice(bytes).map_err(|_| OfflineError::Malformed)
+impl OfflineTerms for OfflineEntitlementData {
+    fn binding_sha256(&self) -> &str {
+        &self.binding_sha256
     }
-}
-
-/// Lowercase hex SHA-256 of a device binding key: the `binding_sha256` of offline data.
-pub fn binding_sha256(binding_key: &str) -> String {
-    hex_encode(&Sha256::digest(binding_key.as_bytes()))
-}
-
-fn derive_key(license_key: &str, salt: &[u8]) -> Zeroizing<[u8; 32]> {
-    let hk = Hkdf::<Sha256>::new(Some(salt), license_key.as_bytes());
-    let mut okm = Zeroizing::new([0u8; 32]);
-    hk.expand(OFFLINE_HKDF_INFO, &mut okm[..])
-        .unwrap_or_else(|_| unreachable!("32 bytes is a valid HKDF-SHA256 output length"));
-    okm
-}
-
-fn cipher(license_key: &str, salt: &[u8]) -> Aes256Gcm {
-    let key = derive_key(license_key, salt);
-    Aes256Gcm::new(&(*key).into())
+    fn issued_at(&self) -> DateTime<Utc> {
+        self.entitlement.issued_at.get()
+    }
+    fn offline_expires_at(&self) -> DateTime<Utc> {
+        self.offline_expires_at.get()
+    }
 }
 
 /// Signs `data` with the key that signs at its `issued_at` ([`KeyRing::sign_at`]) and encrypts
@@ -129,7 +90,7 @@ pub fn seal(
     let mut nonce = [0u8; OFFLINE_NONCE_LEN];
     rng.fill_bytes(&mut nonce);
 
-    let ciphertext = cipher(license_key, &salt)
+    let ciphertext = offline_cipher(license_key, &salt)
         .encrypt(
             &nonce.into(),
             Payload {
@@ -147,47 +108,9 @@ pub fn seal(
     })
 }
 
-/// A decrypted, verified and currently valid offline entitlement.
-#[derive(Debug, Clone)]
-pub struct VerifiedOffline {
-    verified: Verified<OfflineEntitlementData>,
-    watermark: DateTime<Utc>,
-}
-
-impl VerifiedOffline {
-    /// The entitlement.
-    pub fn data(&self) -> &OfflineEntitlementData {
-        self.verified.data()
-    }
-
-    /// The entitlement, by value.
-    pub fn into_data(self) -> OfflineEntitlementData {
-        self.verified.into_data()
-    }
-
-    /// The exact signed bytes.
-    pub fn signed_bytes(&self) -> &[u8] {
-        self.verified.signed_bytes()
-    }
-
-    /// The key that signed.
-    pub fn kid(&self) -> &str {
-        self.verified.kid()
-    }
-
-    /// That key's status (retired keys still verify).
-    pub fn key_status(&self) -> KeyStatus {
-        self.verified.key_status()
-    }
-
-    /// The watermark to store and pass to the next [`open`]: `max(previous, now, issued_at)`.
-    pub fn watermark(&self) -> DateTime<Utc> {
-        self.watermark
-    }
-}
-
-/// Decrypts and checks an offline envelope (see the [module docs](self) for the order of
-/// checks and the meaning of `skew_tolerance` and `watermark`).
+/// Decrypts and checks an offline envelope of [`OfflineEntitlementData`] (see the
+/// [module docs](self) for the order of checks and the meaning of `skew_tolerance` and
+/// `watermark`); [`licentia_verify::open`] does the work.
 ///
 /// # Errors
 ///
@@ -201,80 +124,32 @@ pub fn open(
     skew_tolerance: TimeDelta,
     watermark: Option<DateTime<Utc>>,
 ) -> Result<VerifiedOffline, OfflineError> {
-    let salt =
-        b64_decode_array::<OFFLINE_SALT_LEN>(&envelope.salt).ok_or(OfflineError::Malformed)?;
-    let nonce =
-        b64_decode_array::<OFFLINE_NONCE_LEN>(&envelope.nonce).ok_or(OfflineError::Malformed)?;
-    let ciphertext = b64_decode(&envelope.ciphertext).ok_or(OfflineError::Malformed)?;
-    if ciphertext.len() < OFFLINE_TAG_LEN {
-        return Err(OfflineError::Malformed);
-    }
-    if keys.status(&envelope.kid).is_none() {
-        return Err(OfflineError::UnknownKey);
-    }
-
-    let plaintext = cipher(license_key, &salt)
-        .decrypt(
-            &nonce.into(),
-            Payload {
-                msg: &ciphertext,
-                aad: envelope.kid.as_bytes(),
-            },
-        )
-        .map_err(|_| OfflineError::DecryptionFailed)?;
-
-    let inner: EnvelopeIn =
-        serde_json::from_slice(&plaintext).map_err(|_| OfflineError::Malformed)?;
-    if inner.signature.kid != envelope.kid {
-        return Err(OfflineError::Malformed);
-    }
-    let verified = Unverified::<OfflineEntitlementData>::from_parts(inner.data, inner.signature)
-        .verify(keys)?;
-
-    let data = verified.data();
-    let expected = binding_sha256(binding_key);
-    if !bool::from(expected.as_bytes().ct_eq(data.binding_sha256.as_bytes())) {
-        return Err(OfflineError::BindingMismatch);
-    }
-
-    let skew = skew_tolerance.max(TimeDelta::zero());
-    let issued_at = data.entitlement.issued_at.get();
-    let expires_at = data.offline_expires_at.get();
-    // Checked arithmetic: an out-of-range sum means "unbounded" on that side, never a panic.
-    if watermark.is_some_and(|mark| now.checked_add_signed(skew).is_some_and(|n| n < mark)) {
-        return Err(OfflineError::ClockMovedBackwards);
-    }
-    if issued_at
-        .checked_sub_signed(skew)
-        .is_some_and(|start| now < start)
-    {
-        return Err(OfflineError::NotYetValid);
-    }
-    if expires_at
-        .checked_add_signed(skew)
-        .is_some_and(|end| now > end)
-    {
-        return Err(OfflineError::Expired);
-    }
-
-    let watermark = watermark
-        .into_iter()
-        .chain([now, issued_at])
-        .max()
-        .unwrap_or(now);
-    Ok(VerifiedOffline {
-        verified,
+    licentia_verify::open(
+        envelope,
+        license_key,
+        keys,
+        binding_key,
+        now,
+        skew_tolerance,
         watermark,
-    })
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::encoding::{b64_decode, b64_decode_array};
     use crate::model::{
-        DeviceId, FeatureCode, FeatureEntitlement, LicenseId, LicenseStatus, LicenseType,
-        RuntimeEntitlementData, Timestamp,
+        DeviceId, FeatureCode, FeatureEntitlement, KeyStatus, LicenseId, LicenseStatus,
+        LicenseType, RuntimeEntitlementData, Timestamp,
     };
+    use hkdf::Hkdf;
+    use licentia_verify::offline::offline_key as derive_key;
+    use sha2::Sha256;
+
+    fn cipher(license_key: &str, salt: &[u8]) -> aes_gcm::Aes256Gcm {
+        offline_cipher(license_key, salt)
+    }
     use chrono::TimeZone;
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;

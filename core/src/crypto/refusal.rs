@@ -1,4 +1,5 @@
-//! Signed runtime refusals (an extension of DESIGN 4.1).
+//! Signed runtime refusals (an extension of DESIGN 4.1); the reading side is
+//! [`licentia_verify::refusal`], the engine signs them ([`Engine::sign_refusal`](crate::engine::Engine::sign_refusal)).
 //!
 //! A refusal of one of the nine runtime operations (403, 404, 409, 422) is
 //! `{"error":<bytes>,"signature":{"alg":"Ed25519","kid":…,"value":…},"meta":…}`: the same
@@ -12,41 +13,7 @@
 //! a signed refusal proves who decided, not when or for whom; a client that must know that
 //! compares the refusal to its own request (the license it sent) and its own clock.
 
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
-
-use super::error::VerifyError;
-use super::signing::{Signature, Unverified};
-
-/// The `error` object of a refusal: the contract's `Error` fields.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Refusal {
-    /// The stable code (`LICENSE_REVOKED`, `ACTIVATION_LIMIT_REACHED`, …).
-    pub code: String,
-    /// A human-readable message.
-    pub message: String,
-    /// Every failing rule, when there is more to say.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct RefusalIn {
-    error: Box<RawValue>,
-    signature: Signature,
-}
-
-impl Unverified<Refusal> {
-    /// Parses a refusal `{"error":…,"signature":{…}, …}`; other members (`meta`) are ignored.
-    ///
-    /// # Errors
-    ///
-    /// [`VerifyError::Malformed`] for anything else, including an unsigned error envelope.
-    pub fn from_refusal_json(bytes: &[u8]) -> Result<Self, VerifyError> {
-        let r: RefusalIn = serde_json::from_slice(bytes).map_err(|_| VerifyError::Malformed)?;
-        Ok(Self::from_parts(r.error, r.signature))
-    }
-}
+pub use licentia_verify::Refusal;
 
 #[cfg(test)]
 mod tests {
@@ -55,7 +22,7 @@ mod tests {
     use rand_core::SeedableRng;
 
     use super::*;
-    use crate::crypto::KeyRing;
+    use crate::crypto::{KeyRing, Signature, Unverified, VerifyError};
 
     fn refusal() -> Refusal {
         Refusal {

@@ -25,53 +25,23 @@
 //! signature check. Verification uses `verify_strict` (no small-order keys or `R` points, no
 //! non-canonical `S`).
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 
 use chrono::{DateTime, Utc};
 use ed25519_dalek::Signer as _;
-use ed25519_dalek::{SigningKey, VerifyingKey};
+use ed25519_dalek::SigningKey;
 use rand_core::CryptoRng;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use zeroize::Zeroizing;
 
 use super::canonical::canonical_json_string;
 use super::encoding::{b64_decode_array, b64_encode};
-use super::error::{CanonicalError, KeyError, VerifyError};
+use super::error::{CanonicalError, KeyError};
 use crate::model::{KeyStatus, Timestamp};
-
-/// The only signature algorithm: Ed25519 (RFC 8032, pure, no context).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum Algorithm {
-    /// Ed25519, wire name `"Ed25519"`.
-    #[default]
-    #[serde(rename = "Ed25519")]
-    Ed25519,
-}
-
-impl Algorithm {
-    /// The wire name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Algorithm::Ed25519 => "Ed25519",
-        }
-    }
-}
-
-/// The contract's `Signature` object: `{"alg":"Ed25519","kid":…,"value":…}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Signature {
-    /// Always [`Algorithm::Ed25519`]; any other value fails to deserialize.
-    pub alg: Algorithm,
-    /// The id of the key that signed.
-    pub kid: String,
-    /// Standard padded base64 of the 64-byte signature.
-    pub value: String,
-}
+pub use licentia_verify::keys::MAX_KID_LEN;
+pub use licentia_verify::{Algorithm, PublicKeySet, Signature, Unverified, Verified};
 
 /// The contract's `PublicKey` object, as listed by `GET /api/v1/system/public-keys`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,22 +178,10 @@ impl KeyEntry {
     }
 }
 
-/// Longest accepted `kid`, in bytes.
-pub const MAX_KID_LEN: usize = 128;
-
 /// A `kid` must be a non-empty ASCII identifier (`[A-Za-z0-9._:-]`, at most [`MAX_KID_LEN`]
 /// bytes): it is written unescaped into signed data and used as AES-GCM associated data.
 fn check_kid(kid: &str) -> Result<(), KeyError> {
-    let ok = !kid.is_empty()
-        && kid.len() <= MAX_KID_LEN
-        && kid
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(KeyError::InvalidKid)
-    }
+    licentia_verify::keys::check_kid(kid).map_err(KeyError::from)
 }
 
 /// `key_` + 26 lowercase base32 characters (130 random bits), like the model's ids.
@@ -450,13 +408,16 @@ impl KeyRing {
 
     /// The verification set for this ring's keys.
     pub fn public_key_set(&self) -> PublicKeySet {
-        PublicKeySet {
-            keys: self
-                .keys
-                .iter()
-                .map(|k| (k.kid.clone(), (k.signing.verifying_key(), k.status)))
-                .collect(),
+        let mut set = PublicKeySet::new();
+        for k in &self.keys {
+            // The ring's kids are checked and distinct, its keys valid points.
+            let _ = set.insert(
+                k.kid.clone(),
+                &b64_encode(k.signing.verifying_key().as_bytes()),
+                k.status,
+            );
         }
+        set
     }
 
     /// Signs `data` with the active key: serializes it to canonical JSON and signs those bytes.
@@ -586,214 +547,24 @@ struct SignedRef<'a> {
     signature: &'a Signature,
 }
 
-/// The public keys a verifier trusts, by `kid`.
-#[derive(Clone, Default)]
-pub struct PublicKeySet {
-    keys: BTreeMap<String, (VerifyingKey, KeyStatus)>,
-}
-
-impl fmt::Debug for PublicKeySet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map()
-            .entries(self.keys.iter().map(|(kid, (_, status))| (kid, status)))
-            .finish()
-    }
-}
-
-impl PublicKeySet {
-    /// Builds the set from the published list (`GET /api/v1/system/public-keys`).
-    ///
-    /// # Errors
-    ///
-    /// [`KeyError::InvalidPublicKey`] when a key is not base64 of a valid 32-byte Ed25519
-    /// point, [`KeyError::InvalidKid`] and [`KeyError::DuplicateKid`].
-    pub fn from_infos(infos: impl IntoIterator<Item = PublicKeyInfo>) -> Result<Self, KeyError> {
-        let mut keys = BTreeMap::new();
-        for info in infos {
-            check_kid(&info.kid)?;
-            let bytes =
-                b64_decode_array::<32>(&info.public_key).ok_or(KeyError::InvalidPublicKey)?;
-            let key = VerifyingKey::from_bytes(&bytes).map_err(|_| KeyError::InvalidPublicKey)?;
-            if keys.insert(info.kid, (key, info.status)).is_some() {
-                return Err(KeyError::DuplicateKid);
-            }
-        }
-        Ok(Self { keys })
-    }
-
-    /// Parses the JSON array of `PublicKey` objects (or the management envelope's `data`).
-    ///
-    /// # Errors
-    ///
-    /// [`KeyError::InvalidPublicKey`] for JSON that is not such an array, and as
-    /// [`PublicKeySet::from_infos`].
-    pub fn from_json(bytes: &[u8]) -> Result<Self, KeyError> {
-        let infos: Vec<PublicKeyInfo> =
-            serde_json::from_slice(bytes).map_err(|_| KeyError::InvalidPublicKey)?;
-        Self::from_infos(infos)
-    }
-
-    /// Removes a key; signatures it made stop verifying. Returns whether it was present.
-    pub fn remove(&mut self, kid: &str) -> bool {
-        self.keys.remove(kid).is_some()
-    }
-
-    /// The status of `kid`, if it is in the set.
-    pub fn status(&self, kid: &str) -> Option<KeyStatus> {
-        self.keys.get(kid).map(|(_, s)| *s)
-    }
-
-    /// The number of keys.
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    /// Whether the set is empty.
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
-    /// Verifies `signature` over `data` (exact bytes). Returns the key's status.
-    pub(crate) fn verify_bytes(
-        &self,
-        data: &[u8],
-        signature: &Signature,
-    ) -> Result<KeyStatus, VerifyError> {
-        if signature.alg != Algorithm::Ed25519 {
-            return Err(VerifyError::Malformed);
-        }
-        let sig_bytes = b64_decode_array::<64>(&signature.value).ok_or(VerifyError::Malformed)?;
-        let (key, status) = self
-            .keys
-            .get(&signature.kid)
-            .ok_or(VerifyError::UnknownKey)?;
-        let sig = ed25519_dalek::Signature::from_bytes(&sig_bytes);
-        key.verify_strict(data, &sig)
-            .map_err(|_| VerifyError::BadSignature)?;
-        Ok(*status)
-    }
-}
-
-#[derive(Deserialize)]
-pub(crate) struct EnvelopeIn {
-    pub(crate) data: Box<RawValue>,
-    pub(crate) signature: Signature,
-}
-
-/// A signed envelope received from outside, not yet checked.
+/// Builds a verification set from the published list (`GET /api/v1/system/public-keys`).
 ///
-/// Keeps the exact `data` bytes; the data is only deserialized into `T` after the signature
-/// verified.
-pub struct Unverified<T> {
-    data: Box<RawValue>,
-    signature: Signature,
-    _data: PhantomData<fn() -> T>,
-}
-
-impl<T> fmt::Debug for Unverified<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Unverified")
-            .field("data", &self.data.get())
-            .field("signature", &self.signature)
-            .finish()
+/// # Errors
+///
+/// [`KeyError::InvalidPublicKey`] when a key is not base64 of a valid 32-byte Ed25519 point,
+/// [`KeyError::InvalidKid`] and [`KeyError::DuplicateKid`].
+pub fn key_set(infos: impl IntoIterator<Item = PublicKeyInfo>) -> Result<PublicKeySet, KeyError> {
+    let mut set = PublicKeySet::new();
+    for info in infos {
+        set.insert(info.kid, &info.public_key, info.status)?;
     }
-}
-
-impl<T> Clone for Unverified<T> {
-    fn clone(&self) -> Self {
-        Self {
-            data: self.data.clone(),
-            signature: self.signature.clone(),
-            _data: PhantomData,
-        }
-    }
-}
-
-impl<T: DeserializeOwned> Unverified<T> {
-    /// Parses an envelope `{"data":…,"signature":{…}, …}`; other members (`meta`) are ignored.
-    ///
-    /// # Errors
-    ///
-    /// [`VerifyError::Malformed`] for anything that is not such a JSON object (including an
-    /// `alg` other than `Ed25519`).
-    pub fn from_envelope_json(bytes: &[u8]) -> Result<Self, VerifyError> {
-        let env: EnvelopeIn = serde_json::from_slice(bytes).map_err(|_| VerifyError::Malformed)?;
-        Ok(Self::from_parts(env.data, env.signature))
-    }
-
-    /// From separately received `data` bytes and signature.
-    pub fn from_parts(data: Box<RawValue>, signature: Signature) -> Self {
-        Self {
-            data,
-            signature,
-            _data: PhantomData,
-        }
-    }
-
-    /// The `kid` the envelope claims (unverified).
-    pub fn kid(&self) -> &str {
-        &self.signature.kid
-    }
-
-    /// Checks the signature over the exact `data` bytes with `verify_strict`, then
-    /// deserializes `data` into `T`. Retired keys in `keys` still verify.
-    ///
-    /// # Errors
-    ///
-    /// [`VerifyError::Malformed`] (bad base64 or length, wrong algorithm, or signed data that
-    /// does not deserialize into `T`), [`VerifyError::UnknownKey`] and
-    /// [`VerifyError::BadSignature`].
-    pub fn verify(self, keys: &PublicKeySet) -> Result<Verified<T>, VerifyError> {
-        let key_status = keys.verify_bytes(self.data.get().as_bytes(), &self.signature)?;
-        let data: T = serde_json::from_str(self.data.get()).map_err(|_| VerifyError::Malformed)?;
-        Ok(Verified {
-            data,
-            raw: self.data,
-            kid: self.signature.kid,
-            key_status,
-        })
-    }
-}
-
-/// Data whose signature verified.
-#[derive(Debug, Clone)]
-pub struct Verified<T> {
-    data: T,
-    raw: Box<RawValue>,
-    kid: String,
-    key_status: KeyStatus,
-}
-
-impl<T> Verified<T> {
-    /// The verified data.
-    pub fn data(&self) -> &T {
-        &self.data
-    }
-
-    /// The verified data, by value.
-    pub fn into_data(self) -> T {
-        self.data
-    }
-
-    /// The exact bytes that were signed.
-    pub fn signed_bytes(&self) -> &[u8] {
-        self.raw.get().as_bytes()
-    }
-
-    /// The id of the key that verified the signature.
-    pub fn kid(&self) -> &str {
-        &self.kid
-    }
-
-    /// That key's status in the set (`Retired` keys still verify).
-    pub fn key_status(&self) -> KeyStatus {
-        self.key_status
-    }
+    Ok(set)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::VerifyError;
     use chrono::TimeZone;
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
@@ -1053,7 +824,7 @@ mod tests {
         let mut bad = ring.public_keys();
         bad[0].public_key = b64_encode(&[0u8; 31]);
         assert_eq!(
-            PublicKeySet::from_infos(bad).unwrap_err(),
+            crate::crypto::key_set(bad).unwrap_err(),
             KeyError::InvalidPublicKey
         );
     }

@@ -16,42 +16,21 @@
 //! Comparison is constant-time (`hmac`'s `verify_slice`).
 
 use chrono::{DateTime, TimeDelta, Utc};
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use licentia_verify::webhook_mac_hex;
 
-use super::encoding::{hex_decode_array, hex_encode};
 use super::error::WebhookError;
 use super::secrets::WebhookSecret;
 
-/// The header name.
-pub const WEBHOOK_SIGNATURE_HEADER: &str = "Licentia-Signature";
-/// The recommended tolerance for [`verify_webhook`]: 5 minutes.
-pub const DEFAULT_WEBHOOK_TOLERANCE: TimeDelta = TimeDelta::minutes(5);
-/// At most this many `v1` entries are considered; a header with more is malformed.
-pub const MAX_WEBHOOK_SIGNATURES: usize = 8;
-
-fn mac(secret: &WebhookSecret, t: i64, body: &[u8]) -> Hmac<Sha256> {
-    mac_raw(secret.expose_secret(), t, body)
-}
-
-fn mac_raw(secret: &str, t: i64, body: &[u8]) -> Hmac<Sha256> {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
-    mac.update(t.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac
-}
+pub use licentia_verify::{
+    DEFAULT_WEBHOOK_TOLERANCE, MAX_WEBHOOK_SIGNATURES, WEBHOOK_SIGNATURE_HEADER,
+};
 
 /// The `Licentia-Signature` value for `body` under a stored endpoint secret, which may be a
 /// generated `whsec_…` secret or one the vendor chose (any 16..=256 ASCII characters): the HMAC
 /// key is the UTF-8 bytes of the whole string, as for [`sign_webhook`].
 pub fn sign_webhook_with_secret(secret: &str, body: &[u8], now: DateTime<Utc>) -> String {
     let t = now.timestamp();
-    format!(
-        "t={t},v1={}",
-        hex_encode(&mac_raw(secret, t, body).finalize().into_bytes())
-    )
+    format!("t={t},v1={}", webhook_mac_hex(secret, t, body))
 }
 
 /// The header value for `body` sent at `now`: `t=<unix>,v1=<hex>`.
@@ -65,45 +44,9 @@ pub fn sign_webhook_all(secrets: &[&WebhookSecret], body: &[u8], now: DateTime<U
     let mut out = format!("t={t}");
     for secret in secrets {
         out.push_str(",v1=");
-        out.push_str(&hex_encode(&mac(secret, t, body).finalize().into_bytes()));
+        out.push_str(&webhook_mac_hex(secret.expose_secret(), t, body));
     }
     out
-}
-
-struct Parsed {
-    t: i64,
-    v1: Vec<[u8; 32]>,
-}
-
-fn parse_header(header: &str) -> Result<Parsed, WebhookError> {
-    let mut t = None;
-    let mut v1 = Vec::new();
-    for part in header.split(',') {
-        let (name, value) = part.trim().split_once('=').ok_or(WebhookError::Malformed)?;
-        match name {
-            "t" => {
-                if t.is_some()
-                    || value.is_empty()
-                    || value.len() > 18
-                    || !value.bytes().all(|b| b.is_ascii_digit())
-                {
-                    return Err(WebhookError::Malformed);
-                }
-                t = Some(value.parse::<i64>().map_err(|_| WebhookError::Malformed)?);
-            }
-            "v1" => {
-                if v1.len() == MAX_WEBHOOK_SIGNATURES {
-                    return Err(WebhookError::Malformed);
-                }
-                v1.push(hex_decode_array::<32>(value).ok_or(WebhookError::Malformed)?);
-            }
-            _ => {}
-        }
-    }
-    match t {
-        Some(t) if !v1.is_empty() => Ok(Parsed { t, v1 }),
-        _ => Err(WebhookError::Malformed),
-    }
 }
 
 /// Checks a delivery's `Licentia-Signature` header against `secret` and the raw `body`.
@@ -121,21 +64,7 @@ pub fn verify_webhook(
     now: DateTime<Utc>,
     tolerance: TimeDelta,
 ) -> Result<(), WebhookError> {
-    let parsed = parse_header(header)?;
-    let expected = mac(secret, parsed.t, body);
-    // Check every entry so timing does not reveal which one matched.
-    let mut ok = false;
-    for candidate in &parsed.v1 {
-        ok |= expected.clone().verify_slice(candidate).is_ok();
-    }
-    if !ok {
-        return Err(WebhookError::SignatureMismatch);
-    }
-    let sent = DateTime::from_timestamp(parsed.t, 0).ok_or(WebhookError::Malformed)?;
-    if (now - sent).abs() > tolerance.abs() {
-        return Err(WebhookError::TimestampOutOfTolerance);
-    }
-    Ok(())
+    licentia_verify::verify_webhook(secret.expose_secret(), header, body, now, tolerance)
 }
 
 #[cfg(test)]

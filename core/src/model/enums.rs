@@ -215,15 +215,9 @@ wire_enum!(
     }
 );
 
-wire_enum!(
-    /// Whether a signing key signs new responses or only verifies old ones.
-    KeyStatus {
-        /// Signs new responses.
-        Active = "active",
-        /// Kept so earlier signatures still verify.
-        Retired = "retired",
-    }
-);
+/// Whether a signing key signs new responses or only verifies old ones (defined by
+/// `licentia-verify`, which reads key sets).
+pub use licentia_verify::KeyStatus;
 
 wire_enum!(
     /// How often a feature's consumption counter starts again (beyond the contract).
