@@ -1,4 +1,5 @@
-//! Strict standard base64 and lowercase hex.
+//! Strict standard base64 decoding and lowercase hex, shared with `licentia-core` (which adds
+//! encoding) so each has one definition.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -7,19 +8,19 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 /// Strict standard base64: padding required, no trailing bits, no whitespace.
-pub(crate) fn b64_decode(s: &str) -> Option<Vec<u8>> {
+pub fn b64_decode(s: &str) -> Option<Vec<u8>> {
     STANDARD.decode(s).ok()
 }
 
 /// Strict base64 of exactly `N` bytes.
-pub(crate) fn b64_decode_array<const N: usize>(s: &str) -> Option<[u8; N]> {
+pub fn b64_decode_array<const N: usize>(s: &str) -> Option<[u8; N]> {
     b64_decode(s)?.try_into().ok()
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Lowercase hex.
-pub(crate) fn hex_encode(bytes: &[u8]) -> String {
+pub fn hex_encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
         out.push(char::from(HEX[usize::from(b >> 4)]));
@@ -29,7 +30,7 @@ pub(crate) fn hex_encode(bytes: &[u8]) -> String {
 }
 
 /// Lowercase hex of exactly `N` bytes (uppercase is refused so each value has one spelling).
-pub(crate) fn hex_decode_array<const N: usize>(s: &str) -> Option<[u8; N]> {
+pub fn hex_decode_array<const N: usize>(s: &str) -> Option<[u8; N]> {
     let s = s.as_bytes();
     if s.len() != 2 * N {
         return None;

@@ -35,7 +35,7 @@
 
 extern crate alloc;
 
-mod encoding;
+pub mod encoding;
 pub mod error;
 pub mod keys;
 pub mod offline;

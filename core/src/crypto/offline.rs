@@ -138,7 +138,7 @@ pub fn open(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::encoding::{b64_decode, b64_decode_array};
+    use licentia_verify::encoding::{b64_decode, b64_decode_array};
     use crate::model::{
         DeviceId, FeatureCode, FeatureEntitlement, KeyStatus, LicenseId, LicenseStatus,
         LicenseType, RuntimeEntitlementData, Timestamp,
