@@ -138,12 +138,12 @@ pub fn open(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use licentia_verify::encoding::{b64_decode, b64_decode_array};
     use crate::model::{
         DeviceId, FeatureCode, FeatureEntitlement, KeyStatus, LicenseId, LicenseStatus,
         LicenseType, RuntimeEntitlementData, Timestamp,
     };
     use hkdf::Hkdf;
+    use licentia_verify::encoding::{b64_decode, b64_decode_array};
     use licentia_verify::offline::offline_key as derive_key;
     use sha2::Sha256;
 
