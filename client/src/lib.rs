@@ -1,0 +1,503 @@
+//! An async client for the nine runtime operations of a licentia server.
+//!
+//! - **Idempotent retries.** Every logical call that changes something (activate, consume,
+//!   deactivate, checkout, checkin) gets a fresh `Idempotency-Key`, reused on each retry, so
+//!   a retry after a lost answer is answered with the first decision, never a second seat or
+//!   unit.
+//! - **Retries** on network errors, 5xx and 429, with exponential backoff and jitter, and
+//!   `Retry-After` honoured (capped by [`Retry::max_delay`]).
+//! - **Everything verified.** Answers are Ed25519-checked against the server's key set,
+//!   fetched once from `/api/v1/system/public-keys` and refreshed when an answer names a `kid`
+//!   the set does not hold — or pinned ([`Client::with_pinned_keys`]), then never fetched.
+//!   Refusals (403, 404, 409, 422) are signed too: a verified one is [`Error::Refused`], one
+//!   that does not verify is [`Error::Unverified`], never a refusal the app would act on.
+//! - **Offline.** [`Client::offline`] fetches an envelope; [`open_offline`] opens it with
+//!   `licentia-verify` (binding, window, clock watermark).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), licentia_client::Error> {
+//! use licentia_client::Client;
+//! use licentia_core::model::RuntimeBindingRequest;
+//!
+//! let client = Client::new("https://licensing.example.com", "lsk_…")?;
+//! let device = RuntimeBindingRequest { fingerprint: Some("fp-1".into()), ..Default::default() };
+//! let entitlement = client.activate(&device).await?;
+//! println!("{:?} until {:?}", entitlement.data().status, entitlement.data().expires_at);
+//! # Ok(()) }
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use chrono::{DateTime, TimeDelta, Utc};
+use licentia_core::crypto::{
+    OfflineEnvelope, OfflineError, PublicKeySet, Refusal, Unverified, Verified, VerifiedOffline,
+    VerifyError, open,
+};
+use licentia_core::model::{
+    ConsumeRequest, DeactivationData, FloatingCheckoutData, FloatingLeaseData,
+    FloatingLeaseRequest, RuntimeBindingRequest, RuntimeEntitlementData,
+};
+use licentia_core::rules::Binding;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::RwLock;
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server refused, and the refusal's signature verified: act on `code`.
+    #[error("refused: {} ({})", .0.code, .0.message)]
+    Refused(Refusal),
+    /// An answer or refusal whose signature did not verify (forged, altered or stripped):
+    /// do not act on it.
+    #[error("the server's answer did not verify: {0}")]
+    Unverified(VerifyError),
+    /// The server answered with a status that is not a decision (400, 401, 5xx after the
+    /// retries, …).
+    #[error("HTTP {status}: {code}")]
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The error code of the body, when it had one.
+        code: String,
+    },
+    /// The server could not be reached (after the retries).
+    #[error("transport: {0}")]
+    Transport(#[from] reqwest::Error),
+    /// The base URL or the binding is not usable.
+    #[error("invalid input: {0}")]
+    Invalid(String),
+}
+
+impl Error {
+    /// The refusal's code, when the server refused.
+    pub fn refusal_code(&self) -> Option<&str> {
+        match self {
+            Error::Refused(r) => Some(&r.code),
+            _ => None,
+        }
+    }
+}
+
+/// How calls are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    /// Attempts per logical call, the first included.
+    pub attempts: u32,
+    /// The first delay (later ones double, with jitter).
+    pub first_delay: Duration,
+    /// The longest wait between attempts, `Retry-After` included.
+    pub max_delay: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self {
+            attempts: 4,
+            first_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A client of one license on one server. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    http: reqwest::Client,
+    base: url::Url,
+    license_key: String,
+    keys: RwLock<Option<PublicKeySet>>,
+    pinned: bool,
+    retry: Retry,
+}
+
+/// What one attempt got.
+enum Reply {
+    Answer(Vec<u8>),
+    Refusal(Vec<u8>),
+    Other { status: u16, body: Vec<u8> },
+}
+
+impl Client {
+    /// A client of the server at `base_url` for `license_key`.
+    ///
+    /// # Errors
+    ///
+    /// A base URL that is not http(s); a TLS setup reqwest refuses.
+    pub fn new(base_url: &str, license_key: &str) -> Result<Self, Error> {
+        let base = url::Url::parse(base_url).map_err(|e| Error::Invalid(e.to_string()))?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(Error::Invalid(
+                "the base URL must be http:// or https://".into(),
+            ));
+        }
+        // rustls needs a process-wide provider; ring is the one the workspace builds.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("licentia-client/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(15))
+            .build()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                license_key: license_key.to_owned(),
+                keys: RwLock::new(None),
+                pinned: false,
+                retry: Retry::default(),
+            }),
+        })
+    }
+
+    /// The same client verifying with `keys` only (never fetched, never refreshed).
+    #[must_use]
+    pub fn with_pinned_keys(self, keys: PublicKeySet) -> Self {
+        self.rebuild(|i| {
+            i.keys = RwLock::new(Some(keys));
+            i.pinned = true;
+        })
+    }
+
+    /// The same client with another retry policy.
+    #[must_use]
+    pub fn with_retry(self, retry: Retry) -> Self {
+        self.rebuild(|i| i.retry = retry)
+    }
+
+    fn rebuild(self, change: impl FnOnce(&mut Inner)) -> Self {
+        let i = &self.inner;
+        let mut inner = Inner {
+            http: i.http.clone(),
+            base: i.base.clone(),
+            license_key: i.license_key.clone(),
+            keys: RwLock::new(i.keys.try_read().ok().and_then(|k| k.clone())),
+            pinned: i.pinned,
+            retry: i.retry,
+        };
+        change(&mut inner);
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Activates this device (a seat), idempotently.
+    ///
+    /// # Errors
+    ///
+    /// [`Error`]; a verified refusal is [`Error::Refused`] (`ACTIVATION_LIMIT_REACHED`, …).
+    pub async fn activate(
+        &self,
+        device: &RuntimeBindingRequest,
+    ) -> Result<Verified<RuntimeEntitlementData>, Error> {
+        self.signed("activate", device, true).await
+    }
+
+    /// Validates this device's entitlement.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::activate`].
+    pub async fn validate(
+        &self,
+        device: &RuntimeBindingRequest,
+    ) -> Result<Verified<RuntimeEntitlementData>, Error> {
+        self.signed("validate", device, false).await
+    }
+
+    /// Checks this device's entitlement (no bookkeeping).
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::activate`].
+    pub async fn check(
+        &self,
+        device: &RuntimeBindingRequest,
+    ) -> Result<Verified<RuntimeEntitlementData>, Error> {
+        self.signed("check", device, false).await
+    }
+
+    /// Consumes units of a metered feature, idempotently.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::activate`] (`QUOTA_EXCEEDED`, …).
+    pub async fn consume(
+        &self,
+        req: &ConsumeRequest,
+    ) -> Result<Verified<RuntimeEntitlementData>, Error> {
+        self.signed("consume", req, true).await
+    }
+
+    /// Deactivates this device (frees its seat), idempotently.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::activate`].
+    pub async fn deactivate(
+        &self,
+        device: &RuntimeBindingRequest,
+    ) -> Result<Verified<DeactivationData>, Error> {
+        self.signed("deactivate", device, true).await
+    }
+
+    /// Checks out a floating lease, idempotently.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::activate`] (`FLOATING_POOL_EXHAUSTED`, …).
+    pub async fn checkout(
+        &self,
+        device: &RuntimeBindingRequest,
+    ) -> Result<Verified<FloatingCheckoutData>, Error> {
+        self.signed("floating/checkout", device, true).await
+    }
+
+    /// Extends a floating lease.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::activate`].
+    pub async fn heartbeat(&self, lease_token: &str) -> Result<Verified<FloatingLeaseData>, Error> {
+        let req = FloatingLeaseRequest {
+            lease_token: lease_token.to_owned(),
+        };
+        self.signed("floating/heartbeat", &req, false).await
+    }
+
+    /// Returns a floating lease, idempotently.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::activate`].
+    pub async fn checkin(&self, lease_token: &str) -> Result<Verified<FloatingLeaseData>, Error> {
+        let req = FloatingLeaseRequest {
+            lease_token: lease_token.to_owned(),
+        };
+        self.signed("floating/checkin", &req, true).await
+    }
+
+    /// Fetches an offline envelope for this device; open it with [`open_offline`] (now, or
+    /// later without the network).
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::activate`] (`OFFLINE_NOT_ALLOWED`, …).
+    pub async fn offline(&self, device: &RuntimeBindingRequest) -> Result<OfflineEnvelope, Error> {
+        let body = self.call("offline", device, false).await?;
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            data: OfflineEnvelope,
+        }
+        let answer: Answer =
+            serde_json::from_slice(&body).map_err(|_| Error::Unverified(VerifyError::Malformed))?;
+        Ok(answer.data)
+    }
+
+    /// The key set answers are verified with (fetched on first use unless pinned).
+    ///
+    /// # Errors
+    ///
+    /// The key set cannot be fetched or read.
+    pub async fn keys(&self) -> Result<PublicKeySet, Error> {
+        if let Some(keys) = self.inner.keys.read().await.clone() {
+            return Ok(keys);
+        }
+        self.refresh_keys().await
+    }
+
+    async fn refresh_keys(&self) -> Result<PublicKeySet, Error> {
+        let url = self.url("/api/v1/system/public-keys")?;
+        let body = self
+            .inner
+            .http
+            .get(url)
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?;
+        let keys = PublicKeySet::from_json(&body)
+            .map_err(|_| Error::Unverified(VerifyError::Malformed))?;
+        *self.inner.keys.write().await = Some(keys.clone());
+        Ok(keys)
+    }
+
+    fn url(&self, path: &str) -> Result<url::Url, Error> {
+        self.inner
+            .base
+            .join(path)
+            .map_err(|e| Error::Invalid(e.to_string()))
+    }
+
+    /// A signed operation: the call, then the answer verified (the key set refreshed once
+    /// when the answer names a key it does not hold).
+    async fn signed<T: DeserializeOwned, B: Serialize>(
+        &self,
+        op: &str,
+        body: &B,
+        idempotent: bool,
+    ) -> Result<Verified<T>, Error> {
+        let answer = self.call(op, body, idempotent).await?;
+        self.verify(|| Unverified::<T>::from_envelope_json(&answer))
+            .await
+    }
+
+    /// Verifies what `parse` reads, refreshing the key set once on an unknown key.
+    async fn verify<T>(
+        &self,
+        parse: impl Fn() -> Result<Unverified<T>, VerifyError>,
+    ) -> Result<Verified<T>, Error>
+    where
+        T: DeserializeOwned,
+    {
+        let keys = self.keys().await?;
+        match parse().and_then(|u| u.verify(&keys)) {
+            Err(VerifyError::UnknownKey) if !self.inner.pinned => {
+                let keys = self.refresh_keys().await?;
+                parse()
+                    .and_then(|u| u.verify(&keys))
+                    .map_err(Error::Unverified)
+            }
+            other => other.map_err(Error::Unverified),
+        }
+    }
+
+    /// One logical call: attempts with one idempotency key until an answer, a refusal or
+    /// the last attempt.
+    async fn call<B: Serialize>(
+        &self,
+        op: &str,
+        body: &B,
+        idempotent: bool,
+    ) -> Result<Vec<u8>, Error> {
+        let url = self.url(&format!("/api/v1/license/{op}"))?;
+        let idempotency_key = idempotent.then(new_idempotency_key).transpose()?;
+        let payload = serde_json::to_vec(body).map_err(|e| Error::Invalid(e.to_string()))?;
+        let retry = self.inner.retry;
+        let mut delays = ExponentialBuilder::new()
+            .with_jitter()
+            .with_jitter_seed(random_u64())
+            .with_min_delay(retry.first_delay)
+            .with_max_delay(retry.max_delay)
+            .without_max_times()
+            .build();
+        let mut attempt = 1;
+        loop {
+            let mut req = self
+                .inner
+                .http
+                .post(url.clone())
+                .header(
+                    "Authorization",
+                    format!("License {}", self.inner.license_key),
+                )
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(payload.clone());
+            if let Some(key) = &idempotency_key {
+                req = req.header("Idempotency-Key", key);
+            }
+            let (reply, retry_after) = match req.send().await {
+                Ok(res) => {
+                    let status = res.status().as_u16();
+                    let retry_after = res
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    let body = res.bytes().await?.to_vec();
+                    let reply = match status {
+                        200..=299 => Reply::Answer(body),
+                        403 | 404 | 409 | 422 => Reply::Refusal(body),
+                        _ => Reply::Other { status, body },
+                    };
+                    (Ok(reply), retry_after)
+                }
+                Err(e) => (Err(e), None),
+            };
+            let retryable = match &reply {
+                Ok(Reply::Other { status, .. }) => *status == 429 || *status >= 500,
+                Ok(_) => false,
+                Err(e) => e.is_connect() || e.is_timeout() || e.is_request(),
+            };
+            if !retryable || attempt >= retry.attempts {
+                return match reply? {
+                    Reply::Answer(body) => Ok(body),
+                    Reply::Refusal(body) => {
+                        let refusal = self
+                            .verify(|| Unverified::<Refusal>::from_refusal_json(&body))
+                            .await?;
+                        Err(Error::Refused(refusal.into_data()))
+                    }
+                    Reply::Other { status, body } => Err(Error::Status {
+                        status,
+                        code: error_code(&body),
+                    }),
+                };
+            }
+            let backoff = delays.next().unwrap_or(retry.max_delay);
+            let wait = retry_after
+                .map_or(backoff, |r| r.max(backoff))
+                .min(retry.max_delay);
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+}
+
+/// Opens an offline envelope for `device` at `now`, with the watermark kept from the last
+/// open (store the returned [`VerifiedOffline::watermark`]).
+///
+/// # Errors
+///
+/// [`OfflineError`]: tampering, another device, outside the window, a clock set back.
+pub fn open_offline(
+    envelope: &OfflineEnvelope,
+    license_key: &str,
+    keys: &PublicKeySet,
+    device: &RuntimeBindingRequest,
+    now: DateTime<Utc>,
+    watermark: Option<DateTime<Utc>>,
+) -> Result<VerifiedOffline, OfflineError> {
+    let binding = Binding::from_request(device).map_err(|_| OfflineError::BindingMismatch)?;
+    open(
+        envelope,
+        license_key,
+        keys,
+        binding.key(),
+        now,
+        TimeDelta::minutes(5),
+        watermark,
+    )
+}
+
+fn error_code(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    // Without OS randomness the jitter is merely predictable, which is harmless.
+    let _ = getrandom::fill(&mut b);
+    u64::from_le_bytes(b)
+}
+
+/// 128 random bits, hex: one per logical call (never a fixed value, which would make every
+/// call a replay of the first).
+fn new_idempotency_key() -> Result<String, Error> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| Error::Invalid(format!("no randomness: {e}")))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}

@@ -1,0 +1,360 @@
+//! The client against a real `licentia-server` (memory backend) on loopback, and against a
+//! fake that forges, strips and throttles.
+
+use std::sync::{Arc, Mutex};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use licentia_client::{Client, Error, Retry, open_offline};
+use licentia_core::crypto::VerifyError;
+use licentia_core::engine::Actor;
+use licentia_core::model::{LicenseStatus, RuntimeBindingRequest};
+use licentia_server::{App, Config, serve_app};
+use licentia_storage_memory::MemoryStore;
+use serde_json::{Value, json};
+
+struct Server {
+    url: String,
+    app: App<MemoryStore>,
+    key: String,
+}
+
+/// A server with a license of a policy allowing two activations and offline use.
+async fn server() -> Server {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = Config {
+        rate_limits: None,
+        ..Config::default()
+    };
+    let app = App::start(MemoryStore::new(), config).await.unwrap();
+    let admin = app
+        .engine()
+        .bootstrap_admin(None)
+        .await
+        .unwrap()
+        .unwrap()
+        .token;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(serve_app(app.clone(), listener, std::future::pending()));
+    let http = reqwest::Client::new();
+    let post = async |path: &str, body: Value| -> Value {
+        let r = http
+            .post(format!("{url}{path}"))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json::<Value>().await.unwrap()["data"].clone()
+    };
+    let product = post(
+        "/api/v1/products",
+        json!({"name": "Editor", "code": "editor"}),
+    )
+    .await;
+    let pid = product["id"].as_str().unwrap().to_owned();
+    let policy = post(
+        &format!("/api/v1/products/{pid}/policies"),
+        json!({"name": "Pro", "code": "pro", "license_type": "perpetual", "max_activations": 2,
+               "max_floating_users": 1, "allow_offline_activation": true, "offline_grace_days": 7}),
+    )
+    .await;
+    let license = post(
+        "/api/v1/licenses",
+        json!({"product_id": pid, "policy_id": policy["id"]}),
+    )
+    .await;
+    Server {
+        url,
+        app,
+        key: license["license_key"].as_str().unwrap().to_owned(),
+    }
+}
+
+fn device(fp: &str) -> RuntimeBindingRequest {
+    RuntimeBindingRequest {
+        fingerprint: Some(fp.into()),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runtime_operations_verify_and_refusals_are_typed() {
+    let s = server().await;
+    let client = Client::new(&s.url, &s.key).unwrap();
+    let one = device("fp-1");
+    let activated = client.activate(&one).await.unwrap();
+    assert_eq!(activated.data().status, LicenseStatus::Active);
+    assert!(!activated.signed_bytes().is_empty());
+    client.validate(&one).await.unwrap();
+    client.check(&one).await.unwrap();
+    let envelope = client.offline(&one).await.unwrap();
+    let keys = client.keys().await.unwrap();
+    let opened = open_offline(&envelope, &s.key, &keys, &one, chrono::Utc::now(), None).unwrap();
+    assert_eq!(
+        opened.data().entitlement.device_id,
+        activated.data().device_id
+    );
+    assert!(
+        open_offline(
+            &envelope,
+            &s.key,
+            &keys,
+            &device("fp-other"),
+            chrono::Utc::now(),
+            None
+        )
+        .is_err(),
+        "an envelope opens for its device only"
+    );
+    let rolled_back = open_offline(
+        &envelope,
+        &s.key,
+        &keys,
+        &one,
+        chrono::Utc::now(),
+        Some(chrono::Utc::now() + chrono::TimeDelta::hours(1)),
+    );
+    assert!(
+        rolled_back.is_err(),
+        "a clock behind the watermark is refused"
+    );
+
+    client.activate(&device("fp-2")).await.unwrap();
+    let refused = client.activate(&device("fp-3")).await.unwrap_err();
+    assert_eq!(
+        refused.refusal_code(),
+        Some("ACTIVATION_LIMIT_REACHED"),
+        "{refused}"
+    );
+    client.deactivate(&device("fp-2")).await.unwrap();
+    client.activate(&device("fp-3")).await.unwrap();
+
+    let lease = client.checkout(&one).await.unwrap();
+    let token = lease.data().lease_token.clone();
+    client.heartbeat(&token).await.unwrap();
+    client.checkin(&token).await.unwrap();
+    let gone = client.heartbeat(&token).await.unwrap_err();
+    assert!(matches!(gone, Error::Refused(_)), "{gone}");
+
+    let stranger = Client::new(&s.url, "lsk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").unwrap();
+    match stranger.validate(&one).await.unwrap_err() {
+        Error::Status { status: 401, .. } => {}
+        other => panic!("an unknown key is 401, not a decision: {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_kid_refreshes_the_key_set_unless_pinned() {
+    let s = server().await;
+    let client = Client::new(&s.url, &s.key).unwrap();
+    let one = device("fp-1");
+    client.activate(&one).await.unwrap();
+    let old_keys = client.keys().await.unwrap();
+    let pinned = Client::new(&s.url, &s.key)
+        .unwrap()
+        .with_pinned_keys(old_keys.clone());
+    let rotated = s.app.engine().rotate_keys(&Actor::system()).await.unwrap();
+    let v = client.validate(&one).await.unwrap();
+    assert_eq!(v.kid(), rotated.kid, "verified after fetching the new key");
+    match pinned.validate(&one).await.unwrap_err() {
+        Error::Unverified(VerifyError::UnknownKey) => {}
+        other => panic!("pinned keys are never refreshed: {other}"),
+    }
+}
+
+/// One canned answer: status, headers, body.
+type Canned = (u16, Vec<(&'static str, String)>, Vec<u8>);
+
+/// What the fake answers each `POST`, in order; it records the `Idempotency-Key`s it saw.
+struct Fake {
+    url: String,
+    keys_seen: Arc<Mutex<Vec<String>>>,
+}
+
+async fn fake(public_keys: Vec<u8>, answers: Vec<Canned>) -> Fake {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let keys_seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = Arc::clone(&keys_seen);
+    let answers = Arc::new(Mutex::new(answers.into_iter()));
+    let public_keys = Bytes::from(public_keys);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (seen, answers, public_keys) =
+                (Arc::clone(&seen), Arc::clone(&answers), public_keys.clone());
+            tokio::spawn(async move {
+                let service = service_fn(move |req: hyper::Request<Incoming>| {
+                    let (seen, answers, public_keys) =
+                        (Arc::clone(&seen), Arc::clone(&answers), public_keys.clone());
+                    async move {
+                        let mut res = hyper::Response::builder();
+                        if req.uri().path() == "/api/v1/system/public-keys" {
+                            return Ok::<_, hyper::Error>(
+                                res.body(Full::new(public_keys)).unwrap(),
+                            );
+                        }
+                        if let Some(k) = req.headers().get("idempotency-key") {
+                            seen.lock().unwrap().push(k.to_str().unwrap().to_owned());
+                        }
+                        let _ = req.into_body().collect().await?;
+                        let (status, headers, body) = answers
+                            .lock()
+                            .unwrap()
+                            .next()
+                            .expect("an answer for each request");
+                        for (name, value) in headers {
+                            res = res.header(name, value);
+                        }
+                        Ok(res
+                            .status(status)
+                            .body(Full::new(Bytes::from(body)))
+                            .unwrap())
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tcp), service)
+                    .await;
+            });
+        }
+    });
+    Fake { url, keys_seen }
+}
+
+/// The real server's public keys, a real signed answer and a real signed refusal.
+async fn recorded(s: &Server) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let http = reqwest::Client::new();
+    let keys = http
+        .get(format!("{}/api/v1/system/public-keys", s.url))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let call = async |fp: &str| {
+        http.post(format!("{}/api/v1/license/validate", s.url))
+            .header("Authorization", format!("License {}", s.key))
+            .json(&json!({"fingerprint": fp}))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec()
+    };
+    Client::new(&s.url, &s.key)
+        .unwrap()
+        .activate(&device("fp-1"))
+        .await
+        .unwrap();
+    (keys, call("fp-1").await, call("fp-never").await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_and_stripped_refusals_are_not_refusals() {
+    let s = server().await;
+    let (keys, _, refusal) = recorded(&s).await;
+    let text = String::from_utf8(refusal.clone()).unwrap();
+    assert!(text.contains("DEVICE_NOT_ACTIVATED"), "{text}");
+    let forged = text
+        .replace("DEVICE_NOT_ACTIVATED", "LICENSE_REVOKED")
+        .into_bytes();
+    let mut stripped: Value = serde_json::from_slice(&refusal).unwrap();
+    stripped.as_object_mut().unwrap().remove("signature");
+    let f = fake(
+        keys,
+        vec![
+            (404, vec![], refusal),
+            (403, vec![], forged),
+            (403, vec![], stripped.to_string().into_bytes()),
+        ],
+    )
+    .await;
+    let client = Client::new(&f.url, &s.key).unwrap();
+    let one = device("fp-never");
+    assert_eq!(
+        client.validate(&one).await.unwrap_err().refusal_code(),
+        Some("DEVICE_NOT_ACTIVATED"),
+        "a genuine refusal is one"
+    );
+    match client.validate(&one).await.unwrap_err() {
+        Error::Unverified(VerifyError::BadSignature) => {}
+        other => panic!("a forged refusal: {other}"),
+    }
+    match client.validate(&one).await.unwrap_err() {
+        Error::Unverified(VerifyError::Malformed) => {}
+        other => panic!("a stripped refusal: {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_reuse_the_idempotency_key_and_honour_retry_after() {
+    let s = server().await;
+    let (keys, answer, _) = recorded(&s).await;
+    let f = fake(
+        keys,
+        vec![
+            (503, vec![], b"{}".to_vec()),
+            (429, vec![("retry-after", "1".to_owned())], b"{}".to_vec()),
+            (200, vec![], answer.clone()),
+            (200, vec![], answer),
+        ],
+    )
+    .await;
+    let client = Client::new(&f.url, &s.key).unwrap().with_retry(Retry {
+        first_delay: std::time::Duration::from_millis(10),
+        ..Retry::default()
+    });
+    let one = device("fp-1");
+    let v = client.activate(&one).await.unwrap();
+    assert_eq!(
+        v.data().status,
+        LicenseStatus::Active,
+        "verified after two retries"
+    );
+    client.activate(&one).await.unwrap();
+    let seen = f.keys_seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert!(
+        seen[0] == seen[1] && seen[1] == seen[2],
+        "one key for one logical call: {seen:?}"
+    );
+    assert_ne!(seen[2], seen[3], "a new call, a new key");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_activate_example_runs_against_the_server() {
+    let s = server().await;
+    // `cargo test` builds the examples beside the test binaries.
+    let example = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("examples").join("activate"))
+        .unwrap();
+    let out = tokio::process::Command::new(&example)
+        .args([&s.url, &s.key, "fp-example"])
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", example.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "activated: device dev_",
+        "validated: entitlement version",
+        "offline: valid until",
+    ] {
+        assert!(stdout.contains(line), "{line:?} in {stdout}");
+    }
+}
