@@ -11,6 +11,8 @@
 //!   the set does not hold — or pinned ([`Client::with_pinned_keys`]), then never fetched.
 //!   Refusals (403, 404, 409, 422) are signed too: a verified one is [`Error::Refused`], one
 //!   that does not verify is [`Error::Unverified`], never a refusal the app would act on.
+//! - **Floating leases.** [`Client::lease`] checks one out and heartbeats it in the
+//!   background; dropping the [`FloatingLease`] checks it in.
 //! - **Offline.** [`Client::offline`] fetches an envelope; [`open_offline`] opens it with
 //!   `licentia-verify` (binding, window, clock watermark).
 //!
@@ -25,6 +27,8 @@
 //! println!("{:?} until {:?}", entitlement.data().status, entitlement.data().expires_at);
 //! # Ok(()) }
 //! ```
+
+mod lease;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +47,8 @@ use licentia_core::rules::Binding;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::RwLock;
+
+pub use lease::FloatingLease;
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]

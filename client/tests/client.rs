@@ -358,3 +358,45 @@ async fn the_activate_example_runs_against_the_server() {
         assert!(stdout.contains(line), "{line:?} in {stdout}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_guard_heartbeats_and_checks_in_when_dropped() {
+    let s = server().await;
+    let client = Client::new(&s.url, &s.key).unwrap();
+    let (one, two) = (device("fp-1"), device("fp-2"));
+    let guard = client
+        .lease(&one, std::time::Duration::from_millis(50))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while guard.heartbeats() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the guard heartbeats");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The policy has one floating seat: taken while the guard lives.
+    assert_eq!(
+        client.checkout(&two).await.unwrap_err().refusal_code(),
+        Some("FLOATING_POOL_EXHAUSTED")
+    );
+    drop(guard);
+    loop {
+        match client.checkout(&two).await {
+            Ok(_) => break,
+            Err(e) => assert_eq!(e.refusal_code(), Some("FLOATING_POOL_EXHAUSTED"), "{e}"),
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "dropping the guard checks the seat in"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // release() checks in and waits for the answer.
+    let s2 = server().await;
+    let c2 = Client::new(&s2.url, &s2.key).unwrap();
+    let g = c2
+        .lease(&one, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    g.release().await.unwrap();
+    c2.checkout(&two).await.unwrap();
+}

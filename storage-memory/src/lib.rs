@@ -108,7 +108,7 @@
 //! # }
 //! ```
 //!
-//! `examples/activate.rs` runs a whole activation through
+//! `examples/seats.rs` runs a whole activation through
 //! [`LicenseStore::transact_license`].
 //!
 //! # Locking design

@@ -2,7 +2,7 @@
 //! activating at once through `transact_license`: two get a seat, the third is refused, and
 //! the event log shows what happened.
 //!
-//! Run: `cargo run -p licentia-storage-memory --example activate`
+//! Run: `cargo run -p licentia-storage-memory --example seats`
 
 use chrono::{TimeZone, Utc};
 use licentia_core::model::{
