@@ -14,7 +14,11 @@
 //! - **Floating leases.** [`Client::lease`] checks one out and heartbeats it in the
 //!   background; dropping the [`FloatingLease`] checks it in.
 //! - **Offline.** [`Client::offline`] fetches an envelope; [`open_offline`] opens it with
-//!   `licentia-verify` (binding, window, clock watermark).
+//!   `licentia-verify` (binding, window, clock watermark). With a [`Cache`] file
+//!   ([`Client::with_cache`]) the newest envelope, the key set and the watermark are kept
+//!   across runs (written atomically), and [`Client::validate_or_offline`] falls back to the
+//!   cached entitlement when the server cannot be reached — refusing a clock set back or an
+//!   older envelope.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), licentia_client::Error> {
@@ -28,6 +32,7 @@
 //! # Ok(()) }
 //! ```
 
+mod cache;
 mod lease;
 
 use std::sync::Arc;
@@ -48,6 +53,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::RwLock;
 
+pub use cache::Cache;
 pub use lease::FloatingLease;
 
 /// Why a call failed.
@@ -76,6 +82,19 @@ pub enum Error {
     /// The base URL or the binding is not usable.
     #[error("invalid input: {0}")]
     Invalid(String),
+    /// The server was unreachable and the cached offline entitlement could not be used.
+    #[error("offline: {0}")]
+    Offline(OfflineError),
+}
+
+/// What [`Client::validate_or_offline`] could establish.
+#[derive(Debug)]
+pub enum Entitlement {
+    /// The server answered (verified).
+    Online(Box<Verified<RuntimeEntitlementData>>),
+    /// The server could not be reached; the cached offline envelope opened (verified, bound
+    /// to this device, inside its window, clock not set back).
+    Offline(Box<VerifiedOffline>),
 }
 
 impl Error {
@@ -123,6 +142,7 @@ struct Inner {
     keys: RwLock<Option<PublicKeySet>>,
     pinned: bool,
     retry: Retry,
+    cache: Option<Cache>,
 }
 
 /// What one attempt got.
@@ -160,6 +180,7 @@ impl Client {
                 keys: RwLock::new(None),
                 pinned: false,
                 retry: Retry::default(),
+                cache: None,
             }),
         })
     }
@@ -171,6 +192,48 @@ impl Client {
             i.keys = RwLock::new(Some(keys));
             i.pinned = true;
         })
+    }
+
+    /// The same client keeping `cache`: every verified answer moves its watermark, every
+    /// offline envelope fetched is kept, and [`Client::validate_or_offline`] falls back to it.
+    #[must_use]
+    pub fn with_cache(self, cache: Cache) -> Self {
+        self.rebuild(|i| i.cache = Some(cache))
+    }
+
+    /// Validates online, or — when the server cannot be reached (transport errors, 5xx after
+    /// the retries) — opens the cached offline envelope at `now` (the app's clock), inside
+    /// the policy's offline window and refusing a clock set back. A refusal by the server is
+    /// returned as is: it is never overridden by a cached entitlement.
+    ///
+    /// # Errors
+    ///
+    /// The online call's error when it is a decision; [`Error::Offline`] when the fallback
+    /// fails (nothing cached, expired, another device, clock set back).
+    pub async fn validate_or_offline(
+        &self,
+        device: &RuntimeBindingRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Entitlement, Error> {
+        match self.validate(device).await {
+            Ok(v) => Ok(Entitlement::Online(Box::new(v))),
+            Err(Error::Transport(_)) | Err(Error::Status { status: 500.., .. }) => {
+                let Some(cache) = &self.inner.cache else {
+                    return Err(Error::Offline(OfflineError::Malformed));
+                };
+                let keys = match self.inner.keys.read().await.clone() {
+                    Some(k) => k,
+                    None => cache
+                        .keys()
+                        .ok_or(Error::Offline(OfflineError::UnknownKey))?,
+                };
+                cache
+                    .open(&self.inner.license_key, &keys, device, now)
+                    .map(|o| Entitlement::Offline(Box::new(o)))
+                    .map_err(Error::Offline)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The same client with another retry policy.
@@ -188,6 +251,7 @@ impl Client {
             keys: RwLock::new(i.keys.try_read().ok().and_then(|k| k.clone())),
             pinned: i.pinned,
             retry: i.retry,
+            cache: i.cache.clone(),
         };
         change(&mut inner);
         Self {
@@ -305,6 +369,21 @@ impl Client {
         }
         let answer: Answer =
             serde_json::from_slice(&body).map_err(|_| Error::Unverified(VerifyError::Malformed))?;
+        if let Some(cache) = &self.inner.cache {
+            // Kept only once it opens for this device now (verified, in its window).
+            let keys = self.keys().await?;
+            let watermark = cache.watermark();
+            if let Ok(opened) = open_offline(
+                &answer.data,
+                &self.inner.license_key,
+                &keys,
+                device,
+                DateTime::<Utc>::from(std::time::SystemTime::now()),
+                watermark,
+            ) {
+                let _ = cache.keep_offline(&answer.data, opened.data().entitlement.issued_at.get());
+            }
+        }
         Ok(answer.data)
     }
 
@@ -333,6 +412,9 @@ impl Client {
             .await?;
         let keys = PublicKeySet::from_json(&body)
             .map_err(|_| Error::Unverified(VerifyError::Malformed))?;
+        if let Some(cache) = &self.inner.cache {
+            let _ = cache.keep_keys(&body);
+        }
         *self.inner.keys.write().await = Some(keys.clone());
         Ok(keys)
     }
@@ -353,8 +435,23 @@ impl Client {
         idempotent: bool,
     ) -> Result<Verified<T>, Error> {
         let answer = self.call(op, body, idempotent).await?;
-        self.verify(|| Unverified::<T>::from_envelope_json(&answer))
-            .await
+        let verified = self
+            .verify(|| Unverified::<T>::from_envelope_json(&answer))
+            .await?;
+        if let Some(cache) = &self.inner.cache {
+            #[derive(serde::Deserialize)]
+            struct Issued {
+                issued_at: Option<DateTime<Utc>>,
+            }
+            // The server's time, verified: the clock cannot be set back behind it.
+            if let Ok(Issued {
+                issued_at: Some(at),
+            }) = serde_json::from_slice(verified.signed_bytes())
+            {
+                let _ = cache.observe(at);
+            }
+        }
+        Ok(verified)
     }
 
     /// Verifies what `parse` reads, refreshing the key set once on an unknown key.

@@ -7,7 +7,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use licentia_client::{Client, Error, Retry, open_offline};
+use licentia_client::{Cache, Client, Entitlement, Error, Retry, open_offline};
 use licentia_core::crypto::VerifyError;
 use licentia_core::engine::Actor;
 use licentia_core::model::{LicenseStatus, RuntimeBindingRequest};
@@ -19,6 +19,18 @@ struct Server {
     url: String,
     app: App<MemoryStore>,
     key: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    served: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Shuts the server down; it refuses connections afterwards.
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.served).await;
+    }
 }
 
 /// A server with a license of a policy allowing two activations and offline use.
@@ -38,7 +50,16 @@ async fn server() -> Server {
         .token;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(serve_app(app.clone(), listener, std::future::pending()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn({
+        let app = app.clone();
+        async move {
+            let _ = serve_app(app, listener, async move {
+                let _ = stopped.await;
+            })
+            .await;
+        }
+    });
     let http = reqwest::Client::new();
     let post = async |path: &str, body: Value| -> Value {
         let r = http
@@ -72,6 +93,8 @@ async fn server() -> Server {
         url,
         app,
         key: license["license_key"].as_str().unwrap().to_owned(),
+        stop: Some(stop),
+        served,
     }
 }
 
@@ -399,4 +422,71 @@ async fn a_lease_guard_heartbeats_and_checks_in_when_dropped() {
         .unwrap();
     g.release().await.unwrap();
     c2.checkout(&two).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_falls_back_offline_and_refuses_a_clock_set_back() {
+    let s = server().await;
+    let path = std::env::temp_dir().join(format!(
+        "licentia-client-cache-{}-{}.json",
+        std::process::id(),
+        s.key.len() + s.url.len()
+    ));
+    let _ = std::fs::remove_file(&path);
+    let no_retries = Retry {
+        attempts: 1,
+        ..Retry::default()
+    };
+    let client = Client::new(&s.url, &s.key)
+        .unwrap()
+        .with_cache(Cache::new(&path))
+        .with_retry(no_retries);
+    let one = device("fp-1");
+    let activated = client.activate(&one).await.unwrap();
+    client.offline(&one).await.unwrap();
+    match client
+        .validate_or_offline(&one, chrono::Utc::now())
+        .await
+        .unwrap()
+    {
+        Entitlement::Online(v) => assert_eq!(v.data().device_id, activated.data().device_id),
+        other => panic!("online while the server is up: {other:?}"),
+    }
+    let key = s.key.clone();
+    let url = s.url.clone();
+    s.stop().await;
+
+    let now = chrono::Utc::now();
+    match client.validate_or_offline(&one, now).await.unwrap() {
+        Entitlement::Offline(o) => {
+            assert_eq!(o.data().entitlement.device_id, activated.data().device_id)
+        }
+        other => panic!("offline once the server is gone: {other:?}"),
+    }
+    // A new process (no keys in memory) reads the keys and the watermark from the file.
+    let later = Client::new(&url, &key)
+        .unwrap()
+        .with_cache(Cache::new(&path))
+        .with_retry(no_retries);
+    assert!(matches!(
+        later.validate_or_offline(&one, now).await.unwrap(),
+        Entitlement::Offline(_)
+    ));
+    match later
+        .validate_or_offline(&one, now - chrono::TimeDelta::hours(2))
+        .await
+        .unwrap_err()
+    {
+        Error::Offline(licentia_core::crypto::OfflineError::ClockMovedBackwards) => {}
+        other => panic!("a clock set back is refused: {other}"),
+    }
+    match later
+        .validate_or_offline(&device("fp-other"), now)
+        .await
+        .unwrap_err()
+    {
+        Error::Offline(licentia_core::crypto::OfflineError::BindingMismatch) => {}
+        other => panic!("another device: {other}"),
+    }
+    let _ = std::fs::remove_file(&path);
 }
