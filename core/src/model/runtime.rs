@@ -148,7 +148,11 @@ pub struct FloatingLeaseData {
 
 /// `data` of the signed payload inside an offline envelope (DESIGN 4.2): the runtime
 /// entitlement plus the offline window and the device binding it is locked to.
+///
+/// Read through [`OfflineWire`], not `#[serde(flatten)]`: flatten buffers every field into
+/// an intermediate tree first, which made reading the payload cost as much as decrypting it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "OfflineWire")]
 pub struct OfflineEntitlementData {
     /// The runtime entitlement at issue time.
     #[serde(flatten)]
@@ -157,4 +161,113 @@ pub struct OfflineEntitlementData {
     pub offline_expires_at: Timestamp,
     /// Lowercase hex SHA-256 of the device binding key.
     pub binding_sha256: String,
+}
+
+/// The wire form of [`OfflineEntitlementData`]: the entitlement's fields and the offline ones
+/// side by side (unknown fields are ignored, as with flatten). Building the entitlement from
+/// it names every field, so a field added to [`RuntimeEntitlementData`] fails to compile here
+/// until it is read.
+#[derive(Deserialize)]
+struct OfflineWire {
+    license_id: LicenseId,
+    status: LicenseStatus,
+    license_type: LicenseType,
+    entitlement_version: i64,
+    issued_at: Timestamp,
+    next_check_at: Timestamp,
+    #[serde(default)]
+    expires_at: Option<Timestamp>,
+    device_id: DeviceId,
+    features: Vec<FeatureEntitlement>,
+    #[serde(default)]
+    version_eligibility: Option<VersionEligibility>,
+    offline_expires_at: Timestamp,
+    binding_sha256: String,
+}
+
+impl From<OfflineWire> for OfflineEntitlementData {
+    fn from(w: OfflineWire) -> Self {
+        Self {
+            entitlement: RuntimeEntitlementData {
+                license_id: w.license_id,
+                status: w.status,
+                license_type: w.license_type,
+                entitlement_version: w.entitlement_version,
+                issued_at: w.issued_at,
+                next_check_at: w.next_check_at,
+                expires_at: w.expires_at,
+                device_id: w.device_id,
+                features: w.features,
+                version_eligibility: w.version_eligibility,
+            },
+            offline_expires_at: w.offline_expires_at,
+            binding_sha256: w.binding_sha256,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+
+    fn at(h: u32) -> Timestamp {
+        Timestamp::new(Utc.with_ymd_and_hms(2026, 11, 22, h, 0, 0).unwrap())
+    }
+
+    fn offline(full: bool) -> OfflineEntitlementData {
+        OfflineEntitlementData {
+            entitlement: RuntimeEntitlementData {
+                license_id: "lic_aaaaaaaaaaaaaaaaaaaaaaaaaa".parse().unwrap(),
+                status: LicenseStatus::Active,
+                license_type: LicenseType::Subscription,
+                entitlement_version: 7,
+                issued_at: at(10),
+                next_check_at: at(11),
+                expires_at: full.then(|| at(23)),
+                device_id: "dev_aaaaaaaaaaaaaaaaaaaaaaaaaa".parse().unwrap(),
+                features: vec![FeatureEntitlement {
+                    code: "export".parse().unwrap(),
+                    enabled: true,
+                    quota: full.then_some(10),
+                    consumed: full.then_some(3),
+                    remaining: full.then_some(7),
+                }],
+                version_eligibility: full.then(|| VersionEligibility {
+                    app_version: "2.4.1".into(),
+                    is_entitled: true,
+                    enforced: true,
+                    released_at: Some(at(1)),
+                    eligible_through: None,
+                }),
+            },
+            offline_expires_at: at(12),
+            binding_sha256: "ab".repeat(32),
+        }
+    }
+
+    #[test]
+    fn offline_data_reads_back_what_it_writes_with_and_without_optional_fields() {
+        for full in [true, false] {
+            let data = offline(full);
+            let bytes = serde_json::to_vec(&data).unwrap();
+            let back: OfflineEntitlementData = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(back, data);
+            // Flat on the wire: the entitlement's fields beside the offline ones.
+            let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(v["license_id"], "lic_aaaaaaaaaaaaaaaaaaaaaaaaaa");
+            assert_eq!(v["binding_sha256"], "ab".repeat(32));
+        }
+    }
+
+    #[test]
+    fn offline_data_ignores_unknown_fields_and_requires_the_offline_ones() {
+        let mut v = serde_json::to_value(offline(false)).unwrap();
+        v["added_later"] = serde_json::json!({"x": 1});
+        let back: OfflineEntitlementData = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(back, offline(false));
+        v.as_object_mut().unwrap().remove("binding_sha256");
+        assert!(serde_json::from_value::<OfflineEntitlementData>(v).is_err());
+    }
 }
