@@ -478,6 +478,74 @@ impl<S: DeliveryStore> DeliveryStore for Flaky<S> {
     }
 }
 
+type At = chrono::DateTime<chrono::Utc>;
+
+impl<S: ReportStore> ReportStore for Flaky<S> {
+    fn usage_summary(
+        &self,
+        query: &UsageQuery,
+    ) -> impl Future<Output = StoreResult<UsageSummary>> + Send {
+        self.inner.usage_summary(query)
+    }
+    fn usage_ledger(
+        &self,
+        query: &LedgerQuery,
+    ) -> impl Future<Output = StoreResult<LedgerPage>> + Send {
+        self.inner.usage_ledger(query)
+    }
+    fn list_activities(
+        &self,
+        query: &ActivityQuery,
+    ) -> impl Future<Output = StoreResult<EventPage>> + Send {
+        self.inner.list_activities(query)
+    }
+    fn record_runtime_errors(
+        &self,
+        counts: Vec<RuntimeErrorCount>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.record_runtime_errors(counts)
+    }
+    fn runtime_error_groups(
+        &self,
+        query: &RuntimeErrorQuery,
+    ) -> impl Future<Output = StoreResult<RuntimeErrorReport>> + Send {
+        self.inner.runtime_error_groups(query)
+    }
+    fn purge_runtime_errors(&self, before: At) -> impl Future<Output = StoreResult<u64>> + Send {
+        self.inner.purge_runtime_errors(before)
+    }
+    fn insert_export(&self, export: &ReportExport) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.insert_export(export)
+    }
+    fn get_export(&self, id: &ExportId) -> impl Future<Output = StoreResult<ReportExport>> + Send {
+        self.inner.get_export(id)
+    }
+    fn export_content(
+        &self,
+        id: &ExportId,
+    ) -> impl Future<Output = StoreResult<Option<Vec<u8>>>> + Send {
+        self.inner.export_content(id)
+    }
+    fn claim_export(
+        &self,
+        now: At,
+        lease_until: At,
+    ) -> impl Future<Output = StoreResult<Option<ReportExport>>> + Send {
+        self.inner.claim_export(now, lease_until)
+    }
+    fn finish_export(
+        &self,
+        id: &ExportId,
+        outcome: Result<ExportArtifact, String>,
+        now: At,
+    ) -> impl Future<Output = StoreResult<bool>> + Send {
+        self.inner.finish_export(id, outcome, now)
+    }
+    fn purge_exports(&self, now: At) -> impl Future<Output = StoreResult<u64>> + Send {
+        self.inner.purge_exports(now)
+    }
+}
+
 #[tokio::test]
 async fn readyz_is_503_while_the_store_is_down_and_recovers() {
     let down = Arc::new(AtomicBool::new(false));

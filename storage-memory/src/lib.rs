@@ -215,6 +215,7 @@ mod commerce;
 mod customer;
 mod delivery;
 mod license;
+mod report;
 mod state;
 
 use std::fmt;

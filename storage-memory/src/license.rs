@@ -169,6 +169,11 @@ impl MemoryStore {
         if let (Some(record), Some(records)) = (idempotency, &mut idempotency_records) {
             records.insert(record.key.clone(), record);
         }
+        for m in &mutations {
+            if let Mutation::Consumption(c) = m {
+                log.record_usage(c.clone());
+            }
+        }
         log.append(events);
         drop(log);
         drop(idempotency_records);

@@ -15,7 +15,7 @@ use licentia_core::model::{
     Customer, CustomerCode, CustomerId, Device, DeviceId, Event, Feature, FeatureId, Lease,
     LeaseId, License, LicenseFeature, LicenseId, Order, OrderId, Policy, PolicyId, Product,
     ProductCode, ProductId, ProductVersion, ProductVersionId, SecretHash, Subscription,
-    SubscriptionId, WebhookEndpoint, WebhookId,
+    SubscriptionId, UsageRow, WebhookEndpoint, WebhookId,
 };
 use licentia_core::store::{
     EventPage, EventQuery, IdempotencyKey, IdempotencyRecord, Limit, NewEvent, StoreError,
@@ -39,6 +39,8 @@ pub(crate) struct Inner {
     pub(crate) access: RwLock<Access>,
     /// The append-only event log and its sequence counter.
     pub(crate) events: Mutex<EventLog>,
+    /// Runtime refusal counts and report exports.
+    pub(crate) reports: Mutex<crate::report::Reports>,
 }
 
 /// (product, external system, external id): unique per product for orders and subscriptions.
@@ -211,6 +213,8 @@ pub(crate) struct EventLog {
     last_sequence: i64,
     /// The webhook deliveries of these events, written as they are appended.
     outbox: Outbox,
+    /// Every recorded consumption, numbered, in the order recorded (written with its events).
+    pub(crate) usage: Vec<UsageRow>,
 }
 
 impl EventLog {
@@ -223,6 +227,17 @@ impl EventLog {
             self.outbox.fan_out(&event);
             self.events.push(event);
         }
+    }
+
+    /// Numbers and keeps a recorded consumption (the usage ledger).
+    pub(crate) fn record_usage(&mut self, record: ConsumptionRecord) {
+        let sequence = self.usage.last().map_or(1, |r| r.sequence + 1);
+        self.usage.push(UsageRow { sequence, record });
+    }
+
+    /// The events, oldest first.
+    pub(crate) fn events(&self) -> &[Event] {
+        &self.events
     }
 
     pub(crate) fn outbox(&mut self) -> &mut Outbox {
@@ -238,30 +253,49 @@ impl EventLog {
     }
 
     pub(crate) fn page(&self, q: &EventQuery) -> EventPage {
-        let end = match q.before {
-            Some(before) => self.events.partition_point(|e| e.sequence < before),
-            None => self.events.len(),
-        };
-        let limit = q.limit.as_usize();
-        let mut events = Vec::with_capacity(limit.min(end));
-        let mut more = false;
-        for e in self.events[..end].iter().rev().filter(|e| q.matches(e)) {
-            if events.len() == limit {
-                more = true;
-                break;
-            }
-            events.push(e.clone());
-        }
-        let next_cursor = if more {
-            events.last().map(|e: &Event| e.sequence)
-        } else {
-            None
-        };
+        let (events, next_cursor) = newest_page(
+            &self.events,
+            |e| e.sequence,
+            q.before,
+            q.limit,
+            |e| q.matches(e),
+        );
         EventPage {
             events,
             next_cursor,
         }
     }
+}
+
+/// A cursor page of `items` (numbered by `sequence`, oldest first): those numbered below
+/// `before` that pass `keep`, newest first, at most `limit`, and the cursor of the next page.
+pub(crate) fn newest_page<T: Clone>(
+    items: &[T],
+    sequence: impl Fn(&T) -> i64,
+    before: Option<i64>,
+    limit: Limit,
+    keep: impl Fn(&T) -> bool,
+) -> (Vec<T>, Option<i64>) {
+    let end = match before {
+        Some(before) => items.partition_point(|i| sequence(i) < before),
+        None => items.len(),
+    };
+    let limit = limit.as_usize();
+    let mut page = Vec::with_capacity(limit.min(end));
+    let mut more = false;
+    for i in items[..end].iter().rev().filter(|i| keep(i)) {
+        if page.len() == limit {
+            more = true;
+            break;
+        }
+        page.push(i.clone());
+    }
+    let next_cursor = if more {
+        page.last().map(&sequence)
+    } else {
+        None
+    };
+    (page, next_cursor)
 }
 
 /// Sorts `items` by `cmp` and clones the first `limit`.

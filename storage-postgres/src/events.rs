@@ -68,7 +68,7 @@ pub(crate) async fn append(conn: &mut PgConnection, events: Vec<NewEvent>) -> St
     Ok(())
 }
 
-type EventRow = (
+pub(crate) type EventRow = (
     i64,
     String,
     String,
@@ -142,7 +142,7 @@ pub(crate) async fn by_sequence(
         .collect()
 }
 
-fn event_from_row(row: EventRow) -> StoreResult<Event> {
+pub(crate) fn event_from_row(row: EventRow) -> StoreResult<Event> {
     let (
         sequence,
         event_type,

@@ -104,6 +104,7 @@ mod delivery;
 mod error;
 mod events;
 mod license;
+mod report;
 mod rows;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -313,8 +313,9 @@ async fn write_decision(
     }
     for c in &touched.consumptions {
         sqlx::query(
-            "INSERT INTO consumptions (license_id, event_id, feature_id, amount, recorded_at, body) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO consumptions (license_id, event_id, feature_id, amount, recorded_at, body, \
+                 feature_code, product_id, customer_id, order_id, subscription_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(c.license_id.as_str())
         .bind(&c.event_id)
@@ -322,6 +323,11 @@ async fn write_decision(
         .bind(c.amount)
         .bind(c.recorded_at)
         .bind(Json(c))
+        .bind(c.feature_code.as_str())
+        .bind(c.product_id.as_str())
+        .bind(c.customer_id.as_ref().map(|v| v.as_str()))
+        .bind(c.order_id.as_ref().map(|v| v.as_str()))
+        .bind(c.subscription_id.as_ref().map(|v| v.as_str()))
         .execute(&mut *conn)
         .await
         .map_err(map)?;

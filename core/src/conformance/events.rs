@@ -719,13 +719,14 @@ pub async fn failed_writes_append_no_events<S: Store + Clone + Send + Sync + 'st
     );
 
     // A transaction refused for a duplicate consumption.
-    let record = ConsumptionRecord {
-        license_id: s.license.id.clone(),
-        event_id: "evt-1".into(),
-        feature_id: f.id.clone(),
-        amount: 1,
-        recorded_at: t0(),
-    };
+    let record = ConsumptionRecord::new(
+        &s.license,
+        f.id.clone(),
+        f.code.clone(),
+        "evt-1".into(),
+        1,
+        t0(),
+    );
     ok(
         store
             .transact_license(by_id(&s.license.id), |_| Decision {

@@ -514,13 +514,14 @@ fn consumption(
     event_id: &str,
     f: &crate::model::Feature,
 ) -> ConsumptionRecord {
-    ConsumptionRecord {
-        license_id: l.id.clone(),
-        event_id: event_id.to_owned(),
-        feature_id: f.id.clone(),
-        amount: 3,
-        recorded_at: at(30),
-    }
+    ConsumptionRecord::new(
+        l,
+        f.id.clone(),
+        f.code.clone(),
+        event_id.to_owned(),
+        3,
+        at(30),
+    )
 }
 
 /// The aggregate holds the consumption with the query's `event_id` and `Loaded` the

@@ -71,6 +71,7 @@
 //! | [`deliveries`] | the webhook outbox |
 //! | [`licenses`] | licenses, devices and `transact_license` |
 //! | [`reads`] | `read_license` snapshots and `record_touches` |
+//! | [`reports`] | usage sums and ledger, activity feed, runtime error counts, exports |
 //! | [`time_travel`] | rules over moving `now` |
 //! | [`concurrency`] | many tasks on one license at once |
 
@@ -85,6 +86,7 @@ pub mod fixtures;
 pub mod licenses;
 pub mod lists;
 pub mod reads;
+pub mod reports;
 pub mod time_travel;
 
 mod gate;
@@ -287,6 +289,10 @@ macro_rules! conformance_suite {
             store deliveries::claims_respect_the_per_endpoint_and_batch_limits,
             store deliveries::retries_pages_and_deletes,
             spawn deliveries::concurrent_claims_hand_each_delivery_to_one_caller,
+            store reports::usage_reports_sum_group_and_page,
+            store reports::activities_filter_by_subject_and_page,
+            store reports::runtime_errors_add_up_group_and_purge,
+            store reports::exports_are_claimed_once_finished_and_purged,
             store licenses::licenses_round_trip_and_filter,
             store licenses::license_key_hash_is_unique,
             store licenses::missing_licenses_are_not_found_without_calling_the_closure,

@@ -209,10 +209,15 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
                     });
                 }
                 let agg = loaded.aggregate;
-                let plan = match decide(agg, now) {
+                let mut plan = match decide(agg, now) {
                     Ok(plan) => plan,
                     Err(e) => return Decision::nothing(Err(e)),
                 };
+                plan.events = plan
+                    .events
+                    .into_iter()
+                    .map(|e| e.about(&agg.license))
+                    .collect();
                 let record = idempotency.and_then(|i| {
                     let body = plan.outcome.recorded_body()?.to_vec();
                     Some(IdempotencyRecord {

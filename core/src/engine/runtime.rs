@@ -302,7 +302,8 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             return Err(EngineError::InvalidCredentials);
         }
         let read = decide(&agg, now)?;
-        if let Some(touch) = read.touch {
+        if let Some(mut touch) = read.touch {
+            touch.event = touch.event.about(&agg.license);
             let actor = Actor::license(&agg.license.id, op.call.ip_address.map(str::to_owned));
             self.touches.note(TouchRecord::new(touch, &actor));
         }

@@ -1,13 +1,11 @@
 //! The contract's enumerations, with their wire names.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 macro_rules! wire_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $wire:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[non_exhaustive]
         pub enum $name {
             $($(#[$vdoc])* #[serde(rename = $wire)] $variant,)+
@@ -25,23 +23,25 @@ macro_rules! wire_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
 
         impl std::str::FromStr for $name {
-            type Err = UnknownVariant;
-            fn from_str(s: &str) -> Result<Self, UnknownVariant> {
+            type Err = $crate::model::UnknownVariant;
+            fn from_str(s: &str) -> Result<Self, $crate::model::UnknownVariant> {
                 match s {
                     $($wire => Ok($name::$variant),)+
-                    _ => Err(UnknownVariant { kind: stringify!($name) }),
+                    _ => Err($crate::model::UnknownVariant { kind: stringify!($name) }),
                 }
             }
         }
     };
 }
+
+pub(super) use wire_enum;
 
 wire_enum!(
     /// Where a webhook delivery stands (an extension of the contract).
@@ -212,6 +212,12 @@ wire_enum!(
         EventRead = "event:read",
         /// Manage webhook endpoints.
         WebhookWrite = "webhook:write",
+        /// Read the reports and the activity feed (an extension: the SDK document's scope).
+        ReportRead = "report:read",
+        /// Create, read and download report exports (an extension).
+        ReportExport = "report:export",
+        /// Read the operational views: summary, runtime errors, webhook health (an extension).
+        OpsRead = "ops:read",
     }
 );
 

@@ -152,6 +152,8 @@ define_id!(/// Id of an [`Order`](super::Order).
     OrderId, "ord");
 define_id!(/// Id of a [`Subscription`](super::Subscription).
     SubscriptionId, "sub");
+define_id!(/// Id of a [`ReportExport`](super::ReportExport).
+    ExportId, "rpx");
 define_id!(/// Id of a [`CustomFieldDefinition`](super::CustomFieldDefinition).
     CustomFieldId, "cf");
 define_id!(/// Id of an [`ApiKey`](super::ApiKey).

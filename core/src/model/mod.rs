@@ -8,6 +8,7 @@ mod delivery;
 mod enums;
 mod ids;
 mod records;
+mod report;
 mod requests;
 mod runtime;
 mod time;
@@ -22,13 +23,20 @@ pub use enums::{
     OrderStatus, ResetPeriod, SubscriptionStatus, UnknownVariant,
 };
 pub use ids::{
-    ApiKeyId, CustomFieldId, CustomerId, DeviceId, FeatureId, IdError, LeaseId, LicenseId,
-    MAX_ID_LEN, OrderId, PolicyId, ProductId, ProductVersionId, SubscriptionId, WebhookId,
+    ApiKeyId, CustomFieldId, CustomerId, DeviceId, ExportId, FeatureId, IdError, LeaseId,
+    LicenseId, MAX_ID_LEN, OrderId, PolicyId, ProductId, ProductVersionId, SubscriptionId,
+    WebhookId,
 };
 pub use records::{
     ApiKey, ConsumptionRecord, CustomFieldDefinition, CustomFieldValue, CustomValue, Customer,
     Device, Event, Feature, Lease, License, LicenseFeature, Order, Policy, Product, ProductVersion,
     SecretHash, Subscription, WebhookEndpoint,
+};
+pub use report::{
+    ERROR_BUCKET_FINEST, ErrorBucket, ErrorDimension, ExportFormat, ExportStatus, LedgerEntry,
+    ReportExport, ReportKind, ResultClass, RuntimeEndpoint, RuntimeErrorCount, RuntimeErrorGroup,
+    RuntimeErrorKey, UsageBucket, UsageDimension, UsageGroup, UsageRow, UsageTotals, bucket_start,
+    ledger_action,
 };
 pub use requests::{
     ConsumeRequest, FeatureAssignRequest, FloatingLeaseRequest, LicenseTerms, PolicyDraft,

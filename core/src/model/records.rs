@@ -435,7 +435,11 @@ impl Lease {
     }
 }
 
-/// A recorded consumption, kept so a replayed `event_id` counts once.
+/// A recorded consumption (a credit when `amount` is negative): kept so a replayed
+/// `event_id` counts once, and the usage ledger's row.
+///
+/// The product, customer, order, subscription and feature code are the license's when the
+/// consumption was recorded, so usage stays with the customer who used it after a transfer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsumptionRecord {
     pub license_id: LicenseId,
@@ -443,6 +447,40 @@ pub struct ConsumptionRecord {
     pub feature_id: FeatureId,
     pub amount: i64,
     pub recorded_at: DateTime<Utc>,
+    pub feature_code: FeatureCode,
+    pub product_id: ProductId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<CustomerId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<OrderId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<SubscriptionId>,
+}
+
+impl ConsumptionRecord {
+    /// `amount` units of feature `feature_id` (`feature_code`) recorded on `license` at `at`
+    /// under `event_id`, with the license's product, customer, order and subscription.
+    pub fn new(
+        license: &License,
+        feature_id: FeatureId,
+        feature_code: FeatureCode,
+        event_id: String,
+        amount: i64,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            license_id: license.id.clone(),
+            event_id,
+            feature_id,
+            amount,
+            recorded_at: at,
+            feature_code,
+            product_id: license.product_id.clone(),
+            customer_id: license.customer_id.clone(),
+            order_id: license.order_id.clone(),
+            subscription_id: license.subscription_id.clone(),
+        }
+    }
 }
 
 /// An entry of the event log.

@@ -178,13 +178,14 @@ pub fn consume(
     let mut license = agg.license.clone();
     license.total_consumptions = license.total_consumptions.saturating_add(amount);
     license.updated_at = now;
-    let record = ConsumptionRecord {
-        license_id: license.id.clone(),
-        event_id: req.event_id.clone(),
-        feature_id: f.feature_id.clone(),
+    let record = ConsumptionRecord::new(
+        &license,
+        f.feature_id.clone(),
+        f.feature_code.clone(),
+        req.event_id.clone(),
         amount,
-        recorded_at: now,
-    };
+        now,
+    );
     let event = DomainEvent::new(
         "usage.consumed",
         "license",

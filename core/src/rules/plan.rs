@@ -69,6 +69,33 @@ impl DomainEvent {
             metadata: pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
         }
     }
+
+    /// The same event naming the license it concerns: `license_id`, `product_id` and, where
+    /// the license has them, `customer_id`, `order_id` and `subscription_id` are added to the
+    /// metadata unless the rule set them. Reports filter the event log by these.
+    pub fn about(mut self, license: &License) -> Self {
+        let ids = [
+            ("license_id", Some(license.id.as_str())),
+            ("product_id", Some(license.product_id.as_str())),
+            (
+                "customer_id",
+                license.customer_id.as_ref().map(|c| c.as_str()),
+            ),
+            ("order_id", license.order_id.as_ref().map(|o| o.as_str())),
+            (
+                "subscription_id",
+                license.subscription_id.as_ref().map(|s| s.as_str()),
+            ),
+        ];
+        for (key, id) in ids {
+            if let Some(id) = id {
+                self.metadata
+                    .entry(key)
+                    .or_insert_with(|| Value::String(id.to_owned()));
+            }
+        }
+        self
+    }
 }
 
 /// A rule's decision: apply `mutations` and `events` atomically, then return `outcome`.

@@ -257,16 +257,15 @@ fn run(limits: Limits, ops: Vec<Op>) -> Result<(), TestCaseError> {
             } => {
                 let event_id = format!("e{event}");
                 // The store loads the earlier record with this event_id, if any.
-                agg.consumption = ledger
-                    .counted
-                    .get(&event_id)
-                    .map(|(f, a)| ConsumptionRecord {
-                        license_id: agg.license.id.clone(),
-                        event_id: event_id.clone(),
-                        feature_id: f.clone(),
-                        amount: *a,
-                        recorded_at: now,
-                    });
+                agg.consumption = ledger.counted.get(&event_id).map(|(f, a)| {
+                    let code = agg
+                        .features
+                        .iter()
+                        .find(|lf| &lf.feature_id == f)
+                        .map(|lf| lf.feature_code.clone())
+                        .expect("a counted feature is assigned");
+                    ConsumptionRecord::new(&agg.license, f.clone(), code, event_id.clone(), *a, now)
+                });
                 let req = ConsumeRequest {
                     fingerprint: Some(format!("fp{fp}")),
                     feature_code: format!("f{feature}"),

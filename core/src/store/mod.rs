@@ -37,6 +37,7 @@
 
 mod delivery;
 mod error;
+mod report;
 mod types;
 
 use std::future::Future;
@@ -45,6 +46,10 @@ pub use delivery::{
     ClaimedDelivery, DeliveryClaim, DeliveryOutcome, DeliveryPage, DeliveryReport, DeliveryStore,
 };
 pub use error::{BoxError, StoreError};
+pub use report::{
+    ActivityQuery, ExportArtifact, LedgerPage, LedgerQuery, ReportStore, RuntimeErrorQuery,
+    RuntimeErrorReport, UsageFilter, UsageQuery, UsageSummary,
+};
 pub use types::{
     Actor, AggregateQuery, DEFAULT_LIMIT, Decision, EventPage, EventQuery, IdempotencyKey,
     IdempotencyRecord, LicenseQuery, LicenseSelector, Limit, Loaded, MAX_LIMIT, NewEvent,
@@ -540,11 +545,23 @@ pub trait AccessStore: Send + Sync {
 
 /// Everything a licentia host needs from storage.
 pub trait Store:
-    LicenseStore + CatalogStore + CustomerStore + CommerceStore + AccessStore + DeliveryStore
+    LicenseStore
+    + CatalogStore
+    + CustomerStore
+    + CommerceStore
+    + AccessStore
+    + DeliveryStore
+    + ReportStore
 {
 }
 
 impl<S> Store for S where
-    S: LicenseStore + CatalogStore + CustomerStore + CommerceStore + AccessStore + DeliveryStore
+    S: LicenseStore
+        + CatalogStore
+        + CustomerStore
+        + CommerceStore
+        + AccessStore
+        + DeliveryStore
+        + ReportStore
 {
 }

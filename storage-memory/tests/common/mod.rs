@@ -170,13 +170,14 @@ pub(crate) fn consumption(
     feature: &Feature,
     event_id: &str,
 ) -> ConsumptionRecord {
-    ConsumptionRecord {
-        license_id: license.id.clone(),
-        event_id: event_id.into(),
-        feature_id: feature.id.clone(),
-        amount: 1,
-        recorded_at: t0(),
-    }
+    ConsumptionRecord::new(
+        license,
+        feature.id.clone(),
+        feature.code.clone(),
+        event_id.into(),
+        1,
+        t0(),
+    )
 }
 
 pub(crate) fn version(
