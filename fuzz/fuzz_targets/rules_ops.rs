@@ -251,12 +251,15 @@ fuzz_target!(|case: Case| {
                 event,
             } => {
                 let event_id = format!("e{}", event % 12);
-                agg.consumption = counted.get(&event_id).map(|(f, a)| ConsumptionRecord {
-                    license_id: agg.license.id.clone(),
-                    event_id: event_id.clone(),
-                    feature_id: f.clone(),
-                    amount: *a,
-                    recorded_at: now,
+                agg.consumption = counted.get(&event_id).map(|(f, a)| {
+                    let code = agg
+                        .features
+                        .iter()
+                        .find(|lf| &lf.feature_id == f)
+                        .map(|lf| lf.feature_code.clone())
+                        // A feature removed since keeps its record; its code is not read.
+                        .unwrap_or_else(|| "removed".parse().expect("a valid code"));
+                    ConsumptionRecord::new(&agg.license, f.clone(), code, event_id.clone(), *a, now)
                 });
                 let req = ConsumeRequest {
                     fingerprint: Some(format!("fp{}", fp % 6)),
