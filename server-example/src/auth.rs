@@ -124,6 +124,12 @@ scopes! {
     EventRead = EventRead;
     /// `webhook:write`.
     WebhookWrite = WebhookWrite;
+    /// `report:read`.
+    ReportRead = ReportRead;
+    /// `report:export`.
+    ReportExport = ReportExport;
+    /// `ops:read`.
+    OpsRead = OpsRead;
 }
 
 /// An authenticated management caller holding scope `R` (or `admin`).

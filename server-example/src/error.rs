@@ -285,6 +285,10 @@ impl From<EngineError> for ApiError {
                 codes::CONFLICT,
                 format!("conflict: {reason}"),
             ),
+            EngineError::InvalidQuery { param, message } => ApiError::bad_request(
+                codes::INVALID_QUERY,
+                format!("query parameter {param} {message}"),
+            ),
             EngineError::IdempotencyConflict => ApiError::new(
                 StatusCode::CONFLICT,
                 codes::IDEMPOTENCY_CONFLICT,

@@ -90,6 +90,7 @@ pub mod body;
 pub mod client_ip;
 pub mod config;
 pub mod error;
+pub mod exports;
 pub mod extract;
 pub mod keys;
 pub mod meta;
@@ -134,6 +135,7 @@ pub async fn serve_app<S: Store + 'static>(
     let deliveries = webhooks::spawn(app.clone())?;
     let touches = spawn_touch_flusher(app.clone());
     let pruning = spawn_housekeeping(app.clone());
+    let exporting = exports::spawn(app.clone());
     let mut limits = app.config().limits;
     limits.max_connections = transport::raise_fd_limit(limits.max_connections);
     let served = transport::serve(listener, router(app.clone()), limits, shutdown).await;
@@ -143,9 +145,13 @@ pub async fn serve_app<S: Store + 'static>(
     }
     touches.abort();
     pruning.abort();
+    exporting.abort();
     // What validations noted since the last flush is written before the process ends.
     if let Err(e) = app.engine().flush_touches().await {
         tracing::warn!(error = %e, "validation bookkeeping could not be written at shutdown");
+    }
+    if let Err(e) = app.engine().flush_runtime_errors().await {
+        tracing::warn!(error = %e, "runtime refusal counts could not be written at shutdown");
     }
     served?;
     Ok(())
@@ -162,6 +168,10 @@ fn spawn_touch_flusher<S: Store + 'static>(app: App<S>) -> tokio::task::JoinHand
         let mut failing = false;
         loop {
             tick.tick().await;
+            // Refusal counts go with the touches; a failure keeps them for the next tick.
+            if let Err(e) = app.engine().flush_runtime_errors().await {
+                tracing::debug!(error = %e, "runtime refusal counts not written yet");
+            }
             match app.engine().flush_touches().await {
                 Ok(_) => failing = false,
                 // Logged once per outage, not once a second.
@@ -192,6 +202,9 @@ fn spawn_housekeeping<S: Store + 'static>(app: App<S>) -> tokio::task::JoinHandl
                 Ok(n) => app.engine().purge_deliveries().await.map(|d| (n, d)),
                 Err(e) => Err(e),
             };
+            if let Err(e) = app.engine().purge_reports().await {
+                tracing::debug!(error = %e, "expired report data not purged yet");
+            }
             match purged {
                 Ok((records, deliveries)) => {
                     failing = false;

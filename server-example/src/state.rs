@@ -32,6 +32,8 @@ struct Inner<S> {
     engine: ServerEngine<S>,
     config: Config,
     limiter: Option<Arc<Limiter>>,
+    /// Wakes the export producer when an export is created.
+    exports: tokio::sync::Notify,
 }
 
 impl<S> Clone for App<S> {
@@ -74,6 +76,7 @@ impl<S: Store> App<S> {
                 engine,
                 config,
                 limiter,
+                exports: tokio::sync::Notify::new(),
             }),
         })
     }
@@ -86,6 +89,16 @@ impl<S: Store> App<S> {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// Tells the export producer that an export waits.
+    pub fn exports_pending(&self) {
+        self.inner.exports.notify_one();
+    }
+
+    /// Resolves when [`Self::exports_pending`] was called since the last time.
+    pub async fn exports_notified(&self) {
+        self.inner.exports.notified().await;
     }
 
     /// The rate limiters, unless rate limits are off.

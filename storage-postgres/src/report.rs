@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 use licentia_core::model::{
-    ConsumptionRecord, ErrorDimension, ExportId, ReportExport, RuntimeErrorCount,
+    ConsumptionRecord, ErrorDimension, ExportId, LedgerAction, ReportExport, RuntimeErrorCount,
     RuntimeErrorGroup, UsageDimension, UsageGroup, UsageRow, UsageTotals,
 };
 use licentia_core::store::{
@@ -51,6 +51,11 @@ fn push_usage_filter(q: &mut QueryBuilder<Postgres>, f: &UsageFilter) {
             q.push(format_args!(" AND {column} = ")).push_bind(v);
         }
     }
+    match f.action {
+        Some(LedgerAction::Credit) => q.push(" AND amount < 0"),
+        Some(_) => q.push(" AND amount >= 0"),
+        None => q,
+    };
 }
 
 /// Seconds of a bucket length, for `date_bin` (aligned to the Unix epoch, as in core).

@@ -8,9 +8,9 @@ use serde_json::json;
 
 use crate::model::{
     AuditActorType, ConsumptionRecord, ErrorBucket, ErrorDimension, ExportFormat, ExportId,
-    ExportStatus, Feature, License, LicenseType, ReportExport, ReportKind, ResultClass,
-    RuntimeEndpoint, RuntimeErrorCount, RuntimeErrorKey, UsageBucket, UsageDimension, UsageRow,
-    UsageTotals,
+    ExportStatus, Feature, LedgerAction, License, LicenseType, ReportExport, ReportKind,
+    ResultClass, RuntimeEndpoint, RuntimeErrorCount, RuntimeErrorKey, UsageBucket, UsageDimension,
+    UsageRow, UsageTotals,
 };
 use crate::rules::Mutation;
 use crate::store::{

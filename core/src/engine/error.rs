@@ -33,6 +33,15 @@ pub enum EngineError {
     /// The write conflicts with other records (delete while in use).
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// A query parameter (or an export's filter) that is malformed or out of range
+    /// (HTTP 400 `INVALID_QUERY`).
+    #[error("invalid query parameter {param}: {message}")]
+    InvalidQuery {
+        /// The parameter.
+        param: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The `Idempotency-Key` was used before with a different request.
     #[error("idempotency key reused with a different request")]
     IdempotencyConflict,

@@ -53,6 +53,9 @@ mod customers;
 mod deliveries;
 mod error;
 mod licenses;
+mod refusals;
+mod report_params;
+mod reports;
 pub mod requests;
 mod retention;
 mod runner;
@@ -71,7 +74,10 @@ pub use clock::{Clock, ManualClock};
 pub use deliveries::{Finished, delivery_body};
 pub use error::EngineError;
 pub use licenses::{LicenseCreated, ManagementCall, present};
-pub use retention::{DEFAULT_DELIVERY_RETENTION, DEFAULT_IDEMPOTENCY_TTL};
+pub use refusals::MAX_PENDING_REFUSAL_KEYS;
+pub use report_params::{ReportParams, Window};
+pub use reports::{EXPORT_LEASE, EXPORT_MAX_LEDGER_ROWS, EXPORT_RETENTION, ExportRequest, Report};
+pub use retention::{DEFAULT_DELIVERY_RETENTION, DEFAULT_IDEMPOTENCY_TTL, RUNTIME_ERROR_RETENTION};
 pub use runner::ResponseBody;
 pub use runtime::RuntimeCall;
 pub use system_clock::SystemClock;
@@ -93,6 +99,7 @@ pub struct Engine<S, C, R> {
     rng: Mutex<R>,
     keys: RwLock<KeyRing>,
     touches: TouchBuffer,
+    refusals: refusals::RefusalTally,
     private_webhook_targets: bool,
     idempotency_ttl: chrono::Duration,
     retry_policy: crate::rules::delivery::RetryPolicy,
@@ -139,6 +146,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             rng: Mutex::new(rng),
             keys: RwLock::new(keys),
             touches: TouchBuffer::new(DEFAULT_TOUCH_INTERVAL),
+            refusals: refusals::RefusalTally::default(),
             private_webhook_targets: false,
             idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
             retry_policy: crate::rules::delivery::RetryPolicy::default(),

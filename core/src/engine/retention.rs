@@ -19,6 +19,8 @@ use crate::store::Store;
 pub const DEFAULT_IDEMPOTENCY_TTL: Duration = Duration::hours(24);
 /// Default time a finished webhook delivery (and its attempts) is kept: 30 days.
 pub const DEFAULT_DELIVERY_RETENTION: Duration = Duration::days(30);
+/// How long runtime refusal counts are kept (the runtime error groups look this far back).
+pub const RUNTIME_ERROR_RETENTION: Duration = Duration::days(30);
 /// Records deleted per store call; a purge makes calls until none older is left.
 const PURGE_BATCH: u32 = 1000;
 /// Calls one purge makes at most (so one purge is bounded too; the next one goes on).
@@ -67,6 +69,22 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         let cutoff = self.cutoff(self.delivery_retention);
         self.purge_in_batches(|batch| self.store.purge_deliveries(cutoff, batch))
             .await
+    }
+
+    /// Purges runtime refusal counts older than [`RUNTIME_ERROR_RETENTION`] and report
+    /// exports past their expiry; returns how many rows went. Safe to run on several
+    /// instances at once.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub async fn purge_reports(&self) -> Result<u64, EngineError> {
+        let counts = self
+            .store
+            .purge_runtime_errors(self.cutoff(RUNTIME_ERROR_RETENTION))
+            .await?;
+        let exports = self.store.purge_exports(self.now()).await?;
+        Ok(counts + exports)
     }
 
     fn cutoff(&self, keep: Duration) -> chrono::DateTime<chrono::Utc> {

@@ -4,11 +4,13 @@ use chrono::{DateTime, Utc};
 use rand_core::CryptoRng;
 use serde::Serialize;
 
+use super::refusals::RefusalContext;
 use super::runner::{Caller, Idempotency, ResponseBody, body_of};
 use super::{Clock, Engine, EngineError};
 use crate::crypto::{LeaseToken, LicenseKey, seal};
 use crate::model::{
-    ConsumeRequest, DeviceId, FloatingLeaseRequest, LeaseId, RuntimeBindingRequest, SecretHash,
+    ConsumeRequest, DeviceId, FloatingLeaseRequest, LeaseId, RuntimeBindingRequest,
+    RuntimeEndpoint, SecretHash,
 };
 use crate::rules::{
     Binding, Denial, DenialCode, DenialReason, LicenseAggregate, Plan, Read, activation, floating,
@@ -31,6 +33,10 @@ pub struct RuntimeCall<'a> {
 
 /// What an operation declares to the runners.
 struct Op<'a> {
+    /// Which operation, for the refusal counts.
+    endpoint: RuntimeEndpoint,
+    /// The request's `app_version`, for the refusal counts.
+    app_version: Option<&'a str>,
     call: RuntimeCall<'a>,
     /// SHA-256 of the license key, computed once per call.
     key_hash: SecretHash,
@@ -114,7 +120,8 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         if let Some(reason) = req.amount.and_then(metering::amount_out_of_range) {
             return Err(Denial::one(reason).into());
         }
-        let mut op = self.op("consume", call, req, Some(&req.binding()), true)?;
+        let binding = req.binding();
+        let mut op = self.op("consume", call, req, Some(&binding), true)?;
         op.query.consumption_event_id = Some(req.event_id.clone());
         self.write(op, |agg, now| metering::consume(agg, req, now))
             .await
@@ -225,7 +232,30 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         name: &'static str,
         call: RuntimeCall<'a>,
         req: &Q,
-        binding: Option<&RuntimeBindingRequest>,
+        binding: Option<&'a RuntimeBindingRequest>,
+        idempotent: bool,
+    ) -> Result<Op<'a>, EngineError> {
+        let endpoint = endpoint_of(name);
+        let reported = binding.and_then(|b| b.app_version.as_deref());
+        self.prepare(name, endpoint, reported, call, req, binding, idempotent)
+            .inspect_err(|e| {
+                let context = RefusalContext {
+                    app_version: reported.map(str::to_owned),
+                    ..RefusalContext::default()
+                };
+                self.note_refusal(endpoint, e, context);
+            })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn prepare<'a, Q: Serialize>(
+        &self,
+        name: &'static str,
+        endpoint: RuntimeEndpoint,
+        reported: Option<&'a str>,
+        call: RuntimeCall<'a>,
+        req: &Q,
+        binding: Option<&'a RuntimeBindingRequest>,
         idempotent: bool,
     ) -> Result<Op<'a>, EngineError> {
         let key_hash = LicenseKey::parse(call.license_key)
@@ -248,6 +278,8 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             ..AggregateQuery::default()
         };
         Ok(Op {
+            endpoint,
+            app_version: reported,
             call,
             key_hash,
             query,
@@ -256,13 +288,15 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     }
 
     /// A write: decided and signed under the license's lock, stored with its idempotency
-    /// record (the stored body must be the one sent).
+    /// record (the stored body must be the one sent). A refusal is counted.
     async fn write<T: Serialize>(
         &self,
         op: Op<'_>,
         decide: impl FnOnce(&LicenseAggregate, DateTime<Utc>) -> Result<Plan<T>, Denial> + Send,
     ) -> Result<ResponseBody, EngineError> {
         let Op {
+            endpoint,
+            app_version,
             call,
             idempotency,
             query,
@@ -271,24 +305,60 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         let caller = Caller::License {
             ip_address: call.ip_address,
         };
+        let seen = std::sync::Mutex::new(None);
         let answer = self
             .transact(query, idempotency, caller, |agg, now| {
+                *seen
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    Some(RefusalContext::of_license(&agg.license, app_version));
                 let plan = decide(agg, now)?;
                 let body = self.signed_body(&plan.outcome, call.request_id, now)?;
                 Ok(plan.map(|_| ResponseBody::fresh(body)))
             })
-            .await?;
-        Ok(answer.into_response())
+            .await;
+        match answer {
+            Ok(answer) => Ok(answer.into_response()),
+            Err(e) => {
+                let context = seen
+                    .into_inner()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .unwrap_or_else(|| RefusalContext {
+                        app_version: app_version.map(str::to_owned),
+                        ..RefusalContext::default()
+                    });
+                self.note_refusal(endpoint, &e, context);
+                Err(e)
+            }
+        }
     }
 
     /// A read: decided on a snapshot without any lock; its touch is noted for writing behind.
-    /// Returns the outcome and the `now` it was decided at.
+    /// Returns the outcome and the `now` it was decided at. A refusal is counted.
     async fn read<T>(
         &self,
         op: Op<'_>,
         decide: impl FnOnce(&LicenseAggregate, DateTime<Utc>) -> Result<Read<T>, Denial>,
     ) -> Result<(T, DateTime<Utc>), EngineError> {
         debug_assert!(op.idempotency.is_none(), "reads take no idempotency key");
+        let (endpoint, app_version) = (op.endpoint, op.app_version);
+        let mut context = RefusalContext {
+            app_version: app_version.map(str::to_owned),
+            ..RefusalContext::default()
+        };
+        let result = self.decide_read(op, decide, &mut context).await;
+        if let Err(e) = &result {
+            self.note_refusal(endpoint, e, context);
+        }
+        result
+    }
+
+    async fn decide_read<T>(
+        &self,
+        op: Op<'_>,
+        decide: impl FnOnce(&LicenseAggregate, DateTime<Utc>) -> Result<Read<T>, Denial>,
+        context: &mut RefusalContext,
+    ) -> Result<(T, DateTime<Utc>), EngineError> {
         let now = self.now();
         let agg = match self.store.read_license(&op.query).await {
             Ok(agg) => agg,
@@ -301,6 +371,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         if agg.license.key_hash != op.key_hash {
             return Err(EngineError::InvalidCredentials);
         }
+        *context = RefusalContext::of_license(&agg.license, op.app_version);
         let read = decide(&agg, now)?;
         if let Some(mut touch) = read.touch {
             touch.event = touch.event.about(&agg.license);
@@ -336,6 +407,21 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             request_id,
             now,
         )
+    }
+}
+
+/// The refusal counts' name of the operation `name`.
+fn endpoint_of(name: &str) -> RuntimeEndpoint {
+    match name {
+        "activate" => RuntimeEndpoint::Activate,
+        "validate" => RuntimeEndpoint::Validate,
+        "check" => RuntimeEndpoint::Check,
+        "consume" => RuntimeEndpoint::Consume,
+        "offline" => RuntimeEndpoint::Offline,
+        "deactivate" => RuntimeEndpoint::Deactivate,
+        "checkout" => RuntimeEndpoint::FloatingCheckout,
+        "checkin" => RuntimeEndpoint::FloatingCheckin,
+        _ => RuntimeEndpoint::FloatingHeartbeat,
     }
 }
 

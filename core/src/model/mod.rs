@@ -33,10 +33,10 @@ pub use records::{
     SecretHash, Subscription, WebhookEndpoint,
 };
 pub use report::{
-    ERROR_BUCKET_FINEST, ErrorBucket, ErrorDimension, ExportFormat, ExportStatus, LedgerEntry,
-    ReportExport, ReportKind, ResultClass, RuntimeEndpoint, RuntimeErrorCount, RuntimeErrorGroup,
-    RuntimeErrorKey, UsageBucket, UsageDimension, UsageGroup, UsageRow, UsageTotals, bucket_start,
-    ledger_action,
+    Activity, ERROR_BUCKET_FINEST, ErrorBucket, ErrorDimension, ExportFormat, ExportStatus,
+    LedgerAction, LedgerEntry, ReportExport, ReportKind, ResultClass, RuntimeEndpoint,
+    RuntimeErrorCount, RuntimeErrorGroup, RuntimeErrorKey, UsageBucket, UsageDimension, UsageGroup,
+    UsageRow, UsageTotals, bucket_start,
 };
 pub use requests::{
     ConsumeRequest, FeatureAssignRequest, FloatingLeaseRequest, LicenseTerms, PolicyDraft,

@@ -220,7 +220,7 @@ pub struct LedgerEntry {
     /// The cursor of this entry.
     pub sequence: i64,
     /// `consume`, or `credit` for a negative amount.
-    pub action: &'static str,
+    pub action: LedgerAction,
     pub event_id: String,
     pub license_id: LicenseId,
     pub product_id: ProductId,
@@ -236,9 +236,25 @@ pub struct LedgerEntry {
     pub recorded_at: DateTime<Utc>,
 }
 
-/// The ledger action of an amount.
-pub const fn ledger_action(amount: i64) -> &'static str {
-    if amount < 0 { "credit" } else { "consume" }
+wire_enum!(
+    /// What a ledger row records.
+    LedgerAction {
+        /// A positive amount: units used.
+        Consume = "consume",
+        /// A negative amount: units given back.
+        Credit = "credit",
+    }
+);
+
+impl LedgerAction {
+    /// The action of an amount.
+    pub const fn of(amount: i64) -> Self {
+        if amount < 0 {
+            Self::Credit
+        } else {
+            Self::Consume
+        }
+    }
 }
 
 impl From<UsageRow> for LedgerEntry {
@@ -246,7 +262,7 @@ impl From<UsageRow> for LedgerEntry {
         let r = row.record;
         Self {
             sequence: row.sequence,
-            action: ledger_action(r.amount),
+            action: LedgerAction::of(r.amount),
             event_id: r.event_id,
             license_id: r.license_id,
             product_id: r.product_id,
@@ -396,5 +412,62 @@ mod tests {
         assert_eq!(ResultClass::of_status(429), Some(ResultClass::RateLimited));
         assert_eq!(ResultClass::of_status(200), None);
         assert_eq!(ResultClass::of_status(500), None);
+    }
+}
+
+/// An event as the activity feed shows it: what happened, who did it, and what it concerns.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Activity {
+    /// The event's sequence (the feed's cursor).
+    pub id: i64,
+    pub occurred_at: DateTime<Utc>,
+    /// The event type, e.g. `usage.consumed`.
+    pub action: String,
+    /// Who caused it: `api_key`, `license` or `system`.
+    pub source: super::AuditActorType,
+    pub actor_id: String,
+    pub resource_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub license_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feature_code: Option<String>,
+    /// Always `success`: the log records what was done; refusals are counted in the runtime
+    /// error groups.
+    pub result_class: &'static str,
+    /// The event's (redacted) metadata.
+    pub metadata: Metadata,
+}
+
+impl Activity {
+    /// The activity of a logged event; `subject` reads what it concerns (the store's
+    /// `ActivityQuery::subject`).
+    pub fn of(e: super::Event, subject: impl Fn(&super::Event, &str) -> Option<String>) -> Self {
+        Self {
+            id: e.sequence,
+            occurred_at: e.created_at,
+            product_id: subject(&e, "product_id"),
+            customer_id: subject(&e, "customer_id"),
+            license_id: subject(&e, "license_id"),
+            order_id: subject(&e, "order_id"),
+            subscription_id: subject(&e, "subscription_id"),
+            feature_code: subject(&e, "feature_code"),
+            action: e.event_type,
+            source: e.actor_type,
+            actor_id: e.actor_id,
+            resource_type: e.resource_type,
+            resource_id: e.resource_id,
+            result_class: "success",
+            metadata: e.metadata,
+        }
     }
 }

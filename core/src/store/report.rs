@@ -8,9 +8,10 @@ use chrono::{DateTime, Utc};
 
 use super::{EventPage, Limit, StoreResult};
 use crate::model::{
-    AuditActorType, CustomerId, ErrorBucket, ErrorDimension, ExportId, FeatureCode, LicenseId,
-    OrderId, ProductId, ReportExport, RuntimeEndpoint, RuntimeErrorCount, RuntimeErrorGroup,
-    SubscriptionId, UsageBucket, UsageDimension, UsageGroup, UsageRow, UsageTotals,
+    AuditActorType, CustomerId, ErrorBucket, ErrorDimension, ExportId, FeatureCode, LedgerAction,
+    LicenseId, OrderId, ProductId, ReportExport, RuntimeEndpoint, RuntimeErrorCount,
+    RuntimeErrorGroup, SubscriptionId, UsageBucket, UsageDimension, UsageGroup, UsageRow,
+    UsageTotals,
 };
 
 /// Which consumptions a usage query selects. Every filter is exact; `from` is inclusive,
@@ -25,6 +26,8 @@ pub struct UsageFilter {
     pub order_id: Option<OrderId>,
     pub subscription_id: Option<SubscriptionId>,
     pub feature_code: Option<FeatureCode>,
+    /// Only consumptions (positive amounts) or only credits.
+    pub action: Option<LedgerAction>,
 }
 
 impl UsageFilter {
@@ -51,6 +54,7 @@ impl UsageFilter {
                 .feature_code
                 .as_ref()
                 .is_none_or(|f| &r.feature_code == f)
+            && self.action.is_none_or(|a| LedgerAction::of(r.amount) == a)
     }
 }
 

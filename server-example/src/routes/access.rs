@@ -8,15 +8,15 @@ use axum::routing::{get, post};
 use licentia_core::engine::requests::{ApiKeyCreate, WebhookFields};
 use licentia_core::model::{AuditActorType, DeliveryId};
 use licentia_core::store::{EventQuery, Limit, Store};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
-use super::{ListQuery, created, envelope, json_bytes, no_content, ok};
+use super::{ListQuery, created, envelope, no_content, ok, paged};
 use crate::auth::Auth;
 use crate::auth::scope::{Admin, EventRead, WebhookWrite};
 use crate::error::{ApiError, codes};
 use crate::extract::{Json, Path, Query};
-use crate::request_id::{Meta, RequestId};
+use crate::request_id::RequestId;
 use crate::state::App;
 
 type R = Result<Response, ApiError>;
@@ -123,23 +123,6 @@ async fn list_events<S: Store + 'static>(
     };
     let page = app.engine().list_events(&query).await?;
     paged(&rid, &page.events, page.next_cursor)
-}
-
-/// A cursor-paged answer: `{data, page_info: {next_cursor}, meta}`.
-fn paged<T: Serialize, C: Serialize>(rid: &RequestId, data: &T, next_cursor: Option<C>) -> R {
-    #[derive(Serialize)]
-    struct Page<'a, T> {
-        data: &'a T,
-        page_info: serde_json::Value,
-        meta: Meta<'a>,
-    }
-    let body = serde_json::to_vec(&Page {
-        data,
-        page_info: json!({ "next_cursor": next_cursor }),
-        meta: Meta::now(rid.as_str()),
-    })
-    .map_err(|_| ApiError::internal())?;
-    Ok(json_bytes(StatusCode::OK, body))
 }
 
 async fn list_webhooks<S: Store + 'static>(

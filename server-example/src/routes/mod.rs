@@ -5,6 +5,7 @@ mod catalog;
 mod commerce;
 mod customers;
 mod licenses;
+mod reports;
 mod runtime;
 mod system;
 
@@ -14,6 +15,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use licentia_core::store::{Limit, Store};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::error::ApiError;
@@ -38,6 +40,7 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
         .merge(customers::routes())
         .merge(licenses::routes())
         .merge(access::routes())
+        .merge(reports::routes())
         .merge(system::routes());
     let routes = if app.config().metrics_separate {
         routes
@@ -179,4 +182,25 @@ pub(crate) fn stored(body: Vec<u8>, replayed: bool) -> Response {
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     res
+}
+
+/// A cursor-paged answer: `{data, page_info: {next_cursor}, meta}`.
+pub(crate) fn paged<T: Serialize, C: Serialize>(
+    rid: &RequestId,
+    data: &T,
+    next_cursor: Option<C>,
+) -> Result<Response, ApiError> {
+    #[derive(Serialize)]
+    struct Page<'a, T> {
+        data: &'a T,
+        page_info: serde_json::Value,
+        meta: Meta<'a>,
+    }
+    let body = serde_json::to_vec(&Page {
+        data,
+        page_info: json!({ "next_cursor": next_cursor }),
+        meta: Meta::now(rid.as_str()),
+    })
+    .map_err(|_| ApiError::internal())?;
+    Ok(json_bytes(StatusCode::OK, body))
 }

@@ -237,3 +237,85 @@ pub fn url_of(options: &sqlx::postgres::PgConnectOptions) -> String {
         options.get_database().unwrap_or("postgres")
     )
 }
+
+/// The workspace root.
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the crate lives in the workspace")
+        .to_path_buf()
+}
+
+/// The venv's python, made by `scripts/python-env` (the published SDK, PyNaCl and
+/// `cryptography`). Without Python it panics saying so: the tests never pass silently.
+pub fn python() -> std::path::PathBuf {
+    // Once per test binary: tests running at once would otherwise build one venv together.
+    static PYTHON: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(make_python).clone()
+}
+
+fn make_python() -> std::path::PathBuf {
+    let script = repo_root().join("scripts/python-env");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "scripts/python-env failed (the Python tests need python3 with venv and pip, and PyPI \
+         for licensekit-sdk==1.0.0):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        !path.is_empty(),
+        "scripts/python-env printed no python path"
+    );
+    std::path::PathBuf::from(path)
+}
+
+/// Serves `app` at `127.0.0.1:0` with everything `serve_app` runs (flushers, webhook
+/// sender, export producer); returns its base URL, an admin token and a handle that stops it
+/// when dropped.
+pub async fn serve<S: licentia_core::store::Store + 'static>(
+    app: App<S>,
+) -> (String, String, tokio::sync::oneshot::Sender<()>) {
+    let token = bootstrap(&app).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(licentia_server::serve_app(app, listener, async move {
+        let _ = stopped.await;
+    }));
+    (format!("http://{addr}"), token, stop)
+}
+
+/// Runs `tests/<script>` with the venv's python against `base_url` and `token`; panics with
+/// its output unless it exits 0 and prints `ok_marker`.
+pub async fn run_python(script: &str, base_url: &str, token: &str, ok_marker: &str) {
+    let python = python();
+    let script = repo_root().join("server-example/tests").join(script);
+    let (base_url, token) = (base_url.to_owned(), token.to_owned());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&python)
+            .arg(&script)
+            .arg(&base_url)
+            .arg(&token)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()))
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the Python test failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(
+        stdout.contains(ok_marker),
+        "unexpected output:\n{stdout}\n{stderr}"
+    );
+    println!("{stdout}");
+}

@@ -134,7 +134,8 @@ S, I, B, O, A, DT = "string", "integer", "boolean", "object", "array", "date-tim
 LICENSE_TYPES = ["perpetual", "time_limited", "subscription", "trial", "consumption"]
 LICENSE_STATUS = ["active", "suspended", "expired", "revoked", "grace_period"]
 SCOPES = ["admin", "product:read", "product:write", "license:read", "license:write",
-          "device:write", "event:read", "webhook:write"]
+          "device:write", "event:read", "webhook:write", "report:read", "report:export",
+          "ops:read"]
 
 SCHEMAS = {
     "Product": ({"id": S, "name": S, "code": S, "metadata": O, "created_at": DT, "updated_at": DT}, {}),
