@@ -274,6 +274,29 @@ pub async fn usage_reports_sum_group_and_page<S: Store + Clone + Send + Sync + '
         ["e6", "e5", "e4"],
         "the ledger filters by license and time"
     );
+    let credits = whole_ledger(
+        &store,
+        &UsageFilter {
+            action: Some(LedgerAction::Credit),
+            ..UsageFilter::default()
+        },
+        50,
+    )
+    .await;
+    let ids: Vec<&str> = credits.iter().map(|r| r.record.event_id.as_str()).collect();
+    assert_eq!(ids, ["e5"], "the ledger filters credits");
+    let consumed = summary(UsageQuery {
+        filter: UsageFilter {
+            action: Some(LedgerAction::Consume),
+            ..UsageFilter::default()
+        },
+        ..UsageQuery::default()
+    })
+    .await;
+    assert_eq!(
+        consumed.totals.units, 29,
+        "only consumptions: no credit subtracted"
+    );
 }
 
 fn event_about(
