@@ -126,8 +126,8 @@ impl RefusalTally {
 
 impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     /// Counts a runtime refusal of `endpoint` (nothing for failures that are not refusals).
-    /// Hosts call it for refusals they make before the engine sees the request (a malformed
-    /// body, a rate limit) with [`Self::note_runtime_rejection`]; the engine counts its own.
+    /// Only the engine's decisions are counted: a host's own rejections before the engine
+    /// sees the request (a malformed body, a rate limit) are not refusals of a license.
     pub(crate) fn note_refusal(
         &self,
         endpoint: RuntimeEndpoint,
@@ -136,14 +136,6 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     ) {
         if let Some((code, class)) = refusal_of(error) {
             self.count_refusal(endpoint, code, class, context);
-        }
-    }
-
-    /// Counts a refusal the host made itself before calling the engine: `status` is the
-    /// HTTP status it answered (only 4xx are counted), `code` its error code.
-    pub fn note_runtime_rejection(&self, endpoint: RuntimeEndpoint, status: u16, code: &str) {
-        if let Some(class) = ResultClass::of_status(status) {
-            self.count_refusal(endpoint, code.to_owned(), class, RefusalContext::default());
         }
     }
 

@@ -91,8 +91,6 @@ wire_enum!(
 wire_enum!(
     /// The class of a runtime refusal, from its HTTP status.
     ResultClass {
-        /// 400: a malformed request.
-        Invalid = "invalid_request",
         /// 401: an unknown, malformed or inactive license key.
         Unauthorized = "unauthorized",
         /// 403: a licensing rule refused.
@@ -103,26 +101,8 @@ wire_enum!(
         Conflict = "conflict",
         /// 422: a field out of range.
         Unprocessable = "unprocessable",
-        /// 429: rate limited.
-        RateLimited = "rate_limited",
     }
 );
-
-impl ResultClass {
-    /// The class of an HTTP status, when it is a refusal (4xx).
-    pub fn of_status(status: u16) -> Option<Self> {
-        Some(match status {
-            400 | 408 | 413 => Self::Invalid,
-            401 => Self::Unauthorized,
-            403 => Self::Denied,
-            404 => Self::NotFound,
-            409 => Self::Conflict,
-            422 => Self::Unprocessable,
-            429 => Self::RateLimited,
-            _ => return None,
-        })
-    }
-}
 
 wire_enum!(
     /// Which report an export freezes.
@@ -404,14 +384,6 @@ mod tests {
         assert_eq!(five, Utc.with_ymd_and_hms(2026, 11, 22, 10, 15, 0).unwrap());
         let day = bucket_start(at, UsageBucket::Day.length());
         assert_eq!(day, Utc.with_ymd_and_hms(2026, 11, 22, 0, 0, 0).unwrap());
-    }
-
-    #[test]
-    fn refusal_classes_follow_the_status() {
-        assert_eq!(ResultClass::of_status(403), Some(ResultClass::Denied));
-        assert_eq!(ResultClass::of_status(429), Some(ResultClass::RateLimited));
-        assert_eq!(ResultClass::of_status(200), None);
-        assert_eq!(ResultClass::of_status(500), None);
     }
 }
 
