@@ -139,6 +139,19 @@ async fn main() {
     })
     .await;
 
+    // The heavy case: the product's whole year (a tenth of the table).
+    let year_query = UsageQuery {
+        filter: UsageFilter {
+            product_id: Some(product.clone()),
+            ..UsageFilter::default()
+        },
+        group_by: vec![UsageDimension::Feature, UsageDimension::License],
+        limit: Limit::new(Some(200)),
+        ..UsageQuery::default()
+    };
+    let year = store.usage_summary(&year_query).await.expect("summary");
+    let year_time = time(5, || store.usage_summary(&year_query)).await;
+
     let ledger_query = LedgerQuery {
         filter: UsageFilter {
             product_id: Some(product.clone()),
@@ -163,6 +176,12 @@ async fn main() {
         summary_time.as_secs_f64() * 1e3,
         baseline_time.as_secs_f64() * 1e3,
         summary_time.as_secs_f64() / baseline_time.as_secs_f64()
+    );
+    println!(
+        "usage summary, one product, the whole year ({} consumptions, by feature and license): \
+         median {:.1} ms",
+        year.totals.events,
+        year_time.as_secs_f64() * 1e3
     );
     println!(
         "usage ledger page of {} (newest): median {:.2} ms; a page from the middle: {:.2} ms \

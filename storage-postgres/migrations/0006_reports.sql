@@ -29,9 +29,14 @@ CREATE INDEX consumptions_customer_time ON consumptions (customer_id, recorded_a
     INCLUDE (amount, feature_code);
 CREATE INDEX consumptions_license_time ON consumptions (license_id, recorded_at)
     INCLUDE (amount, feature_code);
-CREATE INDEX consumptions_subscription ON consumptions (subscription_id, sequence)
+-- Ledger pages (newest first) of a product, customer, license, order or subscription.
+CREATE INDEX consumptions_product_seq ON consumptions (product_id, sequence DESC);
+CREATE INDEX consumptions_customer_seq ON consumptions (customer_id, sequence DESC)
+    WHERE customer_id IS NOT NULL;
+CREATE INDEX consumptions_license_seq ON consumptions (license_id, sequence DESC);
+CREATE INDEX consumptions_subscription ON consumptions (subscription_id, sequence DESC)
     WHERE subscription_id IS NOT NULL;
-CREATE INDEX consumptions_order ON consumptions (order_id, sequence) WHERE order_id IS NOT NULL;
+CREATE INDEX consumptions_order ON consumptions (order_id, sequence DESC) WHERE order_id IS NOT NULL;
 CREATE INDEX consumptions_time ON consumptions (recorded_at);
 
 -- What an event is about, for the activity feed's filters: the metadata's id (the engine adds

@@ -23,8 +23,39 @@ use crate::PostgresStore;
 use crate::error::map;
 use crate::events::{EventRow, event_from_row};
 
+/// `AND column = value`, or, for the page's leading column, `AND column >= value AND column
+/// <= value`: the same rows, but the planner does not treat the column as a constant, so an
+/// `ORDER BY column, sequence DESC` walks the `(column, sequence)` index. (With `=` it drops
+/// the column from the order and may scan the whole sequence index backwards past every
+/// other product's rows: 100 ms instead of 0.1 ms on a million rows.)
+fn push_exact(q: &mut QueryBuilder<Postgres>, column: &str, value: String, leading: bool) {
+    if leading {
+        q.push(format_args!(" AND {column} >= "))
+            .push_bind(value.clone())
+            .push(format_args!(" AND {column} <= "))
+            .push_bind(value);
+    } else {
+        q.push(format_args!(" AND {column} = ")).push_bind(value);
+    }
+}
+
+/// The column a filtered page leads its order with: the most selective one filtered on.
+fn leading_column(candidates: &[(&'static str, bool)]) -> Option<&'static str> {
+    candidates
+        .iter()
+        .find_map(|&(column, set)| set.then_some(column))
+}
+
 /// `WHERE` for a usage filter (always starts the clause, so callers may push `AND …`).
 fn push_usage_filter(q: &mut QueryBuilder<Postgres>, f: &UsageFilter) {
+    push_usage_filter_leading(q, f, None);
+}
+
+fn push_usage_filter_leading(
+    q: &mut QueryBuilder<Postgres>,
+    f: &UsageFilter,
+    leading: Option<&str>,
+) {
     q.push(" WHERE true");
     if let Some(from) = f.from {
         q.push(" AND recorded_at >= ").push_bind(from);
@@ -48,7 +79,7 @@ fn push_usage_filter(q: &mut QueryBuilder<Postgres>, f: &UsageFilter) {
     ];
     for (column, value) in exact {
         if let Some(v) = value {
-            q.push(format_args!(" AND {column} = ")).push_bind(v);
+            push_exact(q, column, v, leading == Some(column));
         }
     }
     match f.action {
@@ -174,13 +205,24 @@ impl ReportStore for PostgresStore {
 
     async fn usage_ledger(&self, query: &LedgerQuery) -> StoreResult<LedgerPage> {
         let mut conn = self.conn_read().await?;
+        let f = &query.filter;
+        let leading = leading_column(&[
+            ("license_id", f.license_id.is_some()),
+            ("subscription_id", f.subscription_id.is_some()),
+            ("order_id", f.order_id.is_some()),
+            ("customer_id", f.customer_id.is_some()),
+            ("product_id", f.product_id.is_some()),
+        ]);
         let mut q = QueryBuilder::<Postgres>::new("SELECT sequence, body FROM consumptions");
-        push_usage_filter(&mut q, &query.filter);
+        push_usage_filter_leading(&mut q, f, leading);
         if let Some(before) = query.before {
             q.push(" AND sequence < ").push_bind(before);
         }
-        q.push(" ORDER BY sequence DESC LIMIT ")
-            .push_bind(i64::from(query.limit.get()) + 1);
+        match leading {
+            Some(column) => q.push(format_args!(" ORDER BY {column}, sequence DESC LIMIT ")),
+            None => q.push(" ORDER BY sequence DESC LIMIT "),
+        };
+        q.push_bind(i64::from(query.limit.get()) + 1);
         let rows: Vec<LedgerRow> = q
             .build_query_as()
             .fetch_all(&mut *conn)
@@ -217,6 +259,11 @@ impl ReportStore for PostgresStore {
         if let Some(s) = query.source {
             q.push(" AND actor_type = ").push_bind(s.as_str());
         }
+        let leading = leading_column(&[
+            ("subject_license", query.license_id.is_some()),
+            ("subject_customer", query.customer_id.is_some()),
+            ("subject_product", query.product_id.is_some()),
+        ]);
         let stored = [
             ("subject_product", &query.product_id),
             ("subject_customer", &query.customer_id),
@@ -224,8 +271,7 @@ impl ReportStore for PostgresStore {
         ];
         for (column, value) in stored {
             if let Some(v) = value {
-                q.push(format_args!(" AND {column} = "))
-                    .push_bind(v.clone());
+                push_exact(&mut q, column, v.clone(), leading == Some(column));
             }
         }
         // Rarer filters read the metadata (as ActivityQuery::subject does).
@@ -247,8 +293,11 @@ impl ReportStore for PostgresStore {
             q.push(" AND jsonb_typeof(metadata->'feature_code') = 'string' AND metadata->>'feature_code' = ")
                 .push_bind(v.clone());
         }
-        q.push(" ORDER BY sequence DESC LIMIT ")
-            .push_bind(i64::from(query.limit.get()) + 1);
+        match leading {
+            Some(column) => q.push(format_args!(" ORDER BY {column}, sequence DESC LIMIT ")),
+            None => q.push(" ORDER BY sequence DESC LIMIT "),
+        };
+        q.push_bind(i64::from(query.limit.get()) + 1);
         let rows: Vec<EventRow> = q
             .build_query_as()
             .fetch_all(&mut *conn)
