@@ -149,7 +149,7 @@ pub struct FloatingLeaseData {
 /// `data` of the signed payload inside an offline envelope (DESIGN 4.2): the runtime
 /// entitlement plus the offline window and the device binding it is locked to.
 ///
-/// Read through [`OfflineWire`], not `#[serde(flatten)]`: flatten buffers every field into
+/// Read through a flat wire struct, not `#[serde(flatten)]`: flatten buffers every field into
 /// an intermediate tree first, which made reading the payload cost as much as decrypting it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "OfflineWire")]

@@ -254,7 +254,36 @@ def main(base_url: str, token: str) -> None:
     as_plain = ManagementClient(base_url=base_url, token=plain["token"], timeout=10)
     refused(lambda: as_plain.list_activities(query={}), 403, "activities without report:read")
 
-    print("reports: OK (12 operations checked against the seeded activity)")
+    # ---- every parameter of the twelve, with odd values: never a 5xx, always an error envelope
+    import httpx
+    doc = httpx.get(f"{base_url}/openapi.json", timeout=10).json()
+    odd = ["", "x", "-1", "0", "99999999999999999999", "1970-01-01T00:00:00Z", "2026-13-45T99:00:00Z",
+           "product_id,,feature_code", "time,nope", "\u00e9\u00e8", "5m", "1d", "consume", pid]
+    swept = 0
+    for path, item in doc["paths"].items():
+        if not (path.startswith("/api/v1/reports") or path.startswith("/api/v1/ops")
+                or path == "/api/v1/activities"):
+            continue
+        for method, op in item.items():
+            if method != "get" or "{id}" in path:
+                continue
+            names = []
+            for p in op.get("parameters", []):
+                if "$ref" in p:
+                    p = doc["components"]["parameters"][p["$ref"].split("/")[-1]]
+                if p.get("in") == "query":
+                    names.append(p["name"])
+            for name in names:
+                for value in odd:
+                    r = httpx.get(f"{base_url}{path}", params={name: value},
+                                  headers={"Authorization": f"Bearer {token}"}, timeout=10)
+                    swept += 1
+                    check(r.status_code < 500, f"GET {path}?{name}={value!r}: {r.status_code} {r.text[:200]}")
+                    if r.status_code >= 400:
+                        check("error" in r.json(), f"GET {path}?{name}={value!r}: no error envelope")
+    check(swept > 300, f"the parameter sweep ran ({swept} requests)")
+
+    print(f"reports: OK (12 operations checked against the seeded activity, {swept} odd parameters)")
 
 
 if __name__ == "__main__":
