@@ -56,13 +56,6 @@ fn push_usage_filter_leading(
     f: &UsageFilter,
     leading: Option<&str>,
 ) {
-    q.push(" WHERE true");
-    if let Some(from) = f.from {
-        q.push(" AND recorded_at >= ").push_bind(from);
-    }
-    if let Some(to) = f.to {
-        q.push(" AND recorded_at < ").push_bind(to);
-    }
     let exact = [
         ("product_id", f.product_id.as_ref().map(|v| v.to_string())),
         ("customer_id", f.customer_id.as_ref().map(|v| v.to_string())),
@@ -77,11 +70,7 @@ fn push_usage_filter_leading(
             f.feature_code.as_ref().map(|v| v.to_string()),
         ),
     ];
-    for (column, value) in exact {
-        if let Some(v) = value {
-            push_exact(q, column, v, leading == Some(column));
-        }
-    }
+    push_where(q, "recorded_at", (f.from, f.to), exact, leading);
     match f.action {
         Some(LedgerAction::Credit) => q.push(" AND amount < 0"),
         Some(_) => q.push(" AND amount >= 0"),
@@ -551,13 +540,6 @@ impl ReportStore for PostgresStore {
 }
 
 fn push_error_filter(q: &mut QueryBuilder<Postgres>, f: &RuntimeErrorQuery) {
-    q.push(" WHERE true");
-    if let Some(from) = f.from {
-        q.push(" AND bucket_start >= ").push_bind(from);
-    }
-    if let Some(to) = f.to {
-        q.push(" AND bucket_start < ").push_bind(to);
-    }
     let exact = [
         ("product_id", f.product_id.as_ref().map(|v| v.to_string())),
         ("customer_id", f.customer_id.as_ref().map(|v| v.to_string())),
@@ -565,9 +547,29 @@ fn push_error_filter(q: &mut QueryBuilder<Postgres>, f: &RuntimeErrorQuery) {
         ("app_version", f.app_version.clone()),
         ("endpoint", f.endpoint.map(|e| e.as_str().to_owned())),
     ];
+    push_where(q, "bucket_start", (f.from, f.to), exact, None);
+}
+
+/// ` WHERE true`, the time window on `time_column` (`from` inclusive, `to` exclusive) and an
+/// exact match for every value given (callers may push `AND …` after it).
+fn push_where<const N: usize>(
+    q: &mut QueryBuilder<Postgres>,
+    time_column: &str,
+    (from, to): licentia_core::engine::Window,
+    exact: [(&str, Option<String>); N],
+    leading: Option<&str>,
+) {
+    q.push(" WHERE true");
+    if let Some(from) = from {
+        q.push(format_args!(" AND {time_column} >= "))
+            .push_bind(from);
+    }
+    if let Some(to) = to {
+        q.push(format_args!(" AND {time_column} < ")).push_bind(to);
+    }
     for (column, value) in exact {
         if let Some(v) = value {
-            q.push(format_args!(" AND {column} = ")).push_bind(v);
+            push_exact(q, column, v, leading == Some(column));
         }
     }
 }

@@ -364,20 +364,27 @@ impl UsageQuery {
                 }
             })
             .collect();
-        groups.sort_by(|a, b| {
+        let truncated = rank(&mut groups, self.limit, |a, b| {
             a.bucket_start
                 .cmp(&b.bucket_start)
                 .then(b.units.cmp(&a.units))
                 .then_with(|| usage_group_values(a).cmp(&usage_group_values(b)))
         });
-        let truncated = groups.len() > self.limit.as_usize();
-        groups.truncate(self.limit.as_usize());
         UsageSummary {
             groups,
             truncated,
             totals,
         }
     }
+}
+
+/// Orders report groups by `cmp` (bucket, then the sum largest first, then the values) and
+/// keeps the first `limit`; returns whether any were left out.
+fn rank<T>(groups: &mut Vec<T>, limit: Limit, cmp: impl Fn(&T, &T) -> std::cmp::Ordering) -> bool {
+    groups.sort_by(cmp);
+    let truncated = groups.len() > limit.as_usize();
+    groups.truncate(limit.as_usize());
+    truncated
 }
 
 fn usage_group_values(g: &UsageGroup) -> [Option<&str>; 6] {
@@ -451,14 +458,12 @@ impl RuntimeErrorQuery {
                 },
             )
             .collect();
-        groups.sort_by(|a, b| {
+        let truncated = rank(&mut groups, self.limit, |a, b| {
             a.bucket_start
                 .cmp(&b.bucket_start)
                 .then(b.count.cmp(&a.count))
                 .then_with(|| error_group_values(a).cmp(&error_group_values(b)))
         });
-        let truncated = groups.len() > self.limit.as_usize();
-        groups.truncate(self.limit.as_usize());
         RuntimeErrorReport {
             groups,
             truncated,
