@@ -14,7 +14,18 @@ pub fn b64_decode(s: &str) -> Option<Vec<u8>> {
 
 /// Strict base64 of exactly `N` bytes.
 pub fn b64_decode_array<const N: usize>(s: &str) -> Option<[u8; N]> {
-    b64_decode(s)?.try_into().ok()
+    // Keys, nonces, salts and signatures (up to 64 bytes) decode on the stack: verifying a
+    // signature should not allocate for it.
+    const STACK: usize = 96;
+    if N + 3 > STACK {
+        return b64_decode(s)?.try_into().ok();
+    }
+    if s.len() != N.div_ceil(3) * 4 {
+        return None;
+    }
+    let mut buf = [0u8; STACK];
+    let n = STANDARD.decode_slice(s, &mut buf).ok()?;
+    buf.get(..n)?.try_into().ok()
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -45,4 +56,35 @@ pub fn hex_decode_array<const N: usize>(s: &str) -> Option<[u8; N]> {
         out[i] = (nibble(pair[0])? << 4) | nibble(pair[1])?;
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_length_base64_is_strict() {
+        let sixty_four = STANDARD.encode([7u8; 64]);
+        assert_eq!(b64_decode_array::<64>(&sixty_four), Some([7u8; 64]));
+        assert_eq!(b64_decode_array::<32>(&sixty_four), None, "too long");
+        assert_eq!(b64_decode_array::<64>(&sixty_four[..84]), None, "too short");
+        let twelve = STANDARD.encode([1u8; 12]);
+        assert_eq!(b64_decode_array::<12>(&twelve), Some([1u8; 12]));
+        // Unpadded, trailing bits set, whitespace: refused like the allocating decoder does.
+        let thirty_two = STANDARD.encode([9u8; 32]);
+        assert_eq!(
+            b64_decode_array::<32>(thirty_two.trim_end_matches('=')),
+            None
+        );
+        let mut bits = thirty_two.clone().into_bytes();
+        bits[42] = b'B';
+        assert_eq!(
+            b64_decode_array::<32>(core::str::from_utf8(&bits).unwrap()),
+            b64_decode(core::str::from_utf8(&bits).unwrap()).and_then(|v| v.try_into().ok())
+        );
+        assert_eq!(
+            b64_decode_array::<32>(&alloc::format!(" {}", &thirty_two[1..])),
+            None
+        );
+    }
 }
