@@ -962,3 +962,217 @@ async fn idempotency_records_expire_after_their_time_to_live() {
         .unwrap();
     assert!(!again.replayed);
 }
+
+async fn error_report(e: &TestEngine, pairs: &[(&str, &str)]) -> serde_json::Value {
+    let params = licentia_core::engine::ReportParams::from_pairs(pairs.iter().copied());
+    e.runtime_error_report(&params).await.unwrap()
+}
+
+#[tokio::test]
+async fn runtime_refusals_are_counted_per_bucket_written_behind_and_bounded() {
+    use licentia_core::engine::MAX_PENDING_REFUSAL_KEYS;
+    let (e, clock) = engine().await;
+    let f = fixture(&e, PolicyDraft::default()).await;
+    // Three refusals of one kind in one five-minute bucket, one after it, one unknown key.
+    for _ in 0..3 {
+        let r = e.validate(call(&f.key, None), &hw("never-activated")).await;
+        assert_eq!(denied(r), [DenialCode::DeviceNotActivated]);
+    }
+    assert_eq!(
+        e.pending_runtime_errors(),
+        1,
+        "one key in memory, counted three times"
+    );
+    assert_eq!(
+        error_report(&e, &[]).await["total"],
+        0,
+        "nothing is written before a flush"
+    );
+    clock.advance(Duration::minutes(5));
+    e.validate(call(&f.key, None), &hw("never-activated"))
+        .await
+        .unwrap_err();
+    e.check(call("LK-not-a-key", None), &hw("x"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.flush_runtime_errors().await.unwrap(), 3);
+    assert_eq!(e.pending_runtime_errors(), 0);
+
+    let by_time = error_report(
+        &e,
+        &[
+            ("group_by", "time,reason_code"),
+            ("bucket", "5m"),
+            ("license_id", f.license.id.as_str()),
+        ],
+    )
+    .await;
+    let counts: Vec<i64> = by_time["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["count"].as_i64().unwrap())
+        .collect();
+    assert_eq!(counts, [3, 1], "two five-minute buckets: {by_time}");
+    let product = error_report(&e, &[("product_id", f.product.id.as_str())]).await;
+    assert_eq!(
+        product["total"], 4,
+        "the license's refusals carry its product"
+    );
+    let unknown = error_report(&e, &[("group_by", "result_class,endpoint")]).await;
+    assert!(
+        unknown["groups"].as_array().unwrap().iter().any(|g| {
+            g["result_class"] == "unauthorized" && g["endpoint"] == "check" && g["count"] == 1
+        }),
+        "an unknown key is counted without a license: {unknown}"
+    );
+
+    // Past the bound, new keys lose their license and version instead of growing memory.
+    let extra = 25;
+    for n in 0..MAX_PENDING_REFUSAL_KEYS + extra {
+        let req = RuntimeBindingRequest {
+            app_version: Some(format!("9.9.{n}")),
+            ..hw("never-activated")
+        };
+        e.validate(call(&f.key, None), &req).await.unwrap_err();
+    }
+    assert_eq!(e.coarsened_refusals(), extra as u64);
+    assert_eq!(e.pending_runtime_errors(), MAX_PENDING_REFUSAL_KEYS + 1);
+    e.flush_runtime_errors().await.unwrap();
+    let total = error_report(&e, &[("endpoint", "validate")]).await;
+    assert_eq!(
+        total["total"].as_i64().unwrap(),
+        4 + (MAX_PENDING_REFUSAL_KEYS + extra) as i64,
+        "every refusal is still counted"
+    );
+    let one_version = error_report(&e, &[("app_version", "9.9.7")]).await;
+    assert_eq!(
+        one_version["total"], 1,
+        "a version counted before the bound keeps its key"
+    );
+
+    // Counts older than the retention are purged.
+    clock.advance(licentia_core::engine::RUNTIME_ERROR_RETENTION + Duration::minutes(10));
+    assert!(e.purge_reports().await.unwrap() > 0);
+    assert_eq!(error_report(&e, &[]).await["total"], 0);
+}
+
+#[tokio::test]
+async fn report_exports_are_produced_downloadable_and_expire() {
+    use licentia_core::engine::{EXPORT_RETENTION, ExportRequest};
+    let (e, clock) = engine().await;
+    let draft = PolicyDraft {
+        max_activations: Some(1),
+        ..Default::default()
+    };
+    let f = fixture(&e, draft).await;
+    e.activate(call(&f.key, None), &hw("a")).await.unwrap();
+    for (n, amount) in [2, 3].into_iter().enumerate() {
+        let req = ConsumeRequest {
+            fingerprint: Some("a".into()),
+            feature_code: "export".into(),
+            amount: Some(amount),
+            event_id: format!("ev-{n}"),
+            ..Default::default()
+        };
+        e.consume(call(&f.key, Some(&format!("k-{n}"))), &req)
+            .await
+            .unwrap();
+    }
+    let mut filters = Metadata::new();
+    filters.insert("product_id".into(), serde_json::json!(f.product.id));
+    let export = e
+        .create_export(
+            &admin(),
+            ExportRequest {
+                report_kind: ReportKind::UsageLedger,
+                format: Some(ExportFormat::Csv),
+                filters: filters.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(export.status, ExportStatus::Pending);
+    assert!(matches!(
+        e.export_file(export.id.as_str()).await,
+        Err(EngineError::Conflict(_))
+    ));
+    // The same request digests the same; the digest is over kind, format and filters.
+    clock.advance(Duration::seconds(1));
+    let again = e
+        .create_export(
+            &admin(),
+            ExportRequest {
+                report_kind: ReportKind::UsageLedger,
+                format: Some(ExportFormat::Csv),
+                filters,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.digest, export.digest);
+    assert_ne!(again.id, export.id);
+
+    let (claimed, report) = e.produce_export().await.unwrap().expect("a pending export");
+    assert_eq!(claimed.id, export.id, "the oldest first");
+    let report = report.unwrap();
+    let amounts: Vec<i64> = report
+        .rows
+        .iter()
+        .map(|r| r["amount"].as_i64().unwrap())
+        .collect();
+    assert_eq!(amounts, [3, 2], "the ledger's rows, newest first");
+    assert!(
+        e.finish_export(&claimed.id, Ok(b"a,b\n".to_vec()))
+            .await
+            .unwrap()
+    );
+    let (ready, file) = e.export_file(export.id.as_str()).await.unwrap();
+    assert_eq!(ready.status, ExportStatus::Ready);
+    assert_eq!(file, b"a,b\n");
+    assert_eq!(ready.artifact_digest.len(), 64);
+
+    // A bad filter is refused at creation; one the report cannot serve fails with a reason.
+    let mut bad = Metadata::new();
+    bad.insert("bucket".into(), serde_json::json!("2h"));
+    let refused = e
+        .create_export(
+            &admin(),
+            ExportRequest {
+                report_kind: ReportKind::UsageSummary,
+                format: None,
+                filters: bad,
+            },
+        )
+        .await;
+    assert!(matches!(refused, Err(EngineError::InvalidQuery { .. })));
+    let (second, outcome) = e.produce_export().await.unwrap().unwrap();
+    assert_eq!(second.id, again.id);
+    e.finish_export(&second.id, Err("disk full".into()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        e.export_file(again.id.as_str()).await,
+        Err(EngineError::Conflict(_))
+    ));
+    assert_eq!(
+        e.get_export(again.id.as_str())
+            .await
+            .unwrap()
+            .error
+            .as_deref(),
+        Some("disk full")
+    );
+    drop(outcome);
+    assert!(
+        e.produce_export().await.unwrap().is_none(),
+        "nothing pending"
+    );
+
+    clock.advance(EXPORT_RETENTION + Duration::seconds(1));
+    assert!(matches!(
+        e.get_export(export.id.as_str()).await,
+        Err(EngineError::NotFound { .. })
+    ));
+    assert_eq!(e.purge_reports().await.unwrap(), 2, "both exports purged");
+}
