@@ -36,6 +36,14 @@ pub(crate) struct RefusalContext {
 }
 
 impl RefusalContext {
+    /// Before the license is known: only the request's `app_version`.
+    pub(crate) fn unknown(app_version: Option<&str>) -> Self {
+        Self {
+            app_version: app_version.map(str::to_owned),
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn of_license(license: &License, app_version: Option<&str>) -> Self {
         Self {
             license: Some((license.id.clone(), license.product_id.clone())),

@@ -238,13 +238,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         let endpoint = endpoint_of(name);
         let reported = binding.and_then(|b| b.app_version.as_deref());
         self.prepare(name, endpoint, reported, call, req, binding, idempotent)
-            .inspect_err(|e| {
-                let context = RefusalContext {
-                    app_version: reported.map(str::to_owned),
-                    ..RefusalContext::default()
-                };
-                self.note_refusal(endpoint, e, context);
-            })
+            .inspect_err(|e| self.note_refusal(endpoint, e, RefusalContext::unknown(reported)))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -305,14 +299,16 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         let caller = Caller::License {
             ip_address: call.ip_address,
         };
+        // What a refusal concerns, noted only when the rule refuses (nothing on success).
         let seen = std::sync::Mutex::new(None);
         let answer = self
             .transact(query, idempotency, caller, |agg, now| {
-                *seen
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                    Some(RefusalContext::of_license(&agg.license, app_version));
-                let plan = decide(agg, now)?;
+                let plan = decide(agg, now).inspect_err(|_| {
+                    *seen
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                        Some(RefusalContext::of_license(&agg.license, app_version));
+                })?;
                 let body = self.signed_body(&plan.outcome, call.request_id, now)?;
                 Ok(plan.map(|_| ResponseBody::fresh(body)))
             })
@@ -323,10 +319,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
                 let context = seen
                     .into_inner()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .unwrap_or_else(|| RefusalContext {
-                        app_version: app_version.map(str::to_owned),
-                        ..RefusalContext::default()
-                    });
+                    .unwrap_or_else(|| RefusalContext::unknown(app_version));
                 self.note_refusal(endpoint, &e, context);
                 Err(e)
             }
@@ -342,12 +335,10 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     ) -> Result<(T, DateTime<Utc>), EngineError> {
         debug_assert!(op.idempotency.is_none(), "reads take no idempotency key");
         let (endpoint, app_version) = (op.endpoint, op.app_version);
-        let mut context = RefusalContext {
-            app_version: app_version.map(str::to_owned),
-            ..RefusalContext::default()
-        };
-        let result = self.decide_read(op, decide, &mut context).await;
+        let mut about = None;
+        let result = self.decide_read(op, decide, &mut about).await;
         if let Err(e) = &result {
+            let context = about.unwrap_or_else(|| RefusalContext::unknown(app_version));
             self.note_refusal(endpoint, e, context);
         }
         result
@@ -357,7 +348,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         &self,
         op: Op<'_>,
         decide: impl FnOnce(&LicenseAggregate, DateTime<Utc>) -> Result<Read<T>, Denial>,
-        context: &mut RefusalContext,
+        about: &mut Option<RefusalContext>,
     ) -> Result<(T, DateTime<Utc>), EngineError> {
         let now = self.now();
         let agg = match self.store.read_license(&op.query).await {
@@ -371,8 +362,10 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         if agg.license.key_hash != op.key_hash {
             return Err(EngineError::InvalidCredentials);
         }
-        *context = RefusalContext::of_license(&agg.license, op.app_version);
-        let read = decide(&agg, now)?;
+        // What a refusal concerns, built only when the rule refuses (nothing on success).
+        let read = decide(&agg, now).inspect_err(|_| {
+            *about = Some(RefusalContext::of_license(&agg.license, op.app_version));
+        })?;
         if let Some(mut touch) = read.touch {
             touch.event = touch.event.about(&agg.license);
             let actor = Actor::license(&agg.license.id, op.call.ip_address.map(str::to_owned));
