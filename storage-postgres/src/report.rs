@@ -12,7 +12,7 @@ use licentia_core::model::{
     RuntimeErrorGroup, UsageDimension, UsageGroup, UsageRow, UsageTotals,
 };
 use licentia_core::store::{
-    ActivityQuery, EventPage, ExportArtifact, LedgerPage, LedgerQuery, ReportStore,
+    ActivityQuery, EventPage, ExportArtifact, LedgerPage, LedgerQuery, Limit, ReportStore,
     RuntimeErrorQuery, RuntimeErrorReport, StoreError, StoreResult, UsageFilter, UsageQuery,
     UsageSummary,
 };
@@ -44,6 +44,23 @@ fn leading_column(candidates: &[(&'static str, bool)]) -> Option<&'static str> {
     candidates
         .iter()
         .find_map(|&(column, set)| set.then_some(column))
+}
+
+/// `ORDER BY [leading,] sequence DESC LIMIT limit + 1` (one more than the page, to know
+/// whether another follows: [`split_page`]).
+fn push_newest_first(q: &mut QueryBuilder<Postgres>, leading: Option<&str>, limit: Limit) {
+    match leading {
+        Some(column) => q.push(format_args!(" ORDER BY {column}, sequence DESC LIMIT ")),
+        None => q.push(" ORDER BY sequence DESC LIMIT "),
+    };
+    q.push_bind(i64::from(limit.get()) + 1);
+}
+
+/// The first `limit` of `rows` (fetched with one more), and whether more matched.
+fn split_page<T>(mut rows: Vec<T>, limit: Limit) -> (Vec<T>, bool) {
+    let more = rows.len() > limit.as_usize();
+    rows.truncate(limit.as_usize());
+    (rows, more)
 }
 
 /// `WHERE` for a usage filter (always starts the clause, so callers may push `AND …`).
@@ -155,10 +172,9 @@ impl ReportStore for PostgresStore {
             .fetch_all(&mut *conn)
             .await
             .map_err(map)?;
-        let truncated = rows.len() > query.limit.as_usize();
+        let (rows, truncated) = split_page(rows, query.limit);
         let groups = rows
             .into_iter()
-            .take(query.limit.as_usize())
             .map(|r| {
                 let t = totals_of((r.7, r.8, r.9, r.10));
                 UsageGroup {
@@ -207,20 +223,15 @@ impl ReportStore for PostgresStore {
         if let Some(before) = query.before {
             q.push(" AND sequence < ").push_bind(before);
         }
-        match leading {
-            Some(column) => q.push(format_args!(" ORDER BY {column}, sequence DESC LIMIT ")),
-            None => q.push(" ORDER BY sequence DESC LIMIT "),
-        };
-        q.push_bind(i64::from(query.limit.get()) + 1);
+        push_newest_first(&mut q, leading, query.limit);
         let rows: Vec<LedgerRow> = q
             .build_query_as()
             .fetch_all(&mut *conn)
             .await
             .map_err(map)?;
-        let more = rows.len() > query.limit.as_usize();
+        let (rows, more) = split_page(rows, query.limit);
         let rows: Vec<UsageRow> = rows
             .into_iter()
-            .take(query.limit.as_usize())
             .map(|(sequence, Json(record))| UsageRow { sequence, record })
             .collect();
         let next_cursor = more.then(|| rows.last().map(|r| r.sequence)).flatten();
@@ -282,20 +293,15 @@ impl ReportStore for PostgresStore {
             q.push(" AND jsonb_typeof(metadata->'feature_code') = 'string' AND metadata->>'feature_code' = ")
                 .push_bind(v.clone());
         }
-        match leading {
-            Some(column) => q.push(format_args!(" ORDER BY {column}, sequence DESC LIMIT ")),
-            None => q.push(" ORDER BY sequence DESC LIMIT "),
-        };
-        q.push_bind(i64::from(query.limit.get()) + 1);
+        push_newest_first(&mut q, leading, query.limit);
         let rows: Vec<EventRow> = q
             .build_query_as()
             .fetch_all(&mut *conn)
             .await
             .map_err(map)?;
-        let more = rows.len() > query.limit.as_usize();
+        let (rows, more) = split_page(rows, query.limit);
         let events = rows
             .into_iter()
-            .take(query.limit.as_usize())
             .map(event_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
         let next_cursor = more.then(|| events.last().map(|e| e.sequence)).flatten();
@@ -376,10 +382,9 @@ impl ReportStore for PostgresStore {
             .fetch_all(&mut *conn)
             .await
             .map_err(map)?;
-        let truncated = rows.len() > query.limit.as_usize();
+        let (rows, truncated) = split_page(rows, query.limit);
         let groups = rows
             .into_iter()
-            .take(query.limit.as_usize())
             .map(
                 |(bucket_start, endpoint, reason_code, result_class, count)| RuntimeErrorGroup {
                     bucket_start,

@@ -293,6 +293,7 @@ macro_rules! conformance_suite {
             store reports::activities_filter_by_subject_and_page,
             store reports::runtime_errors_add_up_group_and_purge,
             store reports::exports_are_claimed_once_finished_and_purged,
+            spawn reports::concurrent_export_claims_hand_each_export_to_one_producer,
             store licenses::licenses_round_trip_and_filter,
             store licenses::license_key_hash_is_unique,
             store licenses::missing_licenses_are_not_found_without_calling_the_closure,

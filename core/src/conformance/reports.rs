@@ -194,9 +194,6 @@ pub async fn usage_reports_sum_group_and_page<S: Store + Clone + Send + Sync + '
         ],
         "bucketed by UTC day, then by units, a license without customer as its own group"
     );
-    let mut sorted = got.clone();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0).then(b.2.cmp(&a.2)));
-    assert_eq!(got, sorted);
 
     let windowed = summary(UsageQuery {
         filter: UsageFilter {
@@ -744,4 +741,39 @@ pub async fn exports_are_claimed_once_finished_and_purged<
     assert_eq!(purged, 1, "only the export past its expiry is purged");
     expect_not_found(store.get_export(&a.id).await, "get_export");
     assert_eq!(ok(store.get_export(&b.id).await, "get_export").id, b.id);
+}
+
+type Boxed<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'static>>;
+
+/// Many producers claiming at once: every pending export goes to exactly one of them.
+pub async fn concurrent_export_claims_hand_each_export_to_one_producer<
+    S: Store + Clone + Send + Sync + 'static,
+    Sp: super::Spawner,
+>(
+    store: S,
+    spawner: Sp,
+) {
+    for n in 1..=24 {
+        ok(
+            store.insert_export(&export(n, i64::from(n))).await,
+            "insert_export",
+        );
+    }
+    let tasks: Vec<Boxed<Vec<ExportId>>> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            Box::pin(async move {
+                let mut mine = Vec::new();
+                while let Some(e) = ok(store.claim_export(at(100), at(1_000)).await, "claim_export")
+                {
+                    mine.push(e.id);
+                }
+                mine
+            }) as Boxed<_>
+        })
+        .collect();
+    let all: Vec<ExportId> = super::run_concurrently(&spawner, tasks).await.concat();
+    let distinct: std::collections::BTreeSet<_> = all.iter().collect();
+    assert_eq!(distinct.len(), all.len(), "no export was claimed twice");
+    assert_eq!(all.len(), 24, "every pending export was claimed");
 }

@@ -163,7 +163,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             Some(_) => Some(LicenseStatus::Active),
             None => None,
         };
-        query.limit = Limit::new(Some(crate::store::MAX_LIMIT.into()));
+        query.limit = Limit::MAX;
         let mut policies: HashMap<PolicyId, Policy> = HashMap::new();
         let mut out = Vec::with_capacity(want);
         loop {

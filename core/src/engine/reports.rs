@@ -227,7 +227,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             .list_licenses(
                 LicenseQuery {
                     customer_id: Some(customer.id.clone()),
-                    limit: Limit::new(Some(crate::store::MAX_LIMIT.into())),
+                    limit: Limit::MAX,
                     ..LicenseQuery::default()
                 },
                 None,
@@ -250,11 +250,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             .usage_part(&filter, &[UsageDimension::Feature], limit)
             .await?;
         let (_, by_license) = self
-            .usage_part(
-                &filter,
-                &[UsageDimension::License],
-                Limit::new(Some(crate::store::MAX_LIMIT.into())),
-            )
+            .usage_part(&filter, &[UsageDimension::License], Limit::MAX)
             .await?;
         let units: BTreeMap<&str, i64> = by_license
             .iter()
@@ -290,7 +286,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             "licenses": {
                 "total": licenses.len(),
                 "by_status": by_status,
-                "truncated": licenses.len() >= usize::from(crate::store::MAX_LIMIT as u16),
+                "truncated": licenses.len() >= Limit::MAX.as_usize(),
                 "items": rows,
             },
             "usage": {"by_product": by_product, "by_feature": by_feature},
@@ -347,7 +343,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         let licenses = self
             .list_licenses(
                 LicenseQuery {
-                    limit: Limit::new(Some(crate::store::MAX_LIMIT.into())),
+                    limit: Limit::MAX,
                     ..license_query
                 },
                 None,
@@ -374,11 +370,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         query: &ActivityQuery,
     ) -> Result<(Vec<Activity>, Option<i64>), EngineError> {
         let page = self.store.list_activities(query).await?;
-        let activities = page
-            .events
-            .into_iter()
-            .map(|e| Activity::of(e, |e, k| ActivityQuery::subject(e, k).map(str::to_owned)))
-            .collect();
+        let activities = page.events.into_iter().map(Activity::from).collect();
         Ok((activities, page.next_cursor))
     }
 
@@ -466,7 +458,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
                 customer_id: filter.customer_id.clone(),
                 license_id: filter.license_id.clone(),
                 group_by: vec![ErrorDimension::ResultClass],
-                limit: Limit::new(Some(crate::store::MAX_LIMIT.into())),
+                limit: Limit::MAX,
                 ..RuntimeErrorQuery::default()
             })
             .await?;
@@ -487,9 +479,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     }
 
     async fn webhook_counts(&self) -> Result<Value, EngineError> {
-        let endpoints = self
-            .list_webhooks(Limit::new(Some(crate::store::MAX_LIMIT.into())))
-            .await?;
+        let endpoints = self.list_webhooks(Limit::MAX).await?;
         let active = endpoints.iter().filter(|w| w.is_active).count();
         let failing = endpoints
             .iter()
@@ -516,10 +506,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         let limit = params.limit()?;
         let endpoints = match params.get("endpoint_id") {
             Some(id) => vec![self.get_webhook(id).await?],
-            None => {
-                self.list_webhooks(Limit::new(Some(crate::store::MAX_LIMIT.into())))
-                    .await?
-            }
+            None => self.list_webhooks(Limit::MAX).await?,
         };
         let mut failures: BTreeMap<(String, String), (i64, chrono::DateTime<chrono::Utc>)> =
             BTreeMap::new();
@@ -683,7 +670,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         }
         // The ledger is exported whole (newest first, up to the cap), not one page.
         let mut query = params.ledger_query()?;
-        query.limit = Limit::new(Some(crate::store::MAX_LIMIT.into()));
+        query.limit = Limit::MAX;
         let mut entries = Vec::new();
         loop {
             let (page, next) = self.usage_ledger_page(&query).await?;

@@ -420,19 +420,41 @@ pub struct Activity {
     pub metadata: Metadata,
 }
 
-impl Activity {
-    /// The activity of a logged event; `subject` reads what it concerns (the store's
-    /// `ActivityQuery::subject`).
-    pub fn of(e: super::Event, subject: impl Fn(&super::Event, &str) -> Option<String>) -> Self {
+impl super::Event {
+    /// What the event concerns, for `key` (`product_id`, `customer_id`, `license_id`,
+    /// `order_id`, `subscription_id`, `feature_code`): its metadata's string value (the
+    /// engine adds the license's ids to every event about a license), or its own id when it
+    /// is the resource of that kind.
+    pub fn subject(&self, key: &str) -> Option<&str> {
+        if let Some(v) = self.metadata.get(key).and_then(|v| v.as_str()) {
+            return Some(v);
+        }
+        let own = match key {
+            "product_id" => "product",
+            "customer_id" => "customer",
+            "license_id" => "license",
+            "order_id" => "order",
+            "subscription_id" => "subscription",
+            _ => return None,
+        };
+        (self.resource_type == own)
+            .then_some(self.resource_id.as_deref())
+            .flatten()
+    }
+}
+
+impl From<super::Event> for Activity {
+    fn from(e: super::Event) -> Self {
+        let subject = |key: &str| e.subject(key).map(str::to_owned);
         Self {
             id: e.sequence,
             occurred_at: e.created_at,
-            product_id: subject(&e, "product_id"),
-            customer_id: subject(&e, "customer_id"),
-            license_id: subject(&e, "license_id"),
-            order_id: subject(&e, "order_id"),
-            subscription_id: subject(&e, "subscription_id"),
-            feature_code: subject(&e, "feature_code"),
+            product_id: subject("product_id"),
+            customer_id: subject("customer_id"),
+            license_id: subject("license_id"),
+            order_id: subject("order_id"),
+            subscription_id: subject("subscription_id"),
+            feature_code: subject("feature_code"),
             action: e.event_type,
             source: e.actor_type,
             actor_id: e.actor_id,

@@ -100,9 +100,8 @@ pub struct LedgerPage {
 }
 
 /// Which events the activity feed selects. `product_id`, `customer_id`, `license_id`,
-/// `order_id`, `subscription_id` and `feature_code` match the event's metadata (the engine
-/// adds the license's ids to every event about a license) or, for the first three, the
-/// event's own resource.
+/// `order_id`, `subscription_id` and `feature_code` match what the event concerns
+/// ([`Event::subject`](crate::model::Event)).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ActivityQuery {
     /// Only sequences lower than this.
@@ -123,30 +122,10 @@ pub struct ActivityQuery {
 }
 
 impl ActivityQuery {
-    /// The value of `key` that an event carries for the filters: its metadata's, or its own
-    /// id when it is the resource of that kind.
-    pub fn subject<'e>(e: &'e crate::model::Event, key: &str) -> Option<&'e str> {
-        if let Some(v) = e.metadata.get(key).and_then(|v| v.as_str()) {
-            return Some(v);
-        }
-        let own = match key {
-            "product_id" => "product",
-            "customer_id" => "customer",
-            "license_id" => "license",
-            "order_id" => "order",
-            "subscription_id" => "subscription",
-            _ => return None,
-        };
-        (e.resource_type == own)
-            .then_some(e.resource_id.as_deref())
-            .flatten()
-    }
-
     /// Whether `e` passes the filters (not the cursor).
     pub fn matches(&self, e: &crate::model::Event) -> bool {
         let subject = |key: &str, want: &Option<String>| {
-            want.as_deref()
-                .is_none_or(|w| Self::subject(e, key) == Some(w))
+            want.as_deref().is_none_or(|w| e.subject(key) == Some(w))
         };
         self.from.is_none_or(|f| e.created_at >= f)
             && self.to.is_none_or(|t| e.created_at < t)

@@ -19,6 +19,9 @@ pub const MAX_LIMIT: u32 = 200;
 pub struct Limit(u32);
 
 impl Limit {
+    /// The largest page: [`MAX_LIMIT`].
+    pub const MAX: Limit = Limit(MAX_LIMIT);
+
     /// Clamps a requested size; `None` means the default.
     pub fn new(requested: Option<i64>) -> Self {
         match requested {
