@@ -187,7 +187,6 @@ mod tests {
         let report = Report {
             data: json!({}),
             rows: rows(),
-            next_cursor: None,
         };
         let text = String::from_utf8(render(ExportFormat::Csv, &report).unwrap()).unwrap();
         assert_eq!(
@@ -204,7 +203,6 @@ mod tests {
         let report = Report {
             data: json!({}),
             rows: many,
-            next_cursor: None,
         };
         let pdf = render(ExportFormat::Pdf, &report).unwrap();
         assert!(pdf.starts_with(b"%PDF-"), "a PDF header");
@@ -218,7 +216,6 @@ mod tests {
         let report = Report {
             data: json!({"totals": {"units": 24}}),
             rows: vec![],
-            next_cursor: None,
         };
         let v: serde_json::Value =
             serde_json::from_slice(&render(ExportFormat::Json, &report).unwrap()).unwrap();

@@ -38,8 +38,6 @@ pub struct Report {
     pub data: Value,
     /// The report's table: one flat object per row.
     pub rows: Vec<Metadata>,
-    /// The ledger's next page, for the usage ledger.
-    pub next_cursor: Option<i64>,
 }
 
 /// What `POST /api/v1/reports/exports` asks for.
@@ -100,10 +98,10 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             ReportKind::UsageSummary => self.usage_summary(params).await,
             ReportKind::UsageLedger => {
                 let page = self.usage_ledger_page(&params.ledger_query()?).await?;
+                // One page; [`Self::usage_ledger`] pages on, an export takes the whole ledger.
                 Ok(Report {
                     data: to_value(&page.0)?,
                     rows: rows_of(&page.0),
-                    next_cursor: page.1,
                 })
             }
             ReportKind::LicenseAudit => self.license_audit(params).await,
@@ -136,7 +134,6 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         Ok(Report {
             rows: rows_of(&summary.groups),
             data,
-            next_cursor: None,
         })
     }
 
@@ -215,7 +212,6 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         Ok(Report {
             rows: rows_of(&activity),
             data,
-            next_cursor: None,
         })
     }
 
@@ -292,11 +288,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             "usage": {"by_product": by_product, "by_feature": by_feature},
             "runtime_errors": {"total": errors.total},
         });
-        Ok(Report {
-            data,
-            rows,
-            next_cursor: None,
-        })
+        Ok(Report { data, rows })
     }
 
     async fn settlement(&self, params: &ReportParams) -> Result<Report, EngineError> {
@@ -361,7 +353,6 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         Ok(Report {
             rows: rows_of(&groups),
             data,
-            next_cursor: None,
         })
     }
 
@@ -684,7 +675,6 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         Ok(Report {
             data: to_value(&entries)?,
             rows: rows_of(&entries),
-            next_cursor: None,
         })
     }
 
