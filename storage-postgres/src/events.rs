@@ -2,8 +2,8 @@
 
 use licentia_core::model::{AuditActorType, Event, Metadata};
 use licentia_core::store::{EventPage, EventQuery, NewEvent, StoreError, StoreResult};
-use sqlx::PgConnection;
 use sqlx::types::Json;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use crate::error::{backend, map};
 
@@ -12,6 +12,19 @@ pub(crate) async fn append(conn: &mut PgConnection, events: Vec<NewEvent>) -> St
     if events.is_empty() {
         return Ok(());
     }
+    let mut q = QueryBuilder::new("WITH ");
+    push_append(&mut q, events);
+    q.push(" SELECT 1");
+    q.build().execute(conn).await.map_err(map)?;
+    Ok(())
+}
+
+/// Pushes two common table expressions (named `appended` and `delivered`) that append
+/// `events` and write their deliveries (the outbox): one per endpoint active now whose
+/// `event_types` is empty or names the event's type. `WITH ORDINALITY` keeps the caller's
+/// order, so sequences follow it. The SQL is the same for any number of events, so one
+/// prepared statement serves them all.
+pub(crate) fn push_append(q: &mut QueryBuilder<Postgres>, events: Vec<NewEvent>) {
     let n = events.len();
     let mut event_type = Vec::with_capacity(n);
     let mut actor_type = Vec::with_capacity(n);
@@ -31,41 +44,36 @@ pub(crate) async fn append(conn: &mut PgConnection, events: Vec<NewEvent>) -> St
         ip_address.push(e.ip_address);
         created_at.push(e.created_at);
     }
-    // `WITH ORDINALITY` keeps the caller's order, so sequences follow it. The same statement
-    // writes each event's deliveries (the outbox): one per endpoint active now whose
-    // `event_types` is empty or names the event's type.
-    sqlx::query(
-        "WITH appended AS ( \
+    q.push(
+        "appended AS ( \
              INSERT INTO events (event_type, actor_type, actor_id, resource_type, resource_id, \
                                  metadata, ip_address, created_at) \
              SELECT event_type, actor_type, actor_id, resource_type, resource_id, metadata, \
                     ip_address, created_at \
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                         $6::jsonb[], $7::text[], $8::timestamptz[]) \
-                  WITH ORDINALITY AS e(event_type, actor_type, actor_id, resource_type, \
-                                       resource_id, metadata, ip_address, created_at, n) \
+             FROM UNNEST(",
+    );
+    q.push_bind(event_type).push("::text[], ");
+    q.push_bind(actor_type).push("::text[], ");
+    q.push_bind(actor_id).push("::text[], ");
+    q.push_bind(resource_type).push("::text[], ");
+    q.push_bind(resource_id).push("::text[], ");
+    q.push_bind(metadata).push("::jsonb[], ");
+    q.push_bind(ip_address).push("::text[], ");
+    q.push_bind(created_at).push("::timestamptz[]) ");
+    q.push(
+        "WITH ORDINALITY AS e(event_type, actor_type, actor_id, resource_type, \
+                                  resource_id, metadata, ip_address, created_at, n) \
              ORDER BY n \
-             RETURNING sequence, event_type, created_at) \
-         INSERT INTO webhook_deliveries \
-             (webhook_id, event_sequence, next_attempt_at, series_started_at, created_at) \
-         SELECT w.id, a.sequence, a.created_at, a.created_at, a.created_at \
-         FROM appended a \
-         JOIN webhooks w ON (w.body->>'is_active')::boolean \
-             AND (jsonb_array_length(w.body->'event_types') = 0 \
-                  OR w.body->'event_types' @> jsonb_build_array(a.event_type))",
-    )
-    .bind(event_type)
-    .bind(actor_type)
-    .bind(actor_id)
-    .bind(resource_type)
-    .bind(resource_id)
-    .bind(metadata)
-    .bind(ip_address)
-    .bind(created_at)
-    .execute(conn)
-    .await
-    .map_err(map)?;
-    Ok(())
+             RETURNING sequence, event_type, created_at), \
+         delivered AS ( \
+             INSERT INTO webhook_deliveries \
+                 (webhook_id, event_sequence, next_attempt_at, series_started_at, created_at) \
+             SELECT w.id, a.sequence, a.created_at, a.created_at, a.created_at \
+             FROM appended a \
+             JOIN webhooks w ON (w.body->>'is_active')::boolean \
+                 AND (jsonb_array_length(w.body->'event_types') = 0 \
+                      OR w.body->'event_types' @> jsonb_build_array(a.event_type)))",
+    );
 }
 
 pub(crate) type EventRow = (

@@ -36,15 +36,18 @@
 //! # Transactions
 //!
 //! [`LicenseStore::transact_license`](licentia_core::store::LicenseStore::transact_license)
-//! runs in one transaction: `SELECT … FOR UPDATE` on the license row (by id or key hash),
-//! then one statement that loads the rest of the aggregate (policy, devices, feature
+//! runs in one transaction of four round trips: `BEGIN`; one call of
+//! `licentia_lock_aggregate` (migration 0007), which takes `FOR UPDATE` on the license row
+//! (by id or key hash) and then loads the rest of the aggregate (policy, devices, feature
 //! assignments, leases, the catalog lookup, the consumption and idempotency records asked
-//! for) with a snapshot taken after the lock, so it sees every earlier commit on that
-//! license. The closure runs once; its mutations are applied to the aggregate with
+//! for) in a statement whose snapshot is taken after the lock, so it sees every earlier
+//! commit on that license; one statement that writes the whole decision; `COMMIT`. The
+//! closure runs once; its mutations are applied to the aggregate with
 //! [`LicenseAggregate::apply`](licentia_core::rules::LicenseAggregate::apply) (the meaning
-//! of a mutation lives in core) and each touched row is written; consumptions, the
-//! idempotency record and the events go into the same transaction, which then commits. A
-//! unique violation anywhere rolls everything back.
+//! of a mutation lives in core) and each touched row is written, with the consumptions, the
+//! idempotency record and the events, by one data-modifying common table expression per
+//! kind of row. A unique violation anywhere rolls everything back. A decision with nothing
+//! to write rolls back instead of committing.
 //!
 //! Other writes are single transactions too, each appending its events before it commits.
 //!
