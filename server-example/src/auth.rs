@@ -149,21 +149,31 @@ impl<R> std::fmt::Debug for Auth<R> {
     }
 }
 
+/// The caller's token and address once the token is known, active and allowed from that
+/// address, whatever its scopes: what every [`Auth`] starts from.
+async fn authenticate<S: Store + 'static>(
+    parts: &Parts,
+    app: &App<S>,
+) -> Result<(ApiKey, Option<IpAddr>), ApiError> {
+    let token = credentials(parts, "Bearer")?;
+    let key = app.engine().authenticate(token).await?;
+    let ip = peer_ip(parts);
+    if !key.allowed_cidrs.is_empty()
+        && !ip.is_some_and(|ip| key.allowed_cidrs.iter().any(|c| cidr_contains(c, ip)))
+    {
+        return Err(ApiError::unauthorized(
+            codes::INVALID_CREDENTIALS,
+            "this token is not allowed from this address",
+        ));
+    }
+    Ok((key, ip))
+}
+
 impl<R: RequiredScope, S: Store + 'static> FromRequestParts<App<S>> for Auth<R> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App<S>) -> Result<Self, ApiError> {
-        let token = credentials(parts, "Bearer")?;
-        let key = app.engine().authenticate(token).await?;
-        let ip = peer_ip(parts);
-        if !key.allowed_cidrs.is_empty()
-            && !ip.is_some_and(|ip| key.allowed_cidrs.iter().any(|c| cidr_contains(c, ip)))
-        {
-            return Err(ApiError::unauthorized(
-                codes::INVALID_CREDENTIALS,
-                "this token is not allowed from this address",
-            ));
-        }
+        let (key, ip) = authenticate(parts, app).await?;
         if !key.has_scope(R::SCOPE) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -177,6 +187,23 @@ impl<R: RequiredScope, S: Store + 'static> FromRequestParts<App<S>> for Auth<R> 
             actor,
             _scope: PhantomData,
         })
+    }
+}
+
+/// A management caller with any valid token: for the one operation every token may call,
+/// reading what the token itself may do (`GET /api/v1/system/token`).
+#[derive(Debug)]
+pub struct AnyScope {
+    /// The token's key record.
+    pub key: ApiKey,
+}
+
+impl<S: Store + 'static> FromRequestParts<App<S>> for AnyScope {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App<S>) -> Result<Self, ApiError> {
+        let (key, _) = authenticate(parts, app).await?;
+        Ok(Self { key })
     }
 }
 

@@ -89,6 +89,7 @@ pub mod auth;
 pub mod body;
 pub mod client_ip;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod exports;
 pub mod extract;

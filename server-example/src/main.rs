@@ -233,6 +233,9 @@ async fn run<S: Store + 'static>(
     }
     println!("licentia-server: backend {backend}");
     println!("licentia-server: listening on http://{addr}  (try: curl http://{addr}/readyz)");
+    println!(
+        "licentia-server: admin console on http://{addr}/console (sign in with a management token)"
+    );
     announce_opt_outs(&app.config().clone());
     if let Some(metrics_addr) = args.metrics_listen {
         let metrics = tokio::net::TcpListener::bind(metrics_addr)

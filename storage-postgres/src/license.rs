@@ -579,6 +579,8 @@ impl LicenseStore for PostgresStore {
                AND ($7::timestamptz IS NULL OR expires_at > $7) \
                AND ($8::text IS NULL OR status = $8) \
                AND ($9::timestamptz IS NULL OR (created_at, id) < ($9, $10::text)) \
+               AND ($12::text IS NULL OR body->>'license_key_prefix' = $12 \
+                    OR body->>'license_key_last4' = $12) \
              ORDER BY created_at DESC, id DESC \
              LIMIT $11",
         )
@@ -593,6 +595,7 @@ impl LicenseStore for PostgresStore {
         .bind(after_at)
         .bind(after_id)
         .bind(i64::from(q.limit.get()))
+        .bind(q.key_hint.as_deref())
         .fetch_all(&mut *conn)
         .await
         .map_err(map)?;

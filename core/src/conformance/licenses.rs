@@ -67,6 +67,9 @@ pub async fn licenses_round_trip_and_filter<S: Store + Clone + Send + Sync + 'st
     let mut l3 = license(&timed, 3);
     l3.subscription_id = Some(sub.id.clone());
     l3.expires_at = Some(t0() + Duration::days(40));
+    // Shown parts of the key that no other fixture license has, for the key search.
+    l3.license_key_prefix = "lsk_ZZ33".into();
+    l3.license_key_last4 = "Q3Q3".into();
     let mut l4 = license(&other_policy, 4);
     l4.status = LicenseStatus::Revoked;
     l4.maintenance_expires_at = Some(t0() + Duration::days(365));
@@ -151,7 +154,29 @@ pub async fn licenses_round_trip_and_filter<S: Store + Clone + Send + Sync + 'st
             after: Some((l2.created_at, l2.id.clone())),
             ..LicenseQuery::default()
         },
+        LicenseQuery {
+            key_hint: Some(l2.license_key_prefix.clone()),
+            ..LicenseQuery::default()
+        },
+        LicenseQuery {
+            key_hint: Some("lsk_NONE".into()),
+            ..LicenseQuery::default()
+        },
     ];
+    for hint in [&l3.license_key_prefix, &l3.license_key_last4] {
+        assert_eq!(
+            ids(
+                &list(LicenseQuery {
+                    key_hint: Some(hint.clone()),
+                    ..LicenseQuery::default()
+                })
+                .await,
+                |l| l.id.to_string()
+            ),
+            [l3.id.to_string()],
+            "list_licenses by the key's prefix or last four characters ({hint}) finds that license"
+        );
+    }
     for q in queries {
         let expected: Vec<_> = all
             .iter()

@@ -338,6 +338,10 @@ pub struct LicenseQuery {
     pub expires_after: Option<DateTime<Utc>>,
     /// Only stored status equal to this (`active`, `suspended`, `revoked`).
     pub stored_status: Option<LicenseStatus>,
+    /// The key as shown: its prefix (`license_key_prefix`, e.g. `lsk_AB12`) or its last four
+    /// characters (`license_key_last4`), exactly. Neither identifies a license alone: a
+    /// search, not a lookup.
+    pub key_hint: Option<String>,
     /// Continue after this license in list order (newest first: `created_at` desc, id desc).
     pub after: Option<(DateTime<Utc>, LicenseId)>,
     /// Page size.
@@ -368,6 +372,10 @@ impl LicenseQuery {
                 .expires_after
                 .is_none_or(|t| l.expires_at.is_some_and(|e| e > t))
             && self.stored_status.is_none_or(|s| l.status == s)
+            && self
+                .key_hint
+                .as_ref()
+                .is_none_or(|k| &l.license_key_prefix == k || &l.license_key_last4 == k)
     }
 
     /// Whether `l` comes after the cursor in list order.

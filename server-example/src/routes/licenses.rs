@@ -73,6 +73,8 @@ struct LicenseListQuery {
     subscription_id: Option<String>,
     expires_before: Option<DateTime<Utc>>,
     expires_after: Option<DateTime<Utc>>,
+    /// Extension: the key's prefix or last four characters, as shown.
+    key: Option<String>,
 }
 
 /// A filter id; `Err` when it is malformed (so nothing can match it).
@@ -95,6 +97,7 @@ async fn list_licenses<S: Store + 'static>(
             subscription_id: filter_id(q.subscription_id)?,
             expires_before: q.expires_before,
             expires_after: q.expires_after,
+            key_hint: q.key.filter(|k| !k.is_empty()),
             limit: Limit::new(q.limit),
             ..LicenseQuery::default()
         })

@@ -41,7 +41,8 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
         .merge(licenses::routes())
         .merge(access::routes())
         .merge(reports::routes())
-        .merge(system::routes());
+        .merge(system::routes())
+        .merge(crate::console::routes());
     let routes = if app.config().metrics_separate {
         routes
     } else {

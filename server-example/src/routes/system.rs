@@ -19,6 +19,7 @@ pub(super) fn routes<S: Store + 'static>() -> Router<App<S>> {
         .route("/healthz", get(health))
         .route("/readyz", get(readyz::<S>))
         .route("/api/v1/system/public-keys", get(public_keys::<S>))
+        .route("/api/v1/system/token", get(token))
         .route("/openapi.json", get(openapi))
         .route("/api/v1/openapi.json", get(openapi))
 }
@@ -70,6 +71,12 @@ async fn metrics() -> Response {
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     res
+}
+
+/// Extension: the calling token's own record (name, prefix, scopes, expiry), for any valid
+/// token; what a console asks to know which controls to show.
+async fn token(caller: crate::auth::AnyScope, rid: RequestId) -> Result<Response, ApiError> {
+    ok(&rid, &caller.key)
 }
 
 async fn public_keys<S: Store + 'static>(

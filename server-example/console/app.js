@@ -1,0 +1,681 @@
+// The licentia admin console. Plain script, no dependencies, no build step.
+//
+// Rules this file keeps (the server's Content-Security-Policy enforces the first two):
+// - no inline script or style, no eval, no markup built from strings: every value reaches
+//   the page through `textContent` (the `h` helper), so a product named
+//   `<img src=x onerror=alert(1)>` is shown as those characters;
+// - every action is a `fetch` of the documented management API with the token, so scopes and
+//   rate limits apply as for any client, and the API's error message is shown as it is;
+// - the token lives in this tab's sessionStorage only: never in a URL, a cookie or a log.
+'use strict';
+
+const TOKEN_KEY = 'licentia.console.token';
+const session = { token: null, key: null };
+let liveTimer = null;
+
+// ---- DOM helpers ---------------------------------------------------------------------
+
+/** An element: `attrs` values are attributes (or `on<event>` listeners); strings are text. */
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  setAttrs(el, attrs);
+  append(el, children);
+  return el;
+}
+
+/** An SVG element, as `h`. */
+function svg(tag, attrs, ...children) {
+  const el = document.createElementNS('http://www.w3.org/2000/svg', tag);
+  setAttrs(el, attrs);
+  append(el, children);
+  return el;
+}
+
+function setAttrs(el, attrs) {
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name.startsWith('on')) el.addEventListener(name.slice(2), value);
+    else el.setAttribute(name, value === true ? '' : String(value));
+  }
+}
+
+function append(el, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+const $ = (id) => document.getElementById(id);
+
+/** Replaces the main region with `nodes` and moves focus to its heading. */
+function show(...nodes) {
+  const main = $('main');
+  main.replaceChildren(...nodes.flat());
+  const heading = main.querySelector('h1');
+  if (heading) {
+    heading.setAttribute('tabindex', '-1');
+    heading.focus();
+  }
+}
+
+function say(message, kind = 'error') {
+  const status = $('status');
+  status.className = kind;
+  status.textContent = message;
+}
+
+function clearStatus() {
+  say('', '');
+}
+
+let fieldSeq = 0;
+/** A labelled input: `<label for>` and the control, in one block. */
+function field(label, attrs = {}) {
+  const id = attrs.id || `f${++fieldSeq}`;
+  const control = attrs.options
+    ? h('select', { id, name: attrs.name || id, required: attrs.required },
+      attrs.options.map(([value, text]) => h('option', { value }, text)))
+    : h('input', { type: 'text', ...attrs, id, name: attrs.name || id, options: null });
+  return h('div', { class: 'field' }, h('label', { for: id }, label), control);
+}
+
+/** A form whose submit runs `action(values)`; errors are shown, the form stays filled. */
+function form(title, fields, button, action) {
+  const el = h('form', { class: 'card', 'aria-label': title, novalidate: false },
+    h('h2', {}, title), fields, h('button', { type: 'submit' }, button));
+  el.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const values = Object.fromEntries(new FormData(el).entries());
+    const submit = el.querySelector('button[type=submit]');
+    submit.disabled = true;
+    try {
+      await action(values, el);
+    } catch (e) {
+      report(e);
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return el;
+}
+
+function table(headers, rows, caption) {
+  if (!rows.length) return h('p', { class: 'empty' }, `No ${caption.toLowerCase()} yet.`);
+  return h('div', { class: 'scroll' }, h('table', {},
+    h('caption', {}, caption),
+    h('thead', {}, h('tr', {}, headers.map((t) => h('th', { scope: 'col' }, t)))),
+    h('tbody', {}, rows.map((cells) => h('tr', {}, cells.map((c) => h('td', {}, c)))))));
+}
+
+function link(href, text) {
+  return h('a', { href }, text);
+}
+
+function when(ts) {
+  if (!ts) return '—';
+  const d = new Date(ts);
+  return Number.isNaN(d.getTime()) ? String(ts) : d.toISOString().replace('T', ' ').slice(0, 19) + 'Z';
+}
+
+function dl(pairs) {
+  return h('dl', { class: 'facts' }, pairs.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v ?? '—')]));
+}
+
+// ---- the API ---------------------------------------------------------------------------
+
+class ApiFailure extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function api(method, path, body) {
+  const headers = { Authorization: `Bearer ${session.token}` };
+  const init = { method, headers, cache: 'no-store', credentials: 'omit' };
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const res = await fetch(path, init);
+  if (res.status === 204) return null;
+  let json = null;
+  try {
+    json = await res.json();
+  } catch (_) {
+    json = null;
+  }
+  if (!res.ok) {
+    const err = json && json.error;
+    throw new ApiFailure(res.status, err ? err.code : `HTTP_${res.status}`,
+      err ? err.message : res.statusText);
+  }
+  return json;
+}
+
+const get = async (path) => (await api('GET', path)).data;
+const post = async (path, body) => {
+  const res = await api('POST', path, body);
+  return res && res.data;
+};
+
+function qs(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== '' && v !== undefined && v !== null) q.set(k, v);
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+function report(e) {
+  if (e instanceof ApiFailure) {
+    if (e.status === 401) {
+      signOut(`Signed out: ${e.message}`);
+      return;
+    }
+    say(`${e.code}: ${e.message}`);
+  } else {
+    say(`Error: ${e.message || e}`);
+  }
+}
+
+// ---- session and scopes -----------------------------------------------------------------
+
+function can(scope) {
+  const scopes = (session.key && session.key.scopes) || [];
+  return scopes.includes('admin') || scopes.includes(scope);
+}
+
+const PAGES = [
+  ['products', 'Products', 'product:read'],
+  ['licenses', 'Licenses', 'license:read'],
+  ['customers', 'Customers', 'admin'],
+  ['events', 'Events', 'event:read'],
+  ['webhooks', 'Webhooks', 'webhook:write'],
+  ['reports', 'Reports', 'report:read'],
+];
+
+async function signIn(token) {
+  session.token = token;
+  try {
+    session.key = await get('/api/v1/system/token');
+  } catch (e) {
+    session.token = null;
+    session.key = null;
+    throw e;
+  }
+  sessionStorage.setItem(TOKEN_KEY, token);
+  for (const a of $('nav').querySelectorAll('a')) {
+    const page = PAGES.find(([p]) => a.getAttribute('href') === `#/${p}`);
+    a.hidden = !page || !can(page[2]);
+  }
+  $('nav').hidden = false;
+  $('sign-out').hidden = false;
+}
+
+function signOut(message) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  session.token = null;
+  session.key = null;
+  $('nav').hidden = true;
+  $('sign-out').hidden = true;
+  stopLive();
+  if (location.hash) history.replaceState(null, '', location.pathname);
+  renderSignIn();
+  if (message) say(message, 'info');
+}
+
+function renderSignIn() {
+  show(h('h1', {}, 'Sign in'),
+    h('p', {}, 'Sign in with a management token (its scopes decide what you can see and do). '
+      + 'It is kept in this tab only and forgotten when you sign out or close the tab.'),
+    form('Management token', [field('Token', { id: 'token', type: 'password', autocomplete: 'off', required: true })],
+      'Sign in', async (v) => {
+        if (!v.token) throw new Error('enter a token');
+        await signIn(v.token.trim());
+        clearStatus();
+        location.hash = `#/${firstPage()}`;
+        await render();
+      }));
+}
+
+function firstPage() {
+  const page = PAGES.find(([, , scope]) => can(scope));
+  return page ? page[0] : 'products';
+}
+
+function needs(scope, what) {
+  return h('p', { class: 'denied' }, `This token cannot ${what} (it needs the ${scope} scope).`);
+}
+
+// ---- pages ------------------------------------------------------------------------------
+
+async function productsPage() {
+  if (!can('product:read')) return show(h('h1', {}, 'Products'), needs('product:read', 'list products'));
+  const products = await get('/api/v1/products?limit=200');
+  show(h('h1', {}, 'Products'),
+    can('product:write') && form('New product', [
+      field('Name', { name: 'name', required: true }),
+      field('Code', { name: 'code', required: true }),
+    ], 'Create', async (v) => {
+      const p = await post('/api/v1/products', { name: v.name, code: v.code });
+      say(`Product ${p.code} created.`, 'info');
+      location.hash = `#/products/${p.id}`;
+    }),
+    table(['Name', 'Code', 'Created'],
+      products.map((p) => [link(`#/products/${p.id}`, p.name), p.code, when(p.created_at)]), 'Products'));
+}
+
+async function productPage(id) {
+  const product = await get(`/api/v1/products/${encodeURIComponent(id)}`);
+  const [policies, features, versions] = await Promise.all([
+    get(`/api/v1/products/${encodeURIComponent(id)}/policies?limit=200`),
+    get(`/api/v1/products/${encodeURIComponent(id)}/features?limit=200`),
+    get(`/api/v1/products/${encodeURIComponent(id)}/versions?limit=200`),
+  ]);
+  const write = can('product:write');
+  const again = () => productPage(id);
+  const base = `/api/v1/products/${encodeURIComponent(id)}`;
+  show(h('h1', {}, product.name),
+    dl([['Code', product.code], ['Id', product.id], ['Created', when(product.created_at)]]),
+    h('section', { 'aria-label': 'Policies' }, h('h2', {}, 'Policies'),
+      table(['Name', 'Code', 'Type', 'Max activations'],
+        policies.map((p) => [p.name, p.code, p.license_type, String(p.max_activations ?? '—')]), 'Policies'),
+      write && form('New policy', [
+        field('Policy name', { name: 'name', required: true }),
+        field('Policy code', { name: 'code', required: true }),
+        field('License type', { name: 'license_type', options: [
+          ['perpetual', 'Perpetual'], ['time_limited', 'Time limited'], ['subscription', 'Subscription'],
+          ['trial', 'Trial'], ['consumption', 'Consumption']] }),
+        field('Max activations', { name: 'max_activations', type: 'number', min: 1, value: 1 }),
+      ], 'Create policy', async (v) => {
+        await post(`${base}/policies`, {
+          name: v.name, code: v.code, license_type: v.license_type,
+          max_activations: Number(v.max_activations || 1),
+        });
+        say(`Policy ${v.code} created.`, 'info');
+        await again();
+      })),
+    h('section', { 'aria-label': 'Features' }, h('h2', {}, 'Features'),
+      table(['Name', 'Code'], features.map((f) => [f.name, f.code]), 'Features'),
+      write && form('New feature', [
+        field('Feature name', { name: 'name', required: true }),
+        field('Feature code', { name: 'code', required: true }),
+      ], 'Create feature', async (v) => {
+        await post(`${base}/features`, { name: v.name, code: v.code });
+        say(`Feature ${v.code} created.`, 'info');
+        await again();
+      })),
+    h('section', { 'aria-label': 'Versions' }, h('h2', {}, 'Versions'),
+      table(['Version', 'Released'], versions.map((r) => [r.version, when(r.released_at)]), 'Versions'),
+      write && form('New version', [field('Version', { name: 'version', required: true, placeholder: '1.2.0' })],
+        'Create version', async (v) => {
+          await post(`${base}/versions`, { version: v.version });
+          say(`Version ${v.version} created.`, 'info');
+          await again();
+        })));
+}
+
+let licenseSearch = { key: '', customer_id: '', status: '' };
+
+async function licensesPage() {
+  if (!can('license:read')) return show(h('h1', {}, 'Licenses'), needs('license:read', 'list licenses'));
+  const licenses = await get(`/api/v1/licenses${qs({ ...licenseSearch, limit: 200 })}`);
+  const search = form('Search', [
+    field('Key prefix or last four', { name: 'key', value: licenseSearch.key, placeholder: 'lsk_AB12 or WXYZ' }),
+    field('Customer id', { name: 'customer_id', value: licenseSearch.customer_id }),
+    field('Status', { name: 'status', options: [['', 'Any'], ['active', 'Active'], ['suspended', 'Suspended'],
+      ['expired', 'Expired'], ['revoked', 'Revoked'], ['grace_period', 'Grace period']] }),
+  ], 'Search', async (v) => {
+    licenseSearch = { key: v.key.trim(), customer_id: v.customer_id.trim(), status: v.status };
+    clearStatus();
+    await licensesPage();
+  });
+  search.querySelector('select[name=status]').value = licenseSearch.status;
+  show(h('h1', {}, 'Licenses'), search,
+    can('license:write') && await newLicenseForm(),
+    h('div', { id: 'new-key' }),
+    table(['Key', 'Status', 'Customer', 'Expires', 'Devices'],
+      licenses.map((l) => [link(`#/licenses/${l.id}`, `${l.license_key_prefix}…${l.license_key_last4}`),
+        l.status, l.customer_id || '—', when(l.expires_at), String(l.active_device_count)]), 'Licenses'));
+}
+
+async function newLicenseForm() {
+  if (!can('product:read')) {
+    return form('New license', [field('Product id', { name: 'product_id', required: true }),
+      field('Policy id', { name: 'policy_id', required: true }),
+      field('Customer id (optional)', { name: 'customer_id' })], 'Create license', createLicense);
+  }
+  const products = await get('/api/v1/products?limit=200');
+  const policySelect = field('Policy', { name: 'policy_id', options: [] });
+  const productSelect = field('Product', { name: 'product_id',
+    options: products.map((p) => [p.id, `${p.name} (${p.code})`]) });
+  const fill = async () => {
+    const id = productSelect.querySelector('select').value;
+    const select = policySelect.querySelector('select');
+    const policies = id ? await get(`/api/v1/products/${encodeURIComponent(id)}/policies?limit=200`) : [];
+    select.replaceChildren(...policies.map((p) => h('option', { value: p.id }, `${p.name} (${p.code})`)));
+  };
+  productSelect.querySelector('select').addEventListener('change', () => fill().catch(report));
+  await fill();
+  return form('New license', [productSelect, policySelect,
+    field('Customer id (optional)', { name: 'customer_id' }),
+    field('Expires at (optional)', { name: 'expires_at', type: 'datetime-local' })],
+  'Create license', createLicense);
+}
+
+async function createLicense(v) {
+  const body = { product_id: v.product_id, policy_id: v.policy_id };
+  if (v.customer_id) body.customer_id = v.customer_id.trim();
+  if (v.expires_at) body.expires_at = new Date(v.expires_at).toISOString();
+  const created = await post('/api/v1/licenses', body);
+  const key = created.license_key;
+  const out = h('output', { id: 'license-key', class: 'secret' }, key);
+  const copy = h('button', { type: 'button', onclick: async () => {
+    try {
+      await navigator.clipboard.writeText(key);
+      copy.textContent = 'Copied';
+    } catch (_) {
+      const range = document.createRange();
+      range.selectNodeContents(out);
+      getSelection().removeAllRanges();
+      getSelection().addRange(range);
+      copy.textContent = 'Selected: press Ctrl+C';
+    }
+  } }, 'Copy');
+  $('new-key').replaceChildren(h('section', { class: 'card once', 'aria-label': 'New license key' },
+    h('h2', {}, 'License key (shown once)'),
+    h('p', {}, 'Copy it now: it is stored hashed and cannot be shown again.'),
+    out, ' ', copy, ' ', link(`#/licenses/${created.license.id}`, 'Open the license')));
+  say('License created.', 'info');
+}
+
+async function licensePage(id) {
+  const base = `/api/v1/licenses/${encodeURIComponent(id)}`;
+  const [license, devices, features] = await Promise.all([
+    get(base), get(`${base}/devices?limit=200`), get(`${base}/features?limit=200`)]);
+  let policy = null;
+  if (can('product:read')) policy = await get(`/api/v1/policies/${encodeURIComponent(license.policy_id)}`).catch(() => null);
+  const again = () => licensePage(id);
+  const act = (label, path, body, question) => h('button', { type: 'button', onclick: async () => {
+    if (!window.confirm(question)) return;
+    try {
+      await post(path, body);
+      say(`${label}: done.`, 'info');
+      await again();
+    } catch (e) {
+      report(e);
+    }
+  } }, label);
+  const deviceActions = (d) => (can('device:write') && d.status === 'active'
+    ? [act('Reset', `${base}/devices/${encodeURIComponent(d.id)}/reset`, undefined,
+      `Reset device ${d.fingerprint || d.id}? It frees its seat.`), ' ',
+    act('Blacklist', `${base}/devices/${encodeURIComponent(d.id)}/blacklist`, undefined,
+      `Blacklist device ${d.fingerprint || d.id}? It can never activate this license again.`)]
+    : '—');
+  const write = can('license:write');
+  show(h('h1', {}, `License ${license.license_key_prefix}…${license.license_key_last4}`),
+    dl([['Status', license.status], ['Policy', policy ? `${policy.name} (${policy.code})` : license.policy_id],
+      ['Customer', license.customer_id ? link(`#/customers/${license.customer_id}`, license.customer_id) : '—'],
+      ['Expires', when(license.expires_at)], ['Active devices', String(license.active_device_count)],
+      ['Total usage', String(license.total_consumptions)], ['Id', license.id]]),
+    write && h('section', { 'aria-label': 'Lifecycle', class: 'actions' }, h('h2', {}, 'Lifecycle'),
+      license.status === 'suspended'
+        ? act('Reinstate', `${base}/reinstate`, undefined, 'Reinstate this license?')
+        : act('Suspend', `${base}/suspend`, undefined, 'Suspend this license? Its devices stop validating.'), ' ',
+      act('Revoke', `${base}/revoke`, undefined, 'Revoke this license? This cannot be undone.'),
+      form('Renew', [field('Extend by days', { name: 'days', type: 'number', min: 1, value: 30 })], 'Renew',
+        async (v) => {
+          if (!window.confirm(`Extend this license by ${v.days} days?`)) return;
+          await post(`${base}/renew`, { extend_by_days: Number(v.days) });
+          say('Renewed.', 'info');
+          await again();
+        }),
+      form('Transfer', [field('New customer id', { name: 'customer_id', required: true }),
+        field('Reset devices', { name: 'reset_devices', options: [['false', 'No'], ['true', 'Yes']] })],
+      'Transfer', async (v) => {
+        if (!window.confirm(`Transfer this license to ${v.customer_id}?`)) return;
+        await post(`${base}/transfer`, { customer_id: v.customer_id.trim(), reset_devices: v.reset_devices === 'true' });
+        say('Transferred.', 'info');
+        await again();
+      })),
+    h('section', { 'aria-label': 'Features and usage' }, h('h2', {}, 'Features and usage'),
+      table(['Feature', 'Enabled', 'Used', 'Limit', 'Remaining'], features.map((f) => [f.feature_code,
+        f.enabled ? 'yes' : 'no', String(f.total_consumptions), f.max_consumptions == null ? '—' : String(f.max_consumptions),
+        f.remaining == null ? '—' : String(f.remaining)]), 'Features')),
+    h('section', { 'aria-label': 'Devices' }, h('h2', {}, 'Devices'),
+      table(['Fingerprint', 'Hostname', 'Status', 'Last seen', 'Actions'], devices.map((d) => [
+        d.fingerprint || d.binding_key, d.hostname || '—', d.status, when(d.last_seen_at), deviceActions(d)]),
+      'Devices')));
+}
+
+async function customersPage() {
+  if (!can('admin')) return show(h('h1', {}, 'Customers'), needs('admin', 'list customers'));
+  const customers = await get('/api/v1/customers?limit=200');
+  show(h('h1', {}, 'Customers'),
+    form('New customer', [field('Name', { name: 'name', required: true }), field('Code', { name: 'code', required: true }),
+      field('Email (optional)', { name: 'email', type: 'email' })], 'Create', async (v) => {
+      const body = { name: v.name, code: v.code };
+      if (v.email) body.email = v.email;
+      const c = await post('/api/v1/customers', body);
+      say(`Customer ${c.code} created.`, 'info');
+      location.hash = `#/customers/${c.id}`;
+    }),
+    table(['Name', 'Code', 'Email'], customers.map((c) => [link(`#/customers/${c.id}`, c.name), c.code, c.email || '—']),
+      'Customers'));
+}
+
+async function customerPage(id) {
+  const customer = await get(`/api/v1/customers/${encodeURIComponent(id)}`);
+  const licenses = await get(`/api/v1/licenses${qs({ customer_id: id, limit: 200 })}`);
+  show(h('h1', {}, customer.name),
+    dl([['Code', customer.code], ['Email', customer.email], ['Id', customer.id]]),
+    h('h2', {}, 'Licenses'),
+    table(['Key', 'Status', 'Expires'], licenses.map((l) => [
+      link(`#/licenses/${l.id}`, `${l.license_key_prefix}…${l.license_key_last4}`), l.status, when(l.expires_at)]),
+    'Licenses'));
+}
+
+let eventFilter = { event_type: '', resource_type: '', resource_id: '' };
+
+function stopLive() {
+  if (liveTimer) clearInterval(liveTimer);
+  liveTimer = null;
+}
+
+async function eventsPage() {
+  if (!can('event:read')) return show(h('h1', {}, 'Events'), needs('event:read', 'read events'));
+  const list = h('div', { id: 'event-list', 'aria-live': 'polite' });
+  const refresh = async () => {
+    const events = await get(`/api/v1/events${qs({ ...eventFilter, limit: 100 })}`);
+    list.replaceChildren(table(['#', 'Type', 'Resource', 'Actor', 'At'], events.map((e) => [String(e.sequence),
+      e.event_type, `${e.resource_type} ${e.resource_id || ''}`, `${e.actor_type} ${e.actor_id}`, when(e.created_at)]),
+    'Events'));
+  };
+  const live = h('input', { type: 'checkbox', id: 'live', checked: true });
+  const setLive = () => {
+    stopLive();
+    if (live.checked) liveTimer = setInterval(() => refresh().catch((e) => { stopLive(); report(e); }), 5000);
+  };
+  live.addEventListener('change', setLive);
+  show(h('h1', {}, 'Events'),
+    form('Filter', [field('Event type', { name: 'event_type', value: eventFilter.event_type, placeholder: 'device.activated' }),
+      field('Resource type', { name: 'resource_type', value: eventFilter.resource_type }),
+      field('Resource id', { name: 'resource_id', value: eventFilter.resource_id })], 'Filter', async (v) => {
+      eventFilter = { event_type: v.event_type.trim(), resource_type: v.resource_type.trim(), resource_id: v.resource_id.trim() };
+      await refresh();
+    }),
+    h('div', { class: 'field inline' }, live, h('label', { for: 'live' }, 'Live (refresh every 5 s)')),
+    list);
+  await refresh();
+  setLive();
+}
+
+async function webhooksPage() {
+  if (!can('webhook:write')) return show(h('h1', {}, 'Webhooks'), needs('webhook:write', 'manage webhooks'));
+  const endpoints = await get('/api/v1/webhooks?limit=200');
+  show(h('h1', {}, 'Webhooks'),
+    form('New endpoint', [field('Name', { name: 'name', required: true }),
+      field('URL', { name: 'url', type: 'url', required: true, placeholder: 'https://example.com/hooks' }),
+      field('Event types (comma separated, empty for all)', { name: 'event_types' })], 'Create', async (v) => {
+      const types = v.event_types.split(',').map((t) => t.trim()).filter(Boolean);
+      const created = await post('/api/v1/webhooks', { name: v.name, url: v.url, event_types: types });
+      const secret = created.secret || (created.webhook && created.webhook.secret);
+      say(secret ? `Endpoint created. Its signing secret (shown once): ${secret}` : 'Endpoint created.', 'info');
+      await webhooksPage();
+    }),
+    table(['Name', 'URL', 'Active', 'Last delivery', 'Status', 'Failing since'], endpoints.map((w) => [
+      link(`#/webhooks/${w.id}`, w.name), w.url, w.is_active ? 'yes' : 'no', when(w.last_delivery_at),
+      w.last_delivery_status ? `${w.last_delivery_status}${w.last_status_code ? ` (${w.last_status_code})` : ''}` : '—',
+      when(w.failing_since)]), 'Endpoints'));
+}
+
+async function webhookPage(id) {
+  const base = `/api/v1/webhooks/${encodeURIComponent(id)}`;
+  const [w, deliveries] = await Promise.all([get(base), get(`${base}/deliveries?limit=100`)]);
+  const retry = (d) => h('button', { type: 'button', onclick: async () => {
+    try {
+      await post(`${base}/deliveries/${encodeURIComponent(d.id)}/retry`);
+      say('Retry queued.', 'info');
+      await webhookPage(id);
+    } catch (e) {
+      report(e);
+    }
+  } }, 'Retry');
+  show(h('h1', {}, w.name),
+    dl([['URL', w.url], ['Active', w.is_active ? 'yes' : 'no'], ['Events', (w.event_types || []).join(', ') || 'all'],
+      ['Last delivery', when(w.last_delivery_at)], ['Failing since', when(w.failing_since)]]),
+    h('h2', {}, 'Deliveries'),
+    table(['Event', 'Type', 'Status', 'Attempts', 'Next attempt', 'Actions'], deliveries.map((d) => [
+      String(d.event_id), d.event_type, d.status, String((d.attempts || []).length), when(d.next_attempt_at),
+      retry(d)]), 'Deliveries'));
+}
+
+function usageChart(points) {
+  const width = 640;
+  const height = 220;
+  const pad = { left: 48, right: 12, top: 12, bottom: 36 };
+  const max = Math.max(1, ...points.map((p) => p.units));
+  const slot = (width - pad.left - pad.right) / Math.max(1, points.length);
+  const y = (v) => pad.top + (height - pad.top - pad.bottom) * (1 - v / max);
+  return svg('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', class: 'chart', id: 'usage-chart',
+    'aria-label': `Units consumed per day, ${points.length} days, at most ${max}` },
+  svg('title', {}, 'Units consumed per day'),
+  svg('line', { x1: pad.left, y1: y(0), x2: width - pad.right, y2: y(0), class: 'axis' }),
+  svg('text', { x: pad.left - 6, y: y(max) + 4, class: 'tick', 'text-anchor': 'end' }, String(max)),
+  svg('text', { x: pad.left - 6, y: y(0) + 4, class: 'tick', 'text-anchor': 'end' }, '0'),
+  points.map((p, i) => svg('g', {},
+    svg('rect', { x: pad.left + i * slot + slot * 0.1, y: y(p.units), width: Math.max(1, slot * 0.8),
+      height: Math.max(0, y(0) - y(p.units)), class: 'bar' }, svg('title', {}, `${p.day}: ${p.units}`)),
+    (points.length <= 16 || i % Math.ceil(points.length / 8) === 0)
+      && svg('text', { x: pad.left + i * slot + slot / 2, y: height - pad.bottom + 16, class: 'tick',
+        'text-anchor': 'middle' }, p.day.slice(5)))));
+}
+
+async function reportsPage() {
+  if (!can('report:read')) return show(h('h1', {}, 'Reports'), needs('report:read', 'read reports'));
+  const days = 30;
+  const today = new Date();
+  today.setUTCHours(0, 0, 0, 0);
+  const to = new Date(today.getTime() + 86400000);
+  const from = new Date(to.getTime() - days * 86400000);
+  const summary = await get(`/api/v1/reports/usage-summary${qs({ from: from.toISOString(), to: to.toISOString(), bucket: '1d', limit: 200 })}`);
+  const byDay = new Map();
+  for (let i = 0; i < days; i += 1) byDay.set(new Date(from.getTime() + i * 86400000).toISOString().slice(0, 10), 0);
+  for (const g of summary.groups || []) {
+    const day = String(g.bucket_start || '').slice(0, 10);
+    if (byDay.has(day)) byDay.set(day, byDay.get(day) + Number(g.units || 0));
+  }
+  const points = [...byDay].map(([day, units]) => ({ day, units }));
+  const exports = h('div', { id: 'export-result' });
+  show(h('h1', {}, 'Reports'),
+    h('section', { 'aria-label': 'Usage' }, h('h2', {}, `Usage, last ${days} days`),
+      usageChart(points),
+      dl([['Units', String(summary.totals.units)], ['Consumed', String(summary.totals.consumed)],
+        ['Credited', String(summary.totals.credited)], ['Events', String(summary.totals.events)]]),
+      h('details', {}, h('summary', {}, 'Usage per day as a table'),
+        table(['Day', 'Units'], points.filter((p) => p.units).map((p) => [p.day, String(p.units)]), 'Usage'))),
+    can('report:export')
+      ? form('Export', [field('Report', { name: 'report_kind', options: [['usage-summary', 'Usage summary'],
+        ['usage-ledger', 'Usage ledger']] }),
+      field('Format', { name: 'format', options: [['csv', 'CSV'], ['json', 'JSON'], ['pdf', 'PDF']] })],
+      'Create export', async (v) => {
+        let ex = await post('/api/v1/reports/exports', { report_kind: v.report_kind, format: v.format,
+          filters: { from: from.toISOString(), to: to.toISOString() } });
+        exports.replaceChildren(h('p', {}, `Export ${ex.id}: ${ex.status}…`));
+        for (let i = 0; i < 60 && ex.status === 'pending'; i += 1) {
+          await new Promise((r) => setTimeout(r, 1000));
+          ex = await get(`/api/v1/reports/exports/${encodeURIComponent(ex.id)}`);
+        }
+        if (ex.status !== 'ready') throw new Error(`export ${ex.id} is ${ex.status}${ex.error ? `: ${ex.error}` : ''}`);
+        exports.replaceChildren(h('p', {}, `Export ${ex.id} is ready. `, h('button', { type: 'button', onclick: () =>
+          download(ex).catch(report) }, 'Download')));
+      })
+      : needs('report:export', 'create exports'),
+    exports);
+}
+
+async function download(ex) {
+  const res = await fetch(`/api/v1/reports/exports/${encodeURIComponent(ex.id)}/download`,
+    { headers: { Authorization: `Bearer ${session.token}` }, cache: 'no-store', credentials: 'omit' });
+  if (!res.ok) throw new ApiFailure(res.status, `HTTP_${res.status}`, res.statusText);
+  const url = URL.createObjectURL(await res.blob());
+  const a = h('a', { href: url, download: `${ex.report_kind}-${ex.id}.${ex.format}` });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+// ---- routing ----------------------------------------------------------------------------
+
+const ROUTES = [
+  [/^#\/products$/, productsPage],
+  [/^#\/products\/([^/]+)$/, productPage],
+  [/^#\/licenses$/, licensesPage],
+  [/^#\/licenses\/([^/]+)$/, licensePage],
+  [/^#\/customers$/, customersPage],
+  [/^#\/customers\/([^/]+)$/, customerPage],
+  [/^#\/events$/, eventsPage],
+  [/^#\/webhooks$/, webhooksPage],
+  [/^#\/webhooks\/([^/]+)$/, webhookPage],
+  [/^#\/reports$/, reportsPage],
+];
+
+async function render() {
+  stopLive();
+  if (!session.token) return renderSignIn();
+  const hash = location.hash || `#/${firstPage()}`;
+  for (const a of $('nav').querySelectorAll('a')) {
+    if (hash.startsWith(a.getAttribute('href'))) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  const route = ROUTES.find(([re]) => re.test(hash));
+  if (!route) return show(h('h1', {}, 'Not found'), h('p', {}, 'No such page.'));
+  const args = hash.match(route[0]).slice(1).map(decodeURIComponent);
+  try {
+    await route[1](...args);
+  } catch (e) {
+    report(e);
+  }
+}
+
+document.addEventListener('DOMContentLoaded', async () => {
+  $('sign-out').addEventListener('click', () => signOut('Signed out.'));
+  window.addEventListener('hashchange', () => {
+    clearStatus();
+    render();
+  });
+  const saved = sessionStorage.getItem(TOKEN_KEY);
+  if (saved) {
+    try {
+      await signIn(saved);
+    } catch (e) {
+      signOut();
+      report(e);
+      return;
+    }
+  }
+  await render();
+});

@@ -1,0 +1,270 @@
+// Drives the admin console in Debian's Chromium against a running licentia-server
+// (server-example/tests/console.rs starts one per backend and runs this script).
+//
+//   node browser.mjs BASE_URL ADMIN_TOKEN SCREENSHOT_DIR CHROMIUM
+//
+// The walk a vendor's operator takes: sign in, create a product, a policy, a feature, a
+// version and a license (its key is shown once), activate a device and record usage through
+// the runtime API, see the device on the license page and reset it, find the event in
+// Events, see the usage chart in Reports and download an export. Then: a product:read token
+// sees no write controls, a script in a product name renders as text, sign-out forgets the
+// token, the token never appears in a URL or a cookie, and the page logs no error (a CSP
+// violation is one). Screenshots of every page at desktop and phone width go to
+// SCREENSHOT_DIR. Prints "console: OK" when every check passed.
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const [base, adminToken, shots, executablePath] = process.argv.slice(2);
+if (!base || !adminToken || !shots || !executablePath) {
+  console.error('usage: node browser.mjs BASE_URL ADMIN_TOKEN SCREENSHOT_DIR CHROMIUM');
+  process.exit(2);
+}
+mkdirSync(shots, { recursive: true });
+
+const failures = [];
+function check(ok, what) {
+  if (!ok) failures.push(what);
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
+}
+
+async function api(token, method, path, body, scheme = 'Bearer') {
+  const res = await fetch(base + path, {
+    method,
+    headers: {
+      Authorization: `${scheme} ${token}`,
+      'Content-Type': 'application/json',
+      'Idempotency-Key': randomUUID(),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = res.status === 204 ? null : await res.json();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+const VIEWPORTS = { desktop: { width: 1280, height: 900 }, phone: { width: 390, height: 844 } };
+
+async function screenshots(page, name) {
+  const before = page.viewportSize();
+  for (const [label, size] of Object.entries(VIEWPORTS)) {
+    await page.setViewportSize(size);
+    await page.screenshot({ path: join(shots, `${name}-${label}.png`), fullPage: true });
+  }
+  await page.setViewportSize(before);
+}
+
+function watch(page, errors, token) {
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+  page.on('response', (r) => {
+    if (r.status() >= 400) errors.push(`${r.status()} from ${r.url()}`);
+  });
+  page.on('framenavigated', (f) => {
+    if (f.url().includes(token)) errors.push(`the token appeared in a URL: ${f.url()}`);
+  });
+  page.on('request', (r) => {
+    if (r.url().includes(token)) errors.push(`the token appeared in a request URL: ${r.url()}`);
+  });
+}
+
+async function signIn(page, token) {
+  await page.goto(`${base}/console`);
+  await page.getByLabel('Token', { exact: true }).fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('navigation', { name: 'Main' }).waitFor();
+}
+
+const browser = await chromium.launch({ executablePath, headless: true, args: ['--no-sandbox'] });
+let current = null;
+try {
+  const context = await browser.newContext({ viewport: VIEWPORTS.desktop, acceptDownloads: true });
+  const page = await context.newPage();
+  current = page;
+  const errors = [];
+  watch(page, errors, adminToken);
+  page.on('dialog', (d) => d.accept());
+
+  const res = await page.goto(`${base}/console`);
+  const csp = res.headers()['content-security-policy'] || '';
+  check(csp.includes("script-src 'self'") && !csp.includes('unsafe-inline'), `a strict CSP is served (${csp})`);
+  await screenshots(page, 'sign-in');
+
+  // Sign in: the navigation names every page.
+  await signIn(page, adminToken);
+  for (const name of ['Products', 'Licenses', 'Customers', 'Events', 'Webhooks', 'Reports']) {
+    check(await page.getByRole('link', { name, exact: true }).isVisible(), `the navigation links ${name}`);
+  }
+  check((await context.cookies()).length === 0, 'no cookie is set');
+
+  // A product whose name is a script: shown as text, never run.
+  const suffix = Date.now().toString(36);
+  const xss = `<img src=x onerror="window.__xss=1">Widget ${suffix}`;
+  await page.getByRole('link', { name: 'Products', exact: true }).click();
+  await page.getByLabel('Name', { exact: true }).fill(xss);
+  await page.getByLabel('Code', { exact: true }).fill(`widget-${suffix}`);
+  await page.getByRole('button', { name: 'Create' }).click();
+  await page.getByRole('heading', { level: 1, name: xss }).waitFor();
+  check(await page.locator('main img').count() === 0, 'the product name made no element');
+  check(await page.evaluate(() => window.__xss === undefined), 'the script in the name did not run');
+
+  // Its policy, feature and version.
+  await page.getByLabel('Policy name', { exact: true }).fill('Standard');
+  await page.getByLabel('Policy code', { exact: true }).fill('standard');
+  await page.getByLabel('License type', { exact: true }).selectOption('perpetual');
+  await page.getByLabel('Max activations', { exact: true }).fill('2');
+  await page.getByRole('button', { name: 'Create policy' }).click();
+  await page.getByRole('cell', { name: 'standard', exact: true }).waitFor();
+  await page.getByLabel('Feature name', { exact: true }).fill('Units');
+  await page.getByLabel('Feature code', { exact: true }).fill('units');
+  await page.getByRole('button', { name: 'Create feature' }).click();
+  await page.getByRole('cell', { name: 'units', exact: true }).waitFor();
+  await page.getByLabel('Version', { exact: true }).fill('1.0.0');
+  await page.getByRole('button', { name: 'Create version' }).click();
+  await page.getByRole('cell', { name: '1.0.0', exact: true }).waitFor();
+  check(true, 'a policy, a feature and a version were created from the product page');
+  await screenshots(page, 'product');
+  const productId = page.url().split('/').pop();
+
+  // A license: its key is shown once, with a copy button.
+  await page.getByRole('link', { name: 'Licenses', exact: true }).click();
+  await page.getByLabel('Product', { exact: true }).selectOption(productId);
+  await page.getByLabel('Policy', { exact: true }).locator('option', { hasText: 'standard' }).waitFor({ state: 'attached' });
+  await page.getByRole('button', { name: 'Create license' }).click();
+  const keyBox = page.locator('#license-key');
+  await keyBox.waitFor();
+  const key = (await keyBox.textContent()).trim();
+  check(key.startsWith('lsk_'), `the new license key is shown (${key.slice(0, 8)}…)`);
+  check(await page.getByRole('button', { name: 'Copy' }).isVisible(), 'the key has a copy button');
+  await screenshots(page, 'licenses');
+  await page.getByRole('link', { name: 'Open the license' }).click();
+  await page.getByRole('heading', { level: 1, name: /^License lsk_/ }).waitFor();
+  const licenseId = page.url().split('/').pop();
+  check(!(await page.content()).includes(key), 'the license page does not show the key again');
+
+  // A device and some usage, through the runtime API as a client would.
+  const features = await api(adminToken, 'GET', `/api/v1/products/${productId}/features`);
+  await api(adminToken, 'POST', `/api/v1/licenses/${licenseId}/features`, { feature_id: features.data[0].id });
+  await api(key, 'POST', '/api/v1/license/activate', { fingerprint: 'console-device-1', hostname: 'console-host' }, 'License');
+  await api(key, 'POST', '/api/v1/license/consume',
+    { fingerprint: 'console-device-1', feature_code: 'units', amount: 7, event_id: `e-${suffix}` }, 'License');
+  await page.reload();
+  const row = page.getByRole('row', { name: /console-device-1/ });
+  await row.waitFor();
+  check(await row.getByRole('cell', { name: 'active', exact: true }).isVisible(), 'the activated device is on the license page');
+  await screenshots(page, 'license');
+  await row.getByRole('button', { name: 'Reset' }).click();
+  await page.getByRole('row', { name: /console-device-1/ }).getByRole('cell', { name: 'reset', exact: true }).waitFor();
+  check(true, 'Reset (after its confirmation) reset the device');
+
+  // The reset in Events.
+  await page.getByRole('link', { name: 'Events', exact: true }).click();
+  await page.getByRole('cell', { name: 'device.reset', exact: true }).first().waitFor();
+  check(true, 'the device.reset event is in Events');
+  await page.getByLabel('Event type', { exact: true }).fill('device.activated');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await page.waitForFunction(() => [...document.querySelectorAll('#event-list td:nth-child(2)')]
+    .every((td) => td.textContent === 'device.activated'));
+  check(true, 'the Events filter shows only the type asked for');
+  await screenshots(page, 'events');
+
+  // Reports: the usage chart has today's bar, and an export downloads.
+  await page.getByRole('link', { name: 'Reports', exact: true }).click();
+  const chart = page.locator('#usage-chart');
+  await chart.waitFor();
+  const tallest = await chart.locator('rect.bar').evaluateAll((bars) => Math.max(...bars.map((b) => Number(b.getAttribute('height')))));
+  check(tallest > 0, `the usage chart draws the usage (tallest bar ${tallest})`);
+  check(await page.getByRole('definition').filter({ hasText: /^7$/ }).count() > 0, 'the totals show the 7 units consumed');
+  await page.getByLabel('Format', { exact: true }).selectOption('csv');
+  const [download] = await Promise.all([
+    page.waitForEvent('download', { timeout: 60000 }),
+    (async () => {
+      await page.getByRole('button', { name: 'Create export' }).click();
+      await page.getByRole('button', { name: 'Download' }).click({ timeout: 60000 });
+    })(),
+  ]);
+  const file = join(shots, download.suggestedFilename());
+  await download.saveAs(file);
+  check(readFileSync(file, 'utf8').includes('units'), `the CSV export downloaded (${download.suggestedFilename()})`);
+  await screenshots(page, 'reports');
+
+  // License search by the key's last four characters (each search re-renders the page once
+  // its answer is in: wait for that answer before looking).
+  const search = async (text) => {
+    await page.getByLabel('Key prefix or last four', { exact: true }).fill(text);
+    await Promise.all([
+      page.waitForResponse((r) => r.url().includes(`key=${encodeURIComponent(text)}`)),
+      page.getByRole('button', { name: 'Search' }).click(),
+    ]);
+    await page.getByLabel('Key prefix or last four', { exact: true }).and(page.locator(`[value="${text}"]`)).waitFor();
+  };
+  await page.getByRole('link', { name: 'Licenses', exact: true }).click();
+  await search(key.slice(-4));
+  const found = await page.locator('main table a').allTextContents();
+  check(found.length === 1 && found[0].endsWith(key.slice(-4)), "the license is found by its key's last four characters");
+  await search('ZZZZ');
+  await page.getByText('No licenses yet.').waitFor();
+  check(true, 'a search that matches nothing lists nothing');
+
+  // Customers and Webhooks.
+  await page.getByRole('link', { name: 'Customers', exact: true }).click();
+  await page.getByLabel('Name', { exact: true }).fill('Ada Industries');
+  await page.getByLabel('Code', { exact: true }).fill(`ada-${suffix}`);
+  await page.getByRole('button', { name: 'Create' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Ada Industries' }).waitFor();
+  check(true, 'a customer was created');
+  await screenshots(page, 'customer');
+  await page.getByRole('link', { name: 'Customers', exact: true }).click();
+  await page.getByRole('link', { name: 'Ada Industries' }).waitFor();
+  await screenshots(page, 'customers');
+  await page.getByRole('link', { name: 'Webhooks', exact: true }).click();
+  await page.getByRole('heading', { level: 1, name: 'Webhooks' }).waitFor();
+  await screenshots(page, 'webhooks');
+
+  // Sign out forgets the token.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByLabel('Token', { exact: true }).waitFor();
+  check(await page.evaluate(() => sessionStorage.length === 0 && localStorage.length === 0),
+    'sign-out leaves nothing in storage');
+  await page.goto(`${base}/console#/licenses`);
+  await page.getByLabel('Token', { exact: true }).waitFor();
+  check(true, 'after sign-out the console asks for a token again');
+  check(errors.length === 0, `the page logged no error${errors.length ? `: ${errors.join('; ')}` : ''}`);
+
+  // A product:read token: read-only pages, no write controls, other pages not offered.
+  const reader = await api(adminToken, 'POST', '/api/v1/api-keys', { name: 'console reader', scopes: ['product:read'] });
+  const readerToken = reader.data.token;
+  const page2 = await (await browser.newContext({ viewport: VIEWPORTS.desktop })).newPage();
+  current = page2;
+  const errors2 = [];
+  watch(page2, errors2, readerToken);
+  await signIn(page2, readerToken);
+  check(await page2.getByRole('link', { name: 'Products', exact: true }).isVisible(), 'a product:read token sees Products');
+  for (const name of ['Licenses', 'Customers', 'Events', 'Webhooks', 'Reports']) {
+    check(!(await page2.getByRole('link', { name, exact: true }).isVisible()), `a product:read token is not offered ${name}`);
+  }
+  await page2.getByRole('link', { name: xss }).waitFor();
+  check(await page2.getByRole('button', { name: 'Create' }).count() === 0, 'a product:read token sees no Create button');
+  await page2.getByRole('link', { name: xss }).click();
+  await page2.getByRole('heading', { level: 1, name: xss }).waitFor();
+  check(await page2.locator('main form button').count() === 0, 'a product:read token sees no write control on a product');
+  await screenshots(page2, 'read-only-product');
+  check(errors2.length === 0, `the read-only session logged no error${errors2.length ? `: ${errors2.join('; ')}` : ''}`);
+} catch (e) {
+  // What the page showed when a step failed, beside the error.
+  if (current) await current.screenshot({ path: join(shots, 'failure.png'), fullPage: true }).catch(() => {});
+  console.log(`console: a step failed (see ${join(shots, 'failure.png')}): ${e.stack || e}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
+if (process.exitCode) process.exit(process.exitCode);
+
+if (failures.length) {
+  console.log(`console: ${failures.length} check(s) failed:\n- ${failures.join('\n- ')}`);
+  process.exit(1);
+}
+console.log('console: OK');
