@@ -280,8 +280,9 @@ async function productPage(id) {
   show(h('h1', {}, product.name),
     dl([['Code', product.code], ['Id', product.id], ['Created', when(product.created_at)]]),
     h('section', { 'aria-label': 'Policies' }, h('h2', {}, 'Policies'),
-      table(['Name', 'Code', 'Type', 'Max activations'],
-        policies.map((p) => [p.name, p.code, p.license_type, String(p.max_activations ?? '—')]), 'Policies'),
+      table(['Name', 'Code', 'Type', 'Max activations', 'Floating seats'],
+        policies.map((p) => [p.name, p.code, p.license_type, String(p.max_activations ?? '—'),
+          String(p.max_floating_users ?? 0)]), 'Policies'),
       write && form('New policy', [
         field('Policy name', { name: 'name', required: true }),
         field('Policy code', { name: 'code', required: true }),
@@ -289,10 +290,12 @@ async function productPage(id) {
           ['perpetual', 'Perpetual'], ['time_limited', 'Time limited'], ['subscription', 'Subscription'],
           ['trial', 'Trial'], ['consumption', 'Consumption']] }),
         field('Max activations', { name: 'max_activations', type: 'number', min: 1, value: 1 }),
+        field('Floating seats (0 for none)', { name: 'max_floating_users', type: 'number', min: 0, value: 0 }),
       ], 'Create policy', async (v) => {
         await post(`${base}/policies`, {
           name: v.name, code: v.code, license_type: v.license_type,
           max_activations: Number(v.max_activations || 1),
+          max_floating_users: Number(v.max_floating_users || 0),
         });
         say(`Policy ${v.code} created.`, 'info');
         await again();
@@ -393,8 +396,8 @@ async function createLicense(v) {
 
 async function licensePage(id) {
   const base = `/api/v1/licenses/${encodeURIComponent(id)}`;
-  const [license, devices, features] = await Promise.all([
-    get(base), get(`${base}/devices?limit=200`), get(`${base}/features?limit=200`)]);
+  const [license, devices, features, leases] = await Promise.all([
+    get(base), get(`${base}/devices?limit=200`), get(`${base}/features?limit=200`), get(`${base}/leases`)]);
   let policy = null;
   if (can('product:read')) policy = await get(`/api/v1/policies/${encodeURIComponent(license.policy_id)}`).catch(() => null);
   const again = () => licensePage(id);
@@ -447,7 +450,11 @@ async function licensePage(id) {
     h('section', { 'aria-label': 'Devices' }, h('h2', {}, 'Devices'),
       table(['Fingerprint', 'Hostname', 'Status', 'Last seen', 'Actions'], devices.map((d) => [
         d.fingerprint || d.binding_key, d.hostname || '—', d.status, when(d.last_seen_at), deviceActions(d)]),
-      'Devices')));
+      'Devices')),
+    h('section', { 'aria-label': 'Floating leases' }, h('h2', {}, 'Floating leases'),
+      table(['Device', 'App version', 'Checked out', 'Last heartbeat', 'Expires'], leases.map((l) => [
+        l.binding_key, l.app_version || '—', when(l.checked_out_at), when(l.last_heartbeat_at), when(l.expires_at)]),
+      'Floating leases')));
 }
 
 async function customersPage() {

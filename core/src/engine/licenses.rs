@@ -12,7 +12,7 @@ use super::runner::{Answer, Caller, Idempotency, ResponseBody, Unrecorded, plain
 use super::{Actor, Clock, Engine, EngineError};
 use crate::crypto::LicenseKey;
 use crate::model::{
-    CustomerId, Device, DeviceId, FeatureAssignRequest, License, LicenseFeature, LicenseId,
+    CustomerId, Device, DeviceId, FeatureAssignRequest, Lease, License, LicenseFeature, LicenseId,
     LicenseStatus, LicenseTerms, Policy, PolicyId, RenewRequest, TransferRequest,
     UsageResetRequest,
 };
@@ -299,6 +299,26 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             .store
             .list_devices(&parse_id(license, "license")?, limit)
             .await?)
+    }
+
+    /// The floating leases holding a seat of a license now (not checked in, not past their
+    /// expiry), in checkout order. Read from a snapshot, like validate.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` (a malformed id names no license too), storage failures.
+    pub async fn list_leases(&self, license: &str) -> Result<Vec<Lease>, EngineError> {
+        let now = self.now();
+        let query = AggregateQuery {
+            selector: Some(LicenseSelector::Id(parse_id(license, "license")?)),
+            ..AggregateQuery::default()
+        };
+        let aggregate = self.store.read_license(&query).await?;
+        Ok(aggregate
+            .leases
+            .into_iter()
+            .filter(|l| l.is_live_at(now))
+            .collect())
     }
 
     /// One device of a license.

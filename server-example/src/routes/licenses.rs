@@ -13,7 +13,7 @@ use licentia_core::model::{
     FeatureAssignRequest, LicenseStatus, RenewRequest, TransferRequest, UsageResetRequest,
 };
 use licentia_core::store::{LicenseQuery, Limit, Store};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ListQuery, created, no_content, ok, stored};
 use crate::auth::Auth;
@@ -38,6 +38,7 @@ pub(super) fn routes<S: Store + 'static>() -> Router<App<S>> {
         .route("/api/v1/licenses/{id}/reinstate", post(reinstate::<S>))
         .route("/api/v1/licenses/{id}/revoke", post(revoke::<S>))
         .route("/api/v1/licenses/{id}/devices", get(list_devices::<S>))
+        .route("/api/v1/licenses/{id}/leases", get(list_leases::<S>))
         .route(
             "/api/v1/licenses/{id}/devices/{device_id}",
             get(get_device::<S>),
@@ -203,6 +204,42 @@ async fn list_devices<S: Store + 'static>(
     Query(q): Query<ListQuery>,
 ) -> R {
     ok(&rid, &app.engine().list_devices(&id, q.limit()).await?)
+}
+
+/// A floating lease as management sees it: everything but the token's hash.
+#[derive(Serialize)]
+struct LeaseView<'a> {
+    id: &'a str,
+    device_id: &'a str,
+    binding_key: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app_version: Option<&'a str>,
+    checked_out_at: DateTime<Utc>,
+    last_heartbeat_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+/// Extension: the floating leases holding a seat now.
+async fn list_leases<S: Store + 'static>(
+    State(app): State<App<S>>,
+    _: Auth<LicenseRead>,
+    rid: RequestId,
+    Path(id): Path<String>,
+) -> R {
+    let leases = app.engine().list_leases(&id).await?;
+    let views: Vec<LeaseView<'_>> = leases
+        .iter()
+        .map(|l| LeaseView {
+            id: l.id.as_str(),
+            device_id: l.device_id.as_str(),
+            binding_key: &l.binding_key,
+            app_version: l.app_version.as_deref(),
+            checked_out_at: l.checked_out_at,
+            last_heartbeat_at: l.last_heartbeat_at,
+            expires_at: l.expires_at,
+        })
+        .collect();
+    ok(&rid, &views)
 }
 
 async fn get_device<S: Store + 'static>(

@@ -116,6 +116,7 @@ try {
   await page.getByLabel('Policy code', { exact: true }).fill('standard');
   await page.getByLabel('License type', { exact: true }).selectOption('perpetual');
   await page.getByLabel('Max activations', { exact: true }).fill('2');
+  await page.getByLabel('Floating seats (0 for none)', { exact: true }).fill('3');
   await page.getByRole('button', { name: 'Create policy' }).click();
   await page.getByRole('cell', { name: 'standard', exact: true }).waitFor();
   await page.getByLabel('Feature name', { exact: true }).fill('Units');
@@ -151,10 +152,13 @@ try {
   await api(key, 'POST', '/api/v1/license/activate', { fingerprint: 'console-device-1', hostname: 'console-host' }, 'License');
   await api(key, 'POST', '/api/v1/license/consume',
     { fingerprint: 'console-device-1', feature_code: 'units', amount: 7, event_id: `e-${suffix}` }, 'License');
+  await api(key, 'POST', '/api/v1/license/floating/checkout', { fingerprint: 'floating-seat-1', app_version: '1.0.0' }, 'License');
   await page.reload();
   const row = page.getByRole('row', { name: /console-device-1/ });
   await row.waitFor();
   check(await row.getByRole('cell', { name: 'active', exact: true }).isVisible(), 'the activated device is on the license page');
+  check(await page.getByRole('region', { name: 'Floating leases' }).getByRole('cell', { name: '1.0.0', exact: true })
+    .isVisible(), 'the floating lease is on the license page');
   await screenshots(page, 'license');
   await row.getByRole('button', { name: 'Reset' }).click();
   await page.getByRole('row', { name: /console-device-1/ }).getByRole('cell', { name: 'reset', exact: true }).waitFor();
