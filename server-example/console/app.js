@@ -69,6 +69,14 @@ function clearStatus() {
   say('', '');
 }
 
+let flash = null;
+/** Navigates to `hash` and shows `message` once the page there is drawn. */
+function go(hash, message) {
+  flash = message;
+  if (location.hash === hash) render();
+  else location.hash = hash;
+}
+
 let fieldSeq = 0;
 /** A labelled input: `<label for>` and the control, in one block. */
 function field(label, attrs = {}) {
@@ -132,9 +140,22 @@ class ApiFailure extends Error {
   }
 }
 
+/** A fresh Idempotency-Key (getRandomValues works outside secure contexts too). */
+function idempotencyKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return `console-${[...bytes].map((b) => b.toString(16).padStart(2, '0')).join('')}`;
+}
+
+// Aborted when the console moves to another page, so a page still loading cannot draw over
+// the one that replaced it.
+let inflight = new AbortController();
+
 async function api(method, path, body) {
   const headers = { Authorization: `Bearer ${session.token}` };
-  const init = { method, headers, cache: 'no-store', credentials: 'omit' };
+  // One key per logical call: operations that require one (renew, transfer) get it, and the
+  // others ignore it.
+  if (method !== 'GET') headers['Idempotency-Key'] = idempotencyKey();
+  const init = { method, headers, cache: 'no-store', credentials: 'omit', signal: inflight.signal };
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -169,6 +190,7 @@ function qs(params) {
 }
 
 function report(e) {
+  if (e && e.name === 'AbortError') return; // the page was left: nothing to say
   if (e instanceof ApiFailure) {
     if (e.status === 401) {
       signOut(`Signed out: ${e.message}`);
@@ -235,8 +257,7 @@ function renderSignIn() {
         if (!v.token) throw new Error('enter a token');
         await signIn(v.token.trim());
         clearStatus();
-        location.hash = `#/${firstPage()}`;
-        await render();
+        go(`#/${firstPage()}`, null);
       }));
 }
 
@@ -260,11 +281,10 @@ async function productsPage() {
       field('Code', { name: 'code', required: true }),
     ], 'Create', async (v) => {
       const p = await post('/api/v1/products', { name: v.name, code: v.code });
-      say(`Product ${p.code} created.`, 'info');
-      location.hash = `#/products/${p.id}`;
+      go(`#/products/${encodeURIComponent(p.id)}`, `Product ${p.code} created.`);
     }),
     table(['Name', 'Code', 'Created'],
-      products.map((p) => [link(`#/products/${p.id}`, p.name), p.code, when(p.created_at)]), 'Products'));
+      products.map((p) => [link(`#/products/${encodeURIComponent(p.id)}`, p.name), p.code, when(p.created_at)]), 'Products'));
 }
 
 async function productPage(id) {
@@ -297,8 +317,8 @@ async function productPage(id) {
           max_activations: Number(v.max_activations || 1),
           max_floating_users: Number(v.max_floating_users || 0),
         });
-        say(`Policy ${v.code} created.`, 'info');
         await again();
+        say(`Policy ${v.code} created.`, 'info');
       })),
     h('section', { 'aria-label': 'Features' }, h('h2', {}, 'Features'),
       table(['Name', 'Code'], features.map((f) => [f.name, f.code]), 'Features'),
@@ -307,16 +327,16 @@ async function productPage(id) {
         field('Feature code', { name: 'code', required: true }),
       ], 'Create feature', async (v) => {
         await post(`${base}/features`, { name: v.name, code: v.code });
-        say(`Feature ${v.code} created.`, 'info');
         await again();
+        say(`Feature ${v.code} created.`, 'info');
       })),
     h('section', { 'aria-label': 'Versions' }, h('h2', {}, 'Versions'),
       table(['Version', 'Released'], versions.map((r) => [r.version, when(r.released_at)]), 'Versions'),
       write && form('New version', [field('Version', { name: 'version', required: true, placeholder: '1.2.0' })],
         'Create version', async (v) => {
           await post(`${base}/versions`, { version: v.version });
-          say(`Version ${v.version} created.`, 'info');
           await again();
+          say(`Version ${v.version} created.`, 'info');
         })));
 }
 
@@ -340,7 +360,7 @@ async function licensesPage() {
     can('license:write') && await newLicenseForm(),
     h('div', { id: 'new-key' }),
     table(['Key', 'Status', 'Customer', 'Expires', 'Devices'],
-      licenses.map((l) => [link(`#/licenses/${l.id}`, `${l.license_key_prefix}…${l.license_key_last4}`),
+      licenses.map((l) => [link(`#/licenses/${encodeURIComponent(l.id)}`, `${l.license_key_prefix}…${l.license_key_last4}`),
         l.status, l.customer_id || '—', when(l.expires_at), String(l.active_device_count)]), 'Licenses'));
 }
 
@@ -368,16 +388,13 @@ async function newLicenseForm() {
   'Create license', createLicense);
 }
 
-async function createLicense(v) {
-  const body = { product_id: v.product_id, policy_id: v.policy_id };
-  if (v.customer_id) body.customer_id = v.customer_id.trim();
-  if (v.expires_at) body.expires_at = new Date(v.expires_at).toISOString();
-  const created = await post('/api/v1/licenses', body);
-  const key = created.license_key;
-  const out = h('output', { id: 'license-key', class: 'secret' }, key);
+/** A secret shown once, in its own box with a Copy button (not in the status line, which a
+ * navigation clears and a screen reader would read aloud). */
+function shownOnce(title, advice, secret, id, ...extra) {
+  const out = h('output', { id, class: 'secret' }, secret);
   const copy = h('button', { type: 'button', onclick: async () => {
     try {
-      await navigator.clipboard.writeText(key);
+      await navigator.clipboard.writeText(secret);
       copy.textContent = 'Copied';
     } catch (_) {
       const range = document.createRange();
@@ -387,10 +404,18 @@ async function createLicense(v) {
       copy.textContent = 'Selected: press Ctrl+C';
     }
   } }, 'Copy');
-  $('new-key').replaceChildren(h('section', { class: 'card once', 'aria-label': 'New license key' },
-    h('h2', {}, 'License key (shown once)'),
-    h('p', {}, 'Copy it now: it is stored hashed and cannot be shown again.'),
-    out, ' ', copy, ' ', link(`#/licenses/${created.license.id}`, 'Open the license')));
+  return h('section', { class: 'card once', 'aria-label': title }, h('h2', {}, title), h('p', {}, advice),
+    out, ' ', copy, extra.length ? ' ' : null, extra);
+}
+
+async function createLicense(v) {
+  const body = { product_id: v.product_id, policy_id: v.policy_id };
+  if (v.customer_id) body.customer_id = v.customer_id.trim();
+  if (v.expires_at) body.expires_at = new Date(v.expires_at).toISOString();
+  const created = await post('/api/v1/licenses', body);
+  $('new-key').replaceChildren(shownOnce('License key (shown once)',
+    'Copy it now: it is stored hashed and cannot be shown again.', created.license_key, 'license-key',
+    link(`#/licenses/${encodeURIComponent(created.license.id)}`, 'Open the license')));
   say('License created.', 'info');
 }
 
@@ -401,26 +426,29 @@ async function licensePage(id) {
   let policy = null;
   if (can('product:read')) policy = await get(`/api/v1/policies/${encodeURIComponent(license.policy_id)}`).catch(() => null);
   const again = () => licensePage(id);
-  const act = (label, path, body, question) => h('button', { type: 'button', onclick: async () => {
+  const act = (label, path, body, question, name) => h('button', { type: 'button', 'aria-label': name, onclick: async () => {
     if (!window.confirm(question)) return;
     try {
       await post(path, body);
-      say(`${label}: done.`, 'info');
       await again();
+      say(`${label}: done.`, 'info');
     } catch (e) {
       report(e);
     }
   } }, label);
   const deviceActions = (d) => (can('device:write') && d.status === 'active'
     ? [act('Reset', `${base}/devices/${encodeURIComponent(d.id)}/reset`, undefined,
-      `Reset device ${d.fingerprint || d.id}? It frees its seat.`), ' ',
+      `Reset device ${d.fingerprint || d.id}? It frees its seat.`, `Reset ${d.fingerprint || d.id}`), ' ',
     act('Blacklist', `${base}/devices/${encodeURIComponent(d.id)}/blacklist`, undefined,
-      `Blacklist device ${d.fingerprint || d.id}? It can never activate this license again.`)]
+      `Blacklist device ${d.fingerprint || d.id}? It can never activate this license again.`,
+      `Blacklist ${d.fingerprint || d.id}`)]
     : '—');
   const write = can('license:write');
   show(h('h1', {}, `License ${license.license_key_prefix}…${license.license_key_last4}`),
     dl([['Status', license.status], ['Policy', policy ? `${policy.name} (${policy.code})` : license.policy_id],
-      ['Customer', license.customer_id ? link(`#/customers/${license.customer_id}`, license.customer_id) : '—'],
+      ['Customer', license.customer_id && can('admin')
+        ? link(`#/customers/${encodeURIComponent(license.customer_id)}`, license.customer_id)
+        : license.customer_id],
       ['Expires', when(license.expires_at)], ['Active devices', String(license.active_device_count)],
       ['Total usage', String(license.total_consumptions)], ['Id', license.id]]),
     write && h('section', { 'aria-label': 'Lifecycle', class: 'actions' }, h('h2', {}, 'Lifecycle'),
@@ -428,20 +456,21 @@ async function licensePage(id) {
         ? act('Reinstate', `${base}/reinstate`, undefined, 'Reinstate this license?')
         : act('Suspend', `${base}/suspend`, undefined, 'Suspend this license? Its devices stop validating.'), ' ',
       act('Revoke', `${base}/revoke`, undefined, 'Revoke this license? This cannot be undone.'),
-      form('Renew', [field('Extend by days', { name: 'days', type: 'number', min: 1, value: 30 })], 'Renew',
+      // Perpetual licenses do not expire, so there is nothing to renew.
+      (!policy || policy.license_type !== 'perpetual') && form('Renew', [field('Extend by days', { name: 'days', type: 'number', min: 1, value: 30 })], 'Renew',
         async (v) => {
           if (!window.confirm(`Extend this license by ${v.days} days?`)) return;
           await post(`${base}/renew`, { extend_by_days: Number(v.days) });
-          say('Renewed.', 'info');
           await again();
+          say('Renewed.', 'info');
         }),
       form('Transfer', [field('New customer id', { name: 'customer_id', required: true }),
         field('Reset devices', { name: 'reset_devices', options: [['false', 'No'], ['true', 'Yes']] })],
       'Transfer', async (v) => {
         if (!window.confirm(`Transfer this license to ${v.customer_id}?`)) return;
         await post(`${base}/transfer`, { customer_id: v.customer_id.trim(), reset_devices: v.reset_devices === 'true' });
-        say('Transferred.', 'info');
         await again();
+        say('Transferred.', 'info');
       })),
     h('section', { 'aria-label': 'Features and usage' }, h('h2', {}, 'Features and usage'),
       table(['Feature', 'Enabled', 'Used', 'Limit', 'Remaining'], features.map((f) => [f.feature_code,
@@ -466,10 +495,9 @@ async function customersPage() {
       const body = { name: v.name, code: v.code };
       if (v.email) body.email = v.email;
       const c = await post('/api/v1/customers', body);
-      say(`Customer ${c.code} created.`, 'info');
-      location.hash = `#/customers/${c.id}`;
+      go(`#/customers/${encodeURIComponent(c.id)}`, `Customer ${c.code} created.`);
     }),
-    table(['Name', 'Code', 'Email'], customers.map((c) => [link(`#/customers/${c.id}`, c.name), c.code, c.email || '—']),
+    table(['Name', 'Code', 'Email'], customers.map((c) => [link(`#/customers/${encodeURIComponent(c.id)}`, c.name), c.code, c.email || '—']),
       'Customers'));
 }
 
@@ -480,7 +508,8 @@ async function customerPage(id) {
     dl([['Code', customer.code], ['Email', customer.email], ['Id', customer.id]]),
     h('h2', {}, 'Licenses'),
     table(['Key', 'Status', 'Expires'], licenses.map((l) => [
-      link(`#/licenses/${l.id}`, `${l.license_key_prefix}…${l.license_key_last4}`), l.status, when(l.expires_at)]),
+      link(`#/licenses/${encodeURIComponent(l.id)}`, `${l.license_key_prefix}…${l.license_key_last4}`), l.status,
+      when(l.expires_at)]),
     'Licenses'));
 }
 
@@ -493,7 +522,8 @@ function stopLive() {
 
 async function eventsPage() {
   if (!can('event:read')) return show(h('h1', {}, 'Events'), needs('event:read', 'read events'));
-  const list = h('div', { id: 'event-list', 'aria-live': 'polite' });
+  // Not a live region: the table is redrawn every 5 s and would be read out each time.
+  const list = h('div', { id: 'event-list' });
   const refresh = async () => {
     const events = await get(`/api/v1/events${qs({ ...eventFilter, limit: 100 })}`);
     list.replaceChildren(table(['#', 'Type', 'Resource', 'Actor', 'At'], events.map((e) => [String(e.sequence),
@@ -522,18 +552,25 @@ async function eventsPage() {
 async function webhooksPage() {
   if (!can('webhook:write')) return show(h('h1', {}, 'Webhooks'), needs('webhook:write', 'manage webhooks'));
   const endpoints = await get('/api/v1/webhooks?limit=200');
+  // The health summary needs ops:read; without it the endpoints' own fields still tell.
+  const health = can('ops:read') ? await get('/api/v1/ops/webhook-health').catch(() => null) : null;
   show(h('h1', {}, 'Webhooks'),
+    health && h('section', { 'aria-label': 'Health' }, h('h2', {}, 'Health'),
+      dl([['Endpoints', String(health.summary.endpoints)], ['Active', String(health.summary.active)],
+        ['Failing', String(health.summary.failing)], ['Pending deliveries', String(health.summary.pending_deliveries)]])),
     form('New endpoint', [field('Name', { name: 'name', required: true }),
       field('URL', { name: 'url', type: 'url', required: true, placeholder: 'https://example.com/hooks' }),
       field('Event types (comma separated, empty for all)', { name: 'event_types' })], 'Create', async (v) => {
       const types = v.event_types.split(',').map((t) => t.trim()).filter(Boolean);
       const created = await post('/api/v1/webhooks', { name: v.name, url: v.url, event_types: types });
-      const secret = created.secret || (created.webhook && created.webhook.secret);
-      say(secret ? `Endpoint created. Its signing secret (shown once): ${secret}` : 'Endpoint created.', 'info');
       await webhooksPage();
+      $('new-secret').replaceChildren(shownOnce('Signing secret (shown once)',
+        'Copy it now: deliveries are signed with it and it cannot be shown again.', created.secret, 'webhook-secret'));
+      say('Endpoint created.', 'info');
     }),
+    h('div', { id: 'new-secret' }),
     table(['Name', 'URL', 'Active', 'Last delivery', 'Status', 'Failing since'], endpoints.map((w) => [
-      link(`#/webhooks/${w.id}`, w.name), w.url, w.is_active ? 'yes' : 'no', when(w.last_delivery_at),
+      link(`#/webhooks/${encodeURIComponent(w.id)}`, w.name), w.url, w.is_active ? 'yes' : 'no', when(w.last_delivery_at),
       w.last_delivery_status ? `${w.last_delivery_status}${w.last_status_code ? ` (${w.last_status_code})` : ''}` : '—',
       when(w.failing_since)]), 'Endpoints'));
 }
@@ -541,7 +578,7 @@ async function webhooksPage() {
 async function webhookPage(id) {
   const base = `/api/v1/webhooks/${encodeURIComponent(id)}`;
   const [w, deliveries] = await Promise.all([get(base), get(`${base}/deliveries?limit=100`)]);
-  const retry = (d) => h('button', { type: 'button', onclick: async () => {
+  const retry = (d) => h('button', { type: 'button', 'aria-label': `Retry delivery of event ${d.event_id}`, onclick: async () => {
     try {
       await post(`${base}/deliveries/${encodeURIComponent(d.id)}/retry`);
       say('Retry queued.', 'info');
@@ -650,8 +687,13 @@ const ROUTES = [
   [/^#\/reports$/, reportsPage],
 ];
 
+let renders = 0;
+
 async function render() {
   stopLive();
+  inflight.abort();
+  inflight = new AbortController();
+  const mine = ++renders;
   if (!session.token) return renderSignIn();
   const hash = location.hash || `#/${firstPage()}`;
   for (const a of $('nav').querySelectorAll('a')) {
@@ -660,16 +702,24 @@ async function render() {
   }
   const route = ROUTES.find(([re]) => re.test(hash));
   if (!route) return show(h('h1', {}, 'Not found'), h('p', {}, 'No such page.'));
-  const args = hash.match(route[0]).slice(1).map(decodeURIComponent);
+  const message = flash;
+  flash = null;
   try {
+    const args = hash.match(route[0]).slice(1).map(decodeURIComponent);
     await route[1](...args);
+    if (message && mine === renders) say(message, 'info');
   } catch (e) {
-    report(e);
+    if (mine === renders) report(e);
   }
 }
 
 document.addEventListener('DOMContentLoaded', async () => {
   $('sign-out').addEventListener('click', () => signOut('Signed out.'));
+  // The skip link moves focus; it must not become a route.
+  document.querySelector('.skip').addEventListener('click', (event) => {
+    event.preventDefault();
+    $('main').focus();
+  });
   window.addEventListener('hashchange', () => {
     clearStatus();
     render();

@@ -130,6 +130,16 @@ try {
   await screenshots(page, 'product');
   const productId = page.url().split('/').pop();
 
+  // An error from the API is shown with its code and message (a second product, same code).
+  await page.getByRole('link', { name: 'Products', exact: true }).click();
+  await page.getByLabel('Name', { exact: true }).fill('Duplicate');
+  await page.getByLabel('Code', { exact: true }).fill(`widget-${suffix}`);
+  await page.getByRole('button', { name: 'Create' }).click();
+  await page.getByRole('alert').filter({ hasText: 'ALREADY_EXISTS' }).waitFor();
+  check(/already exists/.test(await page.getByRole('alert').textContent()), "the API's error message is shown");
+  // That 409 was the point: it is not one of the page's errors.
+  errors.splice(0, errors.length, ...errors.filter((e) => !e.startsWith('409 from') && !e.includes('status of 409')));
+
   // A license: its key is shown once, with a copy button.
   await page.getByRole('link', { name: 'Licenses', exact: true }).click();
   await page.getByLabel('Product', { exact: true }).selectOption(productId);
@@ -160,9 +170,45 @@ try {
   check(await page.getByRole('region', { name: 'Floating leases' }).getByRole('cell', { name: '1.0.0', exact: true })
     .isVisible(), 'the floating lease is on the license page');
   await screenshots(page, 'license');
-  await row.getByRole('button', { name: 'Reset' }).click();
+  await row.getByRole('button', { name: 'Reset console-device-1' }).click();
   await page.getByRole('row', { name: /console-device-1/ }).getByRole('cell', { name: 'reset', exact: true }).waitFor();
   check(true, 'Reset (after its confirmation) reset the device');
+
+  // Lifecycle actions, each behind its confirmation: suspend, reinstate, transfer.
+  const status = () => page.locator('dl.facts dt:text-is("Status") + dd').textContent();
+  await page.getByRole('button', { name: 'Suspend' }).click();
+  await page.getByRole('button', { name: 'Reinstate' }).waitFor();
+  check(await status() === 'suspended', 'Suspend suspended the license');
+  await page.getByRole('button', { name: 'Reinstate' }).click();
+  await page.getByRole('button', { name: 'Suspend' }).waitFor();
+  check(await status() === 'active', 'Reinstate made it active again');
+  const buyer = await api(adminToken, 'POST', '/api/v1/customers', { name: 'Buyer', code: `buyer-${suffix}` });
+  await page.getByLabel('New customer id', { exact: true }).fill(buyer.data.id);
+  await page.getByRole('button', { name: 'Transfer', exact: true }).click();
+  await page.getByRole('link', { name: buyer.data.id }).waitFor();
+  check(true, 'Transfer moved the license to another customer');
+  check(await page.getByRole('button', { name: 'Renew' }).count() === 0, 'a perpetual license offers no Renew');
+
+  // Renew, on a time-limited license.
+  const yearly = await api(adminToken, 'POST', `/api/v1/products/${productId}/policies`,
+    { name: 'Yearly', code: 'yearly', license_type: 'time_limited' });
+  const expires = new Date(Date.now() + 10 * 86400000).toISOString();
+  const timed = await api(adminToken, 'POST', '/api/v1/licenses',
+    { product_id: productId, policy_id: yearly.data.id, expires_at: expires });
+  await page.goto(`${base}/console#/licenses/${timed.data.license.id}`);
+  await page.getByRole('button', { name: 'Renew' }).waitFor();
+  const before = await page.locator('dl.facts dt:text-is("Expires") + dd').textContent();
+  await page.getByLabel('Extend by days', { exact: true }).fill('30');
+  await page.getByRole('button', { name: 'Renew' }).click();
+  await page.getByRole('alert').filter({ hasText: 'Renewed.' }).waitFor();
+  await page.waitForFunction((was) => {
+    const dd = [...document.querySelectorAll('dl.facts dt')].find((dt) => dt.textContent === 'Expires');
+    return dd && dd.nextElementSibling.textContent !== was;
+  }, before, { timeout: 10000 }).catch(() => {});
+  const after = await page.locator('dl.facts dt:text-is("Expires") + dd').textContent();
+  check(after > before, `Renew extended the expiry (${before} → ${after})`);
+  await page.goto(`${base}/console#/licenses/${licenseId}`);
+  await page.getByRole('heading', { level: 1, name: /^License lsk_/ }).waitFor();
 
   // The reset in Events.
   await page.getByRole('link', { name: 'Events', exact: true }).click();
@@ -226,6 +272,7 @@ try {
   await screenshots(page, 'customers');
   await page.getByRole('link', { name: 'Webhooks', exact: true }).click();
   await page.getByRole('heading', { level: 1, name: 'Webhooks' }).waitFor();
+  check(await page.getByRole('region', { name: 'Health' }).isVisible(), 'an ops:read token sees the webhooks health');
   await screenshots(page, 'webhooks');
 
   // Sign out forgets the token.
