@@ -170,7 +170,12 @@ try {
   check(await page.getByRole('region', { name: 'Floating leases' }).getByRole('cell', { name: '1.0.0', exact: true })
     .isVisible(), 'the floating lease is on the license page');
   await screenshots(page, 'license');
-  await row.getByRole('button', { name: 'Reset console-device-1' }).click();
+  await api(key, 'POST', '/api/v1/license/activate', { fingerprint: 'console-device-2' }, 'License');
+  await page.reload();
+  await page.getByRole('button', { name: 'Blacklist console-device-2' }).click();
+  await page.getByRole('row', { name: /console-device-2/ }).getByRole('cell', { name: 'blacklisted', exact: true }).waitFor();
+  check(true, 'Blacklist (after its confirmation) blacklisted the second device');
+  await page.getByRole('button', { name: 'Reset console-device-1' }).click();
   await page.getByRole('row', { name: /console-device-1/ }).getByRole('cell', { name: 'reset', exact: true }).waitFor();
   check(true, 'Reset (after its confirmation) reset the device');
 
@@ -207,6 +212,10 @@ try {
   }, before, { timeout: 10000 }).catch(() => {});
   const after = await page.locator('dl.facts dt:text-is("Expires") + dd').textContent();
   check(after > before, `Renew extended the expiry (${before} → ${after})`);
+  await page.getByRole('button', { name: 'Revoke' }).click();
+  await page.waitForFunction(() => [...document.querySelectorAll('dl.facts dt')]
+    .some((dt) => dt.textContent === 'Status' && dt.nextElementSibling.textContent === 'revoked'));
+  check(true, 'Revoke revoked the license');
   await page.goto(`${base}/console#/licenses/${licenseId}`);
   await page.getByRole('heading', { level: 1, name: /^License lsk_/ }).waitFor();
 
