@@ -17,7 +17,7 @@ fn rules(c: &mut Criterion) {
         b.iter(|| activation::validate(black_box(&f.aggregate), black_box(&f.validate), now))
     });
     g.bench_function("check", |b| {
-        b.iter(|| activation::check(black_box(&f.aggregate), black_box(&f.validate), now))
+        b.iter(|| activation::check(black_box(&f.aggregate), black_box(&f.validate), None, now))
     });
     g.bench_function("activate", |b| {
         b.iter(|| {

@@ -295,6 +295,35 @@ impl Client {
         self.signed("check", device, false).await
     }
 
+    /// Checks one feature of this device's entitlement: the answer's `features` holds only
+    /// `feature_code` (the server's `feature_code` extension of check).
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::activate`]; a verified refusal `FEATURE_NOT_ASSIGNED` when the license
+    /// does not have the feature.
+    pub async fn check_feature(
+        &self,
+        device: &RuntimeBindingRequest,
+        feature_code: &str,
+    ) -> Result<Verified<RuntimeEntitlementData>, Error> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            #[serde(flatten)]
+            device: &'a RuntimeBindingRequest,
+            feature_code: &'a str,
+        }
+        self.signed(
+            "check",
+            &Body {
+                device,
+                feature_code,
+            },
+            false,
+        )
+        .await
+    }
+
     /// Consumes units of a metered feature, idempotently.
     ///
     /// # Errors

@@ -115,6 +115,15 @@ async fn the_runtime_operations_verify_and_refusals_are_typed() {
     assert!(!activated.signed_bytes().is_empty());
     client.validate(&one).await.unwrap();
     client.check(&one).await.unwrap();
+    assert_eq!(
+        client
+            .check_feature(&one, "not-on-this-license")
+            .await
+            .unwrap_err()
+            .refusal_code(),
+        Some("FEATURE_NOT_ASSIGNED"),
+        "a verified refusal for a feature the license does not have"
+    );
     let envelope = client.offline(&one).await.unwrap();
     let keys = client.keys().await.unwrap();
     let opened = open_offline(&envelope, &s.key, &keys, &one, chrono::Utc::now(), None).unwrap();

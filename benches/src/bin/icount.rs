@@ -61,7 +61,7 @@ fn main() {
                     let _ = black_box(activation::validate(&f.aggregate, &f.validate, now));
                 }
                 "rules_check" => {
-                    let _ = black_box(activation::check(&f.aggregate, &f.validate, now));
+                    let _ = black_box(activation::check(&f.aggregate, &f.validate, None, now));
                 }
                 "rules_activate" => {
                     let _ = black_box(activation::activate(

@@ -944,7 +944,7 @@ pub async fn read_only_decisions_write_nothing<S: Store + Clone + Send + Sync + 
         },
         at(61),
         |agg| {
-            activation::check(agg, &super::fixtures::binding("fp-1"), at(61))
+            activation::check(agg, &super::fixtures::binding("fp-1"), None, at(61))
                 .map(|read| crate::rules::Plan::read_only(read.outcome))
         },
     )

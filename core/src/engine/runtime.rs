@@ -100,8 +100,23 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         call: RuntimeCall<'_>,
         req: &RuntimeBindingRequest,
     ) -> Result<ResponseBody, EngineError> {
+        self.check_feature(call, req, None).await
+    }
+
+    /// [`Self::check`] reporting only the feature `feature` (`feature_code` on the request):
+    /// `FEATURE_NOT_ASSIGNED` when the license does not have it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::activate`].
+    pub async fn check_feature(
+        &self,
+        call: RuntimeCall<'_>,
+        req: &RuntimeBindingRequest,
+        feature: Option<&str>,
+    ) -> Result<ResponseBody, EngineError> {
         let op = self.op("check", call, req, Some(req), false)?;
-        let read = self.read(op, |agg, now| activation::check(agg, req, now));
+        let read = self.read(op, |agg, now| activation::check(agg, req, feature, now));
         self.signed_read(call, read.await?)
     }
 

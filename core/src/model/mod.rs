@@ -39,8 +39,8 @@ pub use report::{
     UsageRow, UsageTotals, bucket_start,
 };
 pub use requests::{
-    ConsumeRequest, FeatureAssignRequest, FloatingLeaseRequest, LicenseTerms, PolicyDraft,
-    RenewRequest, RuntimeBindingRequest, TransferRequest, UsageResetRequest,
+    CheckRequest, ConsumeRequest, FeatureAssignRequest, FloatingLeaseRequest, LicenseTerms,
+    PolicyDraft, RenewRequest, RuntimeBindingRequest, TransferRequest, UsageResetRequest,
 };
 pub use runtime::{
     DeactivationData, FeatureEntitlement, FloatingCheckoutData, FloatingLeaseData,

@@ -93,6 +93,55 @@ impl ConsumeRequest {
     }
 }
 
+/// The body of `POST /api/v1/license/check`: the binding fields, and (an extension) the
+/// `feature_code` of the one feature to report. One closed object, as for consume.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    #[serde(default)]
+    pub is_vm: bool,
+    #[serde(default)]
+    pub is_container: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
+    /// Report only this feature's entitlement (extension); absent: every feature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_code: Option<String>,
+}
+
+impl CheckRequest {
+    /// The binding part and the feature asked for, without copying either.
+    pub fn into_parts(self) -> (RuntimeBindingRequest, Option<String>) {
+        let binding = RuntimeBindingRequest {
+            fingerprint: self.fingerprint,
+            hostname: self.hostname,
+            os: self.os,
+            is_vm: self.is_vm,
+            is_container: self.is_container,
+            container_id: self.container_id,
+            cluster_id: self.cluster_id,
+            namespace: self.namespace,
+            pod_name: self.pod_name,
+            app_version: self.app_version,
+        };
+        (binding, self.feature_code)
+    }
+}
+
 /// The body of floating heartbeat and checkin.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

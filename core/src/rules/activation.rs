@@ -166,13 +166,25 @@ pub fn validate(
     })
 }
 
-/// Reports the entitlement of an activated binding without changing anything.
+/// Reports the entitlement of an activated binding without changing anything; with
+/// `feature`, only that feature's (refused with `FEATURE_NOT_ASSIGNED` when the license
+/// does not have it, after every other rule: a refused license says why first).
 pub fn check(
     agg: &LicenseAggregate,
     req: &RuntimeBindingRequest,
+    feature: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Read<RuntimeEntitlementData>, Denial> {
-    let (_, data) = bound(agg, req, now)?;
+    let (_, mut data) = bound(agg, req, now)?;
+    if let Some(code) = feature {
+        data.features.retain(|f| f.code.as_str() == code);
+        if data.features.is_empty() {
+            return Err(Denial::one(DenialReason::new(
+                DenialCode::FeatureNotAssigned,
+                "this feature is not assigned to the license",
+            )));
+        }
+    }
     Ok(Read::untraced(data))
 }
 

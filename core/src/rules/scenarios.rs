@@ -210,11 +210,36 @@ fn every_failing_rule_is_reported() {
 }
 
 #[test]
+fn check_of_one_feature_reports_only_it() {
+    let mut agg = aggregate(policy(LicenseType::Perpetual));
+    assign(&mut agg, feature("api", Some(5)), |_| {});
+    assign(&mut agg, feature("free", None), |_| {});
+    step!(agg, activation::activate(&agg, &hw("A"), dev(1), t0()));
+    let all = activation::check(&agg, &hw("A"), None, t0())
+        .unwrap()
+        .outcome;
+    assert_eq!(all.features.len(), 2);
+    let one = activation::check(&agg, &hw("A"), Some("api"), t0())
+        .unwrap()
+        .outcome;
+    assert_eq!(one.features.len(), 1);
+    assert_eq!(
+        (one.features[0].code.as_str(), one.features[0].quota),
+        ("api", Some(5))
+    );
+    let err = activation::check(&agg, &hw("A"), Some("nope"), t0()).unwrap_err();
+    assert_eq!(codes(&err), [DenialCode::FeatureNotAssigned]);
+    // A device that is not activated says so, whatever feature it asks for.
+    let err = activation::check(&agg, &hw("B"), Some("nope"), t0()).unwrap_err();
+    assert!(!err.has(DenialCode::FeatureNotAssigned));
+}
+
+#[test]
 fn validate_returns_its_touch_and_check_leaves_none() {
     let mut agg = aggregate(policy(LicenseType::Perpetual));
     step!(agg, activation::activate(&agg, &hw("A"), dev(1), t0()));
     let later = t0() + Duration::minutes(5);
-    let read = activation::check(&agg, &hw("A"), later).unwrap();
+    let read = activation::check(&agg, &hw("A"), None, later).unwrap();
     assert!(read.touch.is_none(), "check leaves no trace");
     assert_eq!(read.outcome.issued_at, Timestamp::new(later));
     let read = activation::validate(&agg, &hw("A"), later).unwrap();
@@ -245,7 +270,7 @@ fn validate_returns_its_touch_and_check_leaves_none() {
         (Some(later), Some(later)),
         "a touch never moves a timestamp back"
     );
-    let err = activation::check(&agg, &hw("B"), later).unwrap_err();
+    let err = activation::check(&agg, &hw("B"), None, later).unwrap_err();
     assert_eq!(codes(&err), vec![DenialCode::DeviceNotActivated]);
 }
 
@@ -259,7 +284,7 @@ fn next_check_never_passes_the_end_of_validity() {
     let data = step!(agg, activation::activate(&agg, &hw("A"), dev(1), t0()));
     assert_eq!(data.next_check_at, Timestamp::new(t0() + Duration::days(1)));
     assert_eq!(data.status, LicenseStatus::Active);
-    let grace = activation::check(&agg, &hw("A"), t0() + Duration::hours(3))
+    let grace = activation::check(&agg, &hw("A"), None, t0() + Duration::hours(3))
         .unwrap()
         .outcome;
     assert_eq!(grace.status, LicenseStatus::GracePeriod);

@@ -7,7 +7,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
 use licentia_core::engine::{EngineError, ResponseBody, RuntimeCall};
-use licentia_core::model::{ConsumeRequest, FloatingLeaseRequest, RuntimeBindingRequest};
+use licentia_core::model::{
+    CheckRequest, ConsumeRequest, FloatingLeaseRequest, RuntimeBindingRequest,
+};
 use licentia_core::store::Store;
 
 use super::stored;
@@ -112,9 +114,13 @@ async fn check<S: Store + 'static>(
     State(app): State<App<S>>,
     license: License,
     rid: RequestId,
-    Json(req): Json<RuntimeBindingRequest>,
+    Json(req): Json<CheckRequest>,
 ) -> Result<Response, ApiError> {
-    let r = app.engine().check(call(&license, None, &rid), &req).await;
+    let (binding, feature) = req.into_parts();
+    let r = app
+        .engine()
+        .check_feature(call(&license, None, &rid), &binding, feature.as_deref())
+        .await;
     answer(&app, "check", r)
 }
 
