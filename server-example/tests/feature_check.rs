@@ -11,6 +11,12 @@ use licentia_server::{App, Config};
 use licentia_storage_memory::MemoryStore;
 use serde_json::json;
 
+/// A check by the activated device `fc-1` that asks about `feature` only.
+async fn check(t: &TestApp, key: &str, feature: &str) -> common::Reply {
+    let body = json!({"fingerprint": "fc-1", "feature_code": feature});
+    t.runtime("check", key, None, &body).await
+}
+
 async fn single_feature_check<S: Store + 'static>(store: S) {
     let config = Config {
         rate_limits: None,
@@ -64,14 +70,7 @@ async fn single_feature_check<S: Store + 'static>(store: S) {
     };
     assert_eq!(codes(&all.json()), ["export", "units"]);
 
-    let one = t
-        .runtime(
-            "check",
-            &key,
-            None,
-            &json!({"fingerprint": "fc-1", "feature_code": "units"}),
-        )
-        .await;
+    let one = check(&t, &key, "units").await;
     assert_eq!(one.status, StatusCode::OK);
     let v = one.json();
     assert_eq!(codes(&v), ["units"], "only the feature asked for");
@@ -80,14 +79,7 @@ async fn single_feature_check<S: Store + 'static>(store: S) {
     assert_eq!(v["signature"]["alg"], "Ed25519", "signed like every check");
     assert_eq!(v["data"]["license_id"], id);
 
-    let missing = t
-        .runtime(
-            "check",
-            &key,
-            None,
-            &json!({"fingerprint": "fc-1", "feature_code": "nope"}),
-        )
-        .await;
+    let missing = check(&t, &key, "nope").await;
     assert_error(&missing, StatusCode::NOT_FOUND, "FEATURE_NOT_ASSIGNED");
     assert!(
         missing.json()["signature"].is_object(),
@@ -114,14 +106,7 @@ async fn single_feature_check<S: Store + 'static>(store: S) {
         )
         .await;
     assert_eq!(s.status, StatusCode::OK);
-    let suspended = t
-        .runtime(
-            "check",
-            &key,
-            None,
-            &json!({"fingerprint": "fc-1", "feature_code": "nope"}),
-        )
-        .await;
+    let suspended = check(&t, &key, "nope").await;
     assert_error(&suspended, StatusCode::FORBIDDEN, "LICENSE_SUSPENDED");
 }
 

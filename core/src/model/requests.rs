@@ -38,107 +38,108 @@ pub struct RuntimeBindingRequest {
     pub app_version: Option<String>,
 }
 
-/// The body of `POST /api/v1/license/consume`.
-///
-/// The contract writes it as an `allOf` of two closed objects, which no body can satisfy; the
-/// intended body (DESIGN 5) is one object: the binding fields plus `feature_code`, `amount`
-/// and `event_id`. Anything else is refused.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConsumeRequest {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fingerprint: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hostname: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub os: Option<String>,
-    #[serde(default)]
-    pub is_vm: bool,
-    #[serde(default)]
-    pub is_container: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cluster_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pod_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub app_version: Option<String>,
-    /// The metered feature. Validated by the rule so a bad code gets a clear 422.
-    pub feature_code: String,
-    /// Units to consume; defaults to 1. Negative amounts give credits back where allowed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub amount: Option<i64>,
-    /// The client's id for this consumption: replaying it counts once.
-    pub event_id: String,
+/// A closed request body made of the binding fields (as [`RuntimeBindingRequest`]) plus
+/// `$field`s of its own, with its binding part by copy (`binding`) or by move (`From`). One
+/// object, not `flatten`: serde refuses unknown fields only on a struct that is not
+/// flattened.
+macro_rules! binding_request {
+    ($(#[$meta:meta])* $name:ident { $($(#[$fmeta:meta])* $field:ident: $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub fingerprint: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub hostname: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub os: Option<String>,
+            #[serde(default)]
+            pub is_vm: bool,
+            #[serde(default)]
+            pub is_container: bool,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub container_id: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub cluster_id: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub namespace: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub pod_name: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub app_version: Option<String>,
+            $($(#[$fmeta])* pub $field: $ty,)*
+        }
+
+        impl $name {
+            /// The binding part of the request.
+            pub fn binding(&self) -> RuntimeBindingRequest {
+                RuntimeBindingRequest {
+                    fingerprint: self.fingerprint.clone(),
+                    hostname: self.hostname.clone(),
+                    os: self.os.clone(),
+                    is_vm: self.is_vm,
+                    is_container: self.is_container,
+                    container_id: self.container_id.clone(),
+                    cluster_id: self.cluster_id.clone(),
+                    namespace: self.namespace.clone(),
+                    pod_name: self.pod_name.clone(),
+                    app_version: self.app_version.clone(),
+                }
+            }
+        }
+
+        impl From<$name> for RuntimeBindingRequest {
+            fn from(r: $name) -> Self {
+                Self {
+                    fingerprint: r.fingerprint,
+                    hostname: r.hostname,
+                    os: r.os,
+                    is_vm: r.is_vm,
+                    is_container: r.is_container,
+                    container_id: r.container_id,
+                    cluster_id: r.cluster_id,
+                    namespace: r.namespace,
+                    pod_name: r.pod_name,
+                    app_version: r.app_version,
+                }
+            }
+        }
+    };
 }
 
-impl ConsumeRequest {
-    /// The binding part of the request.
-    pub fn binding(&self) -> RuntimeBindingRequest {
-        RuntimeBindingRequest {
-            fingerprint: self.fingerprint.clone(),
-            hostname: self.hostname.clone(),
-            os: self.os.clone(),
-            is_vm: self.is_vm,
-            is_container: self.is_container,
-            container_id: self.container_id.clone(),
-            cluster_id: self.cluster_id.clone(),
-            namespace: self.namespace.clone(),
-            pod_name: self.pod_name.clone(),
-            app_version: self.app_version.clone(),
-        }
+binding_request! {
+    /// The body of `POST /api/v1/license/consume`.
+    ///
+    /// The contract writes it as an `allOf` of two closed objects, which no body can satisfy;
+    /// the intended body (DESIGN 5) is one object: the binding fields plus `feature_code`,
+    /// `amount` and `event_id`. Anything else is refused.
+    ConsumeRequest {
+        /// The metered feature. Validated by the rule so a bad code gets a clear 422.
+        feature_code: String,
+        /// Units to consume; defaults to 1. Negative amounts give credits back where allowed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        amount: Option<i64>,
+        /// The client's id for this consumption: replaying it counts once.
+        event_id: String,
     }
 }
 
-/// The body of `POST /api/v1/license/check`: the binding fields, and (an extension) the
-/// `feature_code` of the one feature to report. One closed object, as for consume.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CheckRequest {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fingerprint: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hostname: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub os: Option<String>,
-    #[serde(default)]
-    pub is_vm: bool,
-    #[serde(default)]
-    pub is_container: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cluster_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pod_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub app_version: Option<String>,
-    /// Report only this feature's entitlement (extension); absent: every feature.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub feature_code: Option<String>,
+binding_request! {
+    /// The body of `POST /api/v1/license/check`: the binding fields, and (an extension) the
+    /// `feature_code` of the one feature to report. One closed object, as for consume.
+    CheckRequest {
+        /// Report only this feature's entitlement (extension); absent: every feature.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        feature_code: Option<String>,
+    }
 }
 
 impl CheckRequest {
-    /// The binding part and the feature asked for, without copying either.
-    pub fn into_parts(self) -> (RuntimeBindingRequest, Option<String>) {
-        let binding = RuntimeBindingRequest {
-            fingerprint: self.fingerprint,
-            hostname: self.hostname,
-            os: self.os,
-            is_vm: self.is_vm,
-            is_container: self.is_container,
-            container_id: self.container_id,
-            cluster_id: self.cluster_id,
-            namespace: self.namespace,
-            pod_name: self.pod_name,
-            app_version: self.app_version,
-        };
-        (binding, self.feature_code)
+    /// The binding part and the feature asked for, moved out (nothing is copied).
+    pub fn into_parts(mut self) -> (RuntimeBindingRequest, Option<String>) {
+        let feature = self.feature_code.take();
+        (self.into(), feature)
     }
 }
 
