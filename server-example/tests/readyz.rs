@@ -69,6 +69,14 @@ impl<S: LicenseStore> LicenseStore for Flaky<S> {
     ) -> impl Future<Output = StoreResult<()>> + Send {
         self.inner.record_touches(touches)
     }
+    fn silent_device_licenses(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        margin: chrono::Duration,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<Vec<LicenseId>>> + Send {
+        self.inner.silent_device_licenses(now, margin, limit)
+    }
     fn list_devices(
         &self,
         license: &LicenseId,

@@ -4,7 +4,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use licentia_core::model::{Device, DeviceId, DeviceStatus, License, LicenseFeature, LicenseId};
-use licentia_core::rules::{LicenseAggregate, Mutation, VersionCatalogView, version};
+use licentia_core::rules::{
+    LicenseAggregate, Mutation, VersionCatalogView, device_heartbeat, version,
+};
 use licentia_core::store::{
     AggregateQuery, Decision, IdempotencyRecord, LicenseQuery, LicenseSelector, LicenseStore,
     Limit, Loaded, NewEvent, StoreError, StoreResult, TouchRecord,
@@ -413,6 +415,53 @@ impl LicenseStore for MemoryStore {
             self.touch_license(&id, touches).await;
         }
         Ok(())
+    }
+
+    async fn silent_device_licenses(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        margin: chrono::Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<LicenseId>> {
+        // The policies that require heartbeats, copied out first so no catalog lock is held
+        // while license locks are taken.
+        let policies: HashMap<_, _> = self
+            .inner
+            .catalog
+            .read()
+            .policies
+            .values()
+            .filter(|p| p.device_heartbeat_minutes.is_some())
+            .map(|p| (p.id.clone(), p.clone()))
+            .collect();
+        if policies.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cells: Vec<Arc<LicenseCell>> = self
+            .inner
+            .licenses
+            .read()
+            .by_id
+            .values()
+            .map(|e| Arc::clone(&e.cell))
+            .collect();
+        let mut silent: Vec<(chrono::DateTime<chrono::Utc>, LicenseId)> = cells
+            .iter()
+            .filter_map(|cell| {
+                let state = cell.state.read();
+                let policy = policies.get(&state.license.policy_id)?;
+                state
+                    .devices
+                    .values()
+                    .filter(|d| device_heartbeat::is_silent(policy, d, margin, now))
+                    .map(|d| d.last_seen_at)
+                    .min()
+                    .map(|since| (since, state.license.id.clone()))
+            })
+            .collect();
+        silent.sort_unstable();
+        silent.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(silent.into_iter().map(|(_, id)| id).collect())
     }
 
     async fn list_devices(&self, license: &LicenseId, limit: Limit) -> StoreResult<Vec<Device>> {

@@ -19,7 +19,7 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use crate::PostgresStore;
 use crate::access::hash_bytes;
-use crate::error::map;
+use crate::error::{backend, map};
 use crate::rows::{LICENSE_EXISTS, page, require};
 
 /// A license row: the record (without its secret-derived fields) and those fields.
@@ -675,6 +675,37 @@ impl LicenseStore for PostgresStore {
         .await
         .map_err(map)?;
         Ok(done.rows_affected())
+    }
+
+    async fn silent_device_licenses(
+        &self,
+        now: DateTime<Utc>,
+        margin: chrono::Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<LicenseId>> {
+        let mut conn = self.conn().await?;
+        // device_heartbeat::is_silent in SQL: from the policies that require heartbeats to
+        // their licenses' active devices, release_at(last_seen_at) + margin < now.
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT d.license_id FROM policies p \
+             JOIN licenses l ON l.policy_id = p.id \
+             JOIN devices d ON d.license_id = l.id AND d.status = 'active' \
+             WHERE p.body->>'device_heartbeat_minutes' IS NOT NULL \
+               AND (d.body->>'last_seen_at')::timestamptz \
+                   + make_interval(mins => (p.body->>'device_heartbeat_minutes')::int \
+                       + coalesce((p.body->>'device_heartbeat_grace_minutes')::int, 0)) \
+                   + $2 * interval '1 microsecond' < $1 \
+             GROUP BY d.license_id \
+             ORDER BY min((d.body->>'last_seen_at')::timestamptz), d.license_id \
+             LIMIT $3",
+        )
+        .bind(now)
+        .bind(margin.num_microseconds().unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map)?;
+        ids.iter().map(|id| id.parse().map_err(backend)).collect()
     }
 
     async fn record_touches(&self, touches: Vec<TouchRecord>) -> StoreResult<()> {

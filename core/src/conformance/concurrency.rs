@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::model::{DeviceStatus, FloatingCheckoutData, LicenseType, RuntimeEntitlementData};
-use crate::rules::{Denial, DenialCode, activation};
+use crate::rules::{Denial, DenialCode, activation, device_heartbeat};
 use crate::store::{AggregateQuery, Decision, IdempotencyKey, IdempotencyRecord, Limit, Store};
 
 use super::fixtures::{
@@ -580,4 +580,101 @@ pub async fn concurrent_appends_get_distinct_sequences<
             "one append's events keep their order"
         );
     }
+}
+
+/// 32 sweeps at once over two licenses with silent devices (as several instances' sweeps
+/// race): each lists the silent licenses and releases under the license's lock. Every
+/// device is released exactly once: one `device.released` each, the seats freed, and the
+/// counts right.
+pub async fn concurrent_sweeps_release_each_silent_device_once<
+    S: Store + Clone + Send + Sync + 'static,
+    Sp: Spawner,
+>(
+    store: S,
+    spawner: Sp,
+) {
+    const DEVICES: u32 = 6;
+    let heartbeat = |p: &mut crate::model::Policy| {
+        p.max_activations = DEVICES;
+        p.device_heartbeat_minutes = Some(5);
+    };
+    let licenses = [
+        seed(&store, 1, LicenseType::Perpetual, heartbeat)
+            .await
+            .license
+            .id,
+        seed(&store, 2, LicenseType::Perpetual, heartbeat)
+            .await
+            .license
+            .id,
+    ];
+    for (l, id) in licenses.iter().enumerate() {
+        for i in 0..DEVICES {
+            let n = l as u32 * DEVICES + i;
+            let device = parse(&format!("dev_{n:04}"));
+            activate(&store, id, &format!("fp-{n}"), device, t0())
+                .await
+                .expect("activate");
+        }
+    }
+    let margin = chrono::Duration::minutes(1);
+    let later = at(3600);
+    let tasks: Vec<Boxed<usize>> = (0..TASKS)
+        .map(|_| {
+            let store = store.clone();
+            Box::pin(async move {
+                let ids = ok(
+                    store.silent_device_licenses(later, margin, 10).await,
+                    "silent_device_licenses",
+                );
+                let mut released = 0;
+                for id in ids {
+                    let devices = ok(
+                        store
+                            .transact_license(by_id(&id), move |l| {
+                                let plan =
+                                    device_heartbeat::release_silent(l.aggregate, margin, later);
+                                decision(l.aggregate, later, Ok(plan))
+                            })
+                            .await,
+                        "transact_license",
+                    )
+                    .unwrap_or_default();
+                    released += devices.len();
+                }
+                released
+            }) as Boxed<usize>
+        })
+        .collect();
+    let released: usize = run_concurrently(&spawner, tasks).await.into_iter().sum();
+    assert_eq!(
+        released,
+        2 * DEVICES as usize,
+        "every silent device released once across all sweeps"
+    );
+    assert_eq!(
+        events_of_type(&store, "device.released").await.len(),
+        2 * DEVICES as usize,
+        "one device.released per device"
+    );
+    for id in &licenses {
+        let license = ok(store.get_license(id).await, "get_license");
+        assert_eq!(
+            license.active_device_count, 0,
+            "every seat freed, counted once"
+        );
+        let devices = ok(
+            store.list_devices(id, Limit::new(Some(50))).await,
+            "list_devices",
+        );
+        assert!(devices.iter().all(|d| d.status == DeviceStatus::Expired));
+    }
+    assert!(
+        ok(
+            store.silent_device_licenses(later, margin, 10).await,
+            "listed"
+        )
+        .is_empty(),
+        "nothing left to release"
+    );
 }

@@ -5,7 +5,7 @@
 use chrono::{Duration, TimeZone, Utc};
 
 use crate::model::{DeviceStatus, LicenseStatus, LicenseType, RenewRequest, ResetPeriod};
-use crate::rules::{Denial, DenialCode, activation, lifecycle};
+use crate::rules::{Denial, DenialCode, activation, device_heartbeat, lifecycle};
 use crate::store::{Limit, Store};
 
 use super::fixtures::{
@@ -441,4 +441,107 @@ pub async fn suspend_reinstate_and_revoke_persist<S: Store + Clone + Send + Sync
             "license.revoked"
         ]
     );
+}
+
+/// `silent_device_licenses` selects by exactly `device_heartbeat::is_silent`: a device past
+/// its policy's interval + grace + margin, active, under a policy that requires heartbeats,
+/// with the `last_seen_at` touches moved forward; licenses silent longest first, each once,
+/// at most `limit`. Releasing through the rule takes the license off the list.
+pub async fn silent_devices_are_listed_by_the_heartbeat_rule<
+    S: Store + Clone + Send + Sync + 'static,
+>(
+    store: S,
+) {
+    let minutes = |m: i64| t0() + Duration::minutes(m);
+    let margin = Duration::minutes(2);
+    let listed = |now| {
+        let store = store.clone();
+        async move {
+            ok(
+                store.silent_device_licenses(now, margin, 10).await,
+                "silent_device_licenses",
+            )
+        }
+    };
+    let beating = seed(&store, 1, LicenseType::Perpetual, |p| {
+        p.max_activations = 5;
+        p.device_heartbeat_minutes = Some(10);
+        p.device_heartbeat_grace_minutes = 5;
+    })
+    .await;
+    let plain = seed(&store, 2, LicenseType::Perpetual, |p| p.max_activations = 5).await;
+    let strict = seed(&store, 3, LicenseType::Perpetual, |p| {
+        p.max_activations = 5;
+        p.device_heartbeat_minutes = Some(10);
+    })
+    .await;
+    let (l1, l2, l3) = (&beating.license.id, &plain.license.id, &strict.license.id);
+    activate(&store, l1, "fp-a", parse("dev_0001"), t0())
+        .await
+        .expect("activate");
+    activate(&store, l1, "fp-b", parse("dev_0002"), minutes(10))
+        .await
+        .expect("activate");
+    activate(&store, l2, "fp-c", parse("dev_0003"), t0())
+        .await
+        .expect("activate");
+    activate(&store, l3, "fp-d", parse("dev_0004"), t0())
+        .await
+        .expect("activate");
+    super::fixtures::deactivate(&store, l3, "fp-d", t0())
+        .await
+        .expect("deactivate");
+    activate(&store, l3, "fp-e", parse("dev_0005"), minutes(1))
+        .await
+        .expect("activate");
+
+    // fp-a: released at t0 + 15 min, listed only once that plus the margin has passed.
+    assert_eq!(
+        listed(minutes(17)).await,
+        vec![l3.clone()],
+        "at release + margin exactly a device is not yet silent; a deactivated one never is"
+    );
+    let past = minutes(17) + Duration::seconds(1);
+    assert_eq!(
+        listed(past).await,
+        vec![l1.clone(), l3.clone()],
+        "silent longest first; the license without heartbeats is never listed"
+    );
+    assert_eq!(
+        ok(store.silent_device_licenses(past, margin, 1).await, "limit"),
+        vec![l1.clone()],
+        "at most `limit`"
+    );
+    assert_eq!(
+        listed(past + Duration::days(30)).await.len(),
+        2,
+        "a license with two silent devices is listed once"
+    );
+
+    // A validation is a sign of life: its touch moves last_seen_at.
+    validate(&store, l1, "fp-a", minutes(17))
+        .await
+        .expect("validate");
+    assert_eq!(listed(past).await, vec![l3.clone()]);
+
+    // Released by the rule (as the engine's sweep does): off the list, seat freed.
+    let later = minutes(40);
+    let released = run(&store, by_id(l3), later, |agg| {
+        Ok(device_heartbeat::release_silent(agg, margin, later))
+    })
+    .await
+    .expect("release_silent");
+    assert_eq!(released.len(), 1);
+    assert_eq!(
+        ok(store.get_device(l3, &parse("dev_0005")).await, "get_device").status,
+        DeviceStatus::Expired
+    );
+    assert_eq!(
+        ok(store.get_license(l3).await, "get_license").active_device_count,
+        0
+    );
+    assert_eq!(listed(later).await, vec![l1.clone()]);
+    let events = events_of_type(&store, "device.released").await;
+    assert_eq!(events.len(), 1, "one device.released per released device");
+    assert_eq!(events[0].metadata["reason"], "heartbeat_missed");
 }

@@ -481,7 +481,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
 
     /// Runs a management rule on one license under its lock (not idempotent: the outcome is a
     /// value, not a stored body).
-    async fn admin_with<T: Send>(
+    pub(crate) async fn admin_with<T: Send>(
         &self,
         actor: &Actor,
         id: &str,

@@ -27,7 +27,7 @@
 //!
 //! # Reads and writes
 //!
-//! Writes (activate, deactivate, consume, checkout, heartbeat, checkin and every management
+//! Writes (activate, deactivate, consume, checkout, heartbeat, checkin, device heartbeat and every management
 //! change of a license) run through one transaction runner under the license's exclusive
 //! lock, so limits hold exactly. Reads (validate, check, offline) decide on a snapshot
 //! ([`LicenseStore::read_license`](crate::store::LicenseStore::read_license)) without any
@@ -60,6 +60,7 @@ pub mod requests;
 mod retention;
 mod runner;
 mod runtime;
+mod sweep;
 mod system_clock;
 mod touches;
 
@@ -80,6 +81,7 @@ pub use reports::{EXPORT_LEASE, EXPORT_MAX_LEDGER_ROWS, EXPORT_RETENTION, Export
 pub use retention::{DEFAULT_DELIVERY_RETENTION, DEFAULT_IDEMPOTENCY_TTL, RUNTIME_ERROR_RETENTION};
 pub use runner::ResponseBody;
 pub use runtime::RuntimeCall;
+pub use sweep::HEARTBEAT_FLUSH_ALLOWANCE;
 pub use system_clock::SystemClock;
 pub use touches::{DEFAULT_TOUCH_INTERVAL, MAX_PENDING_TOUCHES};
 

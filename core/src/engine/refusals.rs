@@ -136,13 +136,15 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     /// Counts a runtime refusal of `endpoint` (nothing for failures that are not refusals).
     /// Only the engine's decisions are counted: a host's own rejections before the engine
     /// sees the request (a malformed body, a rate limit) are not refusals of a license.
+    /// Counts a refusal of `endpoint`; operations outside the nine (`None`: the device
+    /// heartbeat) are not counted, so the groups name only what the published SDK knows.
     pub(crate) fn note_refusal(
         &self,
-        endpoint: RuntimeEndpoint,
+        endpoint: Option<RuntimeEndpoint>,
         error: &EngineError,
         context: RefusalContext,
     ) {
-        if let Some((code, class)) = refusal_of(error) {
+        if let (Some(endpoint), Some((code, class))) = (endpoint, refusal_of(error)) {
             self.count_refusal(endpoint, code, class, context);
         }
     }

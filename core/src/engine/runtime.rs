@@ -13,8 +13,8 @@ use crate::model::{
     RuntimeEndpoint, SecretHash,
 };
 use crate::rules::{
-    Binding, Denial, DenialCode, DenialReason, LicenseAggregate, Plan, Read, activation, floating,
-    metering, offline, version,
+    Binding, Denial, DenialCode, DenialReason, LicenseAggregate, Plan, Read, activation,
+    device_heartbeat, floating, metering, offline, version,
 };
 use crate::store::{Actor, AggregateQuery, LicenseSelector, Store, StoreError, TouchRecord};
 
@@ -33,8 +33,8 @@ pub struct RuntimeCall<'a> {
 
 /// What an operation declares to the runners.
 struct Op<'a> {
-    /// Which operation, for the refusal counts.
-    endpoint: RuntimeEndpoint,
+    /// Which operation, for the refusal counts (`None`: not counted).
+    endpoint: Option<RuntimeEndpoint>,
     /// The request's `app_version`, for the refusal counts.
     app_version: Option<&'a str>,
     call: RuntimeCall<'a>,
@@ -157,6 +157,24 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             .await
     }
 
+    /// Records that an activated device is alive (an extension; see
+    /// [`device_heartbeat`](crate::rules::device_heartbeat)): written at once, under the
+    /// license's lock. Not idempotent, like the floating heartbeat: a repeat only moves the
+    /// time forward.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::validate`].
+    pub async fn device_heartbeat(
+        &self,
+        call: RuntimeCall<'_>,
+        req: &RuntimeBindingRequest,
+    ) -> Result<ResponseBody, EngineError> {
+        let op = self.op("device_heartbeat", call, req, Some(req), false)?;
+        self.write(op, |agg, now| device_heartbeat::heartbeat(agg, req, now))
+            .await
+    }
+
     /// Checks out a floating lease (idempotent).
     ///
     /// # Errors
@@ -260,7 +278,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     fn prepare<'a, Q: Serialize>(
         &self,
         name: &'static str,
-        endpoint: RuntimeEndpoint,
+        endpoint: Option<RuntimeEndpoint>,
         reported: Option<&'a str>,
         call: RuntimeCall<'a>,
         req: &Q,
@@ -419,8 +437,8 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
 }
 
 /// The refusal counts' name of the operation `name`.
-fn endpoint_of(name: &str) -> RuntimeEndpoint {
-    match name {
+fn endpoint_of(name: &str) -> Option<RuntimeEndpoint> {
+    Some(match name {
         "activate" => RuntimeEndpoint::Activate,
         "validate" => RuntimeEndpoint::Validate,
         "check" => RuntimeEndpoint::Check,
@@ -429,8 +447,9 @@ fn endpoint_of(name: &str) -> RuntimeEndpoint {
         "deactivate" => RuntimeEndpoint::Deactivate,
         "checkout" => RuntimeEndpoint::FloatingCheckout,
         "checkin" => RuntimeEndpoint::FloatingCheckin,
-        _ => RuntimeEndpoint::FloatingHeartbeat,
-    }
+        "heartbeat" => RuntimeEndpoint::FloatingHeartbeat,
+        _ => return None,
+    })
 }
 
 fn lease_hash(req: &FloatingLeaseRequest) -> Result<crate::model::SecretHash, Denial> {

@@ -62,6 +62,11 @@ impl TouchBuffer {
         }
     }
 
+    /// How long a device's touches are coalesced.
+    pub(crate) fn interval(&self) -> Duration {
+        self.interval
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -43,8 +43,8 @@ pub use requests::{
     PolicyDraft, RenewRequest, RuntimeBindingRequest, TransferRequest, UsageResetRequest,
 };
 pub use runtime::{
-    DeactivationData, FeatureEntitlement, FloatingCheckoutData, FloatingLeaseData,
-    OfflineEntitlementData, RuntimeEntitlementData, VersionEligibility,
+    DeactivationData, DeviceHeartbeatData, FeatureEntitlement, FloatingCheckoutData,
+    FloatingLeaseData, OfflineEntitlementData, RuntimeEntitlementData, VersionEligibility,
 };
 pub use time::Timestamp;
 

@@ -76,6 +76,14 @@ pub struct Policy {
     pub allow_container: bool,
     /// Ownership transfers allowed over the license's life.
     pub max_transfers: u32,
+    /// How often an activated device must be heard from (an extension); absent means never.
+    /// A device silent past this plus `device_heartbeat_grace_minutes` is released
+    /// ([`device_heartbeat`](crate::rules::device_heartbeat)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_heartbeat_minutes: Option<u32>,
+    /// Minutes of silence tolerated past `device_heartbeat_minutes` before the release.
+    #[serde(default)]
+    pub device_heartbeat_grace_minutes: u32,
     pub metadata: Metadata,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

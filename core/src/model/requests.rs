@@ -258,6 +258,11 @@ pub struct PolicyDraft {
     pub allow_container: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_transfers: Option<i64>,
+    /// `0` turns device heartbeats off (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_heartbeat_minutes: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_heartbeat_grace_minutes: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Metadata>,
 }

@@ -89,6 +89,33 @@ pub struct DeactivationData {
     pub expires_at: Option<Timestamp>,
 }
 
+/// `data` of device heartbeat responses (an extension: `POST /api/v1/license/device-heartbeat`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceHeartbeatData {
+    /// The license.
+    pub license_id: LicenseId,
+    /// The effective status at `issued_at`.
+    pub status: LicenseStatus,
+    /// The license type.
+    pub license_type: LicenseType,
+    /// The entitlement version.
+    pub entitlement_version: i64,
+    /// When this response was decided, and the device was last heard from.
+    pub issued_at: Timestamp,
+    /// When the license expires, if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+    /// The device that was heard from.
+    pub device_id: DeviceId,
+    /// When the next heartbeat is due; absent when the policy requires none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_heartbeat_at: Option<Timestamp>,
+    /// When the seat is released if the device stays silent (the due time plus the policy's
+    /// grace); absent when the policy requires no heartbeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_at: Option<Timestamp>,
+}
+
 /// `data` of floating checkout responses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FloatingCheckoutData {

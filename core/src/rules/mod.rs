@@ -10,6 +10,7 @@
 //! | [`status`] | effective status and what each license type requires |
 //! | [`activation`] | activate, validate, check, deactivate, device reset and blacklist |
 //! | [`floating`] | floating checkout, heartbeat, checkin |
+//! | [`device_heartbeat`] | device heartbeats and the release of silent devices |
 //! | [`metering`] | consume and usage reset |
 //! | [`period`] | usage periods and what an assignment used in one |
 //! | [`version`] | `app_version` eligibility |
@@ -23,6 +24,7 @@ mod aggregate;
 mod binding;
 pub mod delivery;
 mod denial;
+pub mod device_heartbeat;
 pub mod entitlement;
 pub mod floating;
 pub mod lifecycle;

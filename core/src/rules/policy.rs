@@ -20,9 +20,12 @@
 //! | `allow_vm` | true | most software runs in VMs; forbid it explicitly |
 //! | `allow_container` | true | the contract's binding request describes containers as normal |
 //! | `max_transfers` | 3 | a few ownership changes, not unlimited resale |
+//! | `device_heartbeat_minutes` | absent (`0` on a request) | devices keep their seat until released |
+//! | `device_heartbeat_grace_minutes` | 0 | released as soon as a heartbeat is missed |
 //!
 //! Ranges: counts 0..=1 000 000; `floating_timeout_minutes` and
-//! `validation_interval_minutes` 1..=525 600 (a year); day counts 0..=3 650.
+//! `validation_interval_minutes` 1..=525 600 (a year); `device_heartbeat_minutes` and
+//! `device_heartbeat_grace_minutes` 0..=525 600; day counts 0..=3 650.
 
 use chrono::{DateTime, Utc};
 
@@ -159,6 +162,18 @@ pub fn build(
         0..=MAX_DAYS,
     );
     let max_transfers = ranged(&mut r, "max_transfers", draft.max_transfers, 0..=MAX_COUNT);
+    let heartbeat = ranged(
+        &mut r,
+        "device_heartbeat_minutes",
+        draft.device_heartbeat_minutes,
+        0..=MAX_MINUTES,
+    );
+    let heartbeat_grace = ranged(
+        &mut r,
+        "device_heartbeat_grace_minutes",
+        draft.device_heartbeat_grace_minutes,
+        0..=MAX_MINUTES,
+    );
     Denial::check(r)?;
     let (Some(name), Some(code), Some(license_type)) = (name, code, license_type) else {
         unreachable!("missing required fields were reported above")
@@ -203,6 +218,15 @@ pub fn build(
         max_transfers: max_transfers
             .or(base.map(|b| b.max_transfers))
             .unwrap_or(DEFAULT_MAX_TRANSFERS),
+        // 0 on a request means off; absent keeps what the policy had.
+        device_heartbeat_minutes: match heartbeat {
+            Some(0) => None,
+            Some(m) => Some(m),
+            None => base.and_then(|b| b.device_heartbeat_minutes),
+        },
+        device_heartbeat_grace_minutes: heartbeat_grace
+            .or(base.map(|b| b.device_heartbeat_grace_minutes))
+            .unwrap_or(0),
         metadata: draft
             .metadata
             .clone()

@@ -845,3 +845,159 @@ fn policy_defaults_and_ranges() {
     let q = policy::build(p.id.clone(), p.product_id.clone(), Some(&p), &upd, t0()).unwrap();
     assert_eq!((q.max_activations, q.code.as_str()), (9, "std"));
 }
+
+// ---- device heartbeats ------------------------------------------------------------------
+
+fn heartbeat_policy(minutes: u32, grace: u32) -> Policy {
+    let mut p = policy(LicenseType::Perpetual);
+    p.max_activations = 2;
+    p.device_heartbeat_minutes = Some(minutes);
+    p.device_heartbeat_grace_minutes = grace;
+    p
+}
+
+#[test]
+fn a_heartbeat_moves_last_seen_and_says_when_the_next_is_due() {
+    let mut agg = aggregate(heartbeat_policy(10, 5));
+    step!(agg, activation::activate(&agg, &hw("A"), dev(1), t0()));
+    let at = t0() + Duration::minutes(7);
+    let plan = device_heartbeat::heartbeat(&agg, &hw("A"), at).expect("an active device");
+    assert!(
+        plan.events.is_empty(),
+        "a heartbeat is bookkeeping, not an event"
+    );
+    let data = step!(agg, Ok::<_, Denial>(plan));
+    assert_eq!(data.device_id, dev(1));
+    assert_eq!(
+        data.next_heartbeat_at,
+        Some(Timestamp::new(at + Duration::minutes(10)))
+    );
+    assert_eq!(
+        data.release_at,
+        Some(Timestamp::new(at + Duration::minutes(15)))
+    );
+    assert_eq!(agg.devices[0].last_seen_at, at);
+
+    // Without a heartbeat policy the call is accepted and names no due time.
+    let mut plain = aggregate(policy(LicenseType::Perpetual));
+    step!(plain, activation::activate(&plain, &hw("A"), dev(1), t0()));
+    let data = step!(plain, device_heartbeat::heartbeat(&plain, &hw("A"), at));
+    assert_eq!((data.next_heartbeat_at, data.release_at), (None, None));
+}
+
+#[test]
+fn a_heartbeat_is_refused_like_a_validation() {
+    let mut agg = aggregate(heartbeat_policy(10, 0));
+    let never = device_heartbeat::heartbeat(&agg, &hw("A"), t0()).unwrap_err();
+    assert_eq!(codes(&never), vec![DenialCode::DeviceNotActivated]);
+    step!(agg, activation::activate(&agg, &hw("A"), dev(1), t0()));
+    step!(agg, lifecycle::suspend(&agg, t0()));
+    let suspended = device_heartbeat::heartbeat(&agg, &hw("A"), t0()).unwrap_err();
+    assert!(codes(&suspended).contains(&DenialCode::LicenseSuspended));
+}
+
+#[test]
+fn silence_past_interval_grace_and_margin_releases_the_seat() {
+    let margin = Duration::minutes(2);
+    let mut agg = aggregate(heartbeat_policy(10, 5));
+    step!(agg, activation::activate(&agg, &hw("A"), dev(1), t0()));
+    step!(agg, activation::activate(&agg, &hw("B"), dev(2), t0()));
+    // B keeps beating; A falls silent after t0.
+    let b_beat = t0() + Duration::minutes(10);
+    step!(agg, device_heartbeat::heartbeat(&agg, &hw("B"), b_beat));
+
+    // release_at(A) = t0 + 15 min; with the margin, released only after t0 + 17 min.
+    let edge = t0() + Duration::minutes(17);
+    let p = agg.policy.clone();
+    assert!(!device_heartbeat::is_silent(
+        &p,
+        &agg.devices[0],
+        margin,
+        edge
+    ));
+    let none = device_heartbeat::release_silent(&agg, margin, edge);
+    assert!(none.is_read_only() && none.outcome.is_empty(), "not yet");
+
+    let later = edge + Duration::seconds(1);
+    let plan = device_heartbeat::release_silent(&agg, margin, later);
+    assert_eq!(plan.outcome.len(), 1);
+    assert_eq!(plan.outcome[0].id, dev(1));
+    assert_eq!(plan.outcome[0].status, DeviceStatus::Expired);
+    assert_eq!(plan.events.len(), 1);
+    let e = &plan.events[0];
+    assert_eq!(
+        (e.event_type, e.resource_id.as_str()),
+        ("device.released", "dev_1")
+    );
+    assert_eq!(e.metadata["reason"], "heartbeat_missed");
+    assert_eq!(e.metadata["previous_status"], "active");
+    step!(agg, Ok::<_, Denial>(plan));
+    assert_eq!(agg.license.active_device_count, 1, "only A's seat is freed");
+    assert!(
+        device_heartbeat::release_silent(&agg, margin, later).is_read_only(),
+        "deciding again releases nothing: a second sweep is a no-op"
+    );
+
+    // A comes back: it activates again, with its old device id.
+    let back = step!(agg, activation::activate(&agg, &hw("A"), dev(9), later));
+    assert_eq!(back.device_id, dev(1));
+    assert_eq!(agg.license.active_device_count, 2);
+}
+
+#[test]
+fn several_silent_devices_go_in_one_plan_and_policies_without_heartbeats_never_release() {
+    let mut agg = aggregate(heartbeat_policy(1, 0));
+    step!(agg, activation::activate(&agg, &hw("A"), dev(1), t0()));
+    step!(agg, activation::activate(&agg, &hw("B"), dev(2), t0()));
+    let much_later = t0() + Duration::days(30);
+    let plan = device_heartbeat::release_silent(&agg, Duration::zero(), much_later);
+    assert_eq!(plan.outcome.len(), 2);
+    step!(agg, Ok::<_, Denial>(plan));
+    assert_eq!(agg.license.active_device_count, 0);
+
+    let mut plain = aggregate(policy(LicenseType::Perpetual));
+    step!(plain, activation::activate(&plain, &hw("A"), dev(1), t0()));
+    assert!(device_heartbeat::release_silent(&plain, Duration::zero(), much_later).is_read_only());
+}
+
+#[test]
+fn heartbeat_policy_fields_are_validated_and_zero_turns_them_off() {
+    let draft = PolicyDraft {
+        name: Some("hb".into()),
+        code: Some("hb".into()),
+        license_type: Some(LicenseType::Perpetual),
+        device_heartbeat_minutes: Some(30),
+        device_heartbeat_grace_minutes: Some(10),
+        ..PolicyDraft::default()
+    };
+    let id: PolicyId = "pol_hb".parse().unwrap();
+    let product: ProductId = "prod_1".parse().unwrap();
+    let p = policy::build(id.clone(), product.clone(), None, &draft, t0()).unwrap();
+    assert_eq!(
+        (p.device_heartbeat_minutes, p.device_heartbeat_grace_minutes),
+        (Some(30), 10)
+    );
+    let keep = PolicyDraft::default();
+    let kept = policy::build(id.clone(), product.clone(), Some(&p), &keep, t0()).unwrap();
+    assert_eq!(kept.device_heartbeat_minutes, Some(30), "absent keeps it");
+    let off = PolicyDraft {
+        device_heartbeat_minutes: Some(0),
+        ..PolicyDraft::default()
+    };
+    let off = policy::build(id.clone(), product.clone(), Some(&p), &off, t0()).unwrap();
+    assert_eq!(off.device_heartbeat_minutes, None, "0 turns heartbeats off");
+    let bad = PolicyDraft {
+        device_heartbeat_minutes: Some(-1),
+        device_heartbeat_grace_minutes: Some(525_601),
+        ..PolicyDraft::default()
+    };
+    let refused = policy::build(id, product, Some(&p), &bad, t0()).unwrap_err();
+    let fields: Vec<_> = refused.reasons().iter().map(|r| r.field).collect();
+    assert_eq!(
+        fields,
+        vec![
+            Some("device_heartbeat_minutes"),
+            Some("device_heartbeat_grace_minutes")
+        ]
+    );
+}

@@ -175,6 +175,28 @@ pub trait LicenseStore: Send + Sync {
         limit: u32,
     ) -> impl Future<Output = StoreResult<u64>> + Send;
 
+    /// Licenses with a device the heartbeat sweep releases at `now`: at most `limit` ids of
+    /// licenses having an active device for which
+    /// [`device_heartbeat::is_silent`](crate::rules::device_heartbeat::is_silent) holds with
+    /// `margin`, those silent longest first.
+    ///
+    /// # Contract
+    ///
+    /// Selects by exactly that condition (the engine re-decides each license under its lock,
+    /// so a license that stopped qualifying since is harmless, but one listed forever would
+    /// starve the rest). Each license appears once. A device's `last_seen_at` is the one
+    /// stored, touches included.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    fn silent_device_licenses(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        margin: chrono::Duration,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<Vec<LicenseId>>> + Send;
+
     /// Devices of a license, newest first.
     fn list_devices(
         &self,
