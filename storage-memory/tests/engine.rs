@@ -1176,3 +1176,100 @@ async fn report_exports_are_produced_downloadable_and_expire() {
     ));
     assert_eq!(e.purge_reports().await.unwrap(), 2, "both exports purged");
 }
+
+#[tokio::test]
+async fn device_heartbeats_keep_seats_and_silent_devices_are_released() {
+    let (e, clock) = engine().await;
+    let e = e.with_touch_interval(Duration::seconds(60));
+    let margin = e.heartbeat_margin();
+    assert_eq!(margin, Duration::minutes(2), "touch interval + one minute");
+    let draft = PolicyDraft {
+        max_activations: Some(3),
+        device_heartbeat_minutes: Some(10),
+        device_heartbeat_grace_minutes: Some(5),
+        ..Default::default()
+    };
+    let f = fixture(&e, draft).await;
+    assert_eq!(f.policy.device_heartbeat_minutes, Some(10));
+    for fp in ["beats", "validates", "silent"] {
+        e.activate(call(&f.key, None), &hw(fp)).await.unwrap();
+    }
+
+    // A heartbeat is signed and says when the next is due and when the seat would go.
+    clock.advance(Duration::minutes(9));
+    let body = e
+        .device_heartbeat(call(&f.key, None), &hw("beats"))
+        .await
+        .unwrap();
+    let beat: DeviceHeartbeatData = verify(&e, &body.body);
+    let now = Clock::now(&*clock);
+    assert_eq!(
+        beat.next_heartbeat_at,
+        Some(Timestamp::new(now + Duration::minutes(10)))
+    );
+    assert_eq!(
+        beat.release_at,
+        Some(Timestamp::new(now + Duration::minutes(15)))
+    );
+    // A validation counts too, once its touch is written.
+    e.validate(call(&f.key, None), &hw("validates"))
+        .await
+        .unwrap();
+    e.flush_touches().await.unwrap();
+    // An unknown device is refused as by validate.
+    assert_eq!(
+        denied(e.device_heartbeat(call(&f.key, None), &hw("never")).await),
+        vec![DenialCode::DeviceNotActivated]
+    );
+
+    // "silent" was last heard at t0: released at t0 + 15 min, swept only past the margin.
+    clock.set(t0() + Duration::minutes(17));
+    assert_eq!(
+        e.release_silent_devices().await.unwrap(),
+        0,
+        "within the margin"
+    );
+    clock.set(t0() + Duration::minutes(17) + Duration::seconds(1));
+    assert_eq!(e.release_silent_devices().await.unwrap(), 1);
+    assert_eq!(
+        e.release_silent_devices().await.unwrap(),
+        0,
+        "a second sweep is a no-op"
+    );
+
+    let id = f.license.id.as_str();
+    let devices = e.list_devices(id, Limit::new(None)).await.unwrap();
+    let status = |fp: &str| {
+        devices
+            .iter()
+            .find(|d| d.fingerprint.as_deref() == Some(fp))
+            .map(|d| d.status)
+    };
+    assert_eq!(status("silent"), Some(DeviceStatus::Expired));
+    assert_eq!(status("beats"), Some(DeviceStatus::Active));
+    assert_eq!(status("validates"), Some(DeviceStatus::Active));
+    let released = licentia_core::store::AccessStore::list_events(
+        e.store(),
+        &EventQuery {
+            event_type: Some("device.released".into()),
+            ..EventQuery::default()
+        },
+    )
+    .await
+    .unwrap()
+    .events;
+    assert_eq!(released.len(), 1);
+    assert_eq!(released[0].metadata["reason"], "heartbeat_missed");
+    assert_eq!(released[0].actor_type, AuditActorType::System);
+
+    // The released device comes back: it activates into the freed seat.
+    let back = e.activate(call(&f.key, None), &hw("silent")).await.unwrap();
+    let back: RuntimeEntitlementData = verify(&e, &back.body);
+    assert!(
+        devices.iter().any(|d| d.id == back.device_id),
+        "its old device id"
+    );
+    // The others released only once their own silence runs out.
+    clock.set(t0() + Duration::minutes(9 + 17) + Duration::seconds(1));
+    assert_eq!(e.release_silent_devices().await.unwrap(), 2);
+}

@@ -31,6 +31,12 @@ fn t0() -> DateTime<Utc> {
 
 /// Two engines on two pools of one fresh database; the second loads the keys the first made.
 async fn two_instances() -> (Instance, Instance) {
+    let (a, b, _) = two_instances_with_clock().await;
+    (a, b)
+}
+
+/// [`two_instances`] and the clock both read.
+async fn two_instances_with_clock() -> (Instance, Instance, Arc<ManualClock>) {
     let options = fresh_database().await;
     let clock = Arc::new(ManualClock::new(t0()));
     let a = Engine::start(
@@ -42,7 +48,7 @@ async fn two_instances() -> (Instance, Instance) {
     .unwrap();
     let b = Engine::start(
         store_on(options).await,
-        clock,
+        clock.clone(),
         ChaCha20Rng::from_seed([2; 32]),
     )
     .await
@@ -52,7 +58,7 @@ async fn two_instances() -> (Instance, Instance) {
         b.public_keys(),
         "both instances sign with the stored keys"
     );
-    (Arc::new(a), Arc::new(b))
+    (Arc::new(a), Arc::new(b), clock)
 }
 
 struct Fixture {
@@ -355,4 +361,86 @@ async fn one_idempotency_key_through_both_instances_answers_one_response() {
     assert_eq!(replay.body, bodies[0]);
     let license = a.store().get_license(&f.license).await.unwrap();
     assert_eq!(license.active_device_count, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_sweeping_at_once_release_each_silent_device_once() {
+    let (a, b, clock) = two_instances_with_clock().await;
+    let seats = 8;
+    let f = fixture(
+        &a,
+        PolicyDraft {
+            max_activations: Some(seats),
+            device_heartbeat_minutes: Some(5),
+            ..Default::default()
+        },
+    )
+    .await;
+    for i in 0..seats {
+        let e = if i % 2 == 0 { &a } else { &b };
+        e.activate(call(&f.key, None), &device(format!("fp-{i}")))
+            .await
+            .unwrap();
+    }
+    // One device keeps beating, through the other instance, until just before the sweeps.
+    clock.advance(chrono::Duration::minutes(6));
+    b.device_heartbeat(call(&f.key, None), &device("fp-0".into()))
+        .await
+        .unwrap();
+    clock.advance(chrono::Duration::minutes(2));
+
+    // Both instances sweep, several times each, at once.
+    let handles: Vec<_> = (0..TASKS)
+        .map(|i| {
+            let e = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move { e.release_silent_devices().await })
+        })
+        .collect();
+    let mut released = 0;
+    for h in handles {
+        released += h
+            .await
+            .unwrap()
+            .expect("a sweep is decided, never failed by a race");
+    }
+    assert_eq!(
+        released,
+        u64::try_from(seats - 1).unwrap(),
+        "each silent device once"
+    );
+
+    let devices = a
+        .store()
+        .list_devices(&f.license, Limit::new(None))
+        .await
+        .unwrap();
+    let active: Vec<_> = devices
+        .iter()
+        .filter(|d| d.status == DeviceStatus::Active)
+        .collect();
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0].fingerprint.as_deref(), Some("fp-0"));
+    assert_eq!(
+        a.store()
+            .get_license(&f.license)
+            .await
+            .unwrap()
+            .active_device_count,
+        1,
+        "the seat count agrees with the devices"
+    );
+    let events = a
+        .list_events(&licentia_core::store::EventQuery {
+            event_type: Some("device.released".into()),
+            limit: Limit::new(Some(100)),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .events;
+    assert_eq!(
+        events.len(),
+        usize::try_from(seats - 1).unwrap(),
+        "one event per device"
+    );
 }
