@@ -188,8 +188,9 @@ fn spawn_touch_flusher<S: Store + 'static>(app: App<S>) -> tokio::task::JoinHand
 }
 
 /// Every minute: purges idempotency records past their time to live and finished webhook
-/// deliveries past their retention (safe on several instances at once), and forgets
-/// rate-limit keys back at full allowance.
+/// deliveries past their retention, releases devices silent past their policy's heartbeat
+/// (all safe on several instances at once), and forgets rate-limit keys back at full
+/// allowance.
 fn spawn_housekeeping<S: Store + 'static>(app: App<S>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(config::HOUSEKEEPING_PERIOD);
@@ -205,6 +206,13 @@ fn spawn_housekeeping<S: Store + 'static>(app: App<S>) -> tokio::task::JoinHandl
             };
             if let Err(e) = app.engine().purge_reports().await {
                 tracing::debug!(error = %e, "expired report data not purged yet");
+            }
+            match app.engine().release_silent_devices().await {
+                Ok(0) => {}
+                Ok(released) => {
+                    tracing::info!(released, "devices silent past their heartbeat released")
+                }
+                Err(e) => tracing::debug!(error = %e, "silent devices not released yet"),
             }
             match purged {
                 Ok((records, deliveries)) => {

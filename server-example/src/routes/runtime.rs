@@ -1,5 +1,5 @@
-//! The nine runtime operations: `Authorization: License <key>`, signed answers sent as the
-//! engine's bytes.
+//! The nine runtime operations and the device heartbeat (an extension): `Authorization:
+//! License <key>`, signed answers sent as the engine's bytes.
 
 use axum::Router;
 use axum::extract::State;
@@ -30,6 +30,10 @@ pub(super) fn routes<S: Store + 'static>() -> Router<App<S>> {
         .route("/api/v1/license/floating/checkout", post(checkout::<S>))
         .route("/api/v1/license/floating/checkin", post(checkin::<S>))
         .route("/api/v1/license/floating/heartbeat", post(heartbeat::<S>))
+        .route(
+            "/api/v1/license/device-heartbeat",
+            post(device_heartbeat::<S>),
+        )
 }
 
 fn call<'a>(
@@ -201,4 +205,17 @@ async fn heartbeat<S: Store + 'static>(
         .heartbeat(call(&license, None, &rid), &req)
         .await;
     answer(&app, "floating_heartbeat", r)
+}
+
+async fn device_heartbeat<S: Store + 'static>(
+    State(app): State<App<S>>,
+    license: License,
+    rid: RequestId,
+    Json(req): Json<RuntimeBindingRequest>,
+) -> Result<Response, ApiError> {
+    let r = app
+        .engine()
+        .device_heartbeat(call(&license, None, &rid), &req)
+        .await;
+    answer(&app, "device_heartbeat", r)
 }
