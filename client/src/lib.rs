@@ -45,7 +45,7 @@ use licentia_core::crypto::{
     VerifyError, open,
 };
 use licentia_core::model::{
-    ConsumeRequest, DeactivationData, FloatingCheckoutData, FloatingLeaseData,
+    ConsumeRequest, DeactivationData, DeviceHeartbeatData, FloatingCheckoutData, FloatingLeaseData,
     FloatingLeaseRequest, RuntimeBindingRequest, RuntimeEntitlementData,
 };
 use licentia_core::rules::Binding;
@@ -334,6 +334,21 @@ impl Client {
         req: &ConsumeRequest,
     ) -> Result<Verified<RuntimeEntitlementData>, Error> {
         self.signed("consume", req, true).await
+    }
+
+    /// Tells the server this activated device is alive (an extension,
+    /// `POST /api/v1/license/device-heartbeat`): under a policy with `device_heartbeat_minutes`,
+    /// a device that stops calling this (or validate) within the interval and grace loses its
+    /// seat. The answer says when the next heartbeat is due (`next_heartbeat_at`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::validate`] (`DEVICE_NOT_ACTIVATED`, …).
+    pub async fn device_heartbeat(
+        &self,
+        device: &RuntimeBindingRequest,
+    ) -> Result<Verified<DeviceHeartbeatData>, Error> {
+        self.signed("device-heartbeat", device, false).await
     }
 
     /// Deactivates this device (frees its seat), idempotently.

@@ -124,6 +124,22 @@ async fn the_runtime_operations_verify_and_refusals_are_typed() {
         Some("FEATURE_NOT_ASSIGNED"),
         "a verified refusal for a feature the license does not have"
     );
+    let beat = client.device_heartbeat(&one).await.unwrap();
+    assert_eq!(beat.data().device_id, activated.data().device_id);
+    assert_eq!(
+        beat.data().next_heartbeat_at,
+        None,
+        "the policy requires none"
+    );
+    assert_eq!(
+        client
+            .device_heartbeat(&device("fp-never-activated"))
+            .await
+            .unwrap_err()
+            .refusal_code(),
+        Some("DEVICE_NOT_ACTIVATED"),
+        "a verified refusal"
+    );
     let envelope = client.offline(&one).await.unwrap();
     let keys = client.keys().await.unwrap();
     let opened = open_offline(&envelope, &s.key, &keys, &one, chrono::Utc::now(), None).unwrap();
