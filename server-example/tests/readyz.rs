@@ -582,3 +582,27 @@ async fn readyz_is_503_while_the_store_is_down_and_recovers() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["data"]["status"], "ready");
 }
+
+impl<S: TelemetryStore> TelemetryStore for Flaky<S> {
+    fn insert_telemetry(
+        &self,
+        record: NewTelemetry,
+    ) -> impl Future<Output = StoreResult<TelemetryRecord>> + Send {
+        self.inner.insert_telemetry(record)
+    }
+    fn list_telemetry(
+        &self,
+        license: &LicenseId,
+        before: Option<TelemetryId>,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<TelemetryPage>> + Send {
+        self.inner.list_telemetry(license, before, limit)
+    }
+    fn purge_telemetry(
+        &self,
+        before: At,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<u64>> + Send {
+        self.inner.purge_telemetry(before, limit)
+    }
+}

@@ -217,6 +217,7 @@ mod delivery;
 mod license;
 mod report;
 mod state;
+mod telemetry;
 
 use std::fmt;
 use std::sync::Arc;

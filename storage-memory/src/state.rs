@@ -41,6 +41,8 @@ pub(crate) struct Inner {
     pub(crate) events: Mutex<EventLog>,
     /// Runtime refusal counts and report exports.
     pub(crate) reports: Mutex<crate::report::Reports>,
+    /// Telemetry records by number.
+    pub(crate) telemetry: Mutex<crate::telemetry::TelemetryLog>,
 }
 
 /// (product, external system, external id): unique per product for orders and subscriptions.

@@ -109,6 +109,7 @@ mod events;
 mod license;
 mod report;
 mod rows;
+mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -72,6 +72,7 @@
 //! | [`licenses`] | licenses, devices and `transact_license` |
 //! | [`reads`] | `read_license` snapshots and `record_touches` |
 //! | [`reports`] | usage sums and ledger, activity feed, runtime error counts, exports |
+//! | [`telemetry`] | telemetry records |
 //! | [`time_travel`] | rules over moving `now` |
 //! | [`concurrency`] | many tasks on one license at once |
 
@@ -87,6 +88,7 @@ pub mod licenses;
 pub mod lists;
 pub mod reads;
 pub mod reports;
+pub mod telemetry;
 pub mod time_travel;
 
 mod gate;
@@ -289,6 +291,8 @@ macro_rules! conformance_suite {
             store deliveries::claims_respect_the_per_endpoint_and_batch_limits,
             store deliveries::retries_pages_and_deletes,
             spawn deliveries::concurrent_claims_hand_each_delivery_to_one_caller,
+            store telemetry::telemetry_round_trips_pages_and_purges,
+            spawn telemetry::concurrent_telemetry_inserts_get_distinct_ids,
             store reports::usage_reports_sum_group_and_page,
             store reports::activities_filter_by_subject_and_page,
             store reports::runtime_errors_add_up_group_and_purge,

@@ -1,66 +1,17 @@
 //! Webhook deliveries: one per (event, subscribed endpoint), with the attempts made to send it.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
-use super::{DeliveryStatus, IdError, WebhookId};
+use super::{DeliveryStatus, WebhookId};
 
-/// Id of a [`Delivery`]: `dlv_<n>`, where `n` is the store's number for it.
-///
-/// Deliveries are created by the store in the transaction of their event (no randomness is
-/// at hand there), so the id is a number the store assigns rather than a random one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DeliveryId(i64);
-
-impl DeliveryId {
-    const PREFIX: &'static str = "dlv_";
-
-    /// The id with the store's number `n`.
-    pub fn new(n: i64) -> Self {
-        Self(n)
-    }
-
-    /// The store's number.
-    pub fn get(self) -> i64 {
-        self.0
-    }
-}
-
-impl fmt::Display for DeliveryId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}", Self::PREFIX, self.0)
-    }
-}
-
-impl FromStr for DeliveryId {
-    type Err = IdError;
-
-    fn from_str(s: &str) -> Result<Self, IdError> {
-        s.strip_prefix(Self::PREFIX)
-            .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|n| n.parse::<i64>().ok())
-            .map(Self)
-            .ok_or(IdError::NotOfForm {
-                expected: Self::PREFIX,
-            })
-    }
-}
-
-impl Serialize for DeliveryId {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for DeliveryId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+super::ids::define_seq_id!(
+    /// Id of a [`Delivery`]: `dlv_<n>`, where `n` is the store's number for it.
+    ///
+    /// Deliveries are created by the store in the transaction of their event (no randomness is
+    /// at hand there), so the id is a number the store assigns rather than a random one.
+    DeliveryId, "dlv_"
+);
 
 /// One try at sending a delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -163,6 +163,64 @@ define_id!(/// Id of a [`WebhookEndpoint`](super::WebhookEndpoint).
 define_id!(/// Id of a floating [`Lease`](super::Lease).
     LeaseId, "lease");
 
+/// A store-numbered id: `<prefix><n>` with `n` the number the store assigned (records created
+/// where no randomness is at hand, or listed in the order the store numbered them).
+macro_rules! define_seq_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(i64);
+
+        impl $name {
+            const PREFIX: &'static str = $prefix;
+
+            /// The id with the store's number `n`.
+            pub fn new(n: i64) -> Self {
+                Self(n)
+            }
+
+            /// The store's number.
+            pub fn get(self) -> i64 {
+                self.0
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                write!(f, "{}{}", Self::PREFIX, self.0)
+            }
+        }
+
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::model::IdError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                s.strip_prefix(Self::PREFIX)
+                    .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|n| n.parse::<i64>().ok())
+                    .map(Self)
+                    .ok_or($crate::model::IdError::NotOfForm {
+                        expected: Self::PREFIX,
+                    })
+            }
+        }
+
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <String as ::serde::Deserialize>::deserialize(d)?;
+                s.parse().map_err(::serde::de::Error::custom)
+            }
+        }
+    };
+}
+pub(crate) use define_seq_id;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ mod records;
 mod report;
 mod requests;
 mod runtime;
+mod telemetry;
 mod time;
 
 pub use code::{
@@ -46,6 +47,7 @@ pub use runtime::{
     DeactivationData, DeviceHeartbeatData, FeatureEntitlement, FloatingCheckoutData,
     FloatingLeaseData, OfflineEntitlementData, RuntimeEntitlementData, VersionEligibility,
 };
+pub use telemetry::{NewTelemetry, TelemetryId, TelemetryRecord};
 pub use time::Timestamp;
 
 /// A public signing key as `GET /api/v1/system/public-keys` lists it (the contract's

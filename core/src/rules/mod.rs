@@ -17,6 +17,7 @@
 //! | [`lifecycle`] | create, renew, suspend, reinstate, revoke, transfer, feature assignment |
 //! | [`offline`] | offline license payloads |
 //! | [`policy`] | policy defaults and validation |
+//! | [`telemetry`] | whether a telemetry record follows the documented schema |
 //! | [`delivery`] | webhook retries, endpoint pauses and disabling |
 
 pub mod activation;
@@ -35,6 +36,7 @@ mod plan;
 pub mod policy;
 mod runtime_gate;
 pub mod status;
+pub mod telemetry;
 pub mod version;
 pub mod webhook_target;
 

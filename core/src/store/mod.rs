@@ -38,6 +38,7 @@
 mod delivery;
 mod error;
 mod report;
+mod telemetry;
 mod types;
 
 use std::future::Future;
@@ -50,6 +51,7 @@ pub use report::{
     ActivityQuery, ExportArtifact, LedgerPage, LedgerQuery, ReportStore, RuntimeErrorQuery,
     RuntimeErrorReport, UsageFilter, UsageQuery, UsageSummary,
 };
+pub use telemetry::{TelemetryPage, TelemetryStore};
 pub use types::{
     Actor, AggregateQuery, DEFAULT_LIMIT, Decision, EventPage, EventQuery, IdempotencyKey,
     IdempotencyRecord, LicenseQuery, LicenseSelector, Limit, Loaded, MAX_LIMIT, NewEvent,
@@ -574,6 +576,7 @@ pub trait Store:
     + AccessStore
     + DeliveryStore
     + ReportStore
+    + TelemetryStore
 {
 }
 
@@ -585,5 +588,6 @@ impl<S> Store for S where
         + AccessStore
         + DeliveryStore
         + ReportStore
+        + TelemetryStore
 {
 }
