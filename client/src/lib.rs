@@ -46,7 +46,7 @@ use licentia_core::crypto::{
 };
 use licentia_core::model::{
     ConsumeRequest, DeactivationData, DeviceHeartbeatData, FloatingCheckoutData, FloatingLeaseData,
-    FloatingLeaseRequest, RuntimeBindingRequest, RuntimeEntitlementData,
+    FloatingLeaseRequest, RuntimeBindingRequest, RuntimeEntitlementData, TelemetryRecord,
 };
 use licentia_core::rules::Binding;
 use serde::Serialize;
@@ -349,6 +349,30 @@ impl Client {
         device: &RuntimeBindingRequest,
     ) -> Result<Verified<DeviceHeartbeatData>, Error> {
         self.signed("device-heartbeat", device, false).await
+    }
+
+    /// Reports telemetry (an extension, `POST /api/v1/license/telemetry`): any JSON object up
+    /// to 16 KiB, stored as sent and flagged against the server's schema (`event`,
+    /// `occurred_at`, `app_version`, `fingerprint`, `properties`); returns the stored record.
+    /// The answer is not signed (it decides nothing). Retried like every call, so a record
+    /// may be stored twice when an answer is lost: at least once.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] for a payload that is not an object; as [`Client::activate`]
+    /// otherwise (`PAYLOAD_TOO_LARGE` is an [`Error::Status`] 413).
+    pub async fn telemetry(&self, payload: &serde_json::Value) -> Result<TelemetryRecord, Error> {
+        if !payload.is_object() {
+            return Err(Error::Invalid("telemetry must be a JSON object".into()));
+        }
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            data: TelemetryRecord,
+        }
+        let body = self.call("telemetry", payload, false).await?;
+        serde_json::from_slice::<Answer>(&body)
+            .map(|a| a.data)
+            .map_err(|e| Error::Invalid(e.to_string()))
     }
 
     /// Deactivates this device (frees its seat), idempotently.

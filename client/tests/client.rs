@@ -140,6 +140,20 @@ async fn the_runtime_operations_verify_and_refusals_are_typed() {
         Some("DEVICE_NOT_ACTIVATED"),
         "a verified refusal"
     );
+    let reported = client
+        .telemetry(&serde_json::json!({"event": "app.started", "fingerprint": "fp-1"}))
+        .await
+        .unwrap();
+    assert!(reported.well_formed, "{:?}", reported.problems);
+    let flagged = client
+        .telemetry(&serde_json::json!({"cpu": 93}))
+        .await
+        .unwrap();
+    assert!(!flagged.well_formed && flagged.id > reported.id);
+    assert!(matches!(
+        client.telemetry(&serde_json::json!([1])).await,
+        Err(licentia_client::Error::Invalid(_))
+    ));
     let envelope = client.offline(&one).await.unwrap();
     let keys = client.keys().await.unwrap();
     let opened = open_offline(&envelope, &s.key, &keys, &one, chrono::Utc::now(), None).unwrap();

@@ -23,6 +23,9 @@ pub const TOUCH_FLUSH_PERIOD: std::time::Duration = std::time::Duration::from_se
 /// Default time an idempotency record is kept: 24 hours.
 pub const DEFAULT_IDEMPOTENCY_TTL_SECS: u64 = 24 * 60 * 60;
 
+/// Default time a telemetry record is kept: 90 days.
+pub const DEFAULT_TELEMETRY_RETENTION_SECS: u64 = 90 * 24 * 60 * 60;
+
 /// How often housekeeping runs (idempotency purge, rate-limit tables).
 pub const HOUSEKEEPING_PERIOD: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -52,6 +55,8 @@ pub struct Config {
     pub metrics_separate: bool,
     /// How webhook deliveries are sent ([`crate::webhooks`]).
     pub webhooks: WebhookConfig,
+    /// Seconds a telemetry record is kept before it is purged.
+    pub telemetry_retention_secs: u64,
 }
 
 impl Default for Config {
@@ -66,6 +71,7 @@ impl Default for Config {
             idempotency_ttl_secs: DEFAULT_IDEMPOTENCY_TTL_SECS,
             metrics_separate: false,
             webhooks: WebhookConfig::default(),
+            telemetry_retention_secs: DEFAULT_TELEMETRY_RETENTION_SECS,
         }
     }
 }
@@ -267,6 +273,9 @@ pub struct ServeArgs {
     /// Seconds finished webhook deliveries (and their attempts) are kept; default 30 days.
     #[arg(long, env = "LICENTIA_WEBHOOK_RETENTION", default_value_t = 30 * 24 * 3600)]
     pub webhook_retention: u64,
+    /// Seconds telemetry records are kept; default 90 days.
+    #[arg(long, env = "LICENTIA_TELEMETRY_RETENTION", default_value_t = DEFAULT_TELEMETRY_RETENTION_SECS)]
+    pub telemetry_retention: u64,
     /// A PEM file of extra root certificates to trust for `https://` webhook endpoints.
     #[arg(long, env = "LICENTIA_WEBHOOK_CA_FILE")]
     pub webhook_ca_file: Option<std::path::PathBuf>,
@@ -317,6 +326,7 @@ impl ServeArgs {
                 ca_file: self.webhook_ca_file.clone(),
                 ..WebhookConfig::default()
             },
+            telemetry_retention_secs: self.telemetry_retention,
         }
     }
 }

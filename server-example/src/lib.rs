@@ -187,8 +187,8 @@ fn spawn_touch_flusher<S: Store + 'static>(app: App<S>) -> tokio::task::JoinHand
     })
 }
 
-/// Every minute: purges idempotency records past their time to live and finished webhook
-/// deliveries past their retention, releases devices silent past their policy's heartbeat
+/// Every minute: purges idempotency records past their time to live, finished webhook
+/// deliveries and telemetry past their retention, releases devices silent past their policy's heartbeat
 /// (all safe on several instances at once), and forgets rate-limit keys back at full
 /// allowance.
 fn spawn_housekeeping<S: Store + 'static>(app: App<S>) -> tokio::task::JoinHandle<()> {
@@ -206,6 +206,9 @@ fn spawn_housekeeping<S: Store + 'static>(app: App<S>) -> tokio::task::JoinHandl
             };
             if let Err(e) = app.engine().purge_reports().await {
                 tracing::debug!(error = %e, "expired report data not purged yet");
+            }
+            if let Err(e) = app.engine().purge_telemetry().await {
+                tracing::debug!(error = %e, "expired telemetry not purged yet");
             }
             match app.engine().release_silent_devices().await {
                 Ok(0) => {}

@@ -69,6 +69,12 @@ impl<S: Store> App<S> {
             .with_delivery_retention(
                 chrono::Duration::from_std(config.webhooks.retention)
                     .unwrap_or(chrono::TimeDelta::MAX),
+            )
+            .with_telemetry_retention(
+                i64::try_from(config.telemetry_retention_secs)
+                    .ok()
+                    .and_then(chrono::TimeDelta::try_seconds)
+                    .unwrap_or(chrono::TimeDelta::MAX),
             );
         let limiter = config.rate_limits.map(|l| Arc::new(Limiter::new(l)));
         Ok(Self {

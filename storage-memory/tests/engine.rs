@@ -1273,3 +1273,53 @@ async fn device_heartbeats_keep_seats_and_silent_devices_are_released() {
     clock.set(t0() + Duration::minutes(9 + 17) + Duration::seconds(1));
     assert_eq!(e.release_silent_devices().await.unwrap(), 2);
 }
+
+#[tokio::test]
+async fn telemetry_is_flagged_and_kept_for_its_retention() {
+    let (e, clock) = engine().await;
+    let e = e.with_telemetry_retention(Duration::days(7));
+    let f = fixture(&e, PolicyDraft::default()).await;
+    let object = |v: serde_json::Value| v.as_object().unwrap().clone();
+    let kept = e
+        .record_telemetry(
+            call(&f.key, None),
+            object(serde_json::json!({"event": "a.b"})),
+        )
+        .await
+        .unwrap();
+    assert!(kept.well_formed && kept.problems.is_empty());
+    assert!(matches!(
+        e.record_telemetry(call("lsk_nope", None), object(serde_json::json!({})))
+            .await,
+        Err(EngineError::InvalidCredentials)
+    ));
+    let huge = object(serde_json::json!({"event": "x", "properties": {"b": "y".repeat(20_000)}}));
+    assert_eq!(
+        denied(e.record_telemetry(call(&f.key, None), huge).await),
+        vec![DenialCode::InvalidField],
+        "over the size limit, also for hosts other than the server"
+    );
+
+    clock.advance(Duration::days(6));
+    let later = e
+        .record_telemetry(call(&f.key, None), object(serde_json::json!({"n": 1})))
+        .await
+        .unwrap();
+    assert!(!later.well_formed);
+    assert_eq!(
+        e.purge_telemetry().await.unwrap(),
+        0,
+        "within the retention"
+    );
+    clock.advance(Duration::days(2));
+    assert_eq!(
+        e.purge_telemetry().await.unwrap(),
+        1,
+        "only the one older than 7 days"
+    );
+    let page = e
+        .list_telemetry(f.license.id.as_str(), None, Limit::new(None))
+        .await
+        .unwrap();
+    assert_eq!(page.records, vec![later]);
+}

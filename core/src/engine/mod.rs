@@ -62,6 +62,7 @@ mod runner;
 mod runtime;
 mod sweep;
 mod system_clock;
+mod telemetry;
 mod touches;
 
 use std::sync::{Mutex, PoisonError, RwLock};
@@ -78,7 +79,10 @@ pub use licenses::{LicenseCreated, ManagementCall, present};
 pub use refusals::MAX_PENDING_REFUSAL_KEYS;
 pub use report_params::{ReportParams, Window};
 pub use reports::{EXPORT_LEASE, EXPORT_MAX_LEDGER_ROWS, EXPORT_RETENTION, ExportRequest, Report};
-pub use retention::{DEFAULT_DELIVERY_RETENTION, DEFAULT_IDEMPOTENCY_TTL, RUNTIME_ERROR_RETENTION};
+pub use retention::{
+    DEFAULT_DELIVERY_RETENTION, DEFAULT_IDEMPOTENCY_TTL, DEFAULT_TELEMETRY_RETENTION,
+    RUNTIME_ERROR_RETENTION,
+};
 pub use runner::ResponseBody;
 pub use runtime::RuntimeCall;
 pub use sweep::HEARTBEAT_FLUSH_ALLOWANCE;
@@ -106,6 +110,7 @@ pub struct Engine<S, C, R> {
     idempotency_ttl: chrono::Duration,
     retry_policy: crate::rules::delivery::RetryPolicy,
     delivery_retention: chrono::Duration,
+    telemetry_retention: chrono::Duration,
 }
 
 impl<S, C, R> std::fmt::Debug for Engine<S, C, R> {
@@ -153,6 +158,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
             retry_policy: crate::rules::delivery::RetryPolicy::default(),
             delivery_retention: DEFAULT_DELIVERY_RETENTION,
+            telemetry_retention: DEFAULT_TELEMETRY_RETENTION,
         })
     }
 

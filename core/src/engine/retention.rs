@@ -3,6 +3,8 @@
 //! [`Engine::purge_idempotency`], which the host calls periodically (the server: every
 //! minute). Finished webhook deliveries are kept [`DEFAULT_DELIVERY_RETENTION`] (or what
 //! [`Engine::with_delivery_retention`] says) and purged by [`Engine::purge_deliveries`].
+//! Telemetry records are kept [`DEFAULT_TELEMETRY_RETENTION`] (or what
+//! [`Engine::with_telemetry_retention`] says) and purged by [`Engine::purge_telemetry`].
 //!
 //! A request that repeats an `Idempotency-Key` within the time-to-live is replayed (or
 //! refused as a reuse); once its record is purged the key is unknown, so the same request
@@ -19,6 +21,8 @@ use crate::store::Store;
 pub const DEFAULT_IDEMPOTENCY_TTL: Duration = Duration::hours(24);
 /// Default time a finished webhook delivery (and its attempts) is kept: 30 days.
 pub const DEFAULT_DELIVERY_RETENTION: Duration = Duration::days(30);
+/// Default time a telemetry record is kept: 90 days.
+pub const DEFAULT_TELEMETRY_RETENTION: Duration = Duration::days(90);
 /// How long runtime refusal counts are kept (the runtime error groups look this far back).
 pub const RUNTIME_ERROR_RETENTION: Duration = Duration::days(30);
 /// Records deleted per store call; a purge makes calls until none older is left.
@@ -68,6 +72,30 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     pub async fn purge_deliveries(&self) -> Result<u64, EngineError> {
         let cutoff = self.cutoff(self.delivery_retention);
         self.purge_in_batches(|batch| self.store.purge_deliveries(cutoff, batch))
+            .await
+    }
+
+    /// The same engine keeping telemetry records for `retention` (at least an hour).
+    #[must_use]
+    pub fn with_telemetry_retention(mut self, retention: Duration) -> Self {
+        self.telemetry_retention = retention.max(Duration::hours(1));
+        self
+    }
+
+    /// How long telemetry records are kept.
+    pub fn telemetry_retention(&self) -> Duration {
+        self.telemetry_retention
+    }
+
+    /// Deletes telemetry records received before the retention, in batches, and returns how
+    /// many it deleted. Safe to run on several instances at once.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures (what was deleted before stays deleted).
+    pub async fn purge_telemetry(&self) -> Result<u64, EngineError> {
+        let cutoff = self.cutoff(self.telemetry_retention);
+        self.purge_in_batches(|batch| self.store.purge_telemetry(cutoff, batch))
             .await
     }
 

@@ -10,12 +10,13 @@ use chrono::{DateTime, Utc};
 use licentia_core::engine::ManagementCall;
 use licentia_core::engine::requests::LicenseCreate;
 use licentia_core::model::{
-    FeatureAssignRequest, LicenseStatus, RenewRequest, TransferRequest, UsageResetRequest,
+    FeatureAssignRequest, LicenseStatus, RenewRequest, TelemetryId, TransferRequest,
+    UsageResetRequest,
 };
 use licentia_core::store::{LicenseQuery, Limit, Store};
 use serde::{Deserialize, Serialize};
 
-use super::{ListQuery, created, no_content, ok, stored};
+use super::{ListQuery, created, no_content, ok, paged, stored};
 use crate::auth::Auth;
 use crate::auth::scope::{DeviceWrite, LicenseRead, LicenseWrite};
 use crate::error::ApiError;
@@ -39,6 +40,7 @@ pub(super) fn routes<S: Store + 'static>() -> Router<App<S>> {
         .route("/api/v1/licenses/{id}/revoke", post(revoke::<S>))
         .route("/api/v1/licenses/{id}/devices", get(list_devices::<S>))
         .route("/api/v1/licenses/{id}/leases", get(list_leases::<S>))
+        .route("/api/v1/licenses/{id}/telemetry", get(list_telemetry::<S>))
         .route(
             "/api/v1/licenses/{id}/devices/{device_id}",
             get(get_device::<S>),
@@ -240,6 +242,29 @@ async fn list_leases<S: Store + 'static>(
         })
         .collect();
     ok(&rid, &views)
+}
+
+#[derive(Debug, Deserialize)]
+struct TelemetryQuery {
+    cursor: Option<TelemetryId>,
+    #[serde(default, deserialize_with = "super::positive_limit")]
+    limit: Option<i64>,
+}
+
+/// Extension: the telemetry the license's devices sent, newest first; `cursor` is the
+/// previous page's `next_cursor`.
+async fn list_telemetry<S: Store + 'static>(
+    State(app): State<App<S>>,
+    _: Auth<LicenseRead>,
+    rid: RequestId,
+    Path(id): Path<String>,
+    Query(q): Query<TelemetryQuery>,
+) -> R {
+    let page = app
+        .engine()
+        .list_telemetry(&id, q.cursor, Limit::new(q.limit))
+        .await?;
+    paged(&rid, &page.records, page.next_cursor)
 }
 
 async fn get_device<S: Store + 'static>(

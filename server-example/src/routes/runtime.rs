@@ -12,10 +12,15 @@ use licentia_core::model::{
 };
 use licentia_core::store::Store;
 
-use super::stored;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use licentia_core::rules::telemetry::MAX_TELEMETRY_BYTES;
+use serde_json::{Map, Value};
+
+use super::{envelope, stored};
 use crate::auth::License;
-use crate::error::ApiError;
-use crate::extract::{IdempotencyKey, Json};
+use crate::error::{ApiError, codes};
+use crate::extract::{IdempotencyKey, Json, body_rejection, decode};
 use crate::request_id::RequestId;
 use crate::state::App;
 
@@ -34,6 +39,7 @@ pub(super) fn routes<S: Store + 'static>() -> Router<App<S>> {
             "/api/v1/license/device-heartbeat",
             post(device_heartbeat::<S>),
         )
+        .route("/api/v1/license/telemetry", post(telemetry::<S>))
 }
 
 fn call<'a>(
@@ -218,4 +224,29 @@ async fn device_heartbeat<S: Store + 'static>(
         .device_heartbeat(call(&license, None, &rid), &req)
         .await;
     answer(&app, "device_heartbeat", r)
+}
+
+/// Extension: a telemetry object, stored as sent and flagged against the documented schema
+/// (`rules::telemetry`); 201 with the stored record. Not signed: it decides nothing. Over
+/// `MAX_TELEMETRY_BYTES` is 413 before anything is parsed.
+async fn telemetry<S: Store + 'static>(
+    State(app): State<App<S>>,
+    license: License,
+    rid: RequestId,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(body_rejection)?;
+    if body.len() > MAX_TELEMETRY_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            codes::PAYLOAD_TOO_LARGE,
+            format!("telemetry is at most {MAX_TELEMETRY_BYTES} bytes"),
+        ));
+    }
+    let payload: Map<String, Value> = decode(&body)?;
+    let record = app
+        .engine()
+        .record_telemetry(call(&license, None, &rid), payload)
+        .await?;
+    envelope(StatusCode::CREATED, &rid, &record)
 }
