@@ -36,25 +36,20 @@ pub fn check(payload: &Map<String, Value>) -> Vec<String> {
             "event must be a string of 1 to 100 characters from a-z, 0-9, '.', '_', '-'".into(),
         ),
     }
-    if let Some(at) = payload.get("occurred_at")
-        && !at
-            .as_str()
-            .is_some_and(|s| chrono::DateTime::parse_from_rfc3339(s).is_ok())
-    {
+    let bad_string = |name: &str, ok: &dyn Fn(&str) -> bool| {
+        payload
+            .get(name)
+            .is_some_and(|v| v.as_str().is_none_or(|s| !ok(s)))
+    };
+    if bad_string("occurred_at", &|s| {
+        chrono::DateTime::parse_from_rfc3339(s).is_ok()
+    }) {
         problems.push("occurred_at must be an RFC 3339 date-time".into());
     }
-    if let Some(v) = payload.get("app_version")
-        && !v
-            .as_str()
-            .is_some_and(|s| version::parse_app_version(s).is_ok())
-    {
+    if bad_string("app_version", &|s| version::parse_app_version(s).is_ok()) {
         problems.push("app_version must be a semantic version".into());
     }
-    if let Some(f) = payload.get("fingerprint")
-        && !f
-            .as_str()
-            .is_some_and(|s| (1..=512).contains(&s.chars().count()))
-    {
+    if bad_string("fingerprint", &|s| (1..=512).contains(&s.chars().count())) {
         problems.push("fingerprint must be a string of 1 to 512 characters".into());
     }
     if payload.get("properties").is_some_and(|p| !p.is_object()) {
