@@ -407,6 +407,7 @@ impl Client {
     pub async fn heartbeat(&self, lease_token: &str) -> Result<Verified<FloatingLeaseData>, Error> {
         let req = FloatingLeaseRequest {
             lease_token: lease_token.to_owned(),
+            feature_code: None,
         };
         self.signed("floating/heartbeat", &req, false).await
     }
@@ -419,6 +420,7 @@ impl Client {
     pub async fn checkin(&self, lease_token: &str) -> Result<Verified<FloatingLeaseData>, Error> {
         let req = FloatingLeaseRequest {
             lease_token: lease_token.to_owned(),
+            feature_code: None,
         };
         self.signed("floating/checkin", &req, true).await
     }

@@ -63,6 +63,7 @@ fn offline_data(version: i64, grace_days: i64, binding_key: &str) -> OfflineEnti
                 quota: Some(version.abs()),
                 consumed: Some(0),
                 remaining: Some(version.abs()),
+                floating: None,
             }],
             version_eligibility: None,
         },

@@ -230,18 +230,18 @@ fuzz_target!(|case: Case| {
                     token: format!("lft_{n}"),
                     token_hash: hash,
                 };
-                let r = floating::checkout(&agg, &hw(*fp), new, now).map(|p| p.mutations);
+                let r = floating::checkout(&agg, &hw(*fp), None, new, now).map(|p| p.mutations);
                 if r.is_ok() {
                     tokens.push(hash);
                 }
                 r
             }
             Op::Heartbeat { lease } => match tokens.get(usize::from(*lease)) {
-                Some(h) => floating::heartbeat(&agg, h, now).map(|p| p.mutations),
+                Some(h) => floating::heartbeat(&agg, h, None, now).map(|p| p.mutations),
                 None => continue,
             },
             Op::Checkin { lease } => match tokens.get(usize::from(*lease)) {
-                Some(h) => floating::checkin(&agg, h, now).map(|p| p.mutations),
+                Some(h) => floating::checkin(&agg, h, None, now).map(|p| p.mutations),
                 None => continue,
             },
             Op::Consume {

@@ -106,6 +106,8 @@ async fn fixture(e: &TestEngine, draft: PolicyDraft) -> Fixture {
         max_overages: None,
         reset_period: None,
         allow_negative: None,
+        floating_seats: None,
+        floating_timeout_minutes: None,
     };
     e.assign_feature(&admin(), created.license.id.as_str(), &req)
         .await
@@ -267,6 +269,7 @@ async fn runtime_flow_signs_every_response() {
     );
     let lease = FloatingLeaseRequest {
         lease_token: cod.lease_token.clone(),
+        feature_code: None,
     };
     let hb = e.heartbeat(call(&f.key, None), &lease).await.unwrap();
     let _: FloatingLeaseData = verify(&e, &hb.body);
@@ -277,6 +280,7 @@ async fn runtime_flow_signs_every_response() {
         .unwrap();
     let bogus = FloatingLeaseRequest {
         lease_token: "not-a-token".into(),
+        feature_code: None,
     };
     assert_eq!(
         denied(e.heartbeat(call(&f.key, None), &bogus).await),
@@ -805,6 +809,7 @@ async fn devices_outside_the_seats_can_be_blacklisted_and_license_state_is_repor
         call(&f.key, Some("ci1")),
         &FloatingLeaseRequest {
             lease_token: token.clone(),
+            feature_code: None,
         },
     )
     .await
@@ -814,6 +819,7 @@ async fn devices_outside_the_seats_can_be_blacklisted_and_license_state_is_repor
             call(&f.key, Some("ci1")),
             &FloatingLeaseRequest {
                 lease_token: "not-a-token".into(),
+                feature_code: None,
             },
         )
         .await,

@@ -125,6 +125,8 @@ async fn fixture(e: &Instance, draft: PolicyDraft) -> Fixture {
         max_overages: None,
         reset_period: None,
         allow_negative: None,
+        floating_seats: None,
+        floating_timeout_minutes: None,
     };
     e.assign_feature(&admin, created.license.id.as_str(), &assign)
         .await

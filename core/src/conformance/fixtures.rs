@@ -374,6 +374,8 @@ pub fn assign_request(feature: &Feature, quota: Option<i64>) -> FeatureAssignReq
         max_overages: None,
         reset_period: None,
         allow_negative: None,
+        floating_seats: None,
+        floating_timeout_minutes: None,
     }
 }
 
@@ -541,7 +543,7 @@ pub async fn checkout<S: Store>(
         ..by_id(license)
     };
     run(store, query, now, move |agg| {
-        floating::checkout(agg, &req, new, now)
+        floating::checkout(agg, &req, None, new, now)
     })
     .await
 }
@@ -555,7 +557,7 @@ pub async fn heartbeat<S: Store>(
 ) -> Result<FloatingLeaseData, Denial> {
     let hash = SecretHash::of(&lease_token(n));
     run(store, by_id(license), now, move |agg| {
-        floating::heartbeat(agg, &hash, now)
+        floating::heartbeat(agg, &hash, None, now)
     })
     .await
 }
@@ -569,7 +571,7 @@ pub async fn checkin<S: Store>(
 ) -> Result<FloatingLeaseData, Denial> {
     let hash = SecretHash::of(&lease_token(n));
     run(store, by_id(license), now, move |agg| {
-        floating::checkin(agg, &hash, now)
+        floating::checkin(agg, &hash, None, now)
     })
     .await
 }
@@ -743,6 +745,7 @@ pub fn lease(
         binding_key: fingerprint.to_owned(),
         token_hash: SecretHash::of(&lease_token(n)),
         app_version: Some("1.2.3".into()),
+        feature_code: None,
         checked_out_at: at,
         last_heartbeat_at: at,
         expires_at: at + Duration::minutes(minutes),
@@ -768,5 +771,7 @@ pub fn license_feature(license: &License, feature: &Feature, quota: Option<i64>)
         reset_period: crate::model::ResetPeriod::Never,
         period_started_at: None,
         allow_negative: false,
+        floating_seats: None,
+        floating_timeout_minutes: None,
     }
 }

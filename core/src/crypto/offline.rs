@@ -178,6 +178,7 @@ mod tests {
                     quota: None,
                     consumed: None,
                     remaining: None,
+                    floating: None,
                 }],
                 version_eligibility: None,
             },

@@ -175,7 +175,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             .await
     }
 
-    /// Checks out a floating lease (idempotent).
+    /// Checks out a floating lease of the license's pool (idempotent).
     ///
     /// # Errors
     ///
@@ -185,6 +185,31 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         call: RuntimeCall<'_>,
         req: &RuntimeBindingRequest,
     ) -> Result<ResponseBody, EngineError> {
+        self.checkout_feature(call, req, None).await
+    }
+
+    /// [`Self::checkout`] of the license's pool, or with `feature` (`feature_code` on the
+    /// request, an extension) of that feature's own pool.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::activate`]; `FEATURE_NOT_ASSIGNED`, `FLOATING_NOT_ENABLED` when the feature
+    /// has no pool.
+    pub async fn checkout_feature(
+        &self,
+        call: RuntimeCall<'_>,
+        req: &RuntimeBindingRequest,
+        feature: Option<&str>,
+    ) -> Result<ResponseBody, EngineError> {
+        /// The request as the client sent it, for the idempotency hash (without a feature,
+        /// the same bytes as the binding alone).
+        #[derive(Serialize)]
+        struct Sent<'a> {
+            #[serde(flatten)]
+            binding: &'a RuntimeBindingRequest,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            feature_code: Option<&'a str>,
+        }
         let new = self.with_rng(|rng| {
             let token = LeaseToken::generate(rng);
             floating::NewLease {
@@ -194,9 +219,15 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
                 token: token.expose_secret().to_owned(),
             }
         });
-        let op = self.op("checkout", call, req, Some(req), true)?;
-        self.write(op, |agg, now| floating::checkout(agg, req, new, now))
-            .await
+        let sent = Sent {
+            binding: req,
+            feature_code: feature,
+        };
+        let op = self.op("checkout", call, &sent, Some(req), true)?;
+        self.write(op, |agg, now| {
+            floating::checkout(agg, req, feature, new, now)
+        })
+        .await
     }
 
     /// Extends a floating lease.
@@ -211,8 +242,11 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     ) -> Result<ResponseBody, EngineError> {
         let hash = lease_hash(req);
         let op = self.op("heartbeat", call, req, None, false)?;
-        self.write(op, |agg, now| floating::heartbeat(agg, &hash?, now))
-            .await
+        let feature = req.feature_code.as_deref();
+        self.write(op, |agg, now| {
+            floating::heartbeat(agg, &hash?, feature, now)
+        })
+        .await
     }
 
     /// Checks a floating lease in (idempotent).
@@ -229,7 +263,8 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         // key was replayed or refused (409), like every other refusal.
         let hash = lease_hash(req);
         let op = self.op("checkin", call, req, None, true)?;
-        self.write(op, |agg, now| floating::checkin(agg, &hash?, now))
+        let feature = req.feature_code.as_deref();
+        self.write(op, |agg, now| floating::checkin(agg, &hash?, feature, now))
             .await
     }
 

@@ -40,12 +40,14 @@ pub use report::{
     UsageRow, UsageTotals, bucket_start,
 };
 pub use requests::{
-    CheckRequest, ConsumeRequest, FeatureAssignRequest, FloatingLeaseRequest, LicenseTerms,
-    PolicyDraft, RenewRequest, RuntimeBindingRequest, TransferRequest, UsageResetRequest,
+    CheckRequest, ConsumeRequest, FeatureAssignRequest, FeatureBindingRequest,
+    FloatingCheckoutRequest, FloatingLeaseRequest, LicenseTerms, PolicyDraft, RenewRequest,
+    RuntimeBindingRequest, TransferRequest, UsageResetRequest,
 };
 pub use runtime::{
     DeactivationData, DeviceHeartbeatData, FeatureEntitlement, FloatingCheckoutData,
-    FloatingLeaseData, OfflineEntitlementData, RuntimeEntitlementData, VersionEligibility,
+    FloatingLeaseData, FloatingOccupancy, OfflineEntitlementData, RuntimeEntitlementData,
+    VersionEligibility,
 };
 pub use telemetry::{NewTelemetry, TelemetryId, TelemetryRecord};
 pub use time::Timestamp;

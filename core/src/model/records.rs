@@ -373,6 +373,14 @@ pub struct LicenseFeature {
     /// Beyond the contract: whether negative amounts (credits back) are accepted.
     #[serde(default)]
     pub allow_negative: bool,
+    /// Beyond the contract: the feature's own floating pool (leases checked out with its
+    /// `feature_code`); absent means the feature is not floating.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floating_seats: Option<u32>,
+    /// Beyond the contract: how long a lease of the feature's pool lives without a heartbeat;
+    /// absent means the policy's `floating_timeout_minutes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floating_timeout_minutes: Option<u32>,
 }
 
 fn reset_never() -> ResetPeriod {
@@ -428,6 +436,9 @@ pub struct Lease {
     /// The `app_version` given at checkout, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_version: Option<String>,
+    /// The feature whose pool the lease holds a slot of; absent for the license's own pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_code: Option<FeatureCode>,
     pub checked_out_at: DateTime<Utc>,
     pub last_heartbeat_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,

@@ -126,16 +126,24 @@ binding_request! {
 }
 
 binding_request! {
-    /// The body of `POST /api/v1/license/check`: the binding fields, and (an extension) the
-    /// `feature_code` of the one feature to report. One closed object, as for consume.
-    CheckRequest {
-        /// Report only this feature's entitlement (extension); absent: every feature.
+    /// The body of `POST /api/v1/license/check` and `POST /api/v1/license/floating/checkout`:
+    /// the binding fields, and (an extension) a `feature_code` — for check the one feature to
+    /// report, for checkout the feature whose own floating pool to take a slot of. One closed
+    /// object, as for consume.
+    FeatureBindingRequest {
+        /// The feature (extension); absent: every feature (check), the license's pool
+        /// (checkout).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         feature_code: Option<String>,
     }
 }
 
-impl CheckRequest {
+/// The body of check.
+pub type CheckRequest = FeatureBindingRequest;
+/// The body of floating checkout.
+pub type FloatingCheckoutRequest = FeatureBindingRequest;
+
+impl FeatureBindingRequest {
     /// The binding part and the feature asked for, moved out (nothing is copied).
     pub fn into_parts(mut self) -> (RuntimeBindingRequest, Option<String>) {
         let feature = self.feature_code.take();
@@ -148,6 +156,9 @@ impl CheckRequest {
 #[serde(deny_unknown_fields)]
 pub struct FloatingLeaseRequest {
     pub lease_token: String,
+    /// Extension: the feature whose pool the lease is of; when given it must be the lease's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_code: Option<String>,
 }
 
 /// The contract's `LicenseRenewRequest`.
@@ -203,6 +214,12 @@ pub struct FeatureAssignRequest {
     /// Extension: accept negative amounts (credits back).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_negative: Option<bool>,
+    /// Extension: the feature's own floating pool size (0: not floating).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floating_seats: Option<i64>,
+    /// Extension: how long the pool's leases live without a heartbeat (0: the policy's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floating_timeout_minutes: Option<i64>,
 }
 
 /// The contract's `LicenseFeatureUsageResetRequest`.

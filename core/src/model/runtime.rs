@@ -23,6 +23,18 @@ pub struct FeatureEntitlement {
     /// `quota - consumed`, never below zero; absent for unmetered features.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remaining: Option<i64>,
+    /// Extension: the feature's floating pool now; absent when the feature is not floating.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floating: Option<FloatingOccupancy>,
+}
+
+/// How much of a floating pool is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FloatingOccupancy {
+    /// The pool's size.
+    pub seats: u32,
+    /// Leases holding a slot now.
+    pub in_use: u32,
 }
 
 /// Whether the client's `app_version` is covered by the license.
@@ -260,6 +272,7 @@ mod tests {
                     quota: full.then_some(10),
                     consumed: full.then_some(3),
                     remaining: full.then_some(7),
+                    floating: None,
                 }],
                 version_eligibility: full.then(|| VersionEligibility {
                     app_version: "2.4.1".into(),

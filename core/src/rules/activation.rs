@@ -128,6 +128,7 @@ pub fn activate(
         &license,
         &agg.policy,
         &agg.features,
+        &agg.leases,
         &device.id,
         now,
         admitted.version,

@@ -3,8 +3,8 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::model::{
-    DeviceId, FeatureEntitlement, License, LicenseFeature, Policy, RuntimeEntitlementData,
-    Timestamp, VersionEligibility,
+    DeviceId, FeatureEntitlement, FloatingOccupancy, Lease, License, LicenseFeature, Policy,
+    RuntimeEntitlementData, Timestamp, VersionEligibility,
 };
 
 use super::{LicenseAggregate, period, status};
@@ -23,8 +23,13 @@ fn next_check_of(license: &License, policy: &Policy, now: DateTime<Utc>) -> Date
     }
 }
 
-/// One assignment as the client sees it at `now` (periodic resets applied).
-pub fn feature_entitlement(f: &LicenseFeature, now: DateTime<Utc>) -> FeatureEntitlement {
+/// One assignment as the client sees it at `now` (periodic resets applied; a floating
+/// feature's pool counted from `leases`).
+pub fn feature_entitlement(
+    f: &LicenseFeature,
+    leases: &[Lease],
+    now: DateTime<Utc>,
+) -> FeatureEntitlement {
     let usage = period::usage_at(f, now);
     FeatureEntitlement {
         code: f.feature_code.clone(),
@@ -32,17 +37,30 @@ pub fn feature_entitlement(f: &LicenseFeature, now: DateTime<Utc>) -> FeatureEnt
         quota: f.max_consumptions,
         consumed: f.max_consumptions.map(|_| usage),
         remaining: f.max_consumptions.map(|q| (q - usage).max(0)),
+        floating: f.floating_seats.map(|seats| FloatingOccupancy {
+            seats,
+            in_use: u32::try_from(
+                leases
+                    .iter()
+                    .filter(|l| {
+                        l.is_live_at(now) && l.feature_code.as_ref() == Some(&f.feature_code)
+                    })
+                    .count(),
+            )
+            .unwrap_or(u32::MAX),
+        }),
     }
 }
 
 /// Every assignment, ordered by code so the signed bytes do not depend on storage order.
 pub fn feature_entitlements(
     features: &[LicenseFeature],
+    leases: &[Lease],
     now: DateTime<Utc>,
 ) -> Vec<FeatureEntitlement> {
     let mut out: Vec<_> = features
         .iter()
-        .map(|f| feature_entitlement(f, now))
+        .map(|f| feature_entitlement(f, leases, now))
         .collect();
     out.sort_by(|a, b| a.code.cmp(&b.code));
     out
@@ -59,6 +77,7 @@ pub fn entitlement_data(
         &agg.license,
         &agg.policy,
         &agg.features,
+        &agg.leases,
         device_id,
         now,
         version_eligibility,
@@ -71,6 +90,7 @@ pub(crate) fn entitlement_data_of(
     license: &License,
     policy: &Policy,
     features: &[LicenseFeature],
+    leases: &[Lease],
     device_id: &DeviceId,
     now: DateTime<Utc>,
     version_eligibility: Option<VersionEligibility>,
@@ -84,7 +104,7 @@ pub(crate) fn entitlement_data_of(
         next_check_at: Timestamp::new(next_check_of(license, policy, now)),
         expires_at: license.expires_at.map(Timestamp::new),
         device_id: device_id.clone(),
-        features: feature_entitlements(features, now),
+        features: feature_entitlements(features, leases, now),
         version_eligibility,
     }
 }

@@ -13,6 +13,14 @@
 //!   gets `LEASE_EXPIRED`. `require_heartbeat: false`: heartbeats are a courtesy, and one that
 //!   arrives after the timeout revives the lease if a slot is free.
 //! - Checkin ends the lease and frees its slot at once.
+//! - A feature may have its own pool (`floating_seats` on its assignment, an extension), with
+//!   its own timeout (`floating_timeout_minutes`, else the policy's): checkout with
+//!   `feature_code` takes a slot of that pool only, refused with `FEATURE_NOT_ASSIGNED`,
+//!   `FEATURE_DISABLED`, `FEATURE_EXPIRED` or `FLOATING_NOT_ENABLED` (no pool) as the feature
+//!   says, and `FLOATING_POOL_EXHAUSTED` when it is full. The pools are independent: a
+//!   feature's lease takes no slot of the license's pool, which the license need not have.
+//!   Check, validate and every answer listing features report each pool's `seats` and
+//!   `in_use`. A heartbeat or checkin naming a `feature_code` finds only that pool's lease.
 //!
 //! The engine mints the lease id, the device id for a binding never seen, and the token (with
 //! its hash), so the rules stay free of randomness.
@@ -21,8 +29,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use crate::model::{
-    DeviceId, FloatingCheckoutData, FloatingLeaseData, Lease, LeaseId, RuntimeBindingRequest,
-    SecretHash, Timestamp,
+    DeviceId, FeatureCode, FloatingCheckoutData, FloatingLeaseData, Lease, LeaseId,
+    RuntimeBindingRequest, SecretHash, Timestamp,
 };
 
 use super::runtime_gate::admit;
@@ -44,29 +52,125 @@ pub struct NewLease {
     pub token_hash: SecretHash,
 }
 
-fn lease_end(agg: &LicenseAggregate, now: DateTime<Utc>) -> DateTime<Utc> {
-    let end = now + Duration::minutes(i64::from(agg.policy.floating_timeout_minutes));
-    match status::valid_until(&agg.license, &agg.policy) {
-        Some(valid_until) => end.min(valid_until),
-        None => end,
+/// A floating pool: the license's own (`max_floating_users`), or a feature's
+/// (`floating_seats` of its assignment).
+struct Pool<'a> {
+    /// The feature whose pool it is; `None` for the license's.
+    code: Option<&'a FeatureCode>,
+    seats: u32,
+    timeout_minutes: u32,
+}
+
+impl<'a> Pool<'a> {
+    /// Its leases holding a slot at `now`.
+    fn live(
+        &self,
+        agg: &'a LicenseAggregate,
+        now: DateTime<Utc>,
+    ) -> impl Iterator<Item = &'a Lease> + use<'a> {
+        let code = self.code;
+        agg.live_leases(now)
+            .filter(move |l| l.feature_code.as_ref() == code)
+    }
+
+    /// When a lease taken or renewed at `now` ends: the pool's timeout later, never past the
+    /// license's own validity.
+    fn lease_end(&self, agg: &LicenseAggregate, now: DateTime<Utc>) -> DateTime<Utc> {
+        let end = now + Duration::minutes(i64::from(self.timeout_minutes));
+        match status::valid_until(&agg.license, &agg.policy) {
+            Some(valid_until) => end.min(valid_until),
+            None => end,
+        }
     }
 }
 
-/// Checks out a lease for the request's binding.
+/// The pool `feature` names (the license's when `None`), with every reason it cannot be used.
+fn pool<'a>(
+    agg: &'a LicenseAggregate,
+    feature: Option<&str>,
+    now: DateTime<Utc>,
+    reasons: &mut Vec<DenialReason>,
+) -> Option<Pool<'a>> {
+    let Some(code) = feature else {
+        let seats = agg.policy.max_floating_users.unwrap_or(0);
+        if seats == 0 {
+            reasons.push(DenialReason::new(
+                DenialCode::FloatingNotEnabled,
+                "the policy allows no floating leases",
+            ));
+        }
+        return Some(Pool {
+            code: None,
+            seats,
+            timeout_minutes: agg.policy.floating_timeout_minutes,
+        });
+    };
+    let Some(f) = agg
+        .features
+        .iter()
+        .find(|f| f.feature_code.as_str() == code)
+    else {
+        reasons.push(DenialReason::field(
+            DenialCode::FeatureNotAssigned,
+            "feature_code",
+            "this feature is not assigned to the license",
+        ));
+        return None;
+    };
+    if !f.enabled {
+        reasons.push(DenialReason::field(
+            DenialCode::FeatureDisabled,
+            "feature_code",
+            "this feature is disabled",
+        ));
+    }
+    if f.expires_at.is_some_and(|e| now >= e) {
+        reasons.push(DenialReason::field(
+            DenialCode::FeatureExpired,
+            "feature_code",
+            "this feature has expired",
+        ));
+    }
+    let seats = f.floating_seats.unwrap_or(0);
+    if seats == 0 {
+        reasons.push(DenialReason::field(
+            DenialCode::FloatingNotEnabled,
+            "feature_code",
+            "this feature has no floating pool",
+        ));
+    }
+    Some(Pool {
+        code: Some(&f.feature_code),
+        seats,
+        timeout_minutes: f
+            .floating_timeout_minutes
+            .unwrap_or(agg.policy.floating_timeout_minutes),
+    })
+}
+
+/// The aggregate's leases with `changed` in place of its earlier state (or added).
+fn leases_with(agg: &LicenseAggregate, changed: &[&Lease]) -> Vec<Lease> {
+    let mut leases: Vec<Lease> = agg
+        .leases
+        .iter()
+        .filter(|l| !changed.iter().any(|c| c.id == l.id))
+        .cloned()
+        .collect();
+    leases.extend(changed.iter().map(|l| (*l).clone()));
+    leases
+}
+
+/// Checks out a lease for the request's binding, of the license's pool or (with `feature`) of
+/// that feature's own pool.
 pub fn checkout(
     agg: &LicenseAggregate,
     req: &RuntimeBindingRequest,
+    feature: Option<&str>,
     new: NewLease,
     now: DateTime<Utc>,
 ) -> Result<Plan<FloatingCheckoutData>, Denial> {
     let mut reasons = Vec::new();
-    let max = agg.policy.max_floating_users.unwrap_or(0);
-    if max == 0 {
-        reasons.push(DenialReason::new(
-            DenialCode::FloatingNotEnabled,
-            "the policy allows no floating leases",
-        ));
-    }
+    let pool = pool(agg, feature, now, &mut reasons);
     let admitted = match admit(agg, req, now) {
         Ok(a) => Some(a),
         Err(r) => {
@@ -74,19 +178,27 @@ pub fn checkout(
             None
         }
     };
-    let replaced = admitted.as_ref().and_then(|a| {
-        agg.live_leases(now)
-            .find(|l| l.binding_key == a.binding.key())
-    });
-    let live = agg.live_leases(now).count();
-    if max > 0 && replaced.is_none() && live >= max as usize {
-        reasons.push(DenialReason::new(
-            DenialCode::FloatingPoolExhausted,
-            format!("all {max} floating leases are taken"),
-        ));
+    let replaced = pool
+        .as_ref()
+        .zip(admitted.as_ref())
+        .and_then(|(p, a)| p.live(agg, now).find(|l| l.binding_key == a.binding.key()));
+    if let Some(p) = &pool {
+        let live = p.live(agg, now).count();
+        if p.seats > 0 && replaced.is_none() && live >= p.seats as usize {
+            let max = p.seats;
+            reasons.push(DenialReason::new(
+                DenialCode::FloatingPoolExhausted,
+                match p.code {
+                    None => format!("all {max} floating leases are taken"),
+                    Some(code) => format!("all {max} floating leases of {code} are taken"),
+                },
+            ));
+        }
     }
     Denial::check(reasons)?;
-    let admitted = admitted.expect("admitted when there are no reasons");
+    let (Some(pool), Some(admitted)) = (pool, admitted) else {
+        unreachable!("a pool and an admitted request when there are no reasons")
+    };
 
     let device_id = agg
         .active_device(admitted.binding.key())
@@ -100,16 +212,22 @@ pub fn checkout(
         binding_key: admitted.binding.key().to_owned(),
         token_hash: new.token_hash,
         app_version: admitted.version.as_ref().map(|v| v.app_version.clone()),
+        feature_code: pool.code.cloned(),
         checked_out_at: now,
         last_heartbeat_at: now,
-        expires_at: lease_end(agg, now),
+        expires_at: pool.lease_end(agg, now),
         checked_in_at: None,
     };
     let mut mutations = Vec::new();
-    if let Some(old) = replaced {
+    let mut changed = vec![&lease];
+    let old = replaced.map(|old| {
         let mut old = old.clone();
         old.checked_in_at = Some(now);
-        mutations.push(Mutation::Lease(old));
+        old
+    });
+    if let Some(old) = &old {
+        mutations.push(Mutation::Lease(old.clone()));
+        changed.push(old);
     }
     mutations.push(Mutation::Lease(lease.clone()));
     let event = DomainEvent::new(
@@ -119,11 +237,21 @@ pub fn checkout(
         [
             ("license_id", json!(agg.license.id)),
             ("device_id", json!(device_id)),
+            ("feature_code", json!(lease.feature_code)),
             ("lease_expires_at", json!(Timestamp::new(lease.expires_at))),
             ("replaced_lease_id", json!(replaced.map(|l| l.id.clone()))),
         ],
     );
-    let base = entitlement::entitlement_data(agg, &device_id, now, admitted.version);
+    // The pools as they are after this checkout.
+    let base = entitlement::entitlement_data_of(
+        &agg.license,
+        &agg.policy,
+        &agg.features,
+        &leases_with(agg, &changed),
+        &device_id,
+        now,
+        admitted.version,
+    );
     let data = FloatingCheckoutData {
         license_id: base.license_id,
         status: base.status,
@@ -144,17 +272,27 @@ pub fn checkout(
     })
 }
 
-/// Extends the lease whose token hashes to `token_hash`.
+/// Extends the lease whose token hashes to `token_hash` (of `feature`'s pool, when the
+/// request names one).
 pub fn heartbeat(
     agg: &LicenseAggregate,
     token_hash: &SecretHash,
+    feature: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Plan<FloatingLeaseData>, Denial> {
-    let lease = find_lease(agg, token_hash)?;
+    let lease = find_lease(agg, token_hash, feature)?;
     let mut reasons = status::usability_reasons(&agg.license, &agg.policy, now);
-    if !lease.is_live_at(now) {
-        let slot_free =
-            agg.live_leases(now).count() < agg.policy.max_floating_users.unwrap_or(0) as usize;
+    // A feature's pool that was removed or turned off since the checkout holds no lease.
+    let pool = pool(
+        agg,
+        lease.feature_code.as_ref().map(FeatureCode::as_str),
+        now,
+        &mut reasons,
+    );
+    if let Some(pool) = &pool
+        && !lease.is_live_at(now)
+    {
+        let slot_free = pool.live(agg, now).count() < pool.seats as usize;
         if agg.policy.require_heartbeat || !slot_free {
             reasons.push(DenialReason::new(
                 DenialCode::LeaseExpired,
@@ -163,9 +301,10 @@ pub fn heartbeat(
         }
     }
     Denial::check(reasons)?;
+    let pool = pool.unwrap_or_else(|| unreachable!("a pool when there are no reasons"));
     let mut renewed = lease.clone();
     renewed.last_heartbeat_at = now;
-    renewed.expires_at = lease_end(agg, now);
+    renewed.expires_at = pool.lease_end(agg, now);
     let version = renewed.app_version.as_deref().and_then(|v| {
         let v = semver::Version::parse(v).ok()?;
         Some(
@@ -179,6 +318,7 @@ pub fn heartbeat(
         renewed.id.as_str(),
         [
             ("license_id", json!(agg.license.id)),
+            ("feature_code", json!(renewed.feature_code)),
             ("lease_expires_at", json!(data.lease_expires_at)),
         ],
     );
@@ -194,9 +334,10 @@ pub fn heartbeat(
 pub fn checkin(
     agg: &LicenseAggregate,
     token_hash: &SecretHash,
+    feature: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Plan<FloatingLeaseData>, Denial> {
-    let lease = find_lease(agg, token_hash)?;
+    let lease = find_lease(agg, token_hash, feature)?;
     let mut ended = lease.clone();
     ended.checked_in_at = Some(now);
     let data = lease_data(agg, &ended, now.min(lease.expires_at), now, None);
@@ -207,6 +348,7 @@ pub fn checkin(
         [
             ("license_id", json!(agg.license.id)),
             ("device_id", json!(ended.device_id)),
+            ("feature_code", json!(ended.feature_code)),
         ],
     );
     Ok(Plan {
@@ -216,10 +358,21 @@ pub fn checkin(
     })
 }
 
-fn find_lease<'a>(agg: &'a LicenseAggregate, token_hash: &SecretHash) -> Result<&'a Lease, Denial> {
+/// The lease not checked in whose token hashes to `token_hash`; with `feature`, only if it is
+/// of that feature's pool (another pool's token is not found, not a different refusal).
+fn find_lease<'a>(
+    agg: &'a LicenseAggregate,
+    token_hash: &SecretHash,
+    feature: Option<&str>,
+) -> Result<&'a Lease, Denial> {
     agg.leases
         .iter()
-        .find(|l| l.checked_in_at.is_none() && &l.token_hash == token_hash)
+        .find(|l| {
+            l.checked_in_at.is_none()
+                && &l.token_hash == token_hash
+                && feature
+                    .is_none_or(|f| l.feature_code.as_ref().map(FeatureCode::as_str) == Some(f))
+        })
         .ok_or_else(|| {
             Denial::one(DenialReason::new(
                 DenialCode::LeaseNotFound,
@@ -246,7 +399,9 @@ fn lease_data(
         expires_at: agg.license.expires_at.map(Timestamp::new),
         device_id: lease.device_id.clone(),
         lease_expires_at: Timestamp::new(lease_expires_at),
-        features: with_features.then(|| entitlement::feature_entitlements(&agg.features, now)),
+        features: with_features.then(|| {
+            entitlement::feature_entitlements(&agg.features, &leases_with(agg, &[lease]), now)
+        }),
         version_eligibility: version.flatten(),
     }
 }

@@ -339,6 +339,28 @@ pub fn assign_feature(
     if req.max_overages.is_some_and(|n| n < 0) {
         reasons.push(bad("max_overages", "max_overages must not be negative"));
     }
+    let floating = |field: &'static str, value: Option<i64>, max: i64| match value {
+        Some(n) if !(0..=max).contains(&n) => Err(DenialReason::field(
+            DenialCode::InvalidField,
+            field,
+            format!("{field} must be between 0 and {max}"),
+        )),
+        // 0 turns it off (seats) or back to the policy's (timeout).
+        Some(n) => Ok(Some(u32::try_from(n).ok().filter(|n| *n > 0))),
+        None => Ok(None),
+    };
+    let seats = floating("floating_seats", req.floating_seats, 1_000_000)
+        .map_err(|r| reasons.push(r))
+        .ok()
+        .flatten();
+    let timeout = floating(
+        "floating_timeout_minutes",
+        req.floating_timeout_minutes,
+        525_600,
+    )
+    .map_err(|r| reasons.push(r))
+    .ok()
+    .flatten();
     Denial::check(reasons)?;
     let existing = agg.features.iter().find(|f| f.feature_id == feature.id);
     let mut f = match existing {
@@ -359,6 +381,8 @@ pub fn assign_feature(
             reset_period: ResetPeriod::Never,
             period_started_at: None,
             allow_negative: false,
+            floating_seats: None,
+            floating_timeout_minutes: None,
         },
     };
     f.enabled = req.enabled.unwrap_or(f.enabled);
@@ -380,6 +404,12 @@ pub fn assign_feature(
         f.period_started_at = metering::period_start(p, now);
     }
     f.allow_negative = req.allow_negative.unwrap_or(f.allow_negative);
+    if let Some(seats) = seats {
+        f.floating_seats = seats;
+    }
+    if let Some(timeout) = timeout {
+        f.floating_timeout_minutes = timeout;
+    }
     f.remaining = f
         .max_consumptions
         .map(|q| (q - f.total_consumptions).max(0));

@@ -210,8 +210,15 @@ pub fn consume(
             }
         })
         .collect();
-    let data =
-        entitlement::entitlement_data_of(&license, &agg.policy, &features, &device.id, now, None);
+    let data = entitlement::entitlement_data_of(
+        &license,
+        &agg.policy,
+        &features,
+        &agg.leases,
+        &device.id,
+        now,
+        None,
+    );
     Ok(Plan {
         mutations: vec![
             Mutation::LicenseFeature(f),

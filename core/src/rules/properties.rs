@@ -172,6 +172,8 @@ fn setup(l: &Limits) -> LicenseAggregate {
                 ResetPeriod::Never
             }),
             allow_negative: Some(i == 1),
+            floating_seats: None,
+            floating_timeout_minutes: None,
         };
         let plan = lifecycle::assign_feature(&agg, &f, &req, t0()).unwrap();
         agg.apply(&plan.mutations);
@@ -234,7 +236,7 @@ fn run(limits: Limits, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     token: format!("lft_{n}"),
                     token_hash: hash,
                 };
-                let r = floating::checkout(&agg, &hw(&format!("fp{fp}")), new, now)
+                let r = floating::checkout(&agg, &hw(&format!("fp{fp}")), None, new, now)
                     .map(|p| p.mutations);
                 if r.is_ok() {
                     ledger.tokens.push(hash);
@@ -242,11 +244,11 @@ fn run(limits: Limits, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 r
             }
             Op::Heartbeat { lease } => match ledger.tokens.get(*lease as usize) {
-                Some(h) => floating::heartbeat(&agg, h, now).map(|p| p.mutations),
+                Some(h) => floating::heartbeat(&agg, h, None, now).map(|p| p.mutations),
                 None => continue,
             },
             Op::Checkin { lease } => match ledger.tokens.get(*lease as usize) {
-                Some(h) => floating::checkin(&agg, h, now).map(|p| p.mutations),
+                Some(h) => floating::checkin(&agg, h, None, now).map(|p| p.mutations),
                 None => continue,
             },
             Op::Consume {

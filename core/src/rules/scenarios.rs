@@ -50,6 +50,8 @@ fn assign(
         max_overages: None,
         reset_period: None,
         allow_negative: None,
+        floating_seats: None,
+        floating_timeout_minutes: None,
     };
     extra(&mut req);
     let plan = lifecycle::assign_feature(agg, &f, &req, t0()).expect("assign");
@@ -312,17 +314,26 @@ fn floating_pool_holds_its_limit_and_frees_slots_at_expiry() {
     p.floating_timeout_minutes = 10;
     p.max_activations = 0; // checkout needs no activation seat
     let mut agg = aggregate(p);
-    let a = step!(agg, floating::checkout(&agg, &hw("A"), new_lease(1), t0()));
+    let a = step!(
+        agg,
+        floating::checkout(&agg, &hw("A"), None, new_lease(1), t0())
+    );
     assert_eq!(
         a.lease_expires_at,
         Timestamp::new(t0() + Duration::minutes(10))
     );
-    step!(agg, floating::checkout(&agg, &hw("B"), new_lease(2), t0()));
-    let err = floating::checkout(&agg, &hw("C"), new_lease(3), t0()).unwrap_err();
+    step!(
+        agg,
+        floating::checkout(&agg, &hw("B"), None, new_lease(2), t0())
+    );
+    let err = floating::checkout(&agg, &hw("C"), None, new_lease(3), t0()).unwrap_err();
     assert_eq!(codes(&err), vec![DenialCode::FloatingPoolExhausted]);
     // At the timeout both leases are gone without any job.
     let later = t0() + Duration::minutes(10);
-    step!(agg, floating::checkout(&agg, &hw("C"), new_lease(3), later));
+    step!(
+        agg,
+        floating::checkout(&agg, &hw("C"), None, new_lease(3), later)
+    );
     assert_eq!(agg.live_leases(later).count(), 1);
 }
 
@@ -331,12 +342,18 @@ fn same_binding_checkout_replaces_its_lease() {
     let mut p = policy(LicenseType::Perpetual);
     p.max_floating_users = Some(1);
     let mut agg = aggregate(p);
-    let first = step!(agg, floating::checkout(&agg, &hw("A"), new_lease(1), t0()));
-    let second = step!(agg, floating::checkout(&agg, &hw("A"), new_lease(2), t0()));
+    let first = step!(
+        agg,
+        floating::checkout(&agg, &hw("A"), None, new_lease(1), t0())
+    );
+    let second = step!(
+        agg,
+        floating::checkout(&agg, &hw("A"), None, new_lease(2), t0())
+    );
     assert_eq!(first.device_id, second.device_id);
     assert_eq!(agg.live_leases(t0()).count(), 1);
     assert!(
-        floating::heartbeat(&agg, &SecretHash::from_bytes([1; 32]), t0()).is_err(),
+        floating::heartbeat(&agg, &SecretHash::from_bytes([1; 32]), None, t0()).is_err(),
         "the old token is dead"
     );
 }
@@ -347,11 +364,14 @@ fn heartbeat_extends_and_checkin_frees() {
     p.max_floating_users = Some(1);
     p.floating_timeout_minutes = 10;
     let mut agg = aggregate(p);
-    step!(agg, floating::checkout(&agg, &hw("A"), new_lease(1), t0()));
+    step!(
+        agg,
+        floating::checkout(&agg, &hw("A"), None, new_lease(1), t0())
+    );
     let t = t0() + Duration::minutes(9);
     let hb = step!(
         agg,
-        floating::heartbeat(&agg, &SecretHash::from_bytes([1; 32]), t)
+        floating::heartbeat(&agg, &SecretHash::from_bytes([1; 32]), None, t)
     );
     assert_eq!(
         hb.lease_expires_at,
@@ -362,11 +382,11 @@ fn heartbeat_extends_and_checkin_frees() {
     assert!(agg.live_leases(t2).count() == 1);
     let ci = step!(
         agg,
-        floating::checkin(&agg, &SecretHash::from_bytes([1; 32]), t2)
+        floating::checkin(&agg, &SecretHash::from_bytes([1; 32]), None, t2)
     );
     assert_eq!(ci.lease_expires_at, Timestamp::new(t2));
     assert_eq!(agg.live_leases(t2).count(), 0);
-    let err = floating::checkin(&agg, &SecretHash::from_bytes([1; 32]), t2).unwrap_err();
+    let err = floating::checkin(&agg, &SecretHash::from_bytes([1; 32]), None, t2).unwrap_err();
     assert_eq!(codes(&err), vec![DenialCode::LeaseNotFound]);
 }
 
@@ -378,21 +398,22 @@ fn require_heartbeat_decides_whether_a_timed_out_lease_can_come_back() {
     let mut strict = aggregate(p.clone());
     step!(
         strict,
-        floating::checkout(&strict, &hw("A"), new_lease(1), t0())
+        floating::checkout(&strict, &hw("A"), None, new_lease(1), t0())
     );
     let late = t0() + Duration::minutes(11);
-    let err = floating::heartbeat(&strict, &SecretHash::from_bytes([1; 32]), late).unwrap_err();
+    let err =
+        floating::heartbeat(&strict, &SecretHash::from_bytes([1; 32]), None, late).unwrap_err();
     assert_eq!(codes(&err), vec![DenialCode::LeaseExpired]);
 
     p.require_heartbeat = false;
     let mut lenient = aggregate(p);
     step!(
         lenient,
-        floating::checkout(&lenient, &hw("A"), new_lease(1), t0())
+        floating::checkout(&lenient, &hw("A"), None, new_lease(1), t0())
     );
     let hb = step!(
         lenient,
-        floating::heartbeat(&lenient, &SecretHash::from_bytes([1; 32]), late)
+        floating::heartbeat(&lenient, &SecretHash::from_bytes([1; 32]), None, late)
     );
     assert_eq!(
         hb.lease_expires_at,
@@ -404,19 +425,19 @@ fn require_heartbeat_decides_whether_a_timed_out_lease_can_come_back() {
     let mut taken = aggregate(p2);
     step!(
         taken,
-        floating::checkout(&taken, &hw("A"), new_lease(1), t0())
+        floating::checkout(&taken, &hw("A"), None, new_lease(1), t0())
     );
     step!(
         taken,
-        floating::checkout(&taken, &hw("B"), new_lease(2), late)
+        floating::checkout(&taken, &hw("B"), None, new_lease(2), late)
     );
-    assert!(floating::heartbeat(&taken, &SecretHash::from_bytes([1; 32]), late).is_err());
+    assert!(floating::heartbeat(&taken, &SecretHash::from_bytes([1; 32]), None, late).is_err());
 }
 
 #[test]
 fn non_floating_policies_refuse_checkout() {
     let agg = aggregate(policy(LicenseType::Perpetual));
-    let err = floating::checkout(&agg, &hw("A"), new_lease(1), t0()).unwrap_err();
+    let err = floating::checkout(&agg, &hw("A"), None, new_lease(1), t0()).unwrap_err();
     assert_eq!(codes(&err), vec![DenialCode::FloatingNotEnabled]);
 }
 
@@ -1000,4 +1021,151 @@ fn heartbeat_policy_fields_are_validated_and_zero_turns_them_off() {
             Some("device_heartbeat_grace_minutes")
         ]
     );
+}
+
+// ---- per-feature floating ---------------------------------------------------------------
+
+/// A license without a pool of its own, with `render` floating over 2 seats (15 minutes).
+fn feature_pool() -> LicenseAggregate {
+    let mut p = policy(LicenseType::Perpetual);
+    p.max_floating_users = None;
+    p.floating_timeout_minutes = 30;
+    let mut agg = aggregate(p);
+    assign(&mut agg, feature("render", None), |r| {
+        r.floating_seats = Some(2);
+        r.floating_timeout_minutes = Some(15);
+    });
+    assign(&mut agg, feature("export", None), |_| {});
+    agg
+}
+
+fn pool_of(data: &[FeatureEntitlement], code: &str) -> Option<FloatingOccupancy> {
+    data.iter().find(|f| f.code.as_str() == code)?.floating
+}
+
+#[test]
+fn a_feature_pool_holds_its_limit_apart_from_the_license_pool() {
+    let mut agg = feature_pool();
+    let a = step!(
+        agg,
+        floating::checkout(&agg, &hw("A"), Some("render"), new_lease(1), t0())
+    );
+    assert_eq!(
+        a.lease_expires_at,
+        Timestamp::new(t0() + Duration::minutes(15)),
+        "the feature's own timeout"
+    );
+    assert_eq!(
+        pool_of(&a.features, "render"),
+        Some(FloatingOccupancy {
+            seats: 2,
+            in_use: 1
+        }),
+        "the answer counts the lease it made"
+    );
+    assert_eq!(pool_of(&a.features, "export"), None, "not floating");
+    step!(
+        agg,
+        floating::checkout(&agg, &hw("B"), Some("render"), new_lease(2), t0())
+    );
+    let full = floating::checkout(&agg, &hw("C"), Some("render"), new_lease(3), t0()).unwrap_err();
+    assert_eq!(codes(&full), vec![DenialCode::FloatingPoolExhausted]);
+    // The same binding again replaces its lease and takes no second slot.
+    let again = step!(
+        agg,
+        floating::checkout(&agg, &hw("A"), Some("render"), new_lease(4), t0())
+    );
+    assert_eq!(pool_of(&again.features, "render").unwrap().in_use, 2);
+
+    // The license's own pool is separate (and here not enabled); other features have none.
+    let license_pool = floating::checkout(&agg, &hw("C"), None, new_lease(5), t0()).unwrap_err();
+    assert_eq!(codes(&license_pool), vec![DenialCode::FloatingNotEnabled]);
+    let not_floating =
+        floating::checkout(&agg, &hw("C"), Some("export"), new_lease(5), t0()).unwrap_err();
+    assert_eq!(codes(&not_floating), vec![DenialCode::FloatingNotEnabled]);
+    let missing = floating::checkout(&agg, &hw("C"), Some("nope"), new_lease(5), t0()).unwrap_err();
+    assert_eq!(codes(&missing), vec![DenialCode::FeatureNotAssigned]);
+
+    // A check reports the pool; at the timeout the slots are free again.
+    step!(agg, activation::activate(&agg, &hw("A"), dev(1), t0()));
+    let seen = activation::check(&agg, &hw("A"), None, t0())
+        .unwrap()
+        .outcome;
+    assert_eq!(
+        pool_of(&seen.features, "render"),
+        Some(FloatingOccupancy {
+            seats: 2,
+            in_use: 2
+        })
+    );
+    let later = t0() + Duration::minutes(15);
+    let seen = activation::check(&agg, &hw("A"), None, later)
+        .unwrap()
+        .outcome;
+    assert_eq!(pool_of(&seen.features, "render").unwrap().in_use, 0);
+    step!(
+        agg,
+        floating::checkout(&agg, &hw("C"), Some("render"), new_lease(6), later)
+    );
+}
+
+#[test]
+fn feature_leases_heartbeat_and_check_in_by_their_pool() {
+    let mut agg = feature_pool();
+    step!(
+        agg,
+        floating::checkout(&agg, &hw("A"), Some("render"), new_lease(1), t0())
+    );
+    let token = SecretHash::from_bytes([1; 32]);
+    let later = t0() + Duration::minutes(10);
+    let beat = step!(
+        agg,
+        floating::heartbeat(&agg, &token, Some("render"), later)
+    );
+    assert_eq!(
+        beat.lease_expires_at,
+        Timestamp::new(later + Duration::minutes(15)),
+        "renewed by the feature's timeout"
+    );
+    assert_eq!(
+        pool_of(beat.features.as_deref().unwrap(), "render")
+            .unwrap()
+            .in_use,
+        1
+    );
+    // Naming another pool finds no lease.
+    for other in [Some("export"), Some("nope")] {
+        let wrong = floating::heartbeat(&agg, &token, other, later).unwrap_err();
+        assert_eq!(codes(&wrong), vec![DenialCode::LeaseNotFound]);
+    }
+    step!(agg, floating::checkin(&agg, &token, Some("render"), later));
+    let seen = aggregate_pool_in_use(&agg, later);
+    assert_eq!(seen, 0, "checked in: the slot is free");
+}
+
+#[test]
+fn a_pool_taken_away_ends_its_leases_heartbeats() {
+    let mut agg = feature_pool();
+    step!(
+        agg,
+        floating::checkout(&agg, &hw("A"), Some("render"), new_lease(1), t0())
+    );
+    assign(&mut agg, feature("render", None), |r| {
+        r.floating_seats = Some(0)
+    });
+    let token = SecretHash::from_bytes([1; 32]);
+    let refused = floating::heartbeat(&agg, &token, None, t0()).unwrap_err();
+    assert_eq!(codes(&refused), vec![DenialCode::FloatingNotEnabled]);
+    // Checking in is always allowed.
+    step!(agg, floating::checkin(&agg, &token, None, t0()));
+}
+
+fn aggregate_pool_in_use(agg: &LicenseAggregate, now: chrono::DateTime<chrono::Utc>) -> usize {
+    agg.live_leases(now)
+        .filter(|l| {
+            l.feature_code
+                .as_ref()
+                .is_some_and(|c| c.as_str() == "render")
+        })
+        .count()
 }

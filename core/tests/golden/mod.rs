@@ -77,6 +77,7 @@ fn feature(code: &str, quota: Option<(i64, i64)>) -> FeatureEntitlement {
         quota: quota.map(|q| q.0),
         consumed: quota.map(|q| q.1),
         remaining: quota.map(|q| (q.0 - q.1).max(0)),
+        floating: None,
     }
 }
 

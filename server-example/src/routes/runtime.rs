@@ -8,7 +8,8 @@ use axum::response::Response;
 use axum::routing::post;
 use licentia_core::engine::{EngineError, ResponseBody, RuntimeCall};
 use licentia_core::model::{
-    CheckRequest, ConsumeRequest, FloatingLeaseRequest, RuntimeBindingRequest,
+    CheckRequest, ConsumeRequest, FloatingCheckoutRequest, FloatingLeaseRequest,
+    RuntimeBindingRequest,
 };
 use licentia_core::store::Store;
 
@@ -177,11 +178,16 @@ async fn checkout<S: Store + 'static>(
     license: License,
     key: IdempotencyKey,
     rid: RequestId,
-    Json(req): Json<RuntimeBindingRequest>,
+    Json(req): Json<FloatingCheckoutRequest>,
 ) -> Result<Response, ApiError> {
+    let (binding, feature) = req.into_parts();
     let r = app
         .engine()
-        .checkout(call(&license, Some(&key), &rid), &req)
+        .checkout_feature(
+            call(&license, Some(&key), &rid),
+            &binding,
+            feature.as_deref(),
+        )
         .await;
     answer(&app, "floating_checkout", r)
 }

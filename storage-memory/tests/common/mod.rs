@@ -121,6 +121,8 @@ pub(crate) fn license_feature(license: &License, feature: &Feature) -> LicenseFe
         reset_period: ResetPeriod::Never,
         period_started_at: None,
         allow_negative: false,
+        floating_seats: None,
+        floating_timeout_minutes: None,
     }
 }
 
@@ -158,6 +160,7 @@ pub(crate) fn lease(license: &License, n: u32) -> Lease {
         binding_key: format!("lease-binding-{n}"),
         token_hash: SecretHash::of(&format!("lease-token-{n}")),
         app_version: None,
+        feature_code: None,
         checked_out_at: at(n.into()),
         last_heartbeat_at: at(n.into()),
         expires_at: at(i64::from(n) + 600),
