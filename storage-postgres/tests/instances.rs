@@ -262,6 +262,70 @@ async fn two_instances_hold_the_floating_limit_exactly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_hold_a_feature_pool_exactly() {
+    let (a, b) = two_instances().await;
+    let f = Arc::new(fixture(&a, PolicyDraft::default()).await);
+    let admin = Actor::system();
+    let license = a.get_license(f.license.as_str()).await.unwrap();
+    let render = a
+        .create_feature(
+            &admin,
+            license.product_id.as_str(),
+            FeatureCreate {
+                name: "Render".into(),
+                code: "render".into(),
+                metadata: None,
+            },
+        )
+        .await
+        .unwrap();
+    let pool = FeatureAssignRequest {
+        feature_id: render.id,
+        enabled: None,
+        max_consumptions: None,
+        expires_at: None,
+        metadata: None,
+        allow_overages: None,
+        max_overages: None,
+        reset_period: None,
+        allow_negative: None,
+        floating_seats: Some(2),
+        floating_timeout_minutes: None,
+    };
+    a.assign_feature(&admin, f.license.as_str(), &pool)
+        .await
+        .unwrap();
+    let results = race(&a, &b, |e, i| {
+        let f = f.clone();
+        async move {
+            let idem = format!("render-{i}");
+            let r = e
+                .checkout_feature(
+                    call(&f.key, Some(&idem)),
+                    &device(format!("seat-{i}")),
+                    Some("render"),
+                )
+                .await;
+            match code(&r) {
+                Some(DenialCode::FloatingPoolExhausted) => Ok(false),
+                _ => r.map(|_| true),
+            }
+        }
+    })
+    .await;
+    assert_eq!(
+        successes(&results),
+        2,
+        "the third and later checkouts are refused"
+    );
+    // The license's own pool is not the feature's: the policy has none.
+    let own = a
+        .checkout(call(&f.key, Some("own")), &device("seat-own".into()))
+        .await;
+    assert_eq!(code(&own), Some(DenialCode::FloatingNotEnabled));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_hold_the_quota_and_count_each_event_once() {
     let (a, b) = two_instances().await;
     let f = Arc::new(

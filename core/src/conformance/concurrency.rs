@@ -678,3 +678,57 @@ pub async fn concurrent_sweeps_release_each_silent_device_once<
         "nothing left to release"
     );
 }
+
+/// 32 concurrent checkouts, half of a feature's own pool of 2 and half of the license's pool
+/// of 5: exactly 2 and 5 succeed, the pools never borrow from each other, and the stored
+/// leases say which pool each holds.
+pub async fn concurrent_checkouts_hold_each_pool_apart<
+    S: Store + Clone + Send + Sync + 'static,
+    Sp: Spawner,
+>(
+    store: S,
+    spawner: Sp,
+) {
+    let s = seed(&store, 1, LicenseType::Perpetual, |p| {
+        p.max_floating_users = Some(5);
+    })
+    .await;
+    metered_feature(&store, &s, 1, "render", None, |r| {
+        r.floating_seats = Some(2);
+    })
+    .await;
+    let tasks: Vec<Boxed<(bool, Result<FloatingCheckoutData, Denial>)>> = (0..TASKS)
+        .map(|i| {
+            let store = store.clone();
+            let id = s.license.id.clone();
+            let in_feature = i % 2 == 0;
+            Box::pin(async move {
+                let feature = in_feature.then_some("render");
+                let fp = format!("fp-{i}");
+                let r = super::fixtures::checkout_in(&store, &id, &fp, i, feature, t0()).await;
+                (in_feature, r)
+            }) as Boxed<_>
+        })
+        .collect();
+    let results = run_concurrently(&spawner, tasks).await;
+    let (mut feature_won, mut license_won) = (0, 0);
+    for (in_feature, r) in &results {
+        match r {
+            Ok(_) if *in_feature => feature_won += 1,
+            Ok(_) => license_won += 1,
+            Err(d) => assert!(
+                d.has(DenialCode::FloatingPoolExhausted),
+                "the only acceptable refusal is FLOATING_POOL_EXHAUSTED, got {d}"
+            ),
+        }
+    }
+    assert_eq!(feature_won, 2, "exactly the feature's 2 seats");
+    assert_eq!(license_won, 5, "exactly the license's 5 seats");
+    let agg = load(&store, by_id(&s.license.id)).await;
+    let in_pool = |feature: bool| {
+        agg.live_leases(t0())
+            .filter(|l| l.feature_code.is_some() == feature)
+            .count()
+    };
+    assert_eq!((in_pool(true), in_pool(false)), (2, 5), "stored by pool");
+}

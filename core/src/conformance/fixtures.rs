@@ -530,7 +530,20 @@ pub async fn checkout<S: Store>(
     n: u32,
     now: DateTime<Utc>,
 ) -> Result<FloatingCheckoutData, Denial> {
+    checkout_in(store, license, fingerprint, n, None, now).await
+}
+
+/// [`checkout`] of `feature`'s own pool (the license's when `None`).
+pub async fn checkout_in<S: Store>(
+    store: &S,
+    license: &LicenseId,
+    fingerprint: &str,
+    n: u32,
+    feature: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<FloatingCheckoutData, Denial> {
     let req = binding(fingerprint);
+    let feature = feature.map(str::to_owned);
     let token = lease_token(n);
     let new = NewLease {
         lease_id: parse(&format!("lease_{n:04}")),
@@ -543,7 +556,7 @@ pub async fn checkout<S: Store>(
         ..by_id(license)
     };
     run(store, query, now, move |agg| {
-        floating::checkout(agg, &req, None, new, now)
+        floating::checkout(agg, &req, feature.as_deref(), new, now)
     })
     .await
 }

@@ -330,6 +330,7 @@ macro_rules! conformance_suite {
             spawn concurrency::concurrent_sweeps_release_each_silent_device_once,
             spawn concurrency::concurrent_activations_and_deactivations_keep_the_count_true,
             spawn concurrency::concurrent_checkouts_never_exceed_max_floating_users,
+            spawn concurrency::concurrent_checkouts_hold_each_pool_apart,
             spawn concurrency::concurrent_consumption_never_exceeds_the_quota,
             spawn concurrency::concurrent_replays_of_one_event_id_count_once,
             spawn concurrency::concurrent_idempotent_requests_apply_once,
