@@ -216,6 +216,8 @@ struct LeaseView<'a> {
     binding_key: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     app_version: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    feature_code: Option<&'a str>,
     checked_out_at: DateTime<Utc>,
     last_heartbeat_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
@@ -236,6 +238,7 @@ async fn list_leases<S: Store + 'static>(
             device_id: l.device_id.as_str(),
             binding_key: &l.binding_key,
             app_version: l.app_version.as_deref(),
+            feature_code: l.feature_code.as_ref().map(|c| c.as_str()),
             checked_out_at: l.checked_out_at,
             last_heartbeat_at: l.last_heartbeat_at,
             expires_at: l.expires_at,
