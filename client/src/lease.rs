@@ -78,7 +78,34 @@ impl Client {
         device: &RuntimeBindingRequest,
         every: Duration,
     ) -> Result<FloatingLease, Error> {
-        let checkout = self.checkout(device).await?.into_data();
+        self.lease_in(device, None, every).await
+    }
+
+    /// [`Client::lease`] of the feature `feature_code`'s own floating pool (an extension).
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::checkout_feature`].
+    pub async fn lease_feature(
+        &self,
+        device: &RuntimeBindingRequest,
+        feature_code: &str,
+        every: Duration,
+    ) -> Result<FloatingLease, Error> {
+        self.lease_in(device, Some(feature_code), every).await
+    }
+
+    async fn lease_in(
+        &self,
+        device: &RuntimeBindingRequest,
+        feature_code: Option<&str>,
+        every: Duration,
+    ) -> Result<FloatingLease, Error> {
+        let checkout = match feature_code {
+            Some(code) => self.checkout_feature(device, code).await?,
+            None => self.checkout(device).await?,
+        }
+        .into_data();
         let heartbeats = Arc::new(AtomicU64::new(0));
         let (client, token, count) = (
             self.clone(),

@@ -399,6 +399,32 @@ impl Client {
         self.signed("floating/checkout", device, true).await
     }
 
+    /// Checks out a floating lease of the feature `feature_code`'s own pool (an extension:
+    /// `floating_seats` on the feature's assignment), idempotently. Heartbeat and check it in
+    /// with its token as any lease.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::activate`] (`FLOATING_POOL_EXHAUSTED`, `FLOATING_NOT_ENABLED` when the
+    /// feature has no pool, `FEATURE_NOT_ASSIGNED`, …).
+    pub async fn checkout_feature(
+        &self,
+        device: &RuntimeBindingRequest,
+        feature_code: &str,
+    ) -> Result<Verified<FloatingCheckoutData>, Error> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            #[serde(flatten)]
+            device: &'a RuntimeBindingRequest,
+            feature_code: &'a str,
+        }
+        let body = Body {
+            device,
+            feature_code,
+        };
+        self.signed("floating/checkout", &body, true).await
+    }
+
     /// Extends a floating lease.
     ///
     /// # Errors

@@ -89,6 +89,18 @@ async fn server() -> Server {
         json!({"product_id": pid, "policy_id": policy["id"]}),
     )
     .await;
+    // A feature with its own floating pool of one seat.
+    let render = post(
+        &format!("/api/v1/products/{pid}/features"),
+        json!({"name": "Render", "code": "render"}),
+    )
+    .await;
+    let lid = license["license"]["id"].as_str().unwrap();
+    post(
+        &format!("/api/v1/licenses/{lid}/features"),
+        json!({"feature_id": render["id"], "floating_seats": 1}),
+    )
+    .await;
     Server {
         url,
         app,
@@ -528,4 +540,44 @@ async fn the_cache_falls_back_offline_and_refuses_a_clock_set_back() {
         other => panic!("another device: {other}"),
     }
     let _ = std::fs::remove_file(&path);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feature_lease_guard_holds_the_features_own_seat() {
+    let s = server().await;
+    let client = Client::new(&s.url, &s.key).unwrap();
+    let (one, two) = (device("fp-1"), device("fp-2"));
+    let guard = client
+        .lease_feature(&one, "render", std::time::Duration::from_millis(50))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while guard.heartbeats() < 1 {
+        assert!(std::time::Instant::now() < deadline, "the guard heartbeats");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        client
+            .checkout_feature(&two, "render")
+            .await
+            .unwrap_err()
+            .refusal_code(),
+        Some("FLOATING_POOL_EXHAUSTED"),
+        "the feature's one seat is taken"
+    );
+    let own = client.checkout(&two).await.unwrap();
+    let render = own
+        .data()
+        .features
+        .iter()
+        .find(|f| f.code.as_str() == "render")
+        .and_then(|f| f.floating)
+        .unwrap();
+    assert_eq!(
+        (render.seats, render.in_use),
+        (1, 1),
+        "the license's own pool is apart"
+    );
+    guard.release().await.unwrap();
+    client.checkout_feature(&two, "render").await.unwrap();
 }
