@@ -45,8 +45,9 @@ use licentia_core::crypto::{
     VerifyError, open,
 };
 use licentia_core::model::{
-    ConsumeRequest, DeactivationData, DeviceHeartbeatData, FloatingCheckoutData, FloatingLeaseData,
-    FloatingLeaseRequest, RuntimeBindingRequest, RuntimeEntitlementData, TelemetryRecord,
+    ConsumeRequest, DeactivationData, DeviceHeartbeatData, FloatingBorrowData,
+    FloatingCheckoutData, FloatingLeaseData, FloatingLeaseRequest, RuntimeBindingRequest,
+    RuntimeEntitlementData, TelemetryRecord,
 };
 use licentia_core::rules::Binding;
 use serde::Serialize;
@@ -423,6 +424,54 @@ impl Client {
             feature_code,
         };
         self.signed("floating/checkout", &body, true).await
+    }
+
+    /// Borrows a floating seat for `hours` (an extension; the policy's `max_borrow_hours`
+    /// allows it), idempotently: the lease holds its seat until the borrow ends without
+    /// heartbeats, and the answer's `offline` envelope opens with [`open_offline`] until then
+    /// (keep it with [`Cache`] for [`Client::validate_or_offline`]). `feature_code` borrows from
+    /// that feature's own pool.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::checkout`] (`BORROW_NOT_ALLOWED`, `FLOATING_POOL_EXHAUSTED`, …).
+    pub async fn borrow(
+        &self,
+        device: &RuntimeBindingRequest,
+        hours: u32,
+        feature_code: Option<&str>,
+    ) -> Result<Verified<FloatingBorrowData>, Error> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            #[serde(flatten)]
+            device: &'a RuntimeBindingRequest,
+            hours: u32,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            feature_code: Option<&'a str>,
+        }
+        let body = Body {
+            device,
+            hours,
+            feature_code,
+        };
+        self.signed("floating/borrow", &body, true).await
+    }
+
+    /// Returns a borrowed seat early (an extension; a checkin under its own name),
+    /// idempotently.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::checkin`].
+    pub async fn return_borrowed(
+        &self,
+        lease_token: &str,
+    ) -> Result<Verified<FloatingLeaseData>, Error> {
+        let req = FloatingLeaseRequest {
+            lease_token: lease_token.to_owned(),
+            feature_code: None,
+        };
+        self.signed("floating/return", &req, true).await
     }
 
     /// Extends a floating lease.

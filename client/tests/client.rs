@@ -81,7 +81,8 @@ async fn server() -> Server {
     let policy = post(
         &format!("/api/v1/products/{pid}/policies"),
         json!({"name": "Pro", "code": "pro", "license_type": "perpetual", "max_activations": 2,
-               "max_floating_users": 1, "allow_offline_activation": true, "offline_grace_days": 7}),
+               "max_floating_users": 1, "allow_offline_activation": true, "offline_grace_days": 7,
+               "max_borrow_hours": 24}),
     )
     .await;
     let license = post(
@@ -580,4 +581,39 @@ async fn a_feature_lease_guard_holds_the_features_own_seat() {
     );
     guard.release().await.unwrap();
     client.checkout_feature(&two, "render").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_borrowed_seat_opens_offline_and_returns_early() {
+    let s = server().await;
+    let client = Client::new(&s.url, &s.key).unwrap();
+    let (one, two) = (device("fp-1"), device("fp-2"));
+    let borrowed = client.borrow(&one, 8, None).await.unwrap();
+    let keys = client.keys().await.unwrap();
+    let now = chrono::Utc::now();
+    let opened = open_offline(&borrowed.data().offline, &s.key, &keys, &one, now, None).unwrap();
+    assert_eq!(
+        opened.data().offline_expires_at,
+        borrowed.data().lease.lease_expires_at,
+        "valid offline until the borrow ends"
+    );
+    assert_eq!(
+        client.checkout(&two).await.unwrap_err().refusal_code(),
+        Some("FLOATING_POOL_EXHAUSTED"),
+        "the borrowed seat is taken"
+    );
+    client
+        .return_borrowed(&borrowed.data().lease.lease_token)
+        .await
+        .unwrap();
+    client.checkout(&two).await.unwrap();
+    assert_eq!(
+        client
+            .borrow(&one, 25, None)
+            .await
+            .unwrap_err()
+            .refusal_code(),
+        Some("INVALID_FIELD"),
+        "longer than the policy allows"
+    );
 }

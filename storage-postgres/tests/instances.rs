@@ -8,8 +8,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use licentia_core::engine::requests::{FeatureCreate, LicenseCreate, ProductCreate};
 use licentia_core::engine::{Actor, Engine, EngineError, ManualClock, RuntimeCall};
 use licentia_core::model::{
-    ConsumeRequest, DeviceStatus, FeatureAssignRequest, LicenseId, LicenseType, PolicyDraft,
-    RuntimeBindingRequest,
+    ConsumeRequest, DeviceStatus, FeatureAssignRequest, FloatingBorrowRequest, LicenseId,
+    LicenseType, PolicyDraft, RuntimeBindingRequest,
 };
 use licentia_core::rules::DenialCode;
 use licentia_core::store::{LicenseStore, Limit};
@@ -323,6 +323,46 @@ async fn two_instances_hold_a_feature_pool_exactly() {
         .checkout(call(&f.key, Some("own")), &device("seat-own".into()))
         .await;
     assert_eq!(code(&own), Some(DenialCode::FloatingNotEnabled));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_hold_the_floating_limit_with_borrows() {
+    let (a, b) = two_instances().await;
+    let f = Arc::new(
+        fixture(
+            &a,
+            PolicyDraft {
+                max_floating_users: Some(i64::from(FLOATING_SLOTS)),
+                max_borrow_hours: Some(24),
+                ..Default::default()
+            },
+        )
+        .await,
+    );
+    let results = race(&a, &b, |e, i| {
+        let f = f.clone();
+        async move {
+            let idem = format!("borrow-{i}");
+            let req = FloatingBorrowRequest {
+                fingerprint: Some(format!("seat-{i}")),
+                hours: 8,
+                ..Default::default()
+            };
+            // Borrows and checkouts race for the same seats.
+            let r = if i % 3 == 0 {
+                e.checkout(call(&f.key, Some(&idem)), &device(format!("seat-{i}")))
+                    .await
+            } else {
+                e.borrow(call(&f.key, Some(&idem)), &req).await
+            };
+            match code(&r) {
+                Some(DenialCode::FloatingPoolExhausted) => Ok(false),
+                _ => r.map(|_| true),
+            }
+        }
+    })
+    .await;
+    assert_eq!(successes(&results), FLOATING_SLOTS as usize);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -759,6 +759,7 @@ pub fn lease(
         token_hash: SecretHash::of(&lease_token(n)),
         app_version: Some("1.2.3".into()),
         feature_code: None,
+        borrowed_until: None,
         checked_out_at: at,
         last_heartbeat_at: at,
         expires_at: at + Duration::minutes(minutes),

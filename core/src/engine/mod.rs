@@ -18,7 +18,7 @@
 //! `license.reinstated`, `license.revoked`, `license.transferred`, `license.offline_issued`,
 //! `license.feature_assigned`, `license.feature_removed`, `device.activated`,
 //! `device.deactivated`, `device.reset`, `device.blacklisted`, `device.released`,
-//! `floating.checked_out`, `floating.heartbeat`, `floating.checked_in`, `usage.consumed`,
+//! `floating.checked_out`, `floating.borrowed`, `floating.heartbeat`, `floating.checked_in`, `usage.consumed`,
 //! `usage.reset`, `api_key.created`, `webhook.created`, `webhook.updated`, `webhook.deleted`,
 //! `webhook.secret_rotated`, `webhook.disabled`, `webhook.delivery_retried`, `signing_key.created`, `signing_key.rotated`. Metadata never holds
 //! a secret, a fingerprint or any other binding value.

@@ -9,8 +9,8 @@ use super::runner::{Caller, Idempotency, ResponseBody, body_of};
 use super::{Clock, Engine, EngineError};
 use crate::crypto::{LeaseToken, LicenseKey, seal};
 use crate::model::{
-    ConsumeRequest, DeviceId, FloatingLeaseRequest, LeaseId, RuntimeBindingRequest,
-    RuntimeEndpoint, SecretHash,
+    ConsumeRequest, DeviceId, FloatingBorrowData, FloatingBorrowRequest, FloatingLeaseRequest,
+    LeaseId, RuntimeBindingRequest, RuntimeEndpoint, SecretHash,
 };
 use crate::rules::{
     Binding, Denial, DenialCode, DenialReason, LicenseAggregate, Plan, Read, activation,
@@ -210,15 +210,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             #[serde(skip_serializing_if = "Option::is_none")]
             feature_code: Option<&'a str>,
         }
-        let new = self.with_rng(|rng| {
-            let token = LeaseToken::generate(rng);
-            floating::NewLease {
-                lease_id: LeaseId::generate(rng),
-                device_id: DeviceId::generate(rng),
-                token_hash: token.hash(),
-                token: token.expose_secret().to_owned(),
-            }
-        });
+        let new = self.new_lease();
         let sent = Sent {
             binding: req,
             feature_code: feature,
@@ -228,6 +220,58 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             floating::checkout(agg, req, feature, new, now)
         })
         .await
+    }
+
+    /// Borrows a floating seat for offline use (an extension; see
+    /// [`floating::borrow`](crate::rules::floating::borrow)), idempotently: the answer is the
+    /// lease plus an offline envelope sealed to the license key, valid until the borrow ends.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::checkout_feature`]; `BORROW_NOT_ALLOWED`, `INVALID_FIELD` for `hours`.
+    pub async fn borrow(
+        &self,
+        call: RuntimeCall<'_>,
+        req: &FloatingBorrowRequest,
+    ) -> Result<ResponseBody, EngineError> {
+        let binding = req.binding();
+        let new = self.new_lease();
+        let op = self.op("borrow", call, req, Some(&binding), true)?;
+        let feature = req.feature_code.as_deref();
+        self.write_with(
+            op,
+            |agg, now| floating::borrow(agg, &binding, feature, req.hours, new, now),
+            |borrowed| {
+                let offline = self
+                    .with_keys(|keys| {
+                        self.with_rng(|rng| seal(keys, call.license_key, &borrowed.offline, rng))
+                    })
+                    .map_err(EngineError::internal)?;
+                Ok(FloatingBorrowData {
+                    lease: borrowed.lease,
+                    offline,
+                })
+            },
+        )
+        .await
+    }
+
+    /// Returns a borrowed (or any) floating lease early, idempotently: a checkin under its own
+    /// name (`POST /api/v1/license/floating/return`, an extension).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::checkin`].
+    pub async fn return_lease(
+        &self,
+        call: RuntimeCall<'_>,
+        req: &FloatingLeaseRequest,
+    ) -> Result<ResponseBody, EngineError> {
+        let hash = lease_hash(req);
+        let op = self.op("return", call, req, None, true)?;
+        let feature = req.feature_code.as_deref();
+        self.write(op, |agg, now| floating::checkin(agg, &hash?, feature, now))
+            .await
     }
 
     /// Extends a floating lease.
@@ -290,6 +334,19 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         let data = serde_json::to_vec(&envelope).map_err(EngineError::internal)?;
         let body = body_of(&[("data", &data)], call.request_id, read.1)?;
         Ok(ResponseBody::fresh(body))
+    }
+
+    /// The ids and token a new lease gets.
+    fn new_lease(&self) -> floating::NewLease {
+        self.with_rng(|rng| {
+            let token = LeaseToken::generate(rng);
+            floating::NewLease {
+                lease_id: LeaseId::generate(rng),
+                device_id: DeviceId::generate(rng),
+                token_hash: token.hash(),
+                token: token.expose_secret().to_owned(),
+            }
+        })
     }
 
     /// Names the license by the key's hash, loads what the binding needs, and keys
@@ -356,6 +413,17 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         op: Op<'_>,
         decide: impl FnOnce(&LicenseAggregate, DateTime<Utc>) -> Result<Plan<T>, Denial> + Send,
     ) -> Result<ResponseBody, EngineError> {
+        self.write_with(op, decide, Ok).await
+    }
+
+    /// [`Self::write`] whose outcome `present` turns into the signed data first (still under
+    /// the lock, so a replay gets exactly what was sent).
+    async fn write_with<T, U: Serialize>(
+        &self,
+        op: Op<'_>,
+        decide: impl FnOnce(&LicenseAggregate, DateTime<Utc>) -> Result<Plan<T>, Denial> + Send,
+        present: impl FnOnce(T) -> Result<U, EngineError> + Send,
+    ) -> Result<ResponseBody, EngineError> {
         let Op {
             endpoint,
             app_version,
@@ -377,7 +445,13 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
                         .unwrap_or_else(std::sync::PoisonError::into_inner) =
                         Some(RefusalContext::of_license(&agg.license, app_version));
                 })?;
-                let body = self.signed_body(&plan.outcome, call.request_id, now)?;
+                let mut plan = plan.map(Some);
+                let data = present(
+                    plan.outcome
+                        .take()
+                        .unwrap_or_else(|| unreachable!("the outcome was just put in")),
+                )?;
+                let body = self.signed_body(&data, call.request_id, now)?;
                 Ok(plan.map(|_| ResponseBody::fresh(body)))
             })
             .await;
@@ -483,6 +557,7 @@ fn endpoint_of(name: &str) -> Option<RuntimeEndpoint> {
         "checkout" => RuntimeEndpoint::FloatingCheckout,
         "checkin" => RuntimeEndpoint::FloatingCheckin,
         "heartbeat" => RuntimeEndpoint::FloatingHeartbeat,
+        // Extensions outside the SDK's nine (borrow, return, device heartbeat): not counted.
         _ => return None,
     })
 }

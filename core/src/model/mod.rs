@@ -41,13 +41,13 @@ pub use report::{
 };
 pub use requests::{
     CheckRequest, ConsumeRequest, FeatureAssignRequest, FeatureBindingRequest,
-    FloatingCheckoutRequest, FloatingLeaseRequest, LicenseTerms, PolicyDraft, RenewRequest,
-    RuntimeBindingRequest, TransferRequest, UsageResetRequest,
+    FloatingBorrowRequest, FloatingCheckoutRequest, FloatingLeaseRequest, LicenseTerms,
+    PolicyDraft, RenewRequest, RuntimeBindingRequest, TransferRequest, UsageResetRequest,
 };
 pub use runtime::{
-    DeactivationData, DeviceHeartbeatData, FeatureEntitlement, FloatingCheckoutData,
-    FloatingLeaseData, FloatingOccupancy, OfflineEntitlementData, RuntimeEntitlementData,
-    VersionEligibility,
+    DeactivationData, DeviceHeartbeatData, FeatureEntitlement, FloatingBorrowData,
+    FloatingCheckoutData, FloatingLeaseData, FloatingOccupancy, OfflineEntitlementData,
+    RuntimeEntitlementData, VersionEligibility,
 };
 pub use telemetry::{NewTelemetry, TelemetryId, TelemetryRecord};
 pub use time::Timestamp;

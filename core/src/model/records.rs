@@ -84,6 +84,10 @@ pub struct Policy {
     /// Minutes of silence tolerated past `device_heartbeat_minutes` before the release.
     #[serde(default)]
     pub device_heartbeat_grace_minutes: u32,
+    /// The longest a floating seat may be borrowed for offline use, in hours (an extension);
+    /// absent means borrowing is not allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_borrow_hours: Option<u32>,
     pub metadata: Metadata,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -439,6 +443,9 @@ pub struct Lease {
     /// The feature whose pool the lease holds a slot of; absent for the license's own pool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feature_code: Option<FeatureCode>,
+    /// Set on a borrowed lease: it holds its slot until then without heartbeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub borrowed_until: Option<DateTime<Utc>>,
     pub checked_out_at: DateTime<Utc>,
     pub last_heartbeat_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,

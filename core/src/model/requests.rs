@@ -138,6 +138,19 @@ binding_request! {
     }
 }
 
+binding_request! {
+    /// The body of `POST /api/v1/license/floating/borrow` (an extension): the binding fields,
+    /// how many `hours` to borrow a floating seat for, and optionally the `feature_code` of the
+    /// feature whose own pool to borrow from.
+    FloatingBorrowRequest {
+        /// How long to borrow for: 1 up to the policy's `max_borrow_hours`.
+        hours: i64,
+        /// The feature whose pool to borrow from; absent: the license's pool.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        feature_code: Option<String>,
+    }
+}
+
 /// The body of check.
 pub type CheckRequest = FeatureBindingRequest;
 /// The body of floating checkout.
@@ -280,6 +293,9 @@ pub struct PolicyDraft {
     pub device_heartbeat_minutes: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_heartbeat_grace_minutes: Option<i64>,
+    /// `0` turns borrowing off (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_borrow_hours: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Metadata>,
 }

@@ -157,6 +157,18 @@ pub struct FloatingCheckoutData {
     pub version_eligibility: Option<VersionEligibility>,
 }
 
+/// `data` of floating borrow responses (an extension): the checkout's data, and the offline
+/// envelope that carries the entitlement until the borrow ends (open it as any offline
+/// envelope, with the license key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FloatingBorrowData {
+    /// The lease, as a checkout describes it; `lease_expires_at` is when the borrow ends.
+    #[serde(flatten)]
+    pub lease: FloatingCheckoutData,
+    /// `{kid, salt, nonce, ciphertext}`, valid offline until the borrow ends.
+    pub offline: crate::crypto::OfflineEnvelope,
+}
+
 /// `data` of floating heartbeat and checkin responses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FloatingLeaseData {

@@ -72,6 +72,8 @@ denial_codes! {
     FloatingNotEnabled = ("FLOATING_NOT_ENABLED", Forbidden),
     /// Every floating lease is taken.
     FloatingPoolExhausted = ("FLOATING_POOL_EXHAUSTED", Forbidden),
+    /// The policy allows no borrowing of floating seats (`max_borrow_hours`).
+    BorrowNotAllowed = ("BORROW_NOT_ALLOWED", Forbidden),
     /// The policy forbids offline licenses.
     OfflineNotAllowed = ("OFFLINE_NOT_ALLOWED", Forbidden),
     /// The feature is not assigned to the license.

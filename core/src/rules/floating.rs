@@ -13,6 +13,10 @@
 //!   gets `LEASE_EXPIRED`. `require_heartbeat: false`: heartbeats are a courtesy, and one that
 //!   arrives after the timeout revives the lease if a slot is free.
 //! - Checkin ends the lease and frees its slot at once.
+//! - A policy with `max_borrow_hours` (an extension) lets a client borrow a seat for up to
+//!   that many hours ([`borrow`]): the lease holds its slot until the borrow ends without
+//!   heartbeats, and comes with an offline payload valid until then; checkin (`return`)
+//!   frees it early.
 //! - A feature may have its own pool (`floating_seats` on its assignment, an extension), with
 //!   its own timeout (`floating_timeout_minutes`, else the policy's): checkout with
 //!   `feature_code` takes a slot of that pool only, refused with `FEATURE_NOT_ASSIGNED`,
@@ -30,8 +34,10 @@ use serde_json::json;
 
 use crate::model::{
     DeviceId, FeatureCode, FloatingCheckoutData, FloatingLeaseData, Lease, LeaseId,
-    RuntimeBindingRequest, SecretHash, Timestamp,
+    OfflineEntitlementData, RuntimeBindingRequest, SecretHash, Timestamp,
 };
+
+use super::offline::binding_sha256;
 
 use super::runtime_gate::admit;
 use super::{
@@ -169,7 +175,65 @@ pub fn checkout(
     new: NewLease,
     now: DateTime<Utc>,
 ) -> Result<Plan<FloatingCheckoutData>, Denial> {
+    take(agg, req, feature, new, None, now).map(|p| p.map(|(lease, _)| lease))
+}
+
+/// What a borrow decided: the lease, as a checkout describes it, and the offline payload the
+/// engine seals for it (valid until the borrow ends).
+#[derive(Debug, Clone)]
+pub struct Borrowed {
+    /// The lease; its `lease_expires_at` is when the borrow ends.
+    pub lease: FloatingCheckoutData,
+    /// The entitlement for offline use until then.
+    pub offline: OfflineEntitlementData,
+}
+
+/// Borrows a floating seat for `hours` (an extension): a lease like a checkout's that holds
+/// its slot until the borrow ends without heartbeats (a heartbeat never shortens it), with an
+/// offline payload valid until then. Refused with `BORROW_NOT_ALLOWED` when the policy has no
+/// `max_borrow_hours`, `INVALID_FIELD` (`hours`) outside 1 to it, and as a checkout.
+pub fn borrow(
+    agg: &LicenseAggregate,
+    req: &RuntimeBindingRequest,
+    feature: Option<&str>,
+    hours: i64,
+    new: NewLease,
+    now: DateTime<Utc>,
+) -> Result<Plan<Borrowed>, Denial> {
+    take(agg, req, feature, new, Some(hours), now).map(|p| {
+        p.map(|(lease, offline)| Borrowed {
+            lease,
+            offline: offline.unwrap_or_else(|| unreachable!("a borrow has an offline payload")),
+        })
+    })
+}
+
+/// A checkout, or (with `borrow_hours`) a borrow.
+fn take(
+    agg: &LicenseAggregate,
+    req: &RuntimeBindingRequest,
+    feature: Option<&str>,
+    new: NewLease,
+    borrow_hours: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<Plan<(FloatingCheckoutData, Option<OfflineEntitlementData>)>, Denial> {
     let mut reasons = Vec::new();
+    if let Some(hours) = borrow_hours {
+        match agg.policy.max_borrow_hours {
+            None => reasons.push(DenialReason::new(
+                DenialCode::BorrowNotAllowed,
+                "the policy does not allow borrowing floating seats",
+            )),
+            Some(max) if !(1..=i64::from(max)).contains(&hours) => {
+                reasons.push(DenialReason::field(
+                    DenialCode::InvalidField,
+                    "hours",
+                    format!("hours must be between 1 and {max}"),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
     let pool = pool(agg, feature, now, &mut reasons);
     let admitted = match admit(agg, req, now) {
         Ok(a) => Some(a),
@@ -205,6 +269,10 @@ pub fn checkout(
         .map(|d| d.id.clone())
         .or_else(|| replaced.map(|l| l.device_id.clone()))
         .unwrap_or(new.device_id);
+    let borrowed_until = borrow_hours.map(|h| {
+        let end = now + Duration::hours(h);
+        status::valid_until(&agg.license, &agg.policy).map_or(end, |v| end.min(v))
+    });
     let lease = Lease {
         id: new.lease_id,
         license_id: agg.license.id.clone(),
@@ -215,7 +283,8 @@ pub fn checkout(
         feature_code: pool.code.cloned(),
         checked_out_at: now,
         last_heartbeat_at: now,
-        expires_at: pool.lease_end(agg, now),
+        borrowed_until,
+        expires_at: borrowed_until.unwrap_or_else(|| pool.lease_end(agg, now)),
         checked_in_at: None,
     };
     let mut mutations = Vec::new();
@@ -231,7 +300,11 @@ pub fn checkout(
     }
     mutations.push(Mutation::Lease(lease.clone()));
     let event = DomainEvent::new(
-        "floating.checked_out",
+        if borrowed_until.is_some() {
+            "floating.borrowed"
+        } else {
+            "floating.checked_out"
+        },
         "lease",
         lease.id.as_str(),
         [
@@ -252,6 +325,11 @@ pub fn checkout(
         now,
         admitted.version,
     );
+    let offline = borrowed_until.map(|until| OfflineEntitlementData {
+        entitlement: base.clone(),
+        offline_expires_at: Timestamp::new(until),
+        binding_sha256: binding_sha256(&lease.binding_key),
+    });
     let data = FloatingCheckoutData {
         license_id: base.license_id,
         status: base.status,
@@ -268,7 +346,7 @@ pub fn checkout(
     Ok(Plan {
         mutations,
         events: vec![event],
-        outcome: data,
+        outcome: (data, offline),
     })
 }
 
@@ -304,7 +382,10 @@ pub fn heartbeat(
     let pool = pool.unwrap_or_else(|| unreachable!("a pool when there are no reasons"));
     let mut renewed = lease.clone();
     renewed.last_heartbeat_at = now;
-    renewed.expires_at = pool.lease_end(agg, now);
+    // A borrowed lease keeps its slot until the borrow ends, whatever the heartbeats.
+    renewed.expires_at = pool
+        .lease_end(agg, now)
+        .max(lease.borrowed_until.unwrap_or(DateTime::<Utc>::MIN_UTC));
     let version = renewed.app_version.as_deref().and_then(|v| {
         let v = semver::Version::parse(v).ok()?;
         Some(

@@ -22,10 +22,12 @@
 //! | `max_transfers` | 3 | a few ownership changes, not unlimited resale |
 //! | `device_heartbeat_minutes` | absent (`0` on a request) | devices keep their seat until released |
 //! | `device_heartbeat_grace_minutes` | 0 | released as soon as a heartbeat is missed |
+//! | `max_borrow_hours` | absent (`0` on a request) | floating seats are not borrowed offline |
 //!
 //! Ranges: counts 0..=1 000 000; `floating_timeout_minutes` and
 //! `validation_interval_minutes` 1..=525 600 (a year); `device_heartbeat_minutes` and
-//! `device_heartbeat_grace_minutes` 0..=525 600; day counts 0..=3 650.
+//! `device_heartbeat_grace_minutes` 0..=525 600; `max_borrow_hours` 0..=8 760; day counts
+//! 0..=3 650.
 
 use chrono::{DateTime, Utc};
 
@@ -49,6 +51,8 @@ pub const DEFAULT_MAX_TRANSFERS: u32 = 3;
 const MAX_COUNT: i64 = 1_000_000;
 const MAX_MINUTES: i64 = 525_600;
 const MAX_DAYS: i64 = 3_650;
+/// A borrow lasts at most a year.
+const MAX_BORROW_HOURS: i64 = 8_760;
 
 fn ranged(
     reasons: &mut Vec<DenialReason>,
@@ -168,6 +172,12 @@ pub fn build(
         draft.device_heartbeat_minutes,
         0..=MAX_MINUTES,
     );
+    let borrow = ranged(
+        &mut r,
+        "max_borrow_hours",
+        draft.max_borrow_hours,
+        0..=MAX_BORROW_HOURS,
+    );
     let heartbeat_grace = ranged(
         &mut r,
         "device_heartbeat_grace_minutes",
@@ -223,6 +233,11 @@ pub fn build(
             Some(0) => None,
             Some(m) => Some(m),
             None => base.and_then(|b| b.device_heartbeat_minutes),
+        },
+        max_borrow_hours: match borrow {
+            Some(0) => None,
+            Some(h) => Some(h),
+            None => base.and_then(|b| b.max_borrow_hours),
         },
         device_heartbeat_grace_minutes: heartbeat_grace
             .or(base.map(|b| b.device_heartbeat_grace_minutes))

@@ -1169,3 +1169,89 @@ fn aggregate_pool_in_use(agg: &LicenseAggregate, now: chrono::DateTime<chrono::U
         })
         .count()
 }
+
+// ---- floating borrow ----------------------------------------------------------------------
+
+#[test]
+fn a_borrowed_seat_holds_its_slot_until_the_borrow_ends() {
+    let mut p = policy(LicenseType::Perpetual);
+    p.max_floating_users = Some(1);
+    p.floating_timeout_minutes = 10;
+    p.max_borrow_hours = Some(48);
+    let mut agg = aggregate(p);
+    let b = step!(
+        agg,
+        floating::borrow(&agg, &hw("A"), None, 24, new_lease(1), t0())
+    );
+    let end = t0() + Duration::hours(24);
+    assert_eq!(b.lease.lease_expires_at, Timestamp::new(end));
+    assert_eq!(b.offline.offline_expires_at, Timestamp::new(end));
+    assert_eq!(b.offline.binding_sha256, offline::binding_sha256("A"));
+    assert_eq!(agg.leases[0].borrowed_until, Some(end));
+
+    // Without any heartbeat the seat stays taken until the end, then frees itself.
+    let full = floating::checkout(
+        &agg,
+        &hw("B"),
+        None,
+        new_lease(2),
+        t0() + Duration::hours(23),
+    )
+    .unwrap_err();
+    assert_eq!(codes(&full), vec![DenialCode::FloatingPoolExhausted]);
+    step!(
+        agg,
+        floating::checkout(&agg, &hw("B"), None, new_lease(2), end)
+    );
+
+    // A heartbeat never shortens a borrow; returning it (a checkin) frees the seat early.
+    let mut agg = aggregate(agg.policy.clone());
+    step!(
+        agg,
+        floating::borrow(&agg, &hw("A"), None, 24, new_lease(3), t0())
+    );
+    let token = SecretHash::from_bytes([3; 32]);
+    let beat = step!(
+        agg,
+        floating::heartbeat(&agg, &token, None, t0() + Duration::hours(1))
+    );
+    assert_eq!(beat.lease_expires_at, Timestamp::new(end));
+    step!(
+        agg,
+        floating::checkin(&agg, &token, None, t0() + Duration::hours(2))
+    );
+    step!(
+        agg,
+        floating::checkout(
+            &agg,
+            &hw("B"),
+            None,
+            new_lease(4),
+            t0() + Duration::hours(2)
+        )
+    );
+}
+
+#[test]
+fn borrowing_is_refused_unless_the_policy_allows_that_long() {
+    let mut p = policy(LicenseType::Perpetual);
+    p.max_floating_users = Some(1);
+    let agg = aggregate(p.clone());
+    let off = floating::borrow(&agg, &hw("A"), None, 1, new_lease(1), t0()).unwrap_err();
+    assert_eq!(codes(&off), vec![DenialCode::BorrowNotAllowed]);
+    p.max_borrow_hours = Some(8);
+    let agg = aggregate(p);
+    for hours in [0, 9] {
+        let bad = floating::borrow(&agg, &hw("A"), None, hours, new_lease(1), t0()).unwrap_err();
+        assert_eq!(codes(&bad), vec![DenialCode::InvalidField], "{hours} h");
+    }
+    // A license that ends sooner ends the borrow with it.
+    let mut agg = agg;
+    agg.license.expires_at = Some(t0() + Duration::hours(3));
+    agg.policy.license_type = LicenseType::TimeLimited;
+    let b = floating::borrow(&agg, &hw("A"), None, 8, new_lease(2), t0()).unwrap();
+    assert_eq!(
+        b.outcome.lease.lease_expires_at,
+        Timestamp::new(t0() + Duration::hours(3))
+    );
+}

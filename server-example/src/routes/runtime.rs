@@ -8,8 +8,8 @@ use axum::response::Response;
 use axum::routing::post;
 use licentia_core::engine::{EngineError, ResponseBody, RuntimeCall};
 use licentia_core::model::{
-    CheckRequest, ConsumeRequest, FloatingCheckoutRequest, FloatingLeaseRequest,
-    RuntimeBindingRequest,
+    CheckRequest, ConsumeRequest, FloatingBorrowRequest, FloatingCheckoutRequest,
+    FloatingLeaseRequest, RuntimeBindingRequest,
 };
 use licentia_core::store::Store;
 
@@ -41,6 +41,8 @@ pub(super) fn routes<S: Store + 'static>() -> Router<App<S>> {
             post(device_heartbeat::<S>),
         )
         .route("/api/v1/license/telemetry", post(telemetry::<S>))
+        .route("/api/v1/license/floating/borrow", post(borrow::<S>))
+        .route("/api/v1/license/floating/return", post(return_lease::<S>))
 }
 
 fn call<'a>(
@@ -255,4 +257,35 @@ async fn telemetry<S: Store + 'static>(
         .record_telemetry(call(&license, None, &rid), payload)
         .await?;
     envelope(StatusCode::CREATED, &rid, &record)
+}
+
+/// Extension: borrow a floating seat for offline use; the lease and an offline envelope valid
+/// until the borrow ends, signed like a checkout.
+async fn borrow<S: Store + 'static>(
+    State(app): State<App<S>>,
+    license: License,
+    key: IdempotencyKey,
+    rid: RequestId,
+    Json(req): Json<FloatingBorrowRequest>,
+) -> Result<Response, ApiError> {
+    let r = app
+        .engine()
+        .borrow(call(&license, Some(&key), &rid), &req)
+        .await;
+    answer(&app, "floating_borrow", r)
+}
+
+/// Extension: return a borrowed seat early (a checkin under its own name).
+async fn return_lease<S: Store + 'static>(
+    State(app): State<App<S>>,
+    license: License,
+    key: IdempotencyKey,
+    rid: RequestId,
+    Json(req): Json<FloatingLeaseRequest>,
+) -> Result<Response, ApiError> {
+    let r = app
+        .engine()
+        .return_lease(call(&license, Some(&key), &rid), &req)
+        .await;
+    answer(&app, "floating_return", r)
 }

@@ -161,6 +161,7 @@ pub(crate) fn lease(license: &License, n: u32) -> Lease {
         token_hash: SecretHash::of(&format!("lease-token-{n}")),
         app_version: None,
         feature_code: None,
+        borrowed_until: None,
         checked_out_at: at(n.into()),
         last_heartbeat_at: at(n.into()),
         expires_at: at(i64::from(n) + 600),
