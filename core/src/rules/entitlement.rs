@@ -7,7 +7,7 @@ use crate::model::{
     RuntimeEntitlementData, Timestamp, VersionEligibility,
 };
 
-use super::{LicenseAggregate, period, status};
+use super::{DenialCode, DenialReason, LicenseAggregate, period, status};
 
 /// When the client should check again: `validation_interval_minutes` from `now`, but never
 /// after the license stops being valid.
@@ -21,6 +21,29 @@ fn next_check_of(license: &License, policy: &Policy, now: DateTime<Utc>) -> Date
         Some(end) if end < interval => end.max(now),
         _ => interval,
     }
+}
+
+/// Why the assigned feature `f` cannot be used at `now` (disabled, expired), as reasons about
+/// the request's `feature_code`; none when it can.
+pub(crate) fn unusable_feature_reasons(
+    f: &LicenseFeature,
+    now: DateTime<Utc>,
+) -> impl Iterator<Item = DenialReason> {
+    let disabled = (!f.enabled).then(|| {
+        DenialReason::field(
+            DenialCode::FeatureDisabled,
+            "feature_code",
+            "this feature is disabled",
+        )
+    });
+    let expired = f.expires_at.is_some_and(|e| now >= e).then(|| {
+        DenialReason::field(
+            DenialCode::FeatureExpired,
+            "feature_code",
+            "this feature has expired",
+        )
+    });
+    disabled.into_iter().chain(expired)
 }
 
 /// One assignment as the client sees it at `now` (periodic resets applied; a floating

@@ -123,20 +123,7 @@ fn pool<'a>(
         ));
         return None;
     };
-    if !f.enabled {
-        reasons.push(DenialReason::field(
-            DenialCode::FeatureDisabled,
-            "feature_code",
-            "this feature is disabled",
-        ));
-    }
-    if f.expires_at.is_some_and(|e| now >= e) {
-        reasons.push(DenialReason::field(
-            DenialCode::FeatureExpired,
-            "feature_code",
-            "this feature has expired",
-        ));
-    }
+    reasons.extend(entitlement::unusable_feature_reasons(f, now));
     let seats = f.floating_seats.unwrap_or(0);
     if seats == 0 {
         reasons.push(DenialReason::field(

@@ -124,20 +124,7 @@ pub fn consume(
         )),
         (Some(f), _) => {
             let f = rolled(f, now);
-            if !f.enabled {
-                reasons.push(DenialReason::field(
-                    DenialCode::FeatureDisabled,
-                    "feature_code",
-                    "this feature is disabled",
-                ));
-            }
-            if f.expires_at.is_some_and(|e| now >= e) {
-                reasons.push(DenialReason::field(
-                    DenialCode::FeatureExpired,
-                    "feature_code",
-                    "this feature has expired",
-                ));
-            }
+            reasons.extend(entitlement::unusable_feature_reasons(&f, now));
             if amount < 0 && !f.allow_negative {
                 reasons.push(DenialReason::field(
                     DenialCode::InvalidAmount,
