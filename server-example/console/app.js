@@ -428,8 +428,9 @@ async function createLicense(v) {
 
 async function licensePage(id) {
   const base = `/api/v1/licenses/${encodeURIComponent(id)}`;
-  const [license, devices, features, leases] = await Promise.all([
-    get(base), get(`${base}/devices?limit=200`), get(`${base}/features?limit=200`), get(`${base}/leases`)]);
+  const [license, devices, features, leases, telemetry] = await Promise.all([
+    get(base), get(`${base}/devices?limit=200`), get(`${base}/features?limit=200`), get(`${base}/leases`),
+    get(`${base}/telemetry?limit=50`)]);
   let policy = null;
   if (can('product:read')) policy = await get(`/api/v1/policies/${encodeURIComponent(license.policy_id)}`).catch(() => null);
   const again = () => licensePage(id);
@@ -480,17 +481,23 @@ async function licensePage(id) {
         say('Transferred.', 'info');
       })),
     h('section', { 'aria-label': 'Features and usage' }, h('h2', {}, 'Features and usage'),
-      table(['Feature', 'Enabled', 'Used', 'Limit', 'Remaining'], features.map((f) => [f.feature_code,
+      table(['Feature', 'Enabled', 'Used', 'Limit', 'Remaining', 'Floating seats'], features.map((f) => [f.feature_code,
         f.enabled ? 'yes' : 'no', String(f.total_consumptions), f.max_consumptions == null ? '—' : String(f.max_consumptions),
-        f.remaining == null ? '—' : String(f.remaining)]), 'Features')),
+        f.remaining == null ? '—' : String(f.remaining), f.floating_seats == null ? '—' : String(f.floating_seats)]),
+      'Features')),
     h('section', { 'aria-label': 'Devices' }, h('h2', {}, 'Devices'),
       table(['Fingerprint', 'Hostname', 'Status', 'Last seen', 'Actions'], devices.map((d) => [
         d.fingerprint || d.binding_key, d.hostname || '—', d.status, when(d.last_seen_at), deviceActions(d)]),
       'Devices')),
     h('section', { 'aria-label': 'Floating leases' }, h('h2', {}, 'Floating leases'),
-      table(['Device', 'App version', 'Checked out', 'Last heartbeat', 'Expires'], leases.map((l) => [
-        l.binding_key, l.app_version || '—', when(l.checked_out_at), when(l.last_heartbeat_at), when(l.expires_at)]),
-      'Floating leases')));
+      table(['Device', 'Pool', 'App version', 'Checked out', 'Last heartbeat', 'Expires'], leases.map((l) => [
+        l.binding_key, l.feature_code || 'license', l.app_version || '—', when(l.checked_out_at),
+        when(l.last_heartbeat_at), when(l.expires_at)]),
+      'Floating leases')),
+    h('section', { 'aria-label': 'Telemetry' }, h('h2', {}, 'Telemetry'),
+      table(['Received', 'Event', 'Well formed', 'Problems'], telemetry.map((r) => [when(r.received_at),
+        typeof r.payload.event === 'string' ? r.payload.event : '—', r.well_formed ? 'yes' : 'no',
+        r.problems.length ? r.problems.join('; ') : '—']), 'Telemetry')));
 }
 
 async function customersPage() {

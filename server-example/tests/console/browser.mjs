@@ -166,12 +166,21 @@ try {
   await api(key, 'POST', '/api/v1/license/consume',
     { fingerprint: 'console-device-1', feature_code: 'units', amount: 7, event_id: `e-${suffix}` }, 'License');
   await api(key, 'POST', '/api/v1/license/floating/checkout', { fingerprint: 'floating-seat-1', app_version: '1.0.0' }, 'License');
+  await api(key, 'POST', '/api/v1/license/telemetry', { event: 'app.started', fingerprint: 'console-device-1' }, 'License');
+  // A payload off the schema, whose text must stay text.
+  await api(key, 'POST', '/api/v1/license/telemetry', { event: '<b>x</b>', cpu: 93 }, 'License');
   await page.reload();
   const row = page.getByRole('row', { name: /console-device-1/ });
   await row.waitFor();
   check(await row.getByRole('cell', { name: 'active', exact: true }).isVisible(), 'the activated device is on the license page');
   check(await page.getByRole('region', { name: 'Floating leases' }).getByRole('cell', { name: '1.0.0', exact: true })
     .isVisible(), 'the floating lease is on the license page');
+  const telemetry = page.getByRole('region', { name: 'Telemetry' });
+  check(await telemetry.getByRole('cell', { name: 'app.started', exact: true }).isVisible(),
+    'the telemetry is on the license page');
+  check(await telemetry.getByRole('cell', { name: /unknown member "cpu"/ }).isVisible(),
+    'a record off the schema is flagged with its problems');
+  check(await telemetry.locator('b').count() === 0, 'telemetry text made no element');
   await screenshots(page, 'license');
   await api(key, 'POST', '/api/v1/license/activate', { fingerprint: 'console-device-2' }, 'License');
   await page.reload();
