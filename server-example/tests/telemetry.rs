@@ -114,6 +114,22 @@ async fn telemetry<S: Store + 'static>(store: S) {
         second["page_info"]["next_cursor"].is_null(),
         "the last page"
     );
+    // No bytes read as {} (as every body here): stored, flagged.
+    let empty = common::send(
+        &t.router,
+        Method::POST,
+        "/api/v1/license/telemetry",
+        Some(&format!("License {key}")),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(empty.status, StatusCode::CREATED);
+    assert_eq!(
+        empty.json()["data"]["problems"],
+        json!(["event is required"])
+    );
+
     let bad = t
         .admin(Method::GET, &format!("{uri}?cursor=evt_1"), None)
         .await;
