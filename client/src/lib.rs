@@ -458,7 +458,9 @@ impl Client {
     }
 
     /// Returns a borrowed seat early (an extension; a checkin under its own name),
-    /// idempotently.
+    /// idempotently. The seat is free at once, but the envelope the borrow returned stays valid
+    /// offline until the borrow's end: the application must delete it when returning (the
+    /// server trusts it to).
     ///
     /// # Errors
     ///

@@ -53,6 +53,43 @@ async fn floating_borrow<S: Store + 'static>(store: S) {
         .runtime("floating/borrow", &key, Some("b-long"), &body("fb-1", 73))
         .await;
     assert_error(&long, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_FIELD");
+    let huge = t
+        .runtime(
+            "floating/borrow",
+            &key,
+            Some("b-huge"),
+            &body("fb-1", 9_007_199_254_740_993),
+        )
+        .await;
+    assert_eq!(
+        huge.status,
+        StatusCode::BAD_REQUEST,
+        "a client error, never a 500"
+    );
+    // A borrow hands out an offline envelope: not under a policy without offline licenses.
+    let no_offline = t
+        .admin(
+            Method::PATCH,
+            &format!("/api/v1/policies/{policy}"),
+            Some(json!({"allow_offline_activation": false})),
+        )
+        .await;
+    assert_eq!(no_offline.status, StatusCode::OK);
+    let refused = t
+        .runtime(
+            "floating/borrow",
+            &key,
+            Some("b-no-offline"),
+            &body("fb-1", 4),
+        )
+        .await;
+    assert_error(&refused, StatusCode::FORBIDDEN, "OFFLINE_NOT_ALLOWED");
+    t.admin(
+        Method::PATCH,
+        &format!("/api/v1/policies/{policy}"),
+        Some(json!({"allow_offline_activation": true})),
+    )
+    .await;
 
     let borrowed = t
         .runtime("floating/borrow", &key, Some("b-1"), &body("fb-1", 24))

@@ -685,16 +685,21 @@ impl LicenseStore for PostgresStore {
     ) -> StoreResult<Vec<LicenseId>> {
         let mut conn = self.conn().await?;
         // device_heartbeat::is_silent in SQL: from the policies that require heartbeats to
-        // their licenses' active devices, release_at(last_seen_at) + margin < now.
+        // their licenses' active devices, release_at(max(last_seen_at, the policy's
+        // updated_at)) + margin < now, and no offline license valid past now - margin.
         let ids: Vec<String> = sqlx::query_scalar(
             "SELECT d.license_id FROM policies p \
              JOIN licenses l ON l.policy_id = p.id \
              JOIN devices d ON d.license_id = l.id AND d.status = 'active' \
              WHERE p.body->>'device_heartbeat_minutes' IS NOT NULL \
-               AND (d.body->>'last_seen_at')::timestamptz \
+               AND GREATEST((d.body->>'last_seen_at')::timestamptz, \
+                            (p.body->>'updated_at')::timestamptz) \
                    + make_interval(mins => (p.body->>'device_heartbeat_minutes')::int \
                        + coalesce((p.body->>'device_heartbeat_grace_minutes')::int, 0)) \
                    + $2 * interval '1 microsecond' < $1 \
+               AND (d.body->>'offline_until' IS NULL \
+                    OR (d.body->>'offline_until')::timestamptz \
+                       + $2 * interval '1 microsecond' < $1) \
              GROUP BY d.license_id \
              ORDER BY min((d.body->>'last_seen_at')::timestamptz), d.license_id \
              LIMIT $3",

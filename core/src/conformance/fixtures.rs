@@ -737,6 +737,7 @@ pub fn device(
         first_seen_at: created_at,
         last_seen_at: created_at,
         last_validated_at: None,
+        offline_until: None,
         metadata: metadata(n),
         created_at,
         updated_at: created_at,

@@ -33,6 +33,7 @@ fn touch(
         license_id: license.clone(),
         device_id: parse(device),
         at,
+        offline_until: None,
         event: DomainEvent::new(
             "license.validated",
             "license",

@@ -467,14 +467,56 @@ pub async fn silent_devices_are_listed_by_the_heartbeat_rule<
         p.max_activations = 5;
         p.device_heartbeat_minutes = Some(10);
         p.device_heartbeat_grace_minutes = 5;
+        p.updated_at = t0() - Duration::hours(1);
     })
     .await;
     let plain = seed(&store, 2, LicenseType::Perpetual, |p| p.max_activations = 5).await;
     let strict = seed(&store, 3, LicenseType::Perpetual, |p| {
         p.max_activations = 5;
         p.device_heartbeat_minutes = Some(10);
+        p.updated_at = t0() - Duration::hours(1);
     })
     .await;
+    // Working offline with a license valid a day; and a policy changed at t0 + 30 min.
+    let offline = seed(&store, 4, LicenseType::Perpetual, |p| {
+        p.device_heartbeat_minutes = Some(10);
+        p.updated_at = t0() - Duration::hours(1);
+    })
+    .await;
+    let changed = seed(&store, 5, LicenseType::Perpetual, |p| {
+        p.device_heartbeat_minutes = Some(10);
+        p.updated_at = minutes(30);
+    })
+    .await;
+    let (l4, l5) = (&offline.license.id, &changed.license.id);
+    activate(&store, l4, "fp-f", parse("dev_0006"), t0())
+        .await
+        .expect("activate");
+    activate(&store, l5, "fp-g", parse("dev_0007"), t0())
+        .await
+        .expect("activate");
+    let offline_issue = crate::rules::Touch {
+        kind: crate::rules::TouchKind::OfflineIssued,
+        license_id: l4.clone(),
+        device_id: parse("dev_0006"),
+        at: t0(),
+        offline_until: Some(t0() + Duration::days(1)),
+        event: crate::rules::DomainEvent::new("license.offline_issued", "license", l4.as_str(), []),
+    };
+    ok(
+        store
+            .record_touches(vec![crate::store::TouchRecord::new(
+                offline_issue,
+                &crate::store::Actor::system(),
+            )])
+            .await,
+        "record_touches",
+    );
+    assert_eq!(
+        ok(store.get_device(l4, &parse("dev_0006")).await, "get_device").offline_until,
+        Some(t0() + Duration::days(1)),
+        "an offline issue's touch stores how long the license lasts"
+    );
     let (l1, l2, l3) = (&beating.license.id, &plain.license.id, &strict.license.id);
     activate(&store, l1, "fp-a", parse("dev_0001"), t0())
         .await
@@ -514,8 +556,21 @@ pub async fn silent_devices_are_listed_by_the_heartbeat_rule<
     );
     assert_eq!(
         listed(past + Duration::days(30)).await.len(),
-        2,
-        "a license with two silent devices is listed once"
+        4,
+        "a license with two silent devices is listed once; the offline one once its license ended"
+    );
+    assert!(
+        !listed(t0() + Duration::hours(23)).await.contains(l4),
+        "never while its offline license is valid"
+    );
+    assert!(
+        !listed(minutes(42)).await.contains(l5),
+        "silence counts from the policy's change"
+    );
+    assert!(
+        listed(minutes(42) + Duration::seconds(1))
+            .await
+            .contains(l5)
     );
 
     // A validation is a sign of life: its touch moves last_seen_at.

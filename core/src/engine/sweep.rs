@@ -12,6 +12,9 @@ use crate::store::{Actor, AggregateQuery, Store};
 /// Added to the touch interval to make the sweep's margin: covers the flush of touches (every
 /// second in the server) and a store briefly unreachable.
 pub const HEARTBEAT_FLUSH_ALLOWANCE: Duration = Duration::minutes(1);
+/// The longest margin: a touch interval longer than this (a misconfiguration) is treated as
+/// this.
+const MAX_HEARTBEAT_MARGIN: Duration = Duration::days(365);
 /// Licenses one store call lists.
 const SWEEP_BATCH: u32 = 100;
 /// Store calls one sweep makes at most (the next sweep goes on).
@@ -22,7 +25,12 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     /// sweep releases it: the touch interval (a validation may be written that much later)
     /// plus [`HEARTBEAT_FLUSH_ALLOWANCE`].
     pub fn heartbeat_margin(&self) -> Duration {
-        self.touches.interval() + HEARTBEAT_FLUSH_ALLOWANCE
+        // Bounded, so neither the sum nor a store's interval arithmetic can overflow.
+        self.touches
+            .interval()
+            .checked_add(&HEARTBEAT_FLUSH_ALLOWANCE)
+            .unwrap_or(MAX_HEARTBEAT_MARGIN)
+            .min(MAX_HEARTBEAT_MARGIN)
     }
 
     /// Releases every device silent past its policy's heartbeat interval, grace and
@@ -33,11 +41,14 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     ///
     /// # Errors
     ///
-    /// Storage failures (what was released before stays released).
+    /// Storage failures: listing the candidates, or releasing when nothing could be released
+    /// (a license that fails is skipped while the others are released; what was released
+    /// stays released).
     pub async fn release_silent_devices(&self) -> Result<u64, EngineError> {
         let margin = self.heartbeat_margin();
         let actor = Actor::system();
         let mut released = 0u64;
+        let mut failed = None;
         for _ in 0..SWEEP_MAX_BATCHES {
             let ids = self
                 .store
@@ -57,7 +68,8 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
                     Ok(devices) => in_batch += devices.len() as u64,
                     // Deleted since it was listed: nothing left to release.
                     Err(EngineError::NotFound { .. }) => {}
-                    Err(e) => return Err(e),
+                    // One license that cannot be written must not hold up the others.
+                    Err(e) => failed = Some(e),
                 }
             }
             released += in_batch;
@@ -67,6 +79,9 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
                 break;
             }
         }
-        Ok(released)
+        match failed {
+            Some(e) if released == 0 => Err(e),
+            _ => Ok(released),
+        }
     }
 }

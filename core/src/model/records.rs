@@ -422,6 +422,10 @@ pub struct Device {
     pub last_seen_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_validated_at: Option<DateTime<Utc>>,
+    /// The end of the latest offline license issued to the device: the heartbeat sweep never
+    /// releases it before then (it may be working offline with a valid license).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline_until: Option<DateTime<Utc>>,
     pub metadata: Metadata,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

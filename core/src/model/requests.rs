@@ -144,7 +144,7 @@ binding_request! {
     /// feature whose own pool to borrow from.
     FloatingBorrowRequest {
         /// How long to borrow for: 1 up to the policy's `max_borrow_hours`.
-        hours: i64,
+        hours: u32,
         /// The feature whose pool to borrow from; absent: the license's pool.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         feature_code: Option<String>,

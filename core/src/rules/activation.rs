@@ -99,6 +99,7 @@ pub fn activate(
             first_seen_at: now,
             last_seen_at: now,
             last_validated_at: None,
+            offline_until: None,
             metadata: Metadata::new(),
             created_at: now,
             updated_at: now,
@@ -162,6 +163,7 @@ pub fn validate(
             license_id: agg.license.id.clone(),
             device_id: device.id.clone(),
             at: now,
+            offline_until: None,
             event,
         }),
     })

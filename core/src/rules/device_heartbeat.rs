@@ -9,6 +9,10 @@
 //! that covers that lag ([`is_silent`]), and a device that keeps to its interval through any of
 //! those calls never loses its seat. A heartbeat is written at once, under the license's lock.
 //!
+//! A device holding a valid offline license is never released before that license ends
+//! (it may be working offline, as its policy allows), and the silence counts from the
+//! policy's last change at the earliest.
+//!
 //! The sweep ([`release_silent`]) moves every silent device of a license to `expired`, frees
 //! its seat and records `device.released` with `reason: "heartbeat_missed"`. It is decided per
 //! license under the license's lock, so several instances sweeping at once release each
@@ -70,13 +74,22 @@ pub fn release_at(policy: &Policy, last_seen: DateTime<Utc>) -> Option<DateTime<
 }
 
 /// Whether the sweep releases `device` at `now`: it is active, its policy requires
-/// heartbeats, and `release_at(last_seen_at) + margin < now`. A store that lists candidates
-/// for the sweep selects by exactly this condition.
+/// heartbeats, `release_at(max(last_seen_at, the policy's updated_at)) + margin < now` (the
+/// silence is counted from the policy's last change at the earliest, so turning heartbeats on
+/// does not release at once every device seen before), and no offline license it holds is
+/// still valid (`offline_until + margin < now`, or none). A store that lists candidates for the
+/// sweep selects by exactly this condition.
 pub fn is_silent(policy: &Policy, device: &Device, margin: Duration, now: DateTime<Utc>) -> bool {
-    device.status == DeviceStatus::Active
-        && release_at(policy, device.last_seen_at)
-            .and_then(|at| at.checked_add_signed(margin))
+    let past = |at: Option<DateTime<Utc>>| {
+        at.and_then(|at| at.checked_add_signed(margin))
             .is_some_and(|at| at < now)
+    };
+    device.status == DeviceStatus::Active
+        && past(release_at(
+            policy,
+            device.last_seen_at.max(policy.updated_at),
+        ))
+        && (device.offline_until.is_none() || past(device.offline_until))
 }
 
 /// Releases every silent device of the license (see the [module docs](self)); the outcome is

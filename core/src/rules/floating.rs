@@ -178,12 +178,18 @@ pub struct Borrowed {
 /// Borrows a floating seat for `hours` (an extension): a lease like a checkout's that holds
 /// its slot until the borrow ends without heartbeats (a heartbeat never shortens it), with an
 /// offline payload valid until then. Refused with `BORROW_NOT_ALLOWED` when the policy has no
-/// `max_borrow_hours`, `INVALID_FIELD` (`hours`) outside 1 to it, and as a checkout.
+/// `max_borrow_hours`, `OFFLINE_NOT_ALLOWED` when it forbids offline licenses,
+/// `INVALID_FIELD` (`hours`) outside 1 to the maximum, and as a checkout.
+///
+/// Returning a borrow early (a checkin) frees the seat at once, but the envelope already
+/// issued stays valid offline until the borrow's end: nothing can recall it from a machine
+/// that is offline. Returning trusts the client to drop its envelope, as `licentia-client`'s
+/// `return_borrowed` says; a vendor who cannot trust that sets a short `max_borrow_hours`.
 pub fn borrow(
     agg: &LicenseAggregate,
     req: &RuntimeBindingRequest,
     feature: Option<&str>,
-    hours: i64,
+    hours: u32,
     new: NewLease,
     now: DateTime<Utc>,
 ) -> Result<Plan<Borrowed>, Denial> {
@@ -201,17 +207,24 @@ fn take(
     req: &RuntimeBindingRequest,
     feature: Option<&str>,
     new: NewLease,
-    borrow_hours: Option<i64>,
+    borrow_hours: Option<u32>,
     now: DateTime<Utc>,
 ) -> Result<Plan<(FloatingCheckoutData, Option<OfflineEntitlementData>)>, Denial> {
     let mut reasons = Vec::new();
     if let Some(hours) = borrow_hours {
+        // A borrow hands out an offline envelope: a policy without offline licenses has none.
+        if !agg.policy.allow_offline_activation {
+            reasons.push(DenialReason::new(
+                DenialCode::OfflineNotAllowed,
+                "the policy does not allow offline licenses",
+            ));
+        }
         match agg.policy.max_borrow_hours {
             None => reasons.push(DenialReason::new(
                 DenialCode::BorrowNotAllowed,
                 "the policy does not allow borrowing floating seats",
             )),
-            Some(max) if !(1..=i64::from(max)).contains(&hours) => {
+            Some(max) if !(1..=max).contains(&hours) => {
                 reasons.push(DenialReason::field(
                     DenialCode::InvalidField,
                     "hours",
@@ -257,7 +270,7 @@ fn take(
         .or_else(|| replaced.map(|l| l.device_id.clone()))
         .unwrap_or(new.device_id);
     let borrowed_until = borrow_hours.map(|h| {
-        let end = now + Duration::hours(h);
+        let end = now + Duration::hours(i64::from(h));
         status::valid_until(&agg.license, &agg.policy).map_or(end, |v| end.min(v))
     });
     let lease = Lease {

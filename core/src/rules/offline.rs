@@ -63,6 +63,7 @@ pub fn offline(
             license_id: agg.license.id.clone(),
             device_id: device.id.clone(),
             at: now,
+            offline_until: Some(until),
             event,
         }),
     })

@@ -180,6 +180,8 @@ pub struct Touch {
     pub device_id: DeviceId,
     /// When.
     pub at: DateTime<Utc>,
+    /// For an offline issue: the end of the license issued (the device's `offline_until`).
+    pub offline_until: Option<DateTime<Utc>>,
     /// The event that describes it.
     pub event: DomainEvent,
 }
@@ -193,6 +195,11 @@ impl Touch {
         if self.kind == TouchKind::Validated && device.last_validated_at.is_none_or(|t| t < self.at)
         {
             device.last_validated_at = Some(self.at);
+        }
+        if let Some(until) = self.offline_until
+            && device.offline_until.is_none_or(|t| t < until)
+        {
+            device.offline_until = Some(until);
         }
     }
 

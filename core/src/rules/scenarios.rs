@@ -1255,3 +1255,40 @@ fn borrowing_is_refused_unless_the_policy_allows_that_long() {
         Timestamp::new(t0() + Duration::hours(3))
     );
 }
+
+#[test]
+fn a_device_working_offline_is_not_released_before_its_offline_license_ends() {
+    let mut p = heartbeat_policy(10, 0);
+    p.allow_offline_activation = true;
+    p.offline_grace_days = 2;
+    let mut agg = aggregate(p);
+    step!(agg, activation::activate(&agg, &hw("A"), dev(1), t0()));
+    let read = offline::offline(&agg, &hw("A"), t0()).unwrap();
+    read.touch
+        .expect("an offline issue is noted")
+        .apply_to_device(&mut agg.devices[0]);
+    assert_eq!(agg.devices[0].offline_until, Some(t0() + Duration::days(2)));
+    let margin = Duration::minutes(2);
+    let policy = agg.policy.clone();
+    assert!(!device_heartbeat::is_silent(
+        &policy,
+        &agg.devices[0],
+        margin,
+        t0() + Duration::days(1)
+    ));
+    assert!(device_heartbeat::is_silent(
+        &policy,
+        &agg.devices[0],
+        margin,
+        t0() + Duration::days(2) + margin + Duration::seconds(1)
+    ));
+    // Silence counts from the policy's last change at the earliest.
+    let mut changed = policy.clone();
+    changed.updated_at = t0() + Duration::days(3);
+    assert!(!device_heartbeat::is_silent(
+        &changed,
+        &agg.devices[0],
+        margin,
+        t0() + Duration::days(3) + Duration::minutes(12)
+    ));
+}

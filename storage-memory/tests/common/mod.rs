@@ -146,6 +146,7 @@ pub(crate) fn device(license: &License, n: u32, status: DeviceStatus, binding: &
         first_seen_at: at(n.into()),
         last_seen_at: at(n.into()),
         last_validated_at: None,
+        offline_until: None,
         metadata: Metadata::new(),
         created_at: at(n.into()),
         updated_at: at(n.into()),
