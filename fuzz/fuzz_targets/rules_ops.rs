@@ -141,6 +141,8 @@ fn setup(l: &Limits) -> LicenseAggregate {
                 ResetPeriod::Never
             }),
             allow_negative: Some(i == 1),
+            floating_seats: None,
+            floating_timeout_minutes: None,
         };
         let plan = lifecycle::assign_feature(&agg, &f, &req, fixtures::t0()).expect("assign");
         agg.apply(&plan.mutations);
