@@ -158,7 +158,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     }
 
     /// Records that an activated device is alive (an extension; see
-    /// [`device_heartbeat`](crate::rules::device_heartbeat)): written at once, under the
+    /// [`device_heartbeat`]): written at once, under the
     /// license's lock. Not idempotent, like the floating heartbeat: a repeat only moves the
     /// time forward.
     ///
@@ -223,7 +223,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     }
 
     /// Borrows a floating seat for offline use (an extension; see
-    /// [`floating::borrow`](crate::rules::floating::borrow)), idempotently: the answer is the
+    /// [`floating::borrow`]), idempotently: the answer is the
     /// lease plus an offline envelope sealed to the license key, valid until the borrow ends.
     ///
     /// # Errors
