@@ -300,9 +300,9 @@ async function productPage(id) {
   show(h('h1', {}, product.name),
     dl([['Code', product.code], ['Id', product.id], ['Created', when(product.created_at)]]),
     h('section', { 'aria-label': 'Policies' }, h('h2', {}, 'Policies'),
-      table(['Name', 'Code', 'Type', 'Max activations', 'Floating seats', 'Device heartbeat'],
+      table(['Name', 'Code', 'Type', 'Max activations', 'Floating seats', 'Borrow', 'Device heartbeat'],
         policies.map((p) => [p.name, p.code, p.license_type, String(p.max_activations ?? '—'),
-          String(p.max_floating_users ?? 0),
+          String(p.max_floating_users ?? 0), p.max_borrow_hours ? `up to ${p.max_borrow_hours} h` : '—',
           p.device_heartbeat_minutes
             ? `every ${p.device_heartbeat_minutes} min (+${p.device_heartbeat_grace_minutes ?? 0} grace)`
             : '—']), 'Policies'),
@@ -314,6 +314,7 @@ async function productPage(id) {
           ['trial', 'Trial'], ['consumption', 'Consumption']] }),
         field('Max activations', { name: 'max_activations', type: 'number', min: 1, value: 1 }),
         field('Floating seats (0 for none)', { name: 'max_floating_users', type: 'number', min: 0, value: 0 }),
+        field('Borrow, hours (0 for none)', { name: 'max_borrow_hours', type: 'number', min: 0, value: 0 }),
         field('Device heartbeat, minutes (0 for none)', { name: 'device_heartbeat_minutes', type: 'number', min: 0, value: 0 }),
         field('Heartbeat grace, minutes', { name: 'device_heartbeat_grace_minutes', type: 'number', min: 0, value: 0 }),
       ], 'Create policy', async (v) => {
@@ -321,6 +322,7 @@ async function productPage(id) {
           name: v.name, code: v.code, license_type: v.license_type,
           max_activations: Number(v.max_activations || 1),
           max_floating_users: Number(v.max_floating_users || 0),
+          max_borrow_hours: Number(v.max_borrow_hours || 0),
           device_heartbeat_minutes: Number(v.device_heartbeat_minutes || 0),
           device_heartbeat_grace_minutes: Number(v.device_heartbeat_grace_minutes || 0),
         });

@@ -117,11 +117,13 @@ try {
   await page.getByLabel('License type', { exact: true }).selectOption('perpetual');
   await page.getByLabel('Max activations', { exact: true }).fill('2');
   await page.getByLabel('Floating seats (0 for none)', { exact: true }).fill('3');
+  await page.getByLabel('Borrow, hours (0 for none)', { exact: true }).fill('48');
   await page.getByLabel('Device heartbeat, minutes (0 for none)', { exact: true }).fill('60');
   await page.getByLabel('Heartbeat grace, minutes', { exact: true }).fill('15');
   await page.getByRole('button', { name: 'Create policy' }).click();
   await page.getByRole('cell', { name: 'standard', exact: true }).waitFor();
   await page.getByRole('cell', { name: 'every 60 min (+15 grace)', exact: true }).waitFor();
+  await page.getByRole('cell', { name: 'up to 48 h', exact: true }).waitFor();
   await page.getByLabel('Feature name', { exact: true }).fill('Units');
   await page.getByLabel('Feature code', { exact: true }).fill('units');
   await page.getByRole('button', { name: 'Create feature' }).click();
