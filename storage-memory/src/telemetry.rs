@@ -41,20 +41,16 @@ impl TelemetryStore for MemoryStore {
     ) -> StoreResult<TelemetryPage> {
         let log = self.inner.telemetry.lock();
         let below = before.map_or(i64::MAX, TelemetryId::get);
-        let mut matching = log
+        let records = log
             .records
             .range(..below)
             .rev()
             .map(|(_, r)| r)
-            .filter(|r| &r.license_id == license);
-        let records: Vec<TelemetryRecord> =
-            matching.by_ref().take(limit.as_usize()).cloned().collect();
-        let more = matching.next().is_some();
-        let next_cursor = records.last().filter(|_| more).map(|r| r.id);
-        Ok(TelemetryPage {
-            records,
-            next_cursor,
-        })
+            .filter(|r| &r.license_id == license)
+            .take(limit.as_usize() + 1)
+            .cloned()
+            .collect();
+        Ok(TelemetryPage::from_overfetch(records, limit))
     }
 
     async fn purge_telemetry(

@@ -53,10 +53,8 @@ impl TelemetryStore for PostgresStore {
         .fetch_all(&mut *conn)
         .await
         .map_err(map)?;
-        let more = rows.len() > limit.as_usize();
-        let records: Vec<TelemetryRecord> = rows
+        let records = rows
             .into_iter()
-            .take(limit.as_usize())
             .map(
                 |(id, received_at, well_formed, problems, payload)| TelemetryRecord {
                     id: TelemetryId::new(id),
@@ -68,11 +66,7 @@ impl TelemetryStore for PostgresStore {
                 },
             )
             .collect();
-        let next_cursor = records.last().filter(|_| more).map(|r| r.id);
-        Ok(TelemetryPage {
-            records,
-            next_cursor,
-        })
+        Ok(TelemetryPage::from_overfetch(records, limit))
     }
 
     async fn purge_telemetry(

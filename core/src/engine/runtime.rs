@@ -267,11 +267,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         call: RuntimeCall<'_>,
         req: &FloatingLeaseRequest,
     ) -> Result<ResponseBody, EngineError> {
-        let hash = lease_hash(req);
-        let op = self.op("return", call, req, None, true)?;
-        let feature = req.feature_code.as_deref();
-        self.write(op, |agg, now| floating::checkin(agg, &hash?, feature, now))
-            .await
+        self.end_lease("return", call, req).await
     }
 
     /// Extends a floating lease.
@@ -303,10 +299,21 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         call: RuntimeCall<'_>,
         req: &FloatingLeaseRequest,
     ) -> Result<ResponseBody, EngineError> {
+        self.end_lease("checkin", call, req).await
+    }
+
+    /// Checkin and return: the lease ends, under the operation's own name (so their
+    /// idempotency records stay apart).
+    async fn end_lease(
+        &self,
+        name: &'static str,
+        call: RuntimeCall<'_>,
+        req: &FloatingLeaseRequest,
+    ) -> Result<ResponseBody, EngineError> {
         // A malformed token is refused inside the transaction, after a repeated idempotency
         // key was replayed or refused (409), like every other refusal.
         let hash = lease_hash(req);
-        let op = self.op("checkin", call, req, None, true)?;
+        let op = self.op(name, call, req, None, true)?;
         let feature = req.feature_code.as_deref();
         self.write(op, |agg, now| floating::checkin(agg, &hash?, feature, now))
             .await

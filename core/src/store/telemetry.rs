@@ -16,6 +16,20 @@ pub struct TelemetryPage {
     pub next_cursor: Option<TelemetryId>,
 }
 
+impl TelemetryPage {
+    /// The page from up to `limit + 1` records read newest first: the extra one only says
+    /// another page follows (backends read one more than they return).
+    pub fn from_overfetch(mut records: Vec<TelemetryRecord>, limit: Limit) -> Self {
+        let more = records.len() > limit.as_usize();
+        records.truncate(limit.as_usize());
+        let next_cursor = records.last().filter(|_| more).map(|r| r.id);
+        Self {
+            records,
+            next_cursor,
+        }
+    }
+}
+
 /// Telemetry storage.
 ///
 /// # Contract
