@@ -155,7 +155,8 @@ async function api(method, path, body) {
   // One key per logical call: operations that require one (renew, transfer) get it, and the
   // others ignore it.
   if (method !== 'GET') headers['Idempotency-Key'] = idempotencyKey();
-  const init = { method, headers, cache: 'no-store', credentials: 'omit', signal: inflight.signal };
+  const { signal } = inflight;
+  const init = { method, headers, cache: 'no-store', credentials: 'omit', signal };
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -168,6 +169,8 @@ async function api(method, path, body) {
   } catch (_) {
     json = null;
   }
+  // A page left while its answer was read must not go on to draw: it stops here.
+  signal.throwIfAborted();
   if (!res.ok) {
     const err = json && json.error;
     throw new ApiFailure(res.status, err ? err.code : `HTTP_${res.status}`,
@@ -177,6 +180,11 @@ async function api(method, path, body) {
 }
 
 const get = async (path) => (await api('GET', path)).data;
+// What a page can do without: null when it fails, but a page left stays stopped.
+const optional = (promise) => promise.catch((e) => {
+  if (e && e.name === 'AbortError') throw e;
+  return null;
+});
 const post = async (path, body) => {
   const res = await api('POST', path, body);
   return res && res.data;
@@ -434,7 +442,7 @@ async function licensePage(id) {
     get(base), get(`${base}/devices?limit=200`), get(`${base}/features?limit=200`), get(`${base}/leases`),
     get(`${base}/telemetry?limit=50`)]);
   let policy = null;
-  if (can('product:read')) policy = await get(`/api/v1/policies/${encodeURIComponent(license.policy_id)}`).catch(() => null);
+  if (can('product:read')) policy = await optional(get(`/api/v1/policies/${encodeURIComponent(license.policy_id)}`));
   const again = () => licensePage(id);
   const act = (label, path, body, question, name) => h('button', { type: 'button', 'aria-label': name, onclick: async () => {
     if (!window.confirm(question)) return;
@@ -569,7 +577,7 @@ async function webhooksPage() {
   if (!can('webhook:write')) return show(h('h1', {}, 'Webhooks'), needs('webhook:write', 'manage webhooks'));
   const endpoints = await get('/api/v1/webhooks?limit=200');
   // The health summary needs ops:read; without it the endpoints' own fields still tell.
-  const health = can('ops:read') ? await get('/api/v1/ops/webhook-health').catch(() => null) : null;
+  const health = can('ops:read') ? await optional(get('/api/v1/ops/webhook-health')) : null;
   show(h('h1', {}, 'Webhooks'),
     health && h('section', { 'aria-label': 'Health' }, h('h2', {}, 'Health'),
       dl([['Endpoints', String(health.summary.endpoints)], ['Active', String(health.summary.active)],

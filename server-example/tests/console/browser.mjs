@@ -230,12 +230,27 @@ try {
   await page.waitForFunction(() => [...document.querySelectorAll('dl.facts dt')]
     .some((dt) => dt.textContent === 'Status' && dt.nextElementSibling.textContent === 'revoked'));
   check(true, 'Revoke revoked the license');
+  // A page left while it loads must not draw over the next one: the license page's policy is
+  // held back, Events opened meanwhile, and then the policy let through.
+  let releasePolicy;
+  const policyHeld = new Promise((resolve) => { releasePolicy = resolve; });
+  let policyAsked;
+  const asked = new Promise((resolve) => { policyAsked = resolve; });
+  await page.route('**/api/v1/policies/*', async (route) => {
+    policyAsked();
+    await policyHeld;
+    await route.continue().catch(() => {});
+  });
   await page.goto(`${base}/console#/licenses/${licenseId}`);
-  await page.getByRole('heading', { level: 1, name: /^License lsk_/ }).waitFor();
-
-  // The reset in Events.
+  await asked;
   await page.getByRole('link', { name: 'Events', exact: true }).click();
   await page.getByRole('cell', { name: 'device.reset', exact: true }).first().waitFor();
+  releasePolicy();
+  await page.unroute('**/api/v1/policies/*');
+  await page.waitForTimeout(500);
+  check(await page.getByRole('heading', { level: 1, name: 'Events' }).isVisible()
+    && await page.getByRole('cell', { name: 'device.reset', exact: true }).first().isVisible(),
+  'a page left while loading did not draw over Events');
   check(true, 'the device.reset event is in Events');
   await page.getByLabel('Event type', { exact: true }).fill('device.activated');
   await page.getByRole('button', { name: 'Filter' }).click();
