@@ -15,7 +15,7 @@ use licentia_core::conformance::fixtures;
 use licentia_core::crypto::{
     KeyRing, LicenseKey, OfflineEnvelope, PublicKeySet, SecretSeed, StoredKey, binding_sha256, seal,
 };
-use licentia_core::engine::{Engine, ManualClock, RuntimeCall};
+use licentia_core::engine::{Credential, Engine, ManualClock, RuntimeCall};
 use licentia_core::model::{
     ConsumeRequest, DeviceId, Feature, KeyStatus, License, LicenseFeature, LicenseType, Metadata,
     OfflineEntitlementData, Policy, Product, RuntimeBindingRequest, RuntimeEntitlementData,
@@ -274,7 +274,7 @@ impl EngineFixture {
     /// The runtime call for the measured license.
     pub fn call(&self) -> RuntimeCall<'_> {
         RuntimeCall {
-            license_key: self.license_key.expose_secret(),
+            credential: Credential::LicenseKey(self.license_key.expose_secret()),
             idempotency_key: None,
             request_id: "req_bench",
             ip_address: None,

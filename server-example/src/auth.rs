@@ -1,5 +1,6 @@
-//! Credentials: `Authorization: License <key>` for runtime calls, `Authorization: Bearer
-//! <token>` with the operation's scope for management calls.
+//! Credentials: `Authorization: License <key>` (or a pre-registered device's `Session
+//! <token>`) for runtime calls, `Authorization: Bearer <token>` with the operation's scope for
+//! management calls.
 //!
 //! Credentials are never logged. Missing or malformed headers are 401 before anything else is
 //! looked at; a known token without the operation's scope is 403 `TOKEN_SCOPE_DENIED`.
@@ -54,19 +55,34 @@ fn credentials<'a>(parts: &'a Parts, scheme: &str) -> Result<&'a str, ApiError> 
     Ok(credential)
 }
 
-/// A runtime caller: the license key and the peer address.
+/// A runtime caller: its credential (`License <key>`, or `Session <token>` for a
+/// pre-registered device) and the peer address.
 #[derive(Clone)]
 pub struct License {
-    /// The license key (a secret: never log it).
-    pub key: String,
+    /// The license key or session token (a secret: never log it).
+    pub secret: String,
+    /// Whether `secret` is a device session token.
+    pub session: bool,
     /// The caller's address.
     pub ip: Option<String>,
+}
+
+impl License {
+    /// The credential as the engine takes it.
+    pub fn credential(&self) -> licentia_core::engine::Credential<'_> {
+        use licentia_core::engine::Credential;
+        match self.session {
+            true => Credential::Session(&self.secret),
+            false => Credential::LicenseKey(&self.secret),
+        }
+    }
 }
 
 impl std::fmt::Debug for License {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("License")
-            .field("key", &"<redacted>")
+            .field("secret", &"<redacted>")
+            .field("session", &self.session)
             .field("ip", &self.ip)
             .finish()
     }
@@ -76,9 +92,17 @@ impl<S: Send + Sync> FromRequestParts<S> for License {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let key = credentials(parts, "License")?.to_owned();
+        let session = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("Session"));
+        let scheme = if session { "Session" } else { "License" };
+        let secret = credentials(parts, scheme)?.to_owned();
         Ok(Self {
-            key,
+            secret,
+            session,
             ip: peer_ip(parts).map(|ip| ip.to_string()),
         })
     }

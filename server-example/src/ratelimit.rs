@@ -6,7 +6,8 @@
 //!   [`DEFAULT_PER_CREDENTIAL_PER_SECOND`] requests a second with bursts of
 //!   [`DEFAULT_PER_CREDENTIAL_BURST`]. A site license used by thousands of machines that each
 //!   validate once a minute stays far below it; a script hammering one key does not. The
-//!   credential is keyed by a keyed hash, never kept as it is.
+//!   credential is keyed by a keyed hash, never kept as it is. Device activation, whose
+//!   serial and secret are in the body, is limited per client address the same way.
 //! * **per client address, for failed authentication** (401 on a request that carried
 //!   credentials: key and token guessing): after [`DEFAULT_FAILED_AUTH_BURST`] failures,
 //!   one more is allowed every [`DEFAULT_FAILED_AUTH_PERIOD`]; while an address is over it,
@@ -143,16 +144,12 @@ impl Limiter {
     }
 }
 
+/// The one call that authenticates by its body.
+const DEVICE_ACTIVATE: &str = "/api/v1/device/activate";
+
 /// Middleware: see the module docs. `limiter` is `None` when rate limits are off.
 pub async fn enforce(limiter: Option<Arc<Limiter>>, req: Request, next: Next) -> Response {
     let Some(limiter) = limiter else {
-        return next.run(req).await;
-    };
-    let credential = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| v.as_bytes().to_vec());
-    let Some(credential) = credential else {
         return next.run(req).await;
     };
     let ip = req.extensions().get::<ClientIp>().map(|c| c.0).or_else(|| {
@@ -160,6 +157,24 @@ pub async fn enforce(limiter: Option<Arc<Limiter>>, req: Request, next: Next) ->
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0.ip())
     });
+    // Device activation carries its credential (serial and secret) in the body: it is
+    // limited per address instead, and its failures count like any other.
+    let credential = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes().to_vec())
+        .or_else(|| {
+            (req.uri().path() == DEVICE_ACTIVATE).then(|| {
+                format!(
+                    "device-activate {}",
+                    ip.map(|i| i.to_string()).unwrap_or_default()
+                )
+                .into_bytes()
+            })
+        });
+    let Some(credential) = credential else {
+        return next.run(req).await;
+    };
     let has_body = crate::body::has_body(&req);
     let refused = ip
         .and_then(|ip| limiter.blocked_for(ip))

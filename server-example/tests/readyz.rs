@@ -606,3 +606,60 @@ impl<S: TelemetryStore> TelemetryStore for Flaky<S> {
         self.inner.purge_telemetry(before, limit)
     }
 }
+
+impl<S: RegistrationStore> RegistrationStore for Flaky<S> {
+    fn insert_registration(
+        &self,
+        r: &DeviceRegistration,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.insert_registration(r, events)
+    }
+    fn get_registration(
+        &self,
+        id: &RegistrationId,
+    ) -> impl Future<Output = StoreResult<DeviceRegistration>> + Send {
+        self.inner.get_registration(id)
+    }
+    fn find_registration(
+        &self,
+        serial: &str,
+    ) -> impl Future<Output = StoreResult<DeviceRegistration>> + Send {
+        self.inner.find_registration(serial)
+    }
+    fn find_session(
+        &self,
+        token_hash: &SecretHash,
+    ) -> impl Future<Output = StoreResult<DeviceRegistration>> + Send {
+        self.inner.find_session(token_hash)
+    }
+    fn list_registrations(
+        &self,
+        license: &LicenseId,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<Vec<DeviceRegistration>>> + Send {
+        self.inner.list_registrations(license, limit)
+    }
+    fn delete_registration(
+        &self,
+        id: &RegistrationId,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.delete_registration(id, events)
+    }
+    fn end_session(
+        &self,
+        id: &RegistrationId,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<DeviceRegistration>> + Send {
+        self.inner.end_session(id, events)
+    }
+    fn extend_session(
+        &self,
+        id: &RegistrationId,
+        token_hash: &SecretHash,
+        expires_at: At,
+    ) -> impl Future<Output = StoreResult<bool>> + Send {
+        self.inner.extend_session(id, token_hash, expires_at)
+    }
+}

@@ -2,7 +2,7 @@
 //! when it shuts down is flushed before `serve_app` returns, so a graceful stop loses nothing.
 
 use licentia_core::engine::requests::{LicenseCreate, ProductCreate};
-use licentia_core::engine::{Actor, RuntimeCall};
+use licentia_core::engine::{Actor, Credential, RuntimeCall};
 use licentia_core::model::{LicenseType, PolicyDraft, RuntimeBindingRequest};
 use licentia_core::store::{AccessStore, EventQuery, LicenseStore};
 use licentia_server::{App, Config, serve_app};
@@ -47,7 +47,7 @@ async fn pending_validations_are_written_at_shutdown() {
         .await
         .unwrap();
     let call = RuntimeCall {
-        license_key: &created.license_key,
+        credential: Credential::LicenseKey(&created.license_key),
         idempotency_key: Some("a1"),
         request_id: "req_1",
         ip_address: None,

@@ -7,7 +7,7 @@
 use getrandom::SysRng;
 use licentia_core::crypto::Unverified;
 use licentia_core::engine::requests::{LicenseCreate, ProductCreate};
-use licentia_core::engine::{Actor, Engine, RuntimeCall, SystemClock};
+use licentia_core::engine::{Actor, Credential, Engine, RuntimeCall, SystemClock};
 use licentia_core::model::{
     LicenseType, PolicyDraft, RuntimeBindingRequest, RuntimeEntitlementData,
 };
@@ -58,7 +58,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let call = RuntimeCall {
-        license_key: &created.license_key,
+        credential: Credential::LicenseKey(&created.license_key),
         idempotency_key: Some("first-activation"),
         request_id: "req_embed_1",
         ip_address: None,

@@ -59,7 +59,7 @@
 //! use chrono::{TimeZone, Utc};
 //! use licentia_core::crypto::{PublicKeySet, Unverified};
 //! use licentia_core::engine::requests::{LicenseCreate, ProductCreate};
-//! use licentia_core::engine::{Actor, Engine, ManualClock, RuntimeCall};
+//! use licentia_core::engine::{Actor, Credential, Engine, ManualClock, RuntimeCall};
 //! use licentia_core::model::{LicenseType, PolicyDraft, RuntimeBindingRequest, RuntimeEntitlementData};
 //! use licentia_storage_memory::MemoryStore;
 //! use rand_chacha::ChaCha20Rng;
@@ -89,7 +89,7 @@
 //!     .await?;
 //!
 //! let call = RuntimeCall {
-//!     license_key: &created.license_key,
+//!     credential: Credential::LicenseKey(&created.license_key),
 //!     idempotency_key: Some("activation-1"),
 //!     request_id: "req_1",
 //!     ip_address: None,
@@ -215,6 +215,7 @@ mod commerce;
 mod customer;
 mod delivery;
 mod license;
+mod registration;
 mod report;
 mod state;
 mod telemetry;

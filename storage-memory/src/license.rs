@@ -155,6 +155,21 @@ impl MemoryStore {
         {
             return Err(StoreError::already_exists("idempotency_record", "key"));
         }
+        let mut registrations = mutations
+            .iter()
+            .any(|m| matches!(m, Mutation::Registration { .. }))
+            .then(|| self.inner.registrations.lock());
+        if let Some(registrations) = &registrations {
+            for m in &mutations {
+                if let Mutation::Registration {
+                    registration,
+                    expected_device,
+                } = m
+                {
+                    registrations.check(registration, expected_device)?;
+                }
+            }
+        }
         let mut log = self.inner.events.lock();
 
         // Write: nothing below can fail.
@@ -172,12 +187,19 @@ impl MemoryStore {
             records.insert(record.key.clone(), record);
         }
         for m in &mutations {
-            if let Mutation::Consumption(c) = m {
-                log.record_usage(c.clone());
+            match m {
+                Mutation::Consumption(c) => log.record_usage(c.clone()),
+                Mutation::Registration { registration, .. } => {
+                    if let Some(registrations) = &mut registrations {
+                        registrations.put(registration.clone());
+                    }
+                }
+                _ => {}
             }
         }
         log.append(events);
         drop(log);
+        drop(registrations);
         drop(idempotency_records);
         drop(index);
         drop(catalog);

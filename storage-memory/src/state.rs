@@ -43,6 +43,9 @@ pub(crate) struct Inner {
     pub(crate) reports: Mutex<crate::report::Reports>,
     /// Telemetry records by number.
     pub(crate) telemetry: Mutex<crate::telemetry::TelemetryLog>,
+    /// Device registrations. Locked after the license index and idempotency records, before
+    /// the event log.
+    pub(crate) registrations: Mutex<crate::registration::Registrations>,
 }
 
 /// (product, external system, external id): unique per product for orders and subscriptions.

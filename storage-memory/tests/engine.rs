@@ -11,7 +11,7 @@ use licentia_core::engine::requests::{
     OrderFields, ProductCreate, SubscriptionFields,
 };
 use licentia_core::engine::{
-    Actor, Clock, Engine, EngineError, ManagementCall, ManualClock, RuntimeCall,
+    Actor, Clock, Credential, Engine, EngineError, ManagementCall, ManualClock, RuntimeCall,
 };
 use licentia_core::model::*;
 use licentia_core::rules::DenialCode;
@@ -123,7 +123,7 @@ async fn fixture(e: &TestEngine, draft: PolicyDraft) -> Fixture {
 
 fn call<'a>(key: &'a str, idem: Option<&'a str>) -> RuntimeCall<'a> {
     RuntimeCall {
-        license_key: key,
+        credential: Credential::LicenseKey(key),
         idempotency_key: idem,
         request_id: "req_1",
         ip_address: Some("127.0.0.1"),

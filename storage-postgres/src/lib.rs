@@ -107,6 +107,7 @@ mod delivery;
 mod error;
 mod events;
 mod license;
+mod registration;
 mod report;
 mod rows;
 mod telemetry;

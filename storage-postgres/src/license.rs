@@ -637,6 +637,22 @@ impl LicenseStore for PostgresStore {
             tx.rollback().await.map_err(map)?;
             return Ok(outcome);
         }
+        // A registration's activation first: if another one bound it meanwhile, nothing of
+        // this decision is written.
+        for m in &mutations {
+            if let Mutation::Registration {
+                registration,
+                expected_device,
+            } = m
+            {
+                crate::registration::write_activation(
+                    &mut tx,
+                    registration,
+                    expected_device.as_ref(),
+                )
+                .await?;
+            }
+        }
         let before = aggregate.license.clone();
         aggregate.apply(&mutations);
         let touched = Touched::of(&mutations);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use licentia_core::engine::requests::{FeatureCreate, LicenseCreate, ProductCreate};
-use licentia_core::engine::{Actor, Engine, EngineError, ManualClock, RuntimeCall};
+use licentia_core::engine::{Actor, Credential, Engine, EngineError, ManualClock, RuntimeCall};
 use licentia_core::model::{
     ConsumeRequest, DeviceStatus, FeatureAssignRequest, FloatingBorrowRequest, LicenseId,
     LicenseType, PolicyDraft, RuntimeBindingRequest,
@@ -139,7 +139,7 @@ async fn fixture(e: &Instance, draft: PolicyDraft) -> Fixture {
 
 fn call<'a>(key: &'a str, idempotency_key: Option<&'a str>) -> RuntimeCall<'a> {
     RuntimeCall {
-        license_key: key,
+        credential: Credential::LicenseKey(key),
         idempotency_key,
         request_id: "req_instances",
         ip_address: None,

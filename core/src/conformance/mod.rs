@@ -73,6 +73,7 @@
 //! | [`reads`] | `read_license` snapshots and `record_touches` |
 //! | [`reports`] | usage sums and ledger, activity feed, runtime error counts, exports |
 //! | [`telemetry`] | telemetry records |
+//! | [`registrations`] | device registrations and their sessions |
 //! | [`time_travel`] | rules over moving `now` |
 //! | [`concurrency`] | many tasks on one license at once |
 
@@ -87,6 +88,7 @@ pub mod fixtures;
 pub mod licenses;
 pub mod lists;
 pub mod reads;
+pub mod registrations;
 pub mod reports;
 pub mod telemetry;
 pub mod time_travel;
@@ -293,6 +295,9 @@ macro_rules! conformance_suite {
             spawn deliveries::concurrent_claims_hand_each_delivery_to_one_caller,
             store telemetry::telemetry_round_trips_pages_and_purges,
             spawn telemetry::concurrent_telemetry_inserts_get_distinct_ids,
+            store registrations::registrations_round_trip_and_stay_unique,
+            store registrations::registration_activations_compare_and_set,
+            spawn registrations::concurrent_activations_of_one_serial_bind_it_once,
             store reports::usage_reports_sum_group_and_page,
             store reports::activities_filter_by_subject_and_page,
             store reports::runtime_errors_add_up_group_and_purge,

@@ -76,7 +76,9 @@ pub use offline::{
     DEFAULT_SKEW_TOLERANCE, OfflineEnvelope, VerifiedOffline, binding_sha256, open, seal,
 };
 pub use refusal::Refusal;
-pub use secrets::{LeaseToken, LicenseKey, ManagementToken, SecretHash, WebhookSecret};
+pub use secrets::{
+    DeviceSecret, LeaseToken, LicenseKey, ManagementToken, SecretHash, SessionToken, WebhookSecret,
+};
 pub use signing::{
     Algorithm, KeyRing, PublicKeyInfo, PublicKeySet, SecretSeed, Signature, Signed, StoredKey,
     Unverified, Verified, key_set,

@@ -263,6 +263,20 @@ secret_type!(
 );
 
 secret_type!(
+    /// A pre-registered device's secret: `dsk_` + 32 base32 characters, shown once when the
+    /// device is registered and presented with its serial to `POST /api/v1/device/activate`.
+    DeviceSecret,
+    "dsk_"
+);
+
+secret_type!(
+    /// A device session token: `dst_` + 32 base32 characters, issued by device activation and
+    /// presented instead of the license key (`Authorization: Session <token>`).
+    SessionToken,
+    "dst_"
+);
+
+secret_type!(
     /// A webhook signing secret: `whsec_` + 32 base32 characters. The HMAC key is the UTF-8
     /// bytes of the whole string, prefix included. Its [`prefix`](WebhookSecret::prefix) is the
     /// webhook record's `secret_prefix`.

@@ -17,6 +17,8 @@
 //! `license.created`, `license.validated`, `license.renewed`, `license.suspended`,
 //! `license.reinstated`, `license.revoked`, `license.transferred`, `license.offline_issued`,
 //! `license.feature_assigned`, `license.feature_removed`, `device.activated`,
+//! `device_registration.created`, `device_registration.activated`,
+//! `device_registration.session_ended`, `device_registration.deleted`,
 //! `device.deactivated`, `device.reset`, `device.blacklisted`, `device.released`,
 //! `floating.checked_out`, `floating.borrowed`, `floating.heartbeat`, `floating.checked_in`, `usage.consumed`,
 //! `usage.reset`, `api_key.created`, `webhook.created`, `webhook.updated`, `webhook.deleted`,
@@ -54,6 +56,7 @@ mod deliveries;
 mod error;
 mod licenses;
 mod refusals;
+mod registrations;
 mod report_params;
 mod reports;
 pub mod requests;
@@ -77,6 +80,7 @@ pub use deliveries::{Finished, delivery_body};
 pub use error::EngineError;
 pub use licenses::{LicenseCreated, ManagementCall, present};
 pub use refusals::MAX_PENDING_REFUSAL_KEYS;
+pub use registrations::{DEFAULT_SESSION_TTL, MAX_SERIAL_LEN, RegistrationCreated};
 pub use report_params::{ReportParams, Window};
 pub use reports::{EXPORT_LEASE, EXPORT_MAX_LEDGER_ROWS, EXPORT_RETENTION, ExportRequest, Report};
 pub use retention::{
@@ -84,7 +88,7 @@ pub use retention::{
     RUNTIME_ERROR_RETENTION,
 };
 pub use runner::ResponseBody;
-pub use runtime::RuntimeCall;
+pub use runtime::{Credential, RuntimeCall};
 pub use sweep::HEARTBEAT_FLUSH_ALLOWANCE;
 pub use system_clock::SystemClock;
 pub use touches::{DEFAULT_TOUCH_INTERVAL, MAX_PENDING_TOUCHES};
@@ -111,6 +115,7 @@ pub struct Engine<S, C, R> {
     retry_policy: crate::rules::delivery::RetryPolicy,
     delivery_retention: chrono::Duration,
     telemetry_retention: chrono::Duration,
+    session_ttl: chrono::Duration,
 }
 
 impl<S, C, R> std::fmt::Debug for Engine<S, C, R> {
@@ -159,6 +164,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             retry_policy: crate::rules::delivery::RetryPolicy::default(),
             delivery_retention: DEFAULT_DELIVERY_RETENTION,
             telemetry_retention: DEFAULT_TELEMETRY_RETENTION,
+            session_ttl: DEFAULT_SESSION_TTL,
         })
     }
 

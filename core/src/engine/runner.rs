@@ -18,8 +18,7 @@ use crate::crypto::canonical_json;
 use crate::model::{LicenseId, Timestamp};
 use crate::rules::{LicenseAggregate, Plan};
 use crate::store::{
-    Actor, AggregateQuery, Decision, IdempotencyKey, IdempotencyRecord, LicenseSelector, Store,
-    StoreError,
+    Actor, AggregateQuery, Decision, IdempotencyKey, IdempotencyRecord, Store, StoreError,
 };
 
 /// A complete response body and whether it is a replay: `{"data":…,"signature":…,"meta":…}`
@@ -186,8 +185,8 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     /// The shared runner: replays or refuses a repeated idempotency key, decides under the
     /// license's lock, and stores effect, events and response together.
     ///
-    /// A license named by key hash that does not exist is `InvalidCredentials` (a runtime
-    /// caller learns nothing more); by id it is `NotFound`.
+    /// A license a runtime caller names that does not exist is `InvalidCredentials` (it
+    /// learns nothing more); for a management caller it is `NotFound`.
     pub(crate) async fn transact<T: Recorded + Send>(
         &self,
         mut query: AggregateQuery,
@@ -195,7 +194,8 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         caller: Caller<'_>,
         decide: impl FnOnce(&LicenseAggregate, DateTime<Utc>) -> Result<Plan<T>, EngineError> + Send,
     ) -> Result<Answer<T>, EngineError> {
-        let by_key = matches!(query.selector, Some(LicenseSelector::KeyHash(_)));
+        // A runtime caller learns nothing more about a license its credential does not name.
+        let by_credential = matches!(caller, Caller::License { .. });
         query.idempotency = idempotency.as_ref().map(|i| i.key.clone());
         let now = self.now();
         let result = self
@@ -235,7 +235,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             .await;
         match result {
             Ok(outcome) => outcome,
-            Err(StoreError::NotFound { entity: "license" }) if by_key => {
+            Err(StoreError::NotFound { entity: "license" }) if by_credential => {
                 Err(EngineError::InvalidCredentials)
             }
             // Two requests with one key raced: the loser sees the winner's record on retry.

@@ -18,11 +18,40 @@ use crate::rules::{
 };
 use crate::store::{Actor, AggregateQuery, LicenseSelector, Store, StoreError, TouchRecord};
 
+/// How a runtime call authenticates.
+#[derive(Clone, Copy)]
+pub enum Credential<'a> {
+    /// `Authorization: License <key>`: the license key.
+    LicenseKey(&'a str),
+    /// `Authorization: Session <token>`: a pre-registered device's session
+    /// ([`Engine::device_activate`]), which names the license and the device.
+    Session(&'a str),
+}
+
+impl<'a> Credential<'a> {
+    /// The secret itself: what an offline envelope issued to this caller is sealed to (the
+    /// license key, or the session token a device keeps with the envelope).
+    pub fn secret(&self) -> &'a str {
+        match self {
+            Self::LicenseKey(s) | Self::Session(s) => s,
+        }
+    }
+}
+
+impl std::fmt::Debug for Credential<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::LicenseKey(_) => "LicenseKey([redacted])",
+            Self::Session(_) => "Session([redacted])",
+        })
+    }
+}
+
 /// The credentials and bookkeeping of one runtime request.
 #[derive(Debug, Clone, Copy)]
 pub struct RuntimeCall<'a> {
-    /// The license key from `Authorization: License <key>`.
-    pub license_key: &'a str,
+    /// The license key or device session from the `Authorization` header.
+    pub credential: Credential<'a>,
     /// The `Idempotency-Key`, where the operation takes one.
     pub idempotency_key: Option<&'a str>,
     /// Echoed in the response's `meta.request_id`.
@@ -31,20 +60,43 @@ pub struct RuntimeCall<'a> {
     pub ip_address: Option<&'a str>,
 }
 
-/// What an operation declares to the runners.
-struct Op<'a> {
-    /// Which operation, for the refusal counts (`None`: not counted).
-    endpoint: Option<RuntimeEndpoint>,
-    /// The request's `app_version`, for the refusal counts.
-    app_version: Option<&'a str>,
-    call: RuntimeCall<'a>,
-    /// SHA-256 of the license key, computed once per call.
-    key_hash: SecretHash,
-    query: AggregateQuery,
-    idempotency: Option<Idempotency>,
+impl<'a> RuntimeCall<'a> {
+    /// A call with the license key `key` and nothing else.
+    pub fn license_key(key: &'a str, request_id: &'a str) -> Self {
+        Self {
+            credential: Credential::LicenseKey(key),
+            idempotency_key: None,
+            request_id,
+            ip_address: None,
+        }
+    }
 }
 
-fn binding_hints(req: &RuntimeBindingRequest) -> (Option<String>, Option<semver::Version>) {
+/// What the snapshot a read decides on must belong to.
+#[derive(Debug, Clone)]
+pub(super) enum Expected {
+    /// The license whose key hashes to this (a key replaced meanwhile is stale).
+    KeyHash(SecretHash),
+    /// The session's license, found by id.
+    License,
+}
+
+/// What an operation declares to the runners.
+pub(super) struct Op<'a> {
+    /// Which operation, for the refusal counts (`None`: not counted).
+    pub(super) endpoint: Option<RuntimeEndpoint>,
+    /// The request's `app_version`, for the refusal counts.
+    pub(super) app_version: Option<&'a str>,
+    pub(super) request_id: &'a str,
+    pub(super) ip_address: Option<&'a str>,
+    pub(super) expected: Expected,
+    pub(super) query: AggregateQuery,
+    pub(super) idempotency: Option<Idempotency>,
+}
+
+pub(super) fn binding_hints(
+    req: &RuntimeBindingRequest,
+) -> (Option<String>, Option<semver::Version>) {
     let key = Binding::from_request(req).ok().map(|b| b.key().to_owned());
     let version = req
         .app_version
@@ -66,7 +118,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         req: &RuntimeBindingRequest,
     ) -> Result<ResponseBody, EngineError> {
         let device_id = self.with_rng(|rng| DeviceId::generate(rng));
-        let op = self.op("activate", call, req, Some(req), true)?;
+        let op = self.op("activate", call, req, Some(req), true).await?;
         self.write(op, |agg, now| {
             activation::activate(agg, req, device_id, now)
         })
@@ -85,7 +137,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         call: RuntimeCall<'_>,
         req: &RuntimeBindingRequest,
     ) -> Result<ResponseBody, EngineError> {
-        let op = self.op("validate", call, req, Some(req), false)?;
+        let op = self.op("validate", call, req, Some(req), false).await?;
         let read = self.read(op, |agg, now| activation::validate(agg, req, now));
         self.signed_read(call, read.await?)
     }
@@ -115,7 +167,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         req: &RuntimeBindingRequest,
         feature: Option<&str>,
     ) -> Result<ResponseBody, EngineError> {
-        let op = self.op("check", call, req, Some(req), false)?;
+        let op = self.op("check", call, req, Some(req), false).await?;
         let read = self.read(op, |agg, now| activation::check(agg, req, feature, now));
         self.signed_read(call, read.await?)
     }
@@ -136,7 +188,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             return Err(Denial::one(reason).into());
         }
         let binding = req.binding();
-        let mut op = self.op("consume", call, req, Some(&binding), true)?;
+        let mut op = self.op("consume", call, req, Some(&binding), true).await?;
         op.query.consumption_event_id = Some(req.event_id.clone());
         self.write(op, |agg, now| metering::consume(agg, req, now))
             .await
@@ -152,7 +204,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         call: RuntimeCall<'_>,
         req: &RuntimeBindingRequest,
     ) -> Result<ResponseBody, EngineError> {
-        let op = self.op("deactivate", call, req, Some(req), true)?;
+        let op = self.op("deactivate", call, req, Some(req), true).await?;
         self.write(op, |agg, now| activation::deactivate(agg, req, now))
             .await
     }
@@ -170,7 +222,9 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         call: RuntimeCall<'_>,
         req: &RuntimeBindingRequest,
     ) -> Result<ResponseBody, EngineError> {
-        let op = self.op("device_heartbeat", call, req, Some(req), false)?;
+        let op = self
+            .op("device_heartbeat", call, req, Some(req), false)
+            .await?;
         self.write(op, |agg, now| device_heartbeat::heartbeat(agg, req, now))
             .await
     }
@@ -215,7 +269,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             binding: req,
             feature_code: feature,
         };
-        let op = self.op("checkout", call, &sent, Some(req), true)?;
+        let op = self.op("checkout", call, &sent, Some(req), true).await?;
         self.write(op, |agg, now| {
             floating::checkout(agg, req, feature, new, now)
         })
@@ -236,7 +290,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     ) -> Result<ResponseBody, EngineError> {
         let binding = req.binding();
         let new = self.new_lease();
-        let op = self.op("borrow", call, req, Some(&binding), true)?;
+        let op = self.op("borrow", call, req, Some(&binding), true).await?;
         let feature = req.feature_code.as_deref();
         self.write_with(
             op,
@@ -244,7 +298,9 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             |borrowed| {
                 let offline = self
                     .with_keys(|keys| {
-                        self.with_rng(|rng| seal(keys, call.license_key, &borrowed.offline, rng))
+                        self.with_rng(|rng| {
+                            seal(keys, call.credential.secret(), &borrowed.offline, rng)
+                        })
                     })
                     .map_err(EngineError::internal)?;
                 Ok(FloatingBorrowData {
@@ -281,7 +337,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         req: &FloatingLeaseRequest,
     ) -> Result<ResponseBody, EngineError> {
         let hash = lease_hash(req);
-        let op = self.op("heartbeat", call, req, None, false)?;
+        let op = self.op("heartbeat", call, req, None, false).await?;
         let feature = req.feature_code.as_deref();
         self.write(op, |agg, now| {
             floating::heartbeat(agg, &hash?, feature, now)
@@ -313,7 +369,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         // A malformed token is refused inside the transaction, after a repeated idempotency
         // key was replayed or refused (409), like every other refusal.
         let hash = lease_hash(req);
-        let op = self.op(name, call, req, None, true)?;
+        let op = self.op(name, call, req, None, true).await?;
         let feature = req.feature_code.as_deref();
         self.write(op, |agg, now| floating::checkin(agg, &hash?, feature, now))
             .await
@@ -330,13 +386,15 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         call: RuntimeCall<'_>,
         req: &RuntimeBindingRequest,
     ) -> Result<ResponseBody, EngineError> {
-        let op = self.op("offline", call, req, Some(req), false)?;
+        let op = self.op("offline", call, req, Some(req), false).await?;
         let read = self
             .read(op, |agg, now| offline::offline(agg, req, now))
             .await?;
         // Sealed after the store is done, like every read is signed.
         let envelope = self
-            .with_keys(|keys| self.with_rng(|rng| seal(keys, call.license_key, &read.0, rng)))
+            .with_keys(|keys| {
+                self.with_rng(|rng| seal(keys, call.credential.secret(), &read.0, rng))
+            })
             .map_err(EngineError::internal)?;
         let data = serde_json::to_vec(&envelope).map_err(EngineError::internal)?;
         let body = body_of(&[("data", &data)], call.request_id, read.1)?;
@@ -356,10 +414,11 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         })
     }
 
-    /// Names the license by the key's hash, loads what the binding needs, and keys
-    /// idempotent operations by the license key (known before the license is loaded; a
-    /// management key is scoped by the license id, so the two never collide).
-    fn op<'a, Q: Serialize>(
+    /// Names the license by the credential (the key's hash, or the session's license), loads
+    /// what the binding needs, and keys idempotent operations by the credential (known before
+    /// the license is loaded; a management key is scoped by the license id, so they never
+    /// collide).
+    async fn op<'a, Q: Serialize>(
         &self,
         name: &'static str,
         call: RuntimeCall<'a>,
@@ -370,11 +429,12 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         let endpoint = endpoint_of(name);
         let reported = binding.and_then(|b| b.app_version.as_deref());
         self.prepare(name, endpoint, reported, call, req, binding, idempotent)
+            .await
             .inspect_err(|e| self.note_refusal(endpoint, e, RefusalContext::unknown(reported)))
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn prepare<'a, Q: Serialize>(
+    async fn prepare<'a, Q: Serialize>(
         &self,
         name: &'static str,
         endpoint: Option<RuntimeEndpoint>,
@@ -384,21 +444,16 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         binding: Option<&'a RuntimeBindingRequest>,
         idempotent: bool,
     ) -> Result<Op<'a>, EngineError> {
-        let key_hash = LicenseKey::parse(call.license_key)
-            .map_err(|_| EngineError::InvalidCredentials)?
-            .hash();
+        let (binding_key, app_version) = binding.map(binding_hints).unwrap_or_default();
+        let (selector, scope, expected) = self
+            .credential_selector(call.credential, binding_key.as_deref())
+            .await?;
         let idempotency = match idempotent {
-            true => Idempotency::new(
-                format!("license_key:{key_hash}"),
-                call.idempotency_key,
-                name,
-                req,
-            )?,
+            true => Idempotency::new(scope, call.idempotency_key, name, req)?,
             false => None,
         };
-        let (binding_key, app_version) = binding.map(binding_hints).unwrap_or_default();
         let query = AggregateQuery {
-            selector: Some(LicenseSelector::KeyHash(key_hash)),
+            selector: Some(selector),
             binding_key,
             app_version,
             ..AggregateQuery::default()
@@ -406,11 +461,41 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         Ok(Op {
             endpoint,
             app_version: reported,
-            call,
-            key_hash,
+            request_id: call.request_id,
+            ip_address: call.ip_address,
+            expected,
             query,
             idempotency,
         })
+    }
+
+    /// The license a credential names, the idempotency scope of its calls, and what a
+    /// snapshot must match. A session must belong to the request's binding (`binding_key`).
+    pub(super) async fn credential_selector(
+        &self,
+        credential: Credential<'_>,
+        binding_key: Option<&str>,
+    ) -> Result<(LicenseSelector, String, Expected), EngineError> {
+        match credential {
+            Credential::LicenseKey(key) => {
+                let hash = LicenseKey::parse(key)
+                    .map_err(|_| EngineError::InvalidCredentials)?
+                    .hash();
+                Ok((
+                    LicenseSelector::KeyHash(hash),
+                    format!("license_key:{hash}"),
+                    Expected::KeyHash(hash),
+                ))
+            }
+            Credential::Session(token) => {
+                let reg = self.session_registration(token, binding_key).await?;
+                Ok((
+                    LicenseSelector::Id(reg.license_id),
+                    format!("session:{}", reg.id),
+                    Expected::License,
+                ))
+            }
+        }
     }
 
     /// A write: decided and signed under the license's lock, stored with its idempotency
@@ -425,7 +510,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
 
     /// [`Self::write`] whose outcome `present` turns into the signed data first (still under
     /// the lock, so a replay gets exactly what was sent).
-    async fn write_with<T, U: Serialize>(
+    pub(super) async fn write_with<T, U: Serialize>(
         &self,
         op: Op<'_>,
         decide: impl FnOnce(&LicenseAggregate, DateTime<Utc>) -> Result<Plan<T>, Denial> + Send,
@@ -434,14 +519,13 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         let Op {
             endpoint,
             app_version,
-            call,
+            request_id,
+            ip_address,
             idempotency,
             query,
             ..
         } = op;
-        let caller = Caller::License {
-            ip_address: call.ip_address,
-        };
+        let caller = Caller::License { ip_address };
         // What a refusal concerns, noted only when the rule refuses (nothing on success).
         let seen = std::sync::Mutex::new(None);
         let answer = self
@@ -458,7 +542,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
                         .take()
                         .unwrap_or_else(|| unreachable!("the outcome was just put in")),
                 )?;
-                let body = self.signed_body(&data, call.request_id, now)?;
+                let body = self.signed_body(&data, request_id, now)?;
                 Ok(plan.map(|_| ResponseBody::fresh(body)))
             })
             .await;
@@ -507,8 +591,10 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             }
             Err(e) => return Err(e.into()),
         };
-        // The snapshot was found by key hash; a key replaced meanwhile is a stale credential.
-        if agg.license.key_hash != op.key_hash {
+        // A snapshot found by key hash whose key was replaced meanwhile: a stale credential.
+        if let Expected::KeyHash(hash) = &op.expected
+            && agg.license.key_hash != *hash
+        {
             return Err(EngineError::InvalidCredentials);
         }
         // What a refusal concerns, built only when the rule refuses (nothing on success).
@@ -517,7 +603,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         })?;
         if let Some(mut touch) = read.touch {
             touch.event = touch.event.about(&agg.license);
-            let actor = Actor::license(&agg.license.id, op.call.ip_address.map(str::to_owned));
+            let actor = Actor::license(&agg.license.id, op.ip_address.map(str::to_owned));
             self.touches.note(TouchRecord::new(touch, &actor));
         }
         Ok((read.outcome, now))

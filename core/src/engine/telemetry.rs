@@ -1,4 +1,4 @@
-//! Telemetry (an extension): devices report JSON objects with their license key; each is
+//! Telemetry (an extension): devices report JSON objects with their license key (or session); each is
 //! stored as sent, flagged against the schema of [`rules::telemetry`](crate::rules::telemetry).
 //! Telemetry decides nothing, so it is not signed and appends no event (the events feed would
 //! drown in it); it is kept for the telemetry retention.
@@ -7,10 +7,9 @@ use rand_core::CryptoRng;
 use serde_json::{Map, Value};
 
 use super::{Clock, Engine, EngineError, RuntimeCall};
-use crate::crypto::LicenseKey;
 use crate::model::{NewTelemetry, TelemetryId, TelemetryRecord};
 use crate::rules::telemetry::{self, MAX_TELEMETRY_BYTES};
-use crate::store::{AggregateQuery, LicenseSelector, Limit, Store, StoreError, TelemetryPage};
+use crate::store::{AggregateQuery, Limit, Store, StoreError, TelemetryPage};
 
 impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     /// Stores `payload` for the license whose key the call carries, with whether it follows
@@ -25,9 +24,6 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         call: RuntimeCall<'_>,
         payload: Map<String, Value>,
     ) -> Result<TelemetryRecord, EngineError> {
-        let hash = LicenseKey::parse(call.license_key)
-            .map_err(|_| EngineError::InvalidCredentials)?
-            .hash();
         let size = serde_json::to_vec(&payload)
             .map_err(EngineError::internal)?
             .len();
@@ -37,9 +33,11 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
                 format!("telemetry is at most {MAX_TELEMETRY_BYTES} bytes of JSON"),
             ));
         }
+        // A session's device is whatever it is bound to: telemetry names no binding.
+        let (selector, _, _) = self.credential_selector(call.credential, None).await?;
         let license = match self
             .store
-            .read_license(&AggregateQuery::new(LicenseSelector::KeyHash(hash)))
+            .read_license(&AggregateQuery::new(selector))
             .await
         {
             Ok(agg) => agg.license,

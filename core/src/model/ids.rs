@@ -162,6 +162,10 @@ define_id!(/// Id of a [`WebhookEndpoint`](super::WebhookEndpoint).
     WebhookId, "whk");
 define_id!(/// Id of a floating [`Lease`](super::Lease).
     LeaseId, "lease");
+define_id!(/// Id of a [`DeviceRegistration`](super::DeviceRegistration).
+    RegistrationId, "dreg");
+define_id!(/// Id of a [`DeviceSession`](super::DeviceSession).
+    SessionId, "dses");
 
 /// A store-numbered id: `<prefix><n>` with `n` the number the store assigned (records created
 /// where no randomness is at hand, or listed in the order the store numbered them).

@@ -8,6 +8,7 @@ mod delivery;
 mod enums;
 mod ids;
 mod records;
+mod registration;
 mod report;
 mod requests;
 mod runtime;
@@ -25,13 +26,17 @@ pub use enums::{
 };
 pub use ids::{
     ApiKeyId, CustomFieldId, CustomerId, DeviceId, ExportId, FeatureId, IdError, LeaseId,
-    LicenseId, MAX_ID_LEN, OrderId, PolicyId, ProductId, ProductVersionId, SubscriptionId,
-    WebhookId,
+    LicenseId, MAX_ID_LEN, OrderId, PolicyId, ProductId, ProductVersionId, RegistrationId,
+    SessionId, SubscriptionId, WebhookId,
 };
 pub use records::{
     ApiKey, ConsumptionRecord, CustomFieldDefinition, CustomFieldValue, CustomValue, Customer,
     Device, Event, Feature, Lease, License, LicenseFeature, Order, Policy, Product, ProductVersion,
     SecretHash, Subscription, WebhookEndpoint,
+};
+pub use registration::{
+    DeviceActivationData, DeviceRegistration, DeviceRegistrationRequest, DeviceSession,
+    IssuedSession, SecretString,
 };
 pub use report::{
     Activity, ERROR_BUCKET_FINEST, ErrorBucket, ErrorDimension, ExportFormat, ExportStatus,
@@ -40,9 +45,10 @@ pub use report::{
     UsageRow, UsageTotals, bucket_start,
 };
 pub use requests::{
-    CheckRequest, ConsumeRequest, FeatureAssignRequest, FeatureBindingRequest,
-    FloatingBorrowRequest, FloatingCheckoutRequest, FloatingLeaseRequest, LicenseTerms,
-    PolicyDraft, RenewRequest, RuntimeBindingRequest, TransferRequest, UsageResetRequest,
+    CheckRequest, ConsumeRequest, DeviceActivateRequest, FeatureAssignRequest,
+    FeatureBindingRequest, FloatingBorrowRequest, FloatingCheckoutRequest, FloatingLeaseRequest,
+    LicenseTerms, PolicyDraft, RenewRequest, RuntimeBindingRequest, TransferRequest,
+    UsageResetRequest,
 };
 pub use runtime::{
     DeactivationData, DeviceHeartbeatData, FeatureEntitlement, FloatingBorrowData,

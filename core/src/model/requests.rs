@@ -126,6 +126,17 @@ binding_request! {
 }
 
 binding_request! {
+    /// The body of `POST /api/v1/device/activate` (an extension): a pre-registered device's
+    /// serial and secret, and its binding fields as for activate.
+    DeviceActivateRequest {
+        /// The serial it was registered with.
+        serial: String,
+        /// The secret shown when it was registered.
+        device_secret: super::SecretString,
+    }
+}
+
+binding_request! {
     /// The body of `POST /api/v1/license/check` and `POST /api/v1/license/floating/checkout`:
     /// the binding fields, and (an extension) a `feature_code` — for check the one feature to
     /// report, for checkout the feature whose own floating pool to take a slot of. One closed

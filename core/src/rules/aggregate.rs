@@ -86,6 +86,8 @@ impl LicenseAggregate {
                 Mutation::RemoveLicenseFeature(id) => self.features.retain(|x| &x.feature_id != id),
                 // Replays are looked up per request; the aggregate keeps only the one asked for.
                 Mutation::Consumption(c) => self.consumption = Some(c.clone()),
+                // Registrations are not part of the aggregate.
+                Mutation::Registration { .. } => {}
             }
         }
     }

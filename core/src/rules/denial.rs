@@ -76,6 +76,10 @@ denial_codes! {
     BorrowNotAllowed = ("BORROW_NOT_ALLOWED", Forbidden),
     /// The policy forbids offline licenses.
     OfflineNotAllowed = ("OFFLINE_NOT_ALLOWED", Forbidden),
+    /// The serial is activated as another device, which still holds its seat.
+    RegistrationBound = ("REGISTRATION_BOUND", Forbidden),
+    /// The session belongs to another device than the request's binding.
+    SessionDeviceMismatch = ("SESSION_DEVICE_MISMATCH", Forbidden),
     /// The feature is not assigned to the license.
     FeatureNotEntitled = ("FEATURE_NOT_ENTITLED", Forbidden),
     /// The feature is assigned but disabled.

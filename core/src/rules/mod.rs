@@ -11,6 +11,7 @@
 //! | [`activation`] | activate, validate, check, deactivate, device reset and blacklist |
 //! | [`floating`] | floating checkout, heartbeat, checkin |
 //! | [`device_heartbeat`] | device heartbeats and the release of silent devices |
+//! | [`registration`] | pre-registered devices' activation and sessions |
 //! | [`metering`] | consume and usage reset |
 //! | [`period`] | usage periods and what an assignment used in one |
 //! | [`version`] | `app_version` eligibility |
@@ -34,6 +35,7 @@ pub mod offline;
 pub mod period;
 mod plan;
 pub mod policy;
+pub mod registration;
 mod runtime_gate;
 pub mod status;
 pub mod telemetry;

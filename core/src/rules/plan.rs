@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::model::{
-    ConsumptionRecord, Device, DeviceId, FeatureId, Lease, License, LicenseFeature, LicenseId,
-    Metadata,
+    ConsumptionRecord, Device, DeviceId, DeviceRegistration, FeatureId, Lease, License,
+    LicenseFeature, LicenseId, Metadata,
 };
 
 /// One change to persist, always a whole record so a store applies it without logic.
@@ -24,6 +24,14 @@ pub enum Mutation {
     RemoveLicenseFeature(FeatureId),
     /// Record a consumption `event_id` so a replay counts once.
     Consumption(ConsumptionRecord),
+    /// Write a registration's activation (its device, binding and session), only while its
+    /// `device_id` is still `expected_device`: otherwise (or when it is gone) the store
+    /// refuses the whole decision with `Conflict`, so two activations of one serial never
+    /// both bind it.
+    Registration {
+        registration: DeviceRegistration,
+        expected_device: Option<DeviceId>,
+    },
 }
 
 impl Mutation {
@@ -36,6 +44,7 @@ impl Mutation {
             Self::Lease(l) => Some(&l.license_id),
             Self::LicenseFeature(f) => Some(&f.license_id),
             Self::Consumption(c) => Some(&c.license_id),
+            Self::Registration { registration, .. } => Some(&registration.license_id),
             Self::RemoveLicenseFeature(_) => None,
         }
     }

@@ -24,7 +24,8 @@
 //!   The same transaction writes the events' webhook deliveries ([`DeliveryStore`]).
 //! - **Uniqueness is the store's.** Product codes; policy and feature codes per product;
 //!   custom field codes per product and resource type; customer codes; license key hashes;
-//!   API key token hashes; idempotency keys per scope; consumption `event_id`s per license.
+//!   API key token hashes; idempotency keys per scope; consumption `event_id`s per license;
+//!   device registration serials and session token hashes.
 //!   A collision is [`StoreError::AlreadyExists`], never an overwrite.
 //! - **Lists** return at most `limit` records, newest first (`created_at` desc, id desc),
 //!   unless a method says otherwise.
@@ -37,6 +38,7 @@
 
 mod delivery;
 mod error;
+mod registration;
 mod report;
 mod telemetry;
 mod types;
@@ -47,6 +49,7 @@ pub use delivery::{
     ClaimedDelivery, DeliveryClaim, DeliveryOutcome, DeliveryPage, DeliveryReport, DeliveryStore,
 };
 pub use error::{BoxError, StoreError};
+pub use registration::{REGISTRATION_CHANGED, RegistrationStore};
 pub use report::{
     ActivityQuery, ExportArtifact, LedgerPage, LedgerQuery, ReportStore, RuntimeErrorQuery,
     RuntimeErrorReport, UsageFilter, UsageQuery, UsageSummary,
@@ -577,6 +580,7 @@ pub trait Store:
     + DeliveryStore
     + ReportStore
     + TelemetryStore
+    + RegistrationStore
 {
 }
 
@@ -589,5 +593,6 @@ impl<S> Store for S where
         + DeliveryStore
         + ReportStore
         + TelemetryStore
+        + RegistrationStore
 {
 }

@@ -5,6 +5,7 @@ mod catalog;
 mod commerce;
 mod customers;
 mod licenses;
+mod registrations;
 mod reports;
 mod runtime;
 mod system;
@@ -39,6 +40,7 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
         .merge(commerce::routes())
         .merge(customers::routes())
         .merge(licenses::routes())
+        .merge(registrations::routes())
         .merge(access::routes())
         .merge(reports::routes())
         .merge(system::routes())

@@ -8,8 +8,8 @@ use axum::response::Response;
 use axum::routing::post;
 use licentia_core::engine::{EngineError, ResponseBody, RuntimeCall};
 use licentia_core::model::{
-    CheckRequest, ConsumeRequest, FloatingBorrowRequest, FloatingCheckoutRequest,
-    FloatingLeaseRequest, RuntimeBindingRequest,
+    CheckRequest, ConsumeRequest, DeviceActivateRequest, FloatingBorrowRequest,
+    FloatingCheckoutRequest, FloatingLeaseRequest, RuntimeBindingRequest,
 };
 use licentia_core::store::Store;
 
@@ -43,6 +43,7 @@ pub(super) fn routes<S: Store + 'static>() -> Router<App<S>> {
         .route("/api/v1/license/telemetry", post(telemetry::<S>))
         .route("/api/v1/license/floating/borrow", post(borrow::<S>))
         .route("/api/v1/license/floating/return", post(return_lease::<S>))
+        .route("/api/v1/device/activate", post(device_activate::<S>))
 }
 
 fn call<'a>(
@@ -51,7 +52,7 @@ fn call<'a>(
     rid: &'a RequestId,
 ) -> RuntimeCall<'a> {
     RuntimeCall {
-        license_key: &license.key,
+        credential: license.credential(),
         idempotency_key: key.map(|k| k.0.as_str()),
         request_id: rid.as_str(),
         ip_address: license.ip.as_deref(),
@@ -108,6 +109,22 @@ async fn activate<S: Store + 'static>(
         .activate(call(&license, Some(&key), &rid), &req)
         .await;
     answer(&app, "activate", r)
+}
+
+/// Extension: a pre-registered device activates with its serial and secret (in the body; no
+/// `Authorization` header) and gets its session.
+async fn device_activate<S: Store + 'static>(
+    State(app): State<App<S>>,
+    rid: RequestId,
+    parts: axum::http::request::Parts,
+    Json(req): Json<DeviceActivateRequest>,
+) -> Result<Response, ApiError> {
+    let ip = crate::auth::peer_ip(&parts).map(|ip| ip.to_string());
+    let r = app
+        .engine()
+        .device_activate(rid.as_str(), ip.as_deref(), &req)
+        .await;
+    answer(&app, "device_activate", r)
 }
 
 async fn validate<S: Store + 'static>(
