@@ -26,6 +26,9 @@ pub const DEFAULT_IDEMPOTENCY_TTL_SECS: u64 = 24 * 60 * 60;
 /// Default time a telemetry record is kept: 90 days.
 pub const DEFAULT_TELEMETRY_RETENTION_SECS: u64 = 90 * 24 * 60 * 60;
 
+/// Default life of a device session unless it is used: 7 days.
+pub const DEFAULT_SESSION_TTL_SECS: u64 = 7 * 24 * 60 * 60;
+
 /// How often housekeeping runs (idempotency purge, rate-limit tables).
 pub const HOUSEKEEPING_PERIOD: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -57,6 +60,8 @@ pub struct Config {
     pub webhooks: WebhookConfig,
     /// Seconds a telemetry record is kept before it is purged.
     pub telemetry_retention_secs: u64,
+    /// Seconds a device session lasts unless used (extended while it is).
+    pub session_ttl_secs: u64,
 }
 
 impl Default for Config {
@@ -72,6 +77,7 @@ impl Default for Config {
             metrics_separate: false,
             webhooks: WebhookConfig::default(),
             telemetry_retention_secs: DEFAULT_TELEMETRY_RETENTION_SECS,
+            session_ttl_secs: DEFAULT_SESSION_TTL_SECS,
         }
     }
 }
@@ -276,6 +282,10 @@ pub struct ServeArgs {
     /// Seconds telemetry records are kept; default 90 days.
     #[arg(long, env = "LICENTIA_TELEMETRY_RETENTION", default_value_t = DEFAULT_TELEMETRY_RETENTION_SECS)]
     pub telemetry_retention: u64,
+    /// Seconds a pre-registered device's session lasts unless used (a call with less than
+    /// half left extends it); default 7 days, at least 60.
+    #[arg(long, env = "LICENTIA_SESSION_TTL", default_value_t = DEFAULT_SESSION_TTL_SECS)]
+    pub session_ttl: u64,
     /// A PEM file of extra root certificates to trust for `https://` webhook endpoints.
     #[arg(long, env = "LICENTIA_WEBHOOK_CA_FILE")]
     pub webhook_ca_file: Option<std::path::PathBuf>,
@@ -327,6 +337,7 @@ impl ServeArgs {
                 ..WebhookConfig::default()
             },
             telemetry_retention_secs: self.telemetry_retention,
+            session_ttl_secs: self.session_ttl,
         }
     }
 }

@@ -75,6 +75,12 @@ impl<S: Store> App<S> {
                     .ok()
                     .and_then(chrono::TimeDelta::try_seconds)
                     .unwrap_or(chrono::TimeDelta::MAX),
+            )
+            .with_session_ttl(
+                i64::try_from(config.session_ttl_secs)
+                    .ok()
+                    .and_then(chrono::TimeDelta::try_seconds)
+                    .unwrap_or(chrono::TimeDelta::MAX),
             );
         let limiter = config.rate_limits.map(|l| Arc::new(Limiter::new(l)));
         Ok(Self {

@@ -1329,3 +1329,157 @@ async fn telemetry_is_flagged_and_kept_for_its_retention() {
         .unwrap();
     assert_eq!(page.records, vec![later]);
 }
+
+/// A device session with a manual clock: it ends a TTL after activation unless used, a call
+/// with less than half of it left extends it to a full TTL from then, and an ended or expired
+/// session is refused as bad credentials. Concurrent activations of one serial bind it once.
+mod device_sessions {
+    use super::*;
+
+    fn session(token: &str) -> RuntimeCall<'_> {
+        RuntimeCall {
+            credential: Credential::Session(token),
+            idempotency_key: None,
+            request_id: "req_s",
+            ip_address: None,
+        }
+    }
+
+    fn activation(serial: &str, secret: &str, fp: &str) -> DeviceActivateRequest {
+        DeviceActivateRequest {
+            serial: serial.into(),
+            device_secret: SecretString::new(secret),
+            fingerprint: Some(fp.into()),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn sessions_expire_unless_used_and_are_extended_when_half_gone() {
+        let (e, clock) = engine().await;
+        let e = e.with_session_ttl(Duration::hours(1));
+        let f = fixture(&e, PolicyDraft::default()).await;
+        let reg = e
+            .register_device(
+                &admin(),
+                f.license.id.as_str(),
+                DeviceRegistrationRequest {
+                    serial: "SN-1".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let body = e
+            .device_activate("req", None, &activation("SN-1", &reg.device_secret, "fp-1"))
+            .await
+            .unwrap();
+        let data: DeviceActivationData = verify(&e, &body.body);
+        let token = data.session.token;
+        assert_eq!(data.session.expires_at, t0() + Duration::hours(1));
+        // Used with more than half left: not extended.
+        clock.advance(Duration::minutes(20));
+        e.validate(session(&token), &hw("fp-1")).await.unwrap();
+        let r = e
+            .get_device_registration(f.license.id.as_str(), reg.registration.id.as_str())
+            .await
+            .unwrap();
+        assert_eq!(r.session.unwrap().expires_at, t0() + Duration::hours(1));
+        // With less than half left: extended to a full TTL from now.
+        clock.advance(Duration::minutes(20));
+        e.check(session(&token), &hw("fp-1")).await.unwrap();
+        let r = e
+            .get_device_registration(f.license.id.as_str(), reg.registration.id.as_str())
+            .await
+            .unwrap();
+        assert_eq!(r.session.unwrap().expires_at, t0() + Duration::minutes(100));
+        // Past the original end, alive; past the extended one, refused.
+        clock.advance(Duration::minutes(50));
+        e.validate(session(&token), &hw("fp-1")).await.unwrap();
+        clock.advance(Duration::minutes(60));
+        assert!(matches!(
+            e.validate(session(&token), &hw("fp-1")).await,
+            Err(EngineError::InvalidCredentials)
+        ));
+        // Activating again gives a fresh session on the same seat.
+        let again = e
+            .device_activate("req", None, &activation("SN-1", &reg.device_secret, "fp-1"))
+            .await
+            .unwrap();
+        let again: DeviceActivationData = verify(&e, &again.body);
+        assert_eq!(again.activation.device_id, data.activation.device_id);
+        e.validate(session(&again.session.token), &hw("fp-1"))
+            .await
+            .unwrap();
+        // Ended by management: refused at once.
+        e.end_device_session(
+            &admin(),
+            f.license.id.as_str(),
+            reg.registration.id.as_str(),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(
+            e.validate(session(&again.session.token), &hw("fp-1")).await,
+            Err(EngineError::InvalidCredentials)
+        ));
+        // A malformed secret or token is refused the same way, never a panic.
+        assert!(matches!(
+            e.device_activate("req", None, &activation("SN-1", "not-a-secret", "fp-1"))
+                .await,
+            Err(EngineError::InvalidCredentials)
+        ));
+        assert!(matches!(
+            e.validate(session("dst_short"), &hw("fp-1")).await,
+            Err(EngineError::InvalidCredentials)
+        ));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_activations_of_one_serial_bind_it_once() {
+        let (e, _clock) = engine().await;
+        let e = Arc::new(e);
+        let f = fixture(
+            &e,
+            PolicyDraft {
+                max_activations: Some(20),
+                ..Default::default()
+            },
+        )
+        .await;
+        let reg = e
+            .register_device(
+                &admin(),
+                f.license.id.as_str(),
+                DeviceRegistrationRequest {
+                    serial: "SN-1".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let secret = Arc::new(reg.device_secret);
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let (e, secret) = (e.clone(), secret.clone());
+                tokio::spawn(async move {
+                    e.device_activate("req", None, &activation("SN-1", &secret, &format!("m-{i}")))
+                        .await
+                })
+            })
+            .collect();
+        let mut bound = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => bound += 1,
+                Err(EngineError::Denied(d)) => {
+                    assert_eq!(d.primary().code, DenialCode::RegistrationBound)
+                }
+                Err(other) => panic!("each activation binds or is REGISTRATION_BOUND: {other:?}"),
+            }
+        }
+        assert_eq!(bound, 1);
+        let license = e.get_license(f.license.id.as_str()).await.unwrap();
+        assert_eq!(license.active_device_count, 1);
+    }
+}

@@ -8,8 +8,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use licentia_core::engine::requests::{FeatureCreate, LicenseCreate, ProductCreate};
 use licentia_core::engine::{Actor, Credential, Engine, EngineError, ManualClock, RuntimeCall};
 use licentia_core::model::{
-    ConsumeRequest, DeviceStatus, FeatureAssignRequest, FloatingBorrowRequest, LicenseId,
-    LicenseType, PolicyDraft, RuntimeBindingRequest,
+    ConsumeRequest, DeviceActivateRequest, DeviceRegistrationRequest, DeviceStatus,
+    FeatureAssignRequest, FloatingBorrowRequest, LicenseId, LicenseType, PolicyDraft,
+    RuntimeBindingRequest, SecretString,
 };
 use licentia_core::rules::DenialCode;
 use licentia_core::store::{LicenseStore, Limit};
@@ -549,4 +550,98 @@ async fn two_instances_sweeping_at_once_release_each_silent_device_once() {
         usize::try_from(seats - 1).unwrap(),
         "one event per device"
     );
+}
+
+fn registered(serial: &str, secret: &str, fingerprint: String) -> DeviceActivateRequest {
+    DeviceActivateRequest {
+        serial: serial.to_owned(),
+        device_secret: SecretString::new(secret),
+        fingerprint: Some(fingerprint),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_bind_one_serial_once_and_hold_the_seats_of_many() {
+    let (a, b) = two_instances().await;
+    let f = Arc::new(
+        fixture(
+            &a,
+            PolicyDraft {
+                max_activations: Some(i64::from(SEATS)),
+                ..Default::default()
+            },
+        )
+        .await,
+    );
+    let admin = Actor::system();
+    // One serial from many machines at once: one binds it, every other is REGISTRATION_BOUND.
+    let one = a
+        .register_device(
+            &admin,
+            f.license.as_str(),
+            DeviceRegistrationRequest {
+                serial: "SN-ONE".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let secret = Arc::new(one.device_secret.clone());
+    let results = race(&a, &b, |e, i| {
+        let secret = secret.clone();
+        async move {
+            let r = e
+                .device_activate(
+                    "req",
+                    None,
+                    &registered("SN-ONE", &secret, format!("m-{i}")),
+                )
+                .await;
+            match code(&r) {
+                Some(DenialCode::RegistrationBound) => Ok(false),
+                _ => r.map(|_| true),
+            }
+        }
+    })
+    .await;
+    assert_eq!(successes(&results), 1, "one machine binds the serial");
+
+    // Many serials at once: the seats (one taken above) hold exactly.
+    let mut secrets = Vec::new();
+    for i in 0..TASKS {
+        let r = b
+            .register_device(
+                &admin,
+                f.license.as_str(),
+                DeviceRegistrationRequest {
+                    serial: format!("SN-{i}"),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        secrets.push(r.device_secret);
+    }
+    let secrets = Arc::new(secrets);
+    let results = race(&a, &b, |e, i| {
+        let secrets = secrets.clone();
+        async move {
+            let r = e
+                .device_activate(
+                    "req",
+                    None,
+                    &registered(&format!("SN-{i}"), &secrets[i], format!("dev-{i}")),
+                )
+                .await;
+            match code(&r) {
+                Some(DenialCode::ActivationLimitReached) => Ok(false),
+                _ => r.map(|_| true),
+            }
+        }
+    })
+    .await;
+    assert_eq!(successes(&results), SEATS as usize - 1);
+    let license = a.store().get_license(&f.license).await.unwrap();
+    assert_eq!(license.active_device_count, SEATS);
 }
