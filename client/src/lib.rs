@@ -13,6 +13,10 @@
 //!   that does not verify is [`Error::Unverified`], never a refusal the app would act on.
 //! - **Floating leases.** [`Client::lease`] checks one out and heartbeats it in the
 //!   background; dropping the [`FloatingLease`] checks it in.
+//! - **Pre-registered devices.** [`Client::registered_device`] then
+//!   [`Client::device_activate`] with the serial and secret give a client that calls with the
+//!   device's session (`Authorization: Session`), never a license key; a device that kept its
+//!   token starts from [`Client::with_session`].
 //! - **Offline.** [`Client::offline`] fetches an envelope; [`open_offline`] opens it with
 //!   `licentia-verify` (binding, window, clock watermark). With a [`Cache`] file
 //!   ([`Client::with_cache`]) the newest envelope, the key set and the watermark are kept
@@ -45,9 +49,9 @@ use licentia_core::crypto::{
     VerifyError, open,
 };
 use licentia_core::model::{
-    ConsumeRequest, DeactivationData, DeviceHeartbeatData, FloatingBorrowData,
-    FloatingCheckoutData, FloatingLeaseData, FloatingLeaseRequest, RuntimeBindingRequest,
-    RuntimeEntitlementData, TelemetryRecord,
+    ConsumeRequest, DeactivationData, DeviceActivationData, DeviceHeartbeatData,
+    FloatingBorrowData, FloatingCheckoutData, FloatingLeaseData, FloatingLeaseRequest,
+    RuntimeBindingRequest, RuntimeEntitlementData, TelemetryRecord,
 };
 use licentia_core::rules::Binding;
 use serde::Serialize;
@@ -135,15 +139,30 @@ pub struct Client {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     http: reqwest::Client,
     base: url::Url,
+    /// The license key, or a registered device's session token (empty before it activates);
+    /// also what offline envelopes are sealed to.
     license_key: String,
+    /// `License` or `Session`.
+    scheme: &'static str,
     keys: RwLock<Option<PublicKeySet>>,
     pinned: bool,
     retry: Retry,
     cache: Option<Cache>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The credential is a secret: never in a log line.
+        f.debug_struct("Inner")
+            .field("base", &self.base.as_str())
+            .field("scheme", &self.scheme)
+            .field("pinned", &self.pinned)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What one attempt got.
@@ -160,6 +179,31 @@ impl Client {
     ///
     /// A base URL that is not http(s); a TLS setup reqwest refuses.
     pub fn new(base_url: &str, license_key: &str) -> Result<Self, Error> {
+        Self::with_credential(base_url, "License", license_key)
+    }
+
+    /// A client of a pre-registered device that has its session token already (from an
+    /// earlier [`Client::device_activate`]): `Authorization: Session <token>`, never a license
+    /// key. Offline envelopes it fetches are sealed to the token: keep it with them.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::new`].
+    pub fn with_session(base_url: &str, session_token: &str) -> Result<Self, Error> {
+        Self::with_credential(base_url, "Session", session_token)
+    }
+
+    /// A client of a pre-registered device before it activates: only
+    /// [`Client::device_activate`] is of use until then.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::new`].
+    pub fn registered_device(base_url: &str) -> Result<Self, Error> {
+        Self::with_credential(base_url, "Session", "")
+    }
+
+    fn with_credential(base_url: &str, scheme: &'static str, secret: &str) -> Result<Self, Error> {
         let base = url::Url::parse(base_url).map_err(|e| Error::Invalid(e.to_string()))?;
         if !matches!(base.scheme(), "http" | "https") {
             return Err(Error::Invalid(
@@ -177,13 +221,54 @@ impl Client {
             inner: Arc::new(Inner {
                 http,
                 base,
-                license_key: license_key.to_owned(),
+                license_key: secret.to_owned(),
+                scheme,
                 keys: RwLock::new(None),
                 pinned: false,
                 retry: Retry::default(),
                 cache: None,
             }),
         })
+    }
+
+    /// Activates this pre-registered device with its serial and secret (no license key):
+    /// answers the verified activation and a client using the session it carries. Activating
+    /// again from the same device keeps its seat and replaces the session.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Status`] 401 for an unknown serial or a wrong secret; [`Error::Refused`]
+    /// (`REGISTRATION_BOUND`, `ACTIVATION_LIMIT_REACHED`, …); as [`Client::activate`].
+    pub async fn device_activate(
+        &self,
+        serial: &str,
+        device_secret: &str,
+        device: &RuntimeBindingRequest,
+    ) -> Result<(Client, Verified<DeviceActivationData>), Error> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            serial: &'a str,
+            device_secret: &'a str,
+            #[serde(flatten)]
+            device: &'a RuntimeBindingRequest,
+        }
+        let body = Body {
+            serial,
+            device_secret,
+            device,
+        };
+        let answer = self
+            .call_path("/api/v1/device/activate", &body, false, false)
+            .await?;
+        let verified = self
+            .verify(|| Unverified::<DeviceActivationData>::from_envelope_json(&answer))
+            .await?;
+        let token = verified.data().session.token.clone();
+        let client = self.rebuild_ref(|i| {
+            i.license_key = token;
+            i.scheme = "Session";
+        });
+        Ok((client, verified))
     }
 
     /// The same client verifying with `keys` only (never fetched, never refreshed).
@@ -244,11 +329,16 @@ impl Client {
     }
 
     fn rebuild(self, change: impl FnOnce(&mut Inner)) -> Self {
+        self.rebuild_ref(change)
+    }
+
+    fn rebuild_ref(&self, change: impl FnOnce(&mut Inner)) -> Self {
         let i = &self.inner;
         let mut inner = Inner {
             http: i.http.clone(),
             base: i.base.clone(),
             license_key: i.license_key.clone(),
+            scheme: i.scheme,
             keys: RwLock::new(i.keys.try_read().ok().and_then(|k| k.clone())),
             pinned: i.pinned,
             retry: i.retry,
@@ -629,7 +719,19 @@ impl Client {
         body: &B,
         idempotent: bool,
     ) -> Result<Vec<u8>, Error> {
-        let url = self.url(&format!("/api/v1/license/{op}"))?;
+        self.call_path(&format!("/api/v1/license/{op}"), body, idempotent, true)
+            .await
+    }
+
+    /// [`Self::call`] of `path`, with the credential header when `authorized`.
+    async fn call_path<B: Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+        idempotent: bool,
+        authorized: bool,
+    ) -> Result<Vec<u8>, Error> {
+        let url = self.url(path)?;
         let idempotency_key = idempotent.then(new_idempotency_key).transpose()?;
         let payload = serde_json::to_vec(body).map_err(|e| Error::Invalid(e.to_string()))?;
         let retry = self.inner.retry;
@@ -646,12 +748,14 @@ impl Client {
                 .inner
                 .http
                 .post(url.clone())
-                .header(
-                    "Authorization",
-                    format!("License {}", self.inner.license_key),
-                )
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(payload.clone());
+            if authorized {
+                req = req.header(
+                    "Authorization",
+                    format!("{} {}", self.inner.scheme, self.inner.license_key),
+                );
+            }
             if let Some(key) = &idempotency_key {
                 req = req.header("Idempotency-Key", key);
             }

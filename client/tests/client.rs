@@ -11,6 +11,7 @@ use licentia_client::{Cache, Client, Entitlement, Error, Retry, open_offline};
 use licentia_core::crypto::VerifyError;
 use licentia_core::engine::Actor;
 use licentia_core::model::{LicenseStatus, RuntimeBindingRequest};
+use licentia_core::store::LicenseStore;
 use licentia_server::{App, Config, serve_app};
 use licentia_storage_memory::MemoryStore;
 use serde_json::{Value, json};
@@ -615,5 +616,79 @@ async fn a_borrowed_seat_opens_offline_and_returns_early() {
             .refusal_code(),
         Some("INVALID_FIELD"),
         "longer than the policy allows"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registered_device_activates_and_works_with_its_session_alone() {
+    let s = server().await;
+    let license = s
+        .app
+        .engine()
+        .store()
+        .list_licenses(&Default::default())
+        .await
+        .unwrap()
+        .remove(0);
+    let reg = s
+        .app
+        .engine()
+        .register_device(
+            &Actor::system(),
+            license.id.as_str(),
+            licentia_core::model::DeviceRegistrationRequest {
+                serial: "SN-7".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let fresh = Client::registered_device(&s.url).unwrap();
+    let wrong = fresh
+        .device_activate(
+            "SN-7",
+            "dsk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            &device("fp-r"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(wrong, Error::Status { status: 401, .. }),
+        "{wrong:?}"
+    );
+    let (client, activated) = fresh
+        .device_activate("SN-7", &reg.device_secret, &device("fp-r"))
+        .await
+        .unwrap();
+    assert_eq!(activated.data().activation.license_id, license.id);
+    // The session alone: the license key is never sent.
+    let v = client.validate(&device("fp-r")).await.unwrap();
+    assert_eq!(v.data().device_id, activated.data().activation.device_id);
+    let envelope = client.offline(&device("fp-r")).await.unwrap();
+    let keys = client.keys().await.unwrap();
+    let token = &activated.data().session.token;
+    open_offline(
+        &envelope,
+        token,
+        &keys,
+        &device("fp-r"),
+        chrono::Utc::now(),
+        None,
+    )
+    .expect("sealed to the session token");
+    assert_eq!(
+        client
+            .validate(&device("fp-other"))
+            .await
+            .unwrap_err()
+            .refusal_code(),
+        Some("SESSION_DEVICE_MISMATCH")
+    );
+    // A device that kept its token starts from it.
+    let again = Client::with_session(&s.url, token).unwrap();
+    again.check(&device("fp-r")).await.unwrap();
+    assert!(
+        !format!("{again:?}").contains(token.as_str()),
+        "no secret in Debug"
     );
 }
