@@ -438,22 +438,29 @@ async function createLicense(v) {
 
 async function licensePage(id) {
   const base = `/api/v1/licenses/${encodeURIComponent(id)}`;
-  const [license, devices, features, leases, telemetry] = await Promise.all([
+  const [license, devices, features, leases, telemetry, registrations] = await Promise.all([
     get(base), get(`${base}/devices?limit=200`), get(`${base}/features?limit=200`), get(`${base}/leases`),
-    get(`${base}/telemetry?limit=50`)]);
+    get(`${base}/telemetry?limit=50`), get(`${base}/device-registrations?limit=200`)]);
   let policy = null;
   if (can('product:read')) policy = await optional(get(`/api/v1/policies/${encodeURIComponent(license.policy_id)}`));
   const again = () => licensePage(id);
-  const act = (label, path, body, question, name) => h('button', { type: 'button', 'aria-label': name, onclick: async () => {
+  const act = (label, path, body, question, name, method = 'POST') => h('button', { type: 'button', 'aria-label': name, onclick: async () => {
     if (!window.confirm(question)) return;
     try {
-      await post(path, body);
+      await api(method, path, body);
       await again();
       say(`${label}: done.`, 'info');
     } catch (e) {
       report(e);
     }
   } }, label);
+  const regs = `${base}/device-registrations`;
+  const registrationActions = (r) => (can('device:write')
+    ? [r.session ? act('End session', `${regs}/${encodeURIComponent(r.id)}/session`, undefined,
+      `End the session of ${r.serial}? The device must activate again.`, `End session ${r.serial}`, 'DELETE') : null,
+    ' ', act('Delete', `${regs}/${encodeURIComponent(r.id)}`, undefined,
+      `Delete the registration of ${r.serial}? Its serial and secret stop working.`, `Delete ${r.serial}`, 'DELETE')]
+    : '—');
   const deviceActions = (d) => (can('device:write') && d.status === 'active'
     ? [act('Reset', `${base}/devices/${encodeURIComponent(d.id)}/reset`, undefined,
       `Reset device ${d.fingerprint || d.id}? It frees its seat.`, `Reset ${d.fingerprint || d.id}`), ' ',
@@ -499,6 +506,24 @@ async function licensePage(id) {
       table(['Fingerprint', 'Hostname', 'Status', 'Last seen', 'Actions'], devices.map((d) => [
         d.fingerprint || d.binding_key, d.hostname || '—', d.status, when(d.last_seen_at), deviceActions(d)]),
       'Devices')),
+    h('section', { 'aria-label': 'Registered devices' }, h('h2', {}, 'Registered devices'),
+      can('device:write') && form('Register a device', [field('Serial', { name: 'serial', required: true }),
+        field('Manufacturer (optional)', { name: 'manufacturer' }), field('Model (optional)', { name: 'model' })],
+      'Register', async (v) => {
+        const body = { serial: v.serial };
+        if (v.manufacturer.trim()) body.manufacturer = v.manufacturer;
+        if (v.model.trim()) body.model = v.model;
+        const created = await post(regs, body);
+        await again();
+        $('new-device-secret').replaceChildren(shownOnce('Device secret (shown once)',
+          `Put it on device ${created.registration.serial}: it is stored hashed and cannot be shown again.`,
+          created.device_secret, 'device-secret'));
+        say('Device registered.', 'info');
+      }),
+      h('div', { id: 'new-device-secret' }),
+      table(['Serial', 'Manufacturer', 'Model', 'Device', 'Session until', 'Actions'], registrations.map((r) => [r.serial,
+        r.manufacturer || '—', r.model || '—', r.device_id || 'not activated', r.session ? when(r.session.expires_at) : '—',
+        registrationActions(r)]), 'Registered devices')),
     h('section', { 'aria-label': 'Floating leases' }, h('h2', {}, 'Floating leases'),
       table(['Device', 'Pool', 'App version', 'Checked out', 'Last heartbeat', 'Expires'], leases.map((l) => [
         l.binding_key, l.feature_code || 'license', l.app_version || '—', when(l.checked_out_at),

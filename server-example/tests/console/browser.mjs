@@ -183,6 +183,35 @@ try {
   check(await telemetry.getByRole('cell', { name: /unknown member "cpu"/ }).isVisible(),
     'a record off the schema is flagged with its problems');
   check(await telemetry.locator('b').count() === 0, 'telemetry text made no element');
+  // A pre-registered device: registered from the page, its secret shown once, activated
+  // by serial and secret, its session ended and the registration deleted from the page.
+  await page.getByLabel('Serial', { exact: true }).fill('SN-CONSOLE-1');
+  await page.getByLabel('Model (optional)', { exact: true }).fill('<i>Edge</i>');
+  await page.getByRole('button', { name: 'Register', exact: true }).click();
+  const secretBox = page.locator('#device-secret');
+  await secretBox.waitFor();
+  const deviceSecret = (await secretBox.textContent()).trim();
+  check(deviceSecret.startsWith('dsk_'), `the device secret is shown once (${deviceSecret.slice(0, 8)}…)`);
+  const registered = page.getByRole('region', { name: 'Registered devices' });
+  check(await registered.getByRole('cell', { name: '<i>Edge</i>', exact: true }).isVisible(), 'the model is text');
+  const activated = await fetch(`${base}/api/v1/device/activate`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ serial: 'SN-CONSOLE-1', device_secret: deviceSecret, fingerprint: 'console-registered-1' }),
+  });
+  check(activated.status === 200, `the registered device activates with serial and secret (${activated.status})`);
+  await page.reload();
+  await page.getByRole('button', { name: 'End session SN-CONSOLE-1' }).click();
+  await page.getByRole('alert').filter({ hasText: 'End session: done.' }).waitFor();
+  check(!(await page.getByRole('button', { name: 'End session SN-CONSOLE-1' }).count()), 'End session ended the session');
+  check(!(await page.content()).includes(deviceSecret), 'the device secret is not shown again');
+  await page.getByRole('button', { name: 'Delete SN-CONSOLE-1' }).click();
+  await page.getByRole('alert').filter({ hasText: 'Delete: done.' }).waitFor();
+  check(!(await registered.getByRole('cell', { name: 'SN-CONSOLE-1', exact: true }).count()), 'Delete removed the registration');
+  // The device it activated keeps its seat until it is reset.
+  await page.getByRole('button', { name: 'Reset console-registered-1' }).click();
+  await page.getByRole('row', { name: /console-registered-1/ }).getByRole('cell', { name: 'reset', exact: true }).waitFor();
+  check(true, 'the registered device was reset, freeing its seat');
   await screenshots(page, 'license');
   await api(key, 'POST', '/api/v1/license/activate', { fingerprint: 'console-device-2' }, 'License');
   await page.reload();
