@@ -17,6 +17,8 @@
 //!   [`Client::device_activate`] with the serial and secret give a client that calls with the
 //!   device's session (`Authorization: Session`), never a license key; a device that kept its
 //!   token starts from [`Client::with_session`].
+//! - **Air-gapped devices.** [`air_gap`] writes the request file, opens the envelope file
+//!   management answers, and signs the release file.
 //! - **Offline.** [`Client::offline`] fetches an envelope; [`open_offline`] opens it with
 //!   `licentia-verify` (binding, window, clock watermark). With a [`Cache`] file
 //!   ([`Client::with_cache`]) the newest envelope, the key set and the watermark are kept
@@ -36,6 +38,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod air_gap;
 mod cache;
 mod lease;
 

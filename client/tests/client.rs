@@ -692,3 +692,55 @@ async fn a_registered_device_activates_and_works_with_its_session_alone() {
         "no secret in Debug"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_air_gapped_device_activates_opens_and_releases_by_files() {
+    use licentia_client::air_gap;
+    let s = server().await;
+    let license = s
+        .app
+        .engine()
+        .store()
+        .list_licenses(&Default::default())
+        .await
+        .unwrap()
+        .remove(0);
+    let now = chrono::Utc::now();
+    let request = air_gap::activation_request(&s.key, &device("plant-9"), now).unwrap();
+    assert!(air_gap::activation_request("not-a-key", &device("plant-9"), now).is_err());
+    // What management does with the file (the server's engine, as its route would).
+    let call = licentia_core::engine::ManagementCall {
+        idempotency_key: None,
+        request_id: "req",
+    };
+    let answered = s
+        .app
+        .engine()
+        .offline_activate(&Actor::system(), call, license.id.as_str(), &request.file)
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_slice(&answered.body).unwrap();
+    let file: licentia_core::crypto::air_gap::OfflineActivationFile =
+        serde_json::from_value(body["data"].clone()).unwrap();
+    let client = Client::new(&s.url, &s.key).unwrap();
+    let keys = client.keys().await.unwrap();
+    let opened =
+        air_gap::open_activation(&file, &s.key, &keys, &device("plant-9"), now, None).unwrap();
+    assert_eq!(opened.data().entitlement.device_id, file.device_id);
+    // The release key survives a restart through its seed.
+    let kept = licentia_core::crypto::air_gap::ReleaseKey::from_seed_base64(
+        &request.release_key.seed_base64(),
+    )
+    .unwrap();
+    let release = air_gap::release_file(&kept, &file, now).unwrap();
+    let device = s
+        .app
+        .engine()
+        .offline_release(&Actor::system(), license.id.as_str(), &release)
+        .await
+        .unwrap();
+    assert_eq!(
+        device.status,
+        licentia_core::model::DeviceStatus::Deactivated
+    );
+}

@@ -738,6 +738,7 @@ pub fn device(
         last_seen_at: created_at,
         last_validated_at: None,
         offline_until: None,
+        release_key: None,
         metadata: metadata(n),
         created_at,
         updated_at: created_at,

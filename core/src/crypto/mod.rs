@@ -13,9 +13,10 @@
 //! | [`canonical`] | the exact JSON bytes that get signed: compact, declared order, ASCII-only, integers only |
 //! | [`signing`] | Ed25519 [`KeyRing`] with rotation, [`PublicKeySet`], [`Signed`], and the [`Unverified`] → [`Verified`] typestate |
 //! | [`offline`] | offline envelopes: HKDF-SHA256 + AES-256-GCM around a signed entitlement, with skew tolerance and a clock watermark |
-//! | [`secrets`] | license keys, management tokens, lease tokens and webhook secrets; [`SecretHash`] |
+//! | [`secrets`] | license keys, management tokens, lease tokens, device secrets, session tokens and webhook secrets; [`SecretHash`] |
 //! | [`webhook`] | the `Licentia-Signature` header |
 //! | [`refusal`] | signed runtime refusals |
+//! | [`air_gap`] | air-gapped activation request and release files |
 //! | [`error`] | the error enums; crypto failures are opaque |
 //!
 //! Golden vectors generated from a fixed seed live in `core/tests/vectors/` with a README
@@ -56,6 +57,7 @@
 //! assert_eq!(verified.data()["note"], "é");
 //! ```
 
+pub mod air_gap;
 pub mod canonical;
 mod encoding;
 pub mod error;

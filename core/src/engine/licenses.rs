@@ -372,7 +372,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     /// The id of `device` on `license` and an aggregate query that loads it whatever its
     /// status: an aggregate holds the active devices only, and a deactivated or reset device
     /// can still be blacklisted (or reset again, which changes nothing).
-    async fn device_query(
+    pub(super) async fn device_query(
         &self,
         license: &str,
         device: &str,
@@ -532,7 +532,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
 
 /// Rules report a missing device or assignment as a denial of kind `NotFound`; management
 /// callers get them as plain `NotFound`.
-fn map_not_found(e: EngineError) -> EngineError {
+pub(super) fn map_not_found(e: EngineError) -> EngineError {
     match &e {
         EngineError::Denied(d) if d.has(DenialCode::DeviceNotFound) => {
             EngineError::NotFound { entity: "device" }

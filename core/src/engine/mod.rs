@@ -48,6 +48,7 @@
 //! client may retry a refused request with the same key once the refusal's cause is gone.
 
 mod access;
+mod air_gap;
 mod catalog;
 mod clock;
 mod commerce;

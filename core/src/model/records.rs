@@ -426,6 +426,11 @@ pub struct Device {
     /// releases it before then (it may be working offline with a valid license).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offline_until: Option<DateTime<Utc>>,
+    /// An air-gapped device's release key (Ed25519, public, base64), from its activation
+    /// request: its signed release file frees the seat
+    /// ([`air_gap`](crate::crypto::air_gap)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_key: Option<String>,
     pub metadata: Metadata,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

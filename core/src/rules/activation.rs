@@ -100,6 +100,7 @@ pub fn activate(
             last_seen_at: now,
             last_validated_at: None,
             offline_until: None,
+            release_key: None,
             metadata: Metadata::new(),
             created_at: now,
             updated_at: now,
@@ -304,7 +305,10 @@ pub(crate) fn release(
     }
 }
 
-fn find_device<'a>(agg: &'a LicenseAggregate, id: &DeviceId) -> Result<&'a Device, Denial> {
+pub(crate) fn find_device<'a>(
+    agg: &'a LicenseAggregate,
+    id: &DeviceId,
+) -> Result<&'a Device, Denial> {
     agg.devices.iter().find(|d| &d.id == id).ok_or_else(|| {
         Denial::one(DenialReason::new(
             DenialCode::DeviceNotFound,

@@ -17,12 +17,14 @@
 //! | [`version`] | `app_version` eligibility |
 //! | [`lifecycle`] | create, renew, suspend, reinstate, revoke, transfer, feature assignment |
 //! | [`offline`] | offline license payloads |
+//! | [`air_gap`] | activation and release by files, for devices that never reach the server |
 //! | [`policy`] | policy defaults and validation |
 //! | [`telemetry`] | whether a telemetry record follows the documented schema |
 //! | [`delivery`] | webhook retries, endpoint pauses and disabling |
 
 pub mod activation;
 mod aggregate;
+pub mod air_gap;
 mod binding;
 pub mod delivery;
 mod denial;

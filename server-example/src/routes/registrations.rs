@@ -1,15 +1,18 @@
-//! Device registrations (an extension): serials registered on a license, their secrets shown
-//! once, their sessions ended by management. The device's own call is
-//! `POST /api/v1/device/activate` (with the runtime operations).
+//! Devices management brings in (extensions): registrations (serials registered on a license,
+//! their secrets shown once, their sessions ended by management; the device's own call is
+//! `POST /api/v1/device/activate`, with the runtime operations), and air-gapped activation by
+//! request and release files.
 
 use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
+use licentia_core::crypto::air_gap::{ActivationRequestFile, ReleaseFile};
+use licentia_core::engine::ManagementCall;
 use licentia_core::model::DeviceRegistrationRequest;
 use licentia_core::store::Store;
 
-use super::{ListQuery, created, no_content, ok};
+use super::{ListQuery, created, no_content, ok, stored};
 use crate::auth::Auth;
 use crate::auth::scope::{DeviceWrite, LicenseRead};
 use crate::error::ApiError;
@@ -33,6 +36,48 @@ pub(super) fn routes<S: Store + 'static>() -> Router<App<S>> {
             "/api/v1/licenses/{id}/device-registrations/{registration_id}/session",
             delete(end_session::<S>),
         )
+        .route(
+            "/api/v1/licenses/{id}/offline-activations",
+            post(offline_activate::<S>),
+        )
+        .route(
+            "/api/v1/licenses/{id}/offline-releases",
+            post(offline_release::<S>),
+        )
+}
+
+/// The request file in, the envelope file out; the file's nonce makes it idempotent.
+async fn offline_activate<S: Store + 'static>(
+    State(app): State<App<S>>,
+    auth: Auth<DeviceWrite>,
+    rid: RequestId,
+    Path(id): Path<String>,
+    Json(file): Json<ActivationRequestFile>,
+) -> R {
+    let call = ManagementCall {
+        idempotency_key: None,
+        request_id: rid.as_str(),
+    };
+    let r = app
+        .engine()
+        .offline_activate(&auth.actor, call, &id, &file)
+        .await?;
+    Ok(stored(r.body, r.replayed))
+}
+
+async fn offline_release<S: Store + 'static>(
+    State(app): State<App<S>>,
+    auth: Auth<DeviceWrite>,
+    rid: RequestId,
+    Path(id): Path<String>,
+    Json(file): Json<ReleaseFile>,
+) -> R {
+    ok(
+        &rid,
+        &app.engine()
+            .offline_release(&auth.actor, &id, &file)
+            .await?,
+    )
 }
 
 async fn register<S: Store + 'static>(

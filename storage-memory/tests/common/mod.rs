@@ -147,6 +147,7 @@ pub(crate) fn device(license: &License, n: u32, status: DeviceStatus, binding: &
         last_seen_at: at(n.into()),
         last_validated_at: None,
         offline_until: None,
+        release_key: None,
         metadata: Metadata::new(),
         created_at: at(n.into()),
         updated_at: at(n.into()),
