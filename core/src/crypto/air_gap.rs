@@ -338,3 +338,33 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod golden {
+    use super::*;
+
+    /// A release signed with a fixed seed: the format's bytes, fixed. A change here breaks
+    /// every release file already written by devices in the field.
+    #[test]
+    fn a_release_signature_is_stable() {
+        let key =
+            ReleaseKey::from_seed_base64("AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=").unwrap();
+        let file = ReleaseFile::sign(
+            &key,
+            "lic_golden".parse().unwrap(),
+            "dev_golden".parse().unwrap(),
+            "2026-12-01T10:00:00Z".parse().unwrap(),
+        )
+        .unwrap();
+        let message = claims_bytes(&file.license_id, &file.device_id, file.released_at).unwrap();
+        assert_eq!(
+            String::from_utf8(message).unwrap(),
+            r#"{"format":"licentia-offline-release/1","license_id":"lic_golden","device_id":"dev_golden","released_at":"2026-12-01T10:00:00Z"}"#
+        );
+        assert_eq!(file.signature, GOLDEN_SIGNATURE);
+        file.verify(&key.public_base64()).unwrap();
+    }
+
+    const GOLDEN_SIGNATURE: &str =
+        "iHwZCmcIq4SdFliG0xl4OANN0uovGI28DMZEq+1bP+J9QtAnZSNtSZOEi+t5Y3enHKNh1jEx+NbZeoCnx1BKCw==";
+}
