@@ -111,7 +111,8 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
 /// Longest accepted `Idempotency-Key`.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
-/// The `Idempotency-Key` header, required (400 `IDEMPOTENCY_KEY_REQUIRED` when missing).
+/// The `Idempotency-Key` header, required (400 `IDEMPOTENCY_KEY_REQUIRED` when missing); as
+/// `Option<IdempotencyKey>`, optional (still 400 when malformed).
 #[derive(Debug, Clone)]
 pub struct IdempotencyKey(pub String);
 
@@ -139,5 +140,18 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
                 ),
             )),
         }
+    }
+}
+
+impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, ApiError> {
+        if !parts.headers.contains_key("idempotency-key") {
+            return Ok(None);
+        }
+        <Self as FromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+            .map(Some)
     }
 }

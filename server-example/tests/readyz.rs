@@ -30,6 +30,20 @@ impl<S: LicenseStore> LicenseStore for Flaky<S> {
     ) -> impl Future<Output = StoreResult<()>> + Send {
         self.inner.insert_license(license, events)
     }
+    fn insert_licenses(
+        &self,
+        licenses: &[License],
+        events: Vec<NewEvent>,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.insert_licenses(licenses, events, idempotency)
+    }
+    fn find_idempotency(
+        &self,
+        key: &IdempotencyKey,
+    ) -> impl Future<Output = StoreResult<Option<IdempotencyRecord>>> + Send {
+        self.inner.find_idempotency(key)
+    }
     fn get_license(&self, id: &LicenseId) -> impl Future<Output = StoreResult<License>> + Send {
         self.inner.get_license(id)
     }

@@ -8,8 +8,8 @@ use licentia_core::rules::{
     LicenseAggregate, Mutation, VersionCatalogView, device_heartbeat, version,
 };
 use licentia_core::store::{
-    AggregateQuery, Decision, IdempotencyRecord, LicenseQuery, LicenseSelector, LicenseStore,
-    Limit, Loaded, NewEvent, StoreError, StoreResult, TouchRecord,
+    AggregateQuery, Decision, IdempotencyKey, IdempotencyRecord, LicenseQuery, LicenseSelector,
+    LicenseStore, Limit, Loaded, NewEvent, StoreError, StoreResult, TouchRecord,
 };
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -91,6 +91,51 @@ impl MemoryStore {
             state.license = license;
         }
         self.inner.events.lock().append(events);
+    }
+
+    /// Inserts `licenses` with `events` and `idempotency`, all or none.
+    fn insert_all(
+        &self,
+        licenses: &[License],
+        events: Vec<NewEvent>,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> StoreResult<()> {
+        let catalog = self.inner.catalog.read();
+        for license in licenses {
+            catalog.check_license_refs(license, None)?;
+        }
+        let mut index = self.inner.licenses.write();
+        let (mut ids, mut hashes) = (HashSet::new(), HashSet::new());
+        for license in licenses {
+            if index.by_id.contains_key(&license.id) || !ids.insert(&license.id) {
+                return Err(StoreError::already_exists("license", "id"));
+            }
+            if index.by_key.contains_key(&license.key_hash) || !hashes.insert(license.key_hash) {
+                return Err(StoreError::already_exists("license", "key_hash"));
+            }
+        }
+        let mut records = self.inner.idempotency.lock();
+        if let Some(record) = &idempotency
+            && records.contains_key(&record.key)
+        {
+            return Err(StoreError::already_exists("idempotency_record", "key"));
+        }
+        let mut log = self.inner.events.lock();
+        for license in licenses {
+            index.by_key.insert(license.key_hash, license.id.clone());
+            index.by_id.insert(
+                license.id.clone(),
+                LicenseEntry {
+                    row: RwLock::new(license.clone()),
+                    cell: Arc::new(LicenseCell::new(license.clone())),
+                },
+            );
+        }
+        if let Some(record) = idempotency {
+            records.insert(record.key.clone(), record);
+        }
+        log.append(events);
+        Ok(())
     }
 
     /// Validates `decision` against the locked `state` and applies it, all or nothing.
@@ -323,26 +368,23 @@ fn load(
 
 impl LicenseStore for MemoryStore {
     async fn insert_license(&self, license: &License, events: Vec<NewEvent>) -> StoreResult<()> {
-        let catalog = self.inner.catalog.read();
-        catalog.check_license_refs(license, None)?;
-        let mut index = self.inner.licenses.write();
-        if index.by_id.contains_key(&license.id) {
-            return Err(StoreError::already_exists("license", "id"));
-        }
-        if index.by_key.contains_key(&license.key_hash) {
-            return Err(StoreError::already_exists("license", "key_hash"));
-        }
-        let mut log = self.inner.events.lock();
-        index.by_key.insert(license.key_hash, license.id.clone());
-        index.by_id.insert(
-            license.id.clone(),
-            LicenseEntry {
-                row: RwLock::new(license.clone()),
-                cell: Arc::new(LicenseCell::new(license.clone())),
-            },
-        );
-        log.append(events);
-        Ok(())
+        self.insert_all(std::slice::from_ref(license), events, None)
+    }
+
+    async fn insert_licenses(
+        &self,
+        licenses: &[License],
+        events: Vec<NewEvent>,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> StoreResult<()> {
+        self.insert_all(licenses, events, idempotency)
+    }
+
+    async fn find_idempotency(
+        &self,
+        key: &IdempotencyKey,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        Ok(self.inner.idempotency.lock().get(key).cloned())
     }
 
     async fn get_license(&self, id: &LicenseId) -> StoreResult<License> {

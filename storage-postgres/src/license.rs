@@ -11,8 +11,8 @@ use licentia_core::model::{
 use licentia_core::rules::version::precedence_key;
 use licentia_core::rules::{LicenseAggregate, Mutation, VersionCatalogView};
 use licentia_core::store::{
-    AggregateQuery, Decision, IdempotencyRecord, LicenseQuery, LicenseSelector, LicenseStore,
-    Limit, Loaded, NewEvent, StoreError, StoreResult, TouchRecord,
+    AggregateQuery, Decision, IdempotencyKey, IdempotencyRecord, LicenseQuery, LicenseSelector,
+    LicenseStore, Limit, Loaded, NewEvent, StoreError, StoreResult, TouchRecord,
 };
 use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
@@ -551,6 +551,112 @@ impl LicenseStore for PostgresStore {
         self.commit(tx, events).await
     }
 
+    async fn insert_licenses(
+        &self,
+        licenses: &[License],
+        events: Vec<NewEvent>,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        if !licenses.is_empty() {
+            let ids = |f: fn(&License) -> Option<&str>| licenses.iter().map(f).collect::<Vec<_>>();
+            sqlx::query(
+                "INSERT INTO licenses (id, product_id, policy_id, customer_id, order_id, \
+                                       subscription_id, key_hash, status, expires_at, \
+                                       last_validated_at, created_at, body) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                                      $6::text[], $7::bytea[], $8::text[], $9::timestamptz[], \
+                                      $10::timestamptz[], $11::timestamptz[], $12::jsonb[])",
+            )
+            .bind(ids(|l| Some(l.id.as_str())))
+            .bind(ids(|l| Some(l.product_id.as_str())))
+            .bind(ids(|l| Some(l.policy_id.as_str())))
+            .bind(ids(|l| l.customer_id.as_ref().map(|x| x.as_str())))
+            .bind(ids(|l| l.order_id.as_ref().map(|x| x.as_str())))
+            .bind(ids(|l| l.subscription_id.as_ref().map(|x| x.as_str())))
+            .bind(
+                licenses
+                    .iter()
+                    .map(|l| l.key_hash.as_bytes().to_vec())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(ids(|l| Some(l.status.as_str())))
+            .bind(licenses.iter().map(|l| l.expires_at).collect::<Vec<_>>())
+            .bind(
+                licenses
+                    .iter()
+                    .map(|l| l.last_validated_at)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(licenses.iter().map(|l| l.created_at).collect::<Vec<_>>())
+            .bind(licenses.iter().map(Json).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        }
+        if let Some(r) = idempotency {
+            // The answer may hold secrets (keys shown once): sealed when a master key is set.
+            let (sealed, body) = match &self.master {
+                Some(master) => (true, master.seal_secret(&idempotency_aad(&r.key), &r.body)),
+                None => (false, r.body.clone()),
+            };
+            sqlx::query(
+                "INSERT INTO idempotency_records \
+                     (scope, key, request_hash, status, body, created_at, sealed) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(r.key.scope.as_str())
+            .bind(r.key.key.as_str())
+            .bind(&r.request_hash[..])
+            .bind(i32::from(r.status))
+            .bind(body)
+            .bind(r.created_at)
+            .bind(sealed)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        }
+        self.commit(tx, events).await
+    }
+
+    async fn find_idempotency(
+        &self,
+        key: &IdempotencyKey,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        let mut conn = self.conn().await?;
+        let row: Option<IdempotencyRow> = sqlx::query_as(
+            "SELECT request_hash, status, body, created_at, sealed FROM idempotency_records \
+             WHERE scope = $1 AND key = $2",
+        )
+        .bind(key.scope.as_str())
+        .bind(key.key.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map)?;
+        let Some((request_hash, status, body, created_at, sealed)) = row else {
+            return Ok(None);
+        };
+        let body = match (sealed, &self.master) {
+            (false, _) => body,
+            (true, Some(master)) => master
+                .open_secret(&idempotency_aad(key), &body)
+                .map_err(crate::error::backend)?
+                .to_vec(),
+            (true, None) => {
+                return Err(StoreError::Backend {
+                    source: "a sealed idempotency record read without LICENTIA_MASTER_KEY".into(),
+                });
+            }
+        };
+        Ok(Some(IdempotencyRecord {
+            key: key.clone(),
+            request_hash: hash_bytes(&request_hash)?,
+            status: u16::try_from(status).map_err(crate::error::backend)?,
+            body,
+            created_at,
+        }))
+    }
+
     async fn get_license(&self, id: &LicenseId) -> StoreResult<License> {
         let mut conn = self.conn().await?;
         let row: Option<LicenseRow> =
@@ -858,4 +964,12 @@ impl LicenseStore for PostgresStore {
         )
         .await
     }
+}
+
+/// An idempotency record's columns: request hash, status, body, created at, sealed.
+type IdempotencyRow = (Vec<u8>, i32, Vec<u8>, DateTime<Utc>, bool);
+
+/// The associated data a sealed idempotency body is bound to.
+fn idempotency_aad(key: &IdempotencyKey) -> String {
+    format!("idempotency:{}:{}", key.scope, key.key)
 }

@@ -175,3 +175,71 @@ async fn webhook_secrets_are_sealed_and_clear_ones_sealed_at_start() {
     assert!(wrong.get_webhook(&old.webhook.id).await.is_err());
     assert!(plain.get_webhook(&new.webhook.id).await.is_err());
 }
+
+#[tokio::test]
+async fn bulk_answers_holding_license_keys_are_sealed() {
+    use licentia_core::engine::ManagementCall;
+    use licentia_core::engine::requests::{LicenseCreate, ProductCreate};
+    use licentia_core::model::{LicenseType, PolicyDraft};
+
+    let options = fresh_database().await;
+    let e = start(
+        store_on(options.clone()).await.with_master_key(master(7)),
+        1,
+    )
+    .await
+    .unwrap();
+    let admin = Actor::system();
+    let product = e
+        .create_product(
+            &admin,
+            ProductCreate {
+                name: "Editor".into(),
+                code: "editor".into(),
+                metadata: None,
+            },
+        )
+        .await
+        .unwrap();
+    let policy = e
+        .create_policy(
+            &admin,
+            product.id.as_str(),
+            PolicyDraft {
+                name: Some("Pro".into()),
+                code: Some("pro".into()),
+                license_type: Some(LicenseType::Perpetual),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let call = ManagementCall {
+        idempotency_key: Some("order-7"),
+        request_id: "req",
+    };
+    let req = LicenseCreate {
+        product_id: product.id.to_string(),
+        policy_id: policy.id.to_string(),
+        ..Default::default()
+    };
+    let first = e
+        .create_license_once(&admin, call, req.clone())
+        .await
+        .unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&first.body).unwrap();
+    let key = shown["data"]["license_key"].as_str().unwrap().to_owned();
+    let (sealed, body): (bool, Vec<u8>) =
+        sqlx::query_as("SELECT sealed, body FROM idempotency_records WHERE key = 'order-7'")
+            .fetch_one(store_on(options.clone()).await.pool())
+            .await
+            .unwrap();
+    assert!(sealed, "sealed under the master key");
+    assert!(
+        !String::from_utf8_lossy(&body).contains(&key),
+        "the stored answer does not hold the key in the clear"
+    );
+    let again = e.create_license_once(&admin, call, req).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.body, first.body, "and opens for the replay");
+}

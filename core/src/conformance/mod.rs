@@ -70,6 +70,7 @@
 //! | [`events`] | the event log |
 //! | [`deliveries`] | the webhook outbox |
 //! | [`licenses`] | licenses, devices and `transact_license` |
+//! | [`creation`] | licenses created together, with their idempotency record |
 //! | [`reads`] | `read_license` snapshots and `record_touches` |
 //! | [`reports`] | usage sums and ledger, activity feed, runtime error counts, exports |
 //! | [`telemetry`] | telemetry records |
@@ -81,6 +82,7 @@ pub mod access;
 pub mod catalog;
 pub mod commerce;
 pub mod concurrency;
+pub mod creation;
 pub mod customers;
 pub mod deliveries;
 pub mod events;
@@ -304,6 +306,8 @@ macro_rules! conformance_suite {
             store reports::exports_are_claimed_once_finished_and_purged,
             spawn reports::concurrent_export_claims_hand_each_export_to_one_producer,
             store licenses::licenses_round_trip_and_filter,
+            store creation::insert_licenses_is_all_or_nothing,
+            spawn creation::concurrent_creations_under_one_key_write_once,
             store licenses::license_key_hash_is_unique,
             store licenses::missing_licenses_are_not_found_without_calling_the_closure,
             store licenses::transact_calls_the_closure_once_by_id_and_by_key_hash,

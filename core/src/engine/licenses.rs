@@ -13,7 +13,7 @@ use super::{Actor, Clock, Engine, EngineError};
 use crate::crypto::LicenseKey;
 use crate::model::{
     CustomerId, Device, DeviceId, FeatureAssignRequest, Lease, License, LicenseFeature, LicenseId,
-    LicenseStatus, LicenseTerms, Policy, PolicyId, RenewRequest, TransferRequest,
+    LicenseStatus, LicenseTerms, Policy, PolicyId, ProductId, RenewRequest, TransferRequest,
     UsageResetRequest,
 };
 use crate::rules::{
@@ -60,6 +60,24 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         actor: &Actor,
         req: LicenseCreate,
     ) -> Result<LicenseCreated, EngineError> {
+        let (product, policy, terms) = self.license_terms(&req).await?;
+        let now = self.now();
+        let (license, key) = self.new_license(product, &policy, terms, now)?;
+        self.store
+            .insert_license(&license.outcome, actor.events(license.events, now))
+            .await?;
+        Ok(LicenseCreated {
+            license: present(license.outcome, &policy, now),
+            license_key: key.expose_secret().to_owned(),
+        })
+    }
+
+    /// What a new license of `req` is made of: its product, its policy and its terms, every
+    /// reference checked.
+    pub(super) async fn license_terms(
+        &self,
+        req: &LicenseCreate,
+    ) -> Result<(ProductId, Policy, LicenseTerms), EngineError> {
         let product = self
             .store
             .get_product(&parse_id(&req.product_id, "product")?)
@@ -111,28 +129,32 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             customer_id,
             order_id: order.map(|o| o.id),
             subscription_id,
-            customer_email: req.customer_email,
-            customer_name: req.customer_name,
+            customer_email: req.customer_email.clone(),
+            customer_name: req.customer_name.clone(),
             starts_at: req.starts_at,
             expires_at: req.expires_at,
             maintenance_expires_at: req.maintenance_expires_at,
-            metadata: req.metadata.unwrap_or_default(),
+            metadata: req.metadata.clone().unwrap_or_default(),
         };
-        let now = self.now();
+        Ok((product.id, policy, terms))
+    }
+
+    /// A new license under `policy` with a fresh id and key (not stored yet).
+    pub(super) fn new_license(
+        &self,
+        product: ProductId,
+        policy: &Policy,
+        terms: LicenseTerms,
+        now: DateTime<Utc>,
+    ) -> Result<(Plan<License>, LicenseKey), EngineError> {
         let (id, key) = self.with_rng(|r| (LicenseId::generate(r), LicenseKey::generate(r)));
         let display = lifecycle::KeyDisplay {
             hash: key.hash(),
             prefix: key.prefix().to_owned(),
             last4: key.last4().to_owned(),
         };
-        let plan = lifecycle::create_license(id, product.id, &policy, terms, display, now)?;
-        self.store
-            .insert_license(&plan.outcome, actor.events(plan.events, now))
-            .await?;
-        Ok(LicenseCreated {
-            license: present(plan.outcome, &policy, now),
-            license_key: key.expose_secret().to_owned(),
-        })
+        let plan = lifecycle::create_license(id, product, policy, terms, display, now)?;
+        Ok((plan, key))
     }
 
     /// The license with `id`, with its effective status.

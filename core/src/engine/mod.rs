@@ -49,6 +49,7 @@
 
 mod access;
 mod air_gap;
+mod bulk;
 mod catalog;
 mod clock;
 mod commerce;
@@ -75,6 +76,7 @@ use chrono::{DateTime, Utc};
 use rand_core::CryptoRng;
 
 pub use access::{ApiKeyCreated, WebhookWithSecret};
+pub use bulk::{BulkLicenseCreate, MAX_BULK_LICENSES};
 pub use catalog::MAX_NAME_LEN;
 pub use clock::{Clock, ManualClock};
 pub use deliveries::{Finished, delivery_body};

@@ -39,6 +39,22 @@ impl ResponseBody {
             replayed: false,
         }
     }
+
+    /// The stored answer of `stored` for `asked`: replayed when the request is the one stored,
+    /// else `IdempotencyConflict`.
+    pub(crate) fn replay(
+        stored: IdempotencyRecord,
+        asked: &Idempotency,
+    ) -> Result<Self, EngineError> {
+        if stored.request_hash == asked.request_hash {
+            Ok(Self {
+                body: stored.body,
+                replayed: true,
+            })
+        } else {
+            Err(EngineError::IdempotencyConflict)
+        }
+    }
 }
 
 /// `meta` of every response body.
@@ -88,8 +104,8 @@ pub(crate) fn plain_body<T: Serialize>(
 /// An idempotency key with the hash of the request it came with.
 #[derive(Debug, Clone)]
 pub(crate) struct Idempotency {
-    key: IdempotencyKey,
-    request_hash: [u8; 32],
+    pub(crate) key: IdempotencyKey,
+    pub(crate) request_hash: [u8; 32],
 }
 
 impl Idempotency {

@@ -107,6 +107,12 @@ pub fn revocation<'a>(
 ///
 /// See the [module docs](self). In addition:
 /// - `insert_license` fails with `AlreadyExists` when the key hash is taken.
+/// - `insert_licenses` inserts every license, its events and the idempotency record in one
+///   transaction, or nothing: a taken id or key hash, or a taken idempotency key
+///   (`AlreadyExists { entity: "idempotency_record" }`), writes none of them. A reference
+///   that does not exist is `NotFound`.
+/// - `find_idempotency` returns the record stored under the key, body included, or `None`
+///   (also once it was purged).
 /// - `transact_license` fails with `NotFound { entity: "license" }` when the selector names no
 ///   license, without calling the closure. The aggregate holds the license, its policy, every
 ///   active or blacklisted device plus every device with the query's binding key, every
@@ -125,6 +131,21 @@ pub trait LicenseStore: Send + Sync {
         license: &License,
         events: Vec<NewEvent>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Inserts new licenses, all or none, with their events and the idempotency record of
+    /// the call that created them.
+    fn insert_licenses(
+        &self,
+        licenses: &[License],
+        events: Vec<NewEvent>,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// The idempotency record stored under `key`, if any.
+    fn find_idempotency(
+        &self,
+        key: &IdempotencyKey,
+    ) -> impl Future<Output = StoreResult<Option<IdempotencyRecord>>> + Send;
 
     /// The license with `id`.
     fn get_license(&self, id: &LicenseId) -> impl Future<Output = StoreResult<License>> + Send;

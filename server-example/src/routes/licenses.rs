@@ -7,8 +7,8 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use chrono::{DateTime, Utc};
-use licentia_core::engine::ManagementCall;
 use licentia_core::engine::requests::LicenseCreate;
+use licentia_core::engine::{BulkLicenseCreate, ManagementCall, ResponseBody};
 use licentia_core::model::{
     FeatureAssignRequest, LicenseStatus, RenewRequest, TelemetryId, TransferRequest,
     UsageResetRequest,
@@ -16,7 +16,7 @@ use licentia_core::model::{
 use licentia_core::store::{LicenseQuery, Limit, Store};
 use serde::{Deserialize, Serialize};
 
-use super::{ListQuery, created, no_content, ok, paged, stored};
+use super::{ListQuery, no_content, ok, paged, stored};
 use crate::auth::Auth;
 use crate::auth::scope::{DeviceWrite, LicenseRead, LicenseWrite};
 use crate::error::ApiError;
@@ -32,6 +32,7 @@ pub(super) fn routes<S: Store + 'static>() -> Router<App<S>> {
             "/api/v1/licenses",
             get(list_licenses::<S>).post(create_license::<S>),
         )
+        .route("/api/v1/licenses/bulk", post(create_licenses::<S>))
         .route("/api/v1/licenses/{id}", get(get_license::<S>))
         .route("/api/v1/licenses/{id}/renew", post(renew::<S>))
         .route("/api/v1/licenses/{id}/transfer", post(transfer::<S>))
@@ -112,13 +113,49 @@ async fn list_licenses<S: Store + 'static>(
     ok(&rid, &app.engine().list_licenses(query, q.status).await?)
 }
 
+/// With an `Idempotency-Key` (an extension), a repeat answers the first call's bytes.
 async fn create_license<S: Store + 'static>(
     State(app): State<App<S>>,
     auth: Auth<LicenseWrite>,
+    key: Option<IdempotencyKey>,
     rid: RequestId,
     Json(body): Json<LicenseCreate>,
 ) -> R {
-    created(&rid, &app.engine().create_license(&auth.actor, body).await?)
+    let call = ManagementCall {
+        idempotency_key: key.as_ref().map(|k| k.0.as_str()),
+        request_id: rid.as_str(),
+    };
+    let r = app
+        .engine()
+        .create_license_once(&auth.actor, call, body)
+        .await?;
+    Ok(created_bytes(r))
+}
+
+/// Extension: up to 1000 licenses alike, all or none; the Idempotency-Key is required.
+async fn create_licenses<S: Store + 'static>(
+    State(app): State<App<S>>,
+    auth: Auth<LicenseWrite>,
+    key: IdempotencyKey,
+    rid: RequestId,
+    Json(body): Json<BulkLicenseCreate>,
+) -> R {
+    let call = ManagementCall {
+        idempotency_key: Some(&key.0),
+        request_id: rid.as_str(),
+    };
+    let r = app
+        .engine()
+        .create_licenses(&auth.actor, call, body)
+        .await?;
+    Ok(created_bytes(r))
+}
+
+/// 201 with the engine's bytes (marked when replayed).
+fn created_bytes(r: ResponseBody) -> Response {
+    let mut res = stored(r.body, r.replayed);
+    *res.status_mut() = axum::http::StatusCode::CREATED;
+    res
 }
 
 async fn get_license<S: Store + 'static>(

@@ -1,0 +1,196 @@
+//! Creating licenses in bulk: `insert_licenses` writes every license, its events and the
+//! idempotency record together or nothing, and `find_idempotency` reads the record back;
+//! concurrent creations under one idempotency key write once.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::model::{License, LicenseType};
+use crate::store::{
+    EventQuery, IdempotencyKey, IdempotencyRecord, LicenseQuery, Limit, Store, StoreError,
+    StoreResult,
+};
+
+use super::fixtures::{license, seed, system_event, t0};
+use super::{Spawner, expect_already_exists, ok, run_concurrently};
+
+type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+fn record(key: &str, body: &[u8]) -> IdempotencyRecord {
+    IdempotencyRecord {
+        key: IdempotencyKey {
+            scope: "create:api_key:key_1".into(),
+            key: key.into(),
+        },
+        request_hash: [7; 32],
+        status: 201,
+        body: body.to_vec(),
+        created_at: t0(),
+    }
+}
+
+fn events_for(licenses: &[License]) -> Vec<crate::store::NewEvent> {
+    licenses
+        .iter()
+        .map(|l| system_event("license.created", "license", l.id.as_str(), t0()))
+        .collect()
+}
+
+async fn count<S: Store>(store: &S) -> usize {
+    ok(
+        store
+            .list_licenses(&LicenseQuery {
+                limit: Limit::new(Some(200)),
+                ..LicenseQuery::default()
+            })
+            .await,
+        "list_licenses",
+    )
+    .len()
+}
+
+async fn event_count<S: Store>(store: &S) -> usize {
+    let q = EventQuery {
+        event_type: Some("license.created".into()),
+        limit: Limit::new(Some(200)),
+        ..EventQuery::default()
+    };
+    ok(store.list_events(&q).await, "list_events").events.len()
+}
+
+/// Licenses inserted together are all there with their events and record, whose body reads
+/// back as written; a batch with one taken key hash, one taken idempotency key or one missing
+/// reference writes none of its licenses, events or record.
+pub async fn insert_licenses_is_all_or_nothing<S: Store>(store: S) {
+    let s = seed(&store, 1, LicenseType::Perpetual, |_| {}).await;
+    let batch: Vec<License> = (10..13).map(|n| license(&s.policy, n)).collect();
+    let secret_body = br#"{"data":[{"license_key":"lsk_secret"}]}"#;
+    ok(
+        store
+            .insert_licenses(&batch, events_for(&batch), Some(record("k-1", secret_body)))
+            .await,
+        "insert_licenses",
+    );
+    assert_eq!(
+        count(&store).await,
+        4,
+        "every license of the batch is stored"
+    );
+    for l in &batch {
+        assert_eq!(&ok(store.get_license(&l.id).await, "get_license"), l);
+    }
+    assert_eq!(event_count(&store).await, 3, "with its events");
+    let found = ok(
+        store.find_idempotency(&record("k-1", b"").key).await,
+        "find_idempotency",
+    );
+    assert_eq!(
+        found,
+        Some(record("k-1", secret_body)),
+        "the record reads back as written, body included"
+    );
+    assert_eq!(
+        ok(
+            store.find_idempotency(&record("k-none", b"").key).await,
+            "find_idempotency"
+        ),
+        None
+    );
+
+    // A taken key hash in the batch: nothing of it.
+    let mut clash = license(&s.policy, 20);
+    clash.key_hash = batch[0].key_hash;
+    let partial = vec![license(&s.policy, 21), clash];
+    expect_already_exists(
+        store
+            .insert_licenses(&partial, events_for(&partial), Some(record("k-2", b"x")))
+            .await,
+        "insert_licenses with a taken key hash",
+    );
+    // Two of the batch sharing one id: nothing either.
+    let twice = vec![license(&s.policy, 22), license(&s.policy, 22)];
+    expect_already_exists(
+        store.insert_licenses(&twice, vec![], None).await,
+        "insert_licenses with one id twice",
+    );
+    // A taken idempotency key: nothing.
+    let fresh = vec![license(&s.policy, 23)];
+    match store
+        .insert_licenses(&fresh, events_for(&fresh), Some(record("k-1", b"other")))
+        .await
+    {
+        Err(StoreError::AlreadyExists {
+            entity: "idempotency_record",
+            ..
+        }) => {}
+        other => {
+            panic!("a taken idempotency key is AlreadyExists idempotency_record, got {other:?}")
+        }
+    }
+    // A missing policy: nothing.
+    let mut orphan = license(&s.policy, 24);
+    orphan.policy_id = super::fixtures::parse("pol_9999");
+    let orphans = vec![license(&s.policy, 25), orphan];
+    match store.insert_licenses(&orphans, vec![], None).await {
+        Err(StoreError::NotFound { .. }) => {}
+        other => panic!("a missing reference is NotFound, got {other:?}"),
+    }
+    assert_eq!(count(&store).await, 4, "no refused batch wrote a license");
+    assert_eq!(event_count(&store).await, 3, "nor an event");
+    assert!(
+        ok(
+            store.find_idempotency(&record("k-2", b"").key).await,
+            "find_idempotency"
+        )
+        .is_none(),
+        "nor its idempotency record"
+    );
+    assert_eq!(
+        ok(
+            store.find_idempotency(&record("k-1", b"").key).await,
+            "find_idempotency"
+        ),
+        Some(record("k-1", secret_body)),
+        "a refused batch leaves the record it collided with as it was"
+    );
+}
+
+/// Concurrent batches under one idempotency key: exactly one is written.
+pub async fn concurrent_creations_under_one_key_write_once<
+    S: Store + Clone + Send + Sync + 'static,
+    Sp: Spawner,
+>(
+    store: S,
+    spawner: Sp,
+) {
+    const TASKS: u32 = 32;
+    let s = seed(&store, 1, LicenseType::Perpetual, |_| {}).await;
+    let tasks: Vec<Boxed<StoreResult<()>>> = (0..TASKS)
+        .map(|i| {
+            let store = store.clone();
+            let batch: Vec<License> = (0..3)
+                .map(|j| license(&s.policy, 100 + i * 3 + j))
+                .collect();
+            Box::pin(async move {
+                store
+                    .insert_licenses(&batch, events_for(&batch), Some(record("race", b"body")))
+                    .await
+            }) as Boxed<_>
+        })
+        .collect();
+    let results = run_concurrently(&spawner, tasks).await;
+    let mut written = 0;
+    for r in results {
+        match r {
+            Ok(()) => written += 1,
+            Err(StoreError::AlreadyExists {
+                entity: "idempotency_record",
+                ..
+            }) => {}
+            Err(e) => panic!("each batch is written or refuses the taken key, got {e:?}"),
+        }
+    }
+    assert_eq!(written, 1, "one batch under one key");
+    assert_eq!(count(&store).await, 1 + 3, "and only its licenses");
+    assert_eq!(event_count(&store).await, 3, "and only its events");
+}
