@@ -622,14 +622,7 @@ async fn a_borrowed_seat_opens_offline_and_returns_early() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registered_device_activates_and_works_with_its_session_alone() {
     let s = server().await;
-    let license = s
-        .app
-        .engine()
-        .store()
-        .list_licenses(&Default::default())
-        .await
-        .unwrap()
-        .remove(0);
+    let license = only_license(&s).await;
     let reg = s
         .app
         .engine()
@@ -697,14 +690,7 @@ async fn a_registered_device_activates_and_works_with_its_session_alone() {
 async fn an_air_gapped_device_activates_opens_and_releases_by_files() {
     use licentia_client::air_gap;
     let s = server().await;
-    let license = s
-        .app
-        .engine()
-        .store()
-        .list_licenses(&Default::default())
-        .await
-        .unwrap()
-        .remove(0);
+    let license = only_license(&s).await;
     let now = chrono::Utc::now();
     let request = air_gap::activation_request(&s.key, &device("plant-9"), now).unwrap();
     assert!(air_gap::activation_request("not-a-key", &device("plant-9"), now).is_err());
@@ -743,4 +729,15 @@ async fn an_air_gapped_device_activates_opens_and_releases_by_files() {
         device.status,
         licentia_core::model::DeviceStatus::Deactivated
     );
+}
+
+/// The one license the test server has.
+async fn only_license(s: &Server) -> licentia_core::model::License {
+    s.app
+        .engine()
+        .store()
+        .list_licenses(&Default::default())
+        .await
+        .unwrap()
+        .remove(0)
 }

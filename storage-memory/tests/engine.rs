@@ -1335,6 +1335,7 @@ async fn telemetry_is_flagged_and_kept_for_its_retention() {
 /// session is refused as bad credentials. Concurrent activations of one serial bind it once.
 mod device_sessions {
     use super::*;
+    use licentia_core::engine::RegistrationCreated;
 
     fn session(token: &str) -> RuntimeCall<'_> {
         RuntimeCall {
@@ -1343,6 +1344,19 @@ mod device_sessions {
             request_id: "req_s",
             ip_address: None,
         }
+    }
+
+    async fn register(e: &TestEngine, license: &LicenseId, serial: &str) -> RegistrationCreated {
+        e.register_device(
+            &admin(),
+            license.as_str(),
+            DeviceRegistrationRequest {
+                serial: serial.into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
     }
 
     fn activation(serial: &str, secret: &str, fp: &str) -> DeviceActivateRequest {
@@ -1359,17 +1373,7 @@ mod device_sessions {
         let (e, clock) = engine().await;
         let e = e.with_session_ttl(Duration::hours(1));
         let f = fixture(&e, PolicyDraft::default()).await;
-        let reg = e
-            .register_device(
-                &admin(),
-                f.license.id.as_str(),
-                DeviceRegistrationRequest {
-                    serial: "SN-1".into(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
+        let reg = register(&e, &f.license.id, "SN-1").await;
         let body = e
             .device_activate("req", None, &activation("SN-1", &reg.device_secret, "fp-1"))
             .await
@@ -1447,17 +1451,7 @@ mod device_sessions {
             },
         )
         .await;
-        let reg = e
-            .register_device(
-                &admin(),
-                f.license.id.as_str(),
-                DeviceRegistrationRequest {
-                    serial: "SN-1".into(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
+        let reg = register(&e, &f.license.id, "SN-1").await;
         let secret = Arc::new(reg.device_secret);
         let tasks: Vec<_> = (0..16)
             .map(|i| {
