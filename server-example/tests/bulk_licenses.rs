@@ -199,6 +199,126 @@ async fn bulk_licenses<S: Store + 'static>(store: S) {
     assert_eq!(answers.len(), 1, "every racing retry gets the one answer");
     assert_eq!(license_count(&t).await, 36, "and one batch was created");
 
+    // Templates: a policy, a duration, a feature with its quota, metadata.
+    let feature = t
+        .admin(
+            Method::POST,
+            &format!("/api/v1/products/{product}/features"),
+            Some(json!({"name": "Units", "code": "units"})),
+        )
+        .await
+        .json();
+    let feature_id = feature["data"]["id"].as_str().unwrap().to_owned();
+    let templates = format!("/api/v1/products/{product}/license-templates");
+    let bad = t
+        .admin(Method::POST, &templates, Some(json!({"name": "No policy"})))
+        .await;
+    assert_error(&bad, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_FIELD");
+    let quota = t
+        .admin(
+            Method::POST,
+            &templates,
+            Some(json!({"name": "Bad quota", "policy_id": policy,
+                        "features": [{"feature_id": feature_id, "max_consumptions": -1}]})),
+        )
+        .await;
+    assert_eq!(
+        quota.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the feature rule checks it"
+    );
+    // The fixture's policy is perpetual: a duration cannot apply.
+    let dated = t
+        .admin(
+            Method::POST,
+            &templates,
+            Some(json!({"name": "Dated", "policy_id": policy, "duration_days": 30})),
+        )
+        .await;
+    assert_eq!(
+        dated.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        String::from_utf8_lossy(&dated.bytes)
+    );
+    let made = t
+        .admin(
+            Method::POST,
+            &templates,
+            Some(json!({"name": "Reseller pack", "policy_id": policy,
+                        "features": [{"feature_id": feature_id, "max_consumptions": 50}],
+                        "metadata": {"channel": "reseller", "tier": "gold"}})),
+        )
+        .await;
+    assert_eq!(
+        made.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&made.bytes)
+    );
+    let template = made.json()["data"].clone();
+    let tid = template["id"].as_str().unwrap().to_owned();
+    let listed = t.admin(Method::GET, &templates, None).await.json();
+    assert_eq!(listed["data"][0]["id"], tid.as_str());
+    let renamed = t
+        .admin(
+            Method::PATCH,
+            &format!("{templates}/{tid}"),
+            Some(json!({"name": "Gold pack"})),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK);
+    assert_eq!(renamed.json()["data"]["name"], "Gold pack");
+    assert_eq!(
+        renamed.json()["data"]["features"][0]["max_consumptions"],
+        50
+    );
+
+    let from_template = json!({"template_id": tid, "count": 3, "metadata": {"tier": "platinum"}});
+    let made = create(&t, "/api/v1/licenses/bulk", Some("tpl-1"), &from_template).await;
+    assert_eq!(
+        made.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&made.bytes)
+    );
+    let made = made.json();
+    let first = &made["data"][0]["license"];
+    assert_eq!(first["policy_id"], policy.as_str());
+    assert_eq!(
+        first["metadata"],
+        json!({"channel": "reseller", "tier": "platinum"}),
+        "the request's metadata wins"
+    );
+    let lid = first["id"].as_str().unwrap();
+    let assigned = t
+        .admin(
+            Method::GET,
+            &format!("/api/v1/licenses/{lid}/features"),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(assigned["data"][0]["feature_code"], "units");
+    assert_eq!(
+        assigned["data"][0]["max_consumptions"], 50,
+        "the template's quota"
+    );
+    let mismatch = create(
+        &t,
+        "/api/v1/licenses/bulk",
+        Some("tpl-2"),
+        &json!({"template_id": tid, "count": 1, "policy_id": "pol_0000000000000000000000000"}),
+    )
+    .await;
+    assert_error(&mismatch, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_FIELD");
+    let gone = t
+        .admin(Method::DELETE, &format!("{templates}/{tid}"), None)
+        .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT);
+    let missing = create(&t, "/api/v1/licenses/bulk", Some("tpl-3"), &from_template).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
     let doc = t
         .admin(Method::GET, "/api/v1/openapi.json", None)
         .await
@@ -207,6 +327,27 @@ async fn bulk_licenses<S: Store + 'static>(store: S) {
         doc["paths"]["/api/v1/licenses/bulk"]["post"]["x-licentia-extension"],
         true
     );
+    for (path, method) in [
+        ("/api/v1/products/{id}/license-templates", "post"),
+        ("/api/v1/products/{id}/license-templates", "get"),
+        (
+            "/api/v1/products/{id}/license-templates/{template_id}",
+            "get",
+        ),
+        (
+            "/api/v1/products/{id}/license-templates/{template_id}",
+            "patch",
+        ),
+        (
+            "/api/v1/products/{id}/license-templates/{template_id}",
+            "delete",
+        ),
+    ] {
+        assert_eq!(
+            doc["paths"][path][method]["x-licentia-extension"], true,
+            "{path} {method}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -33,10 +33,12 @@ impl<S: LicenseStore> LicenseStore for Flaky<S> {
     fn insert_licenses(
         &self,
         licenses: &[License],
+        features: &[LicenseFeature],
         events: Vec<NewEvent>,
         idempotency: Option<IdempotencyRecord>,
     ) -> impl Future<Output = StoreResult<()>> + Send {
-        self.inner.insert_licenses(licenses, events, idempotency)
+        self.inner
+            .insert_licenses(licenses, features, events, idempotency)
     }
     fn find_idempotency(
         &self,
@@ -213,6 +215,40 @@ impl<S: CatalogStore> CatalogStore for Flaky<S> {
         limit: Limit,
     ) -> impl Future<Output = StoreResult<Vec<Feature>>> + Send {
         self.inner.list_features(product, limit)
+    }
+    fn insert_template(
+        &self,
+        t: &LicenseTemplate,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.insert_template(t, events)
+    }
+    fn get_template(
+        &self,
+        id: &TemplateId,
+    ) -> impl Future<Output = StoreResult<LicenseTemplate>> + Send {
+        self.inner.get_template(id)
+    }
+    fn update_template(
+        &self,
+        t: &LicenseTemplate,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.update_template(t, events)
+    }
+    fn delete_template(
+        &self,
+        id: &TemplateId,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.delete_template(id, events)
+    }
+    fn list_templates(
+        &self,
+        product: &ProductId,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<Vec<LicenseTemplate>>> + Send {
+        self.inner.list_templates(product, limit)
     }
     fn insert_custom_field(
         &self,

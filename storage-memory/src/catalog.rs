@@ -3,8 +3,8 @@
 use std::collections::hash_map::Entry;
 
 use licentia_core::model::{
-    CustomFieldDefinition, CustomFieldId, Feature, FeatureCode, FeatureId, Policy, PolicyId,
-    Product, ProductId, ProductVersion,
+    CustomFieldDefinition, CustomFieldId, Feature, FeatureCode, FeatureId, LicenseTemplate, Policy,
+    PolicyId, Product, ProductId, ProductVersion, TemplateId,
 };
 use licentia_core::rules::version::{self, release_order};
 use licentia_core::store::{CatalogStore, Limit, NewEvent, StoreError, StoreResult};
@@ -88,6 +88,11 @@ impl CatalogStore for MemoryStore {
         if cat.features.values().any(|f| &f.product_id == id) {
             return Err(StoreError::Conflict {
                 reason: "the product still has features",
+            });
+        }
+        if cat.templates.values().any(|t| &t.product_id == id) {
+            return Err(StoreError::Conflict {
+                reason: "the product still has license templates",
             });
         }
         if cat.orders.values().any(|o| &o.product_id == id)
@@ -218,6 +223,11 @@ impl CatalogStore for MemoryStore {
                 reason: "licenses still use the policy",
             });
         }
+        if cat.templates.values().any(|t| &t.policy_id == id) {
+            return Err(StoreError::Conflict {
+                reason: "license templates still use the policy",
+            });
+        }
         cat.policies.remove(id);
         self.inner.events.lock().append(events);
         Ok(())
@@ -228,6 +238,63 @@ impl CatalogStore for MemoryStore {
         cat.require_product(product)?;
         Ok(page(
             cat.policies.values().filter(|p| &p.product_id == product),
+            |a, b| newest_first((a.created_at, &a.id), (b.created_at, &b.id)),
+            limit,
+        ))
+    }
+
+    async fn insert_template(&self, t: &LicenseTemplate, events: Vec<NewEvent>) -> StoreResult<()> {
+        let mut cat = self.inner.catalog.write();
+        cat.require_product(&t.product_id)?;
+        cat.require_policy(&t.policy_id)?;
+        if cat.templates.contains_key(&t.id) {
+            return Err(StoreError::already_exists("license_template", "id"));
+        }
+        cat.templates.insert(t.id.clone(), t.clone());
+        self.inner.events.lock().append(events);
+        Ok(())
+    }
+
+    async fn get_template(&self, id: &TemplateId) -> StoreResult<LicenseTemplate> {
+        self.inner
+            .catalog
+            .read()
+            .templates
+            .get(id)
+            .cloned()
+            .ok_or(StoreError::not_found("license_template"))
+    }
+
+    async fn update_template(&self, t: &LicenseTemplate, events: Vec<NewEvent>) -> StoreResult<()> {
+        let mut cat = self.inner.catalog.write();
+        if !cat.templates.contains_key(&t.id) {
+            return Err(StoreError::not_found("license_template"));
+        }
+        cat.require_product(&t.product_id)?;
+        cat.require_policy(&t.policy_id)?;
+        cat.templates.insert(t.id.clone(), t.clone());
+        self.inner.events.lock().append(events);
+        Ok(())
+    }
+
+    async fn delete_template(&self, id: &TemplateId, events: Vec<NewEvent>) -> StoreResult<()> {
+        let mut cat = self.inner.catalog.write();
+        cat.templates
+            .remove(id)
+            .ok_or(StoreError::not_found("license_template"))?;
+        self.inner.events.lock().append(events);
+        Ok(())
+    }
+
+    async fn list_templates(
+        &self,
+        product: &ProductId,
+        limit: Limit,
+    ) -> StoreResult<Vec<LicenseTemplate>> {
+        let cat = self.inner.catalog.read();
+        cat.require_product(product)?;
+        Ok(page(
+            cat.templates.values().filter(|t| &t.product_id == product),
             |a, b| newest_first((a.created_at, &a.id), (b.created_at, &b.id)),
             limit,
         ))

@@ -93,10 +93,11 @@ impl MemoryStore {
         self.inner.events.lock().append(events);
     }
 
-    /// Inserts `licenses` with `events` and `idempotency`, all or none.
+    /// Inserts `licenses` with `features`, `events` and `idempotency`, all or none.
     fn insert_all(
         &self,
         licenses: &[License],
+        features: &[LicenseFeature],
         events: Vec<NewEvent>,
         idempotency: Option<IdempotencyRecord>,
     ) -> StoreResult<()> {
@@ -114,6 +115,14 @@ impl MemoryStore {
                 return Err(StoreError::already_exists("license", "key_hash"));
             }
         }
+        for f in features {
+            if !ids.contains(&f.license_id) {
+                return Err(StoreError::not_found("license"));
+            }
+            if !catalog.features.contains_key(&f.feature_id) {
+                return Err(StoreError::not_found("feature"));
+            }
+        }
         let mut records = self.inner.idempotency.lock();
         if let Some(record) = &idempotency
             && records.contains_key(&record.key)
@@ -122,12 +131,18 @@ impl MemoryStore {
         }
         let mut log = self.inner.events.lock();
         for license in licenses {
+            let cell = LicenseCell::new(license.clone());
+            cell.state.write().features = features
+                .iter()
+                .filter(|f| f.license_id == license.id)
+                .map(|f| (f.feature_id.clone(), f.clone()))
+                .collect();
             index.by_key.insert(license.key_hash, license.id.clone());
             index.by_id.insert(
                 license.id.clone(),
                 LicenseEntry {
                     row: RwLock::new(license.clone()),
-                    cell: Arc::new(LicenseCell::new(license.clone())),
+                    cell: Arc::new(cell),
                 },
             );
         }
@@ -368,16 +383,17 @@ fn load(
 
 impl LicenseStore for MemoryStore {
     async fn insert_license(&self, license: &License, events: Vec<NewEvent>) -> StoreResult<()> {
-        self.insert_all(std::slice::from_ref(license), events, None)
+        self.insert_all(std::slice::from_ref(license), &[], events, None)
     }
 
     async fn insert_licenses(
         &self,
         licenses: &[License],
+        features: &[LicenseFeature],
         events: Vec<NewEvent>,
         idempotency: Option<IdempotencyRecord>,
     ) -> StoreResult<()> {
-        self.insert_all(licenses, events, idempotency)
+        self.insert_all(licenses, features, events, idempotency)
     }
 
     async fn find_idempotency(

@@ -1,8 +1,8 @@
 //! [`CatalogStore`]: products, versions, policies, features and custom field definitions.
 
 use licentia_core::model::{
-    CustomFieldDefinition, CustomFieldId, Feature, FeatureCode, FeatureId, Policy, PolicyId,
-    Product, ProductId, ProductVersion,
+    CustomFieldDefinition, CustomFieldId, Feature, FeatureCode, FeatureId, LicenseTemplate, Policy,
+    PolicyId, Product, ProductId, ProductVersion, TemplateId,
 };
 use licentia_core::rules::version::{precedence_key, release_order};
 use licentia_core::store::{CatalogStore, Limit, NewEvent, StoreError, StoreResult};
@@ -182,6 +182,78 @@ impl CatalogStore for PostgresStore {
         page(
             &mut conn,
             "SELECT body FROM policies WHERE product_id = $1 \
+             ORDER BY created_at DESC, id DESC LIMIT $2",
+            Some(product.as_str()),
+            limit,
+        )
+        .await
+    }
+
+    async fn insert_template(&self, t: &LicenseTemplate, events: Vec<NewEvent>) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO license_templates (id, product_id, policy_id, created_at, body) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(t.id.as_str())
+        .bind(t.product_id.as_str())
+        .bind(t.policy_id.as_str())
+        .bind(t.created_at)
+        .bind(Json(t))
+        .execute(&mut *tx)
+        .await
+        .map_err(map)?;
+        self.commit(tx, events).await
+    }
+
+    async fn get_template(&self, id: &TemplateId) -> StoreResult<LicenseTemplate> {
+        let mut conn = self.conn().await?;
+        one(
+            &mut conn,
+            "SELECT body FROM license_templates WHERE id = $1",
+            id.as_str(),
+            "license_template",
+        )
+        .await
+    }
+
+    async fn update_template(&self, t: &LicenseTemplate, events: Vec<NewEvent>) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE license_templates SET product_id = $2, policy_id = $3, body = $4 WHERE id = $1",
+        )
+        .bind(t.id.as_str())
+        .bind(t.product_id.as_str())
+        .bind(t.policy_id.as_str())
+        .bind(Json(t))
+        .execute(&mut *tx)
+        .await
+        .map_err(map)?;
+        touched(done.rows_affected(), "license_template")?;
+        self.commit(tx, events).await
+    }
+
+    async fn delete_template(&self, id: &TemplateId, events: Vec<NewEvent>) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("DELETE FROM license_templates WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_delete)?;
+        touched(done.rows_affected(), "license_template")?;
+        self.commit(tx, events).await
+    }
+
+    async fn list_templates(
+        &self,
+        product: &ProductId,
+        limit: Limit,
+    ) -> StoreResult<Vec<LicenseTemplate>> {
+        let mut conn = self.conn().await?;
+        require(&mut conn, PRODUCT_EXISTS, product.as_str(), "product").await?;
+        page(
+            &mut conn,
+            "SELECT body FROM license_templates WHERE product_id = $1 \
              ORDER BY created_at DESC, id DESC LIMIT $2",
             Some(product.as_str()),
             limit,

@@ -107,6 +107,7 @@ fn unique_constraint(name: &str) -> Option<(&'static str, &'static str)> {
         "leases_pkey" => ("lease", "id"),
         "leases_token_hash_key" => ("lease", "token_hash"),
         "consumptions_event_id_key" => ("consumption", "event_id"),
+        "license_templates_pkey" => ("license_template", "id"),
         "device_registrations_pkey" => ("device_registration", "id"),
         "device_registrations_serial_key" => ("device_registration", "serial"),
         "device_registrations_session_key" => ("device_registration", "session_token_hash"),
@@ -149,6 +150,8 @@ fn still_referenced_reason(name: &str) -> &'static str {
             "orders or subscriptions still reference the product"
         }
         "licenses_policy_fkey" => "licenses still use the policy",
+        "license_templates_product_fkey" => "the product still has license templates",
+        "license_templates_policy_fkey" => "license templates still use the policy",
         "licenses_customer_fkey" => "licenses still reference the customer",
         "orders_customer_fkey" | "subscriptions_customer_fkey" => {
             "orders or subscriptions still reference the customer"

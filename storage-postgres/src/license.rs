@@ -554,9 +554,17 @@ impl LicenseStore for PostgresStore {
     async fn insert_licenses(
         &self,
         licenses: &[License],
+        features: &[LicenseFeature],
         events: Vec<NewEvent>,
         idempotency: Option<IdempotencyRecord>,
     ) -> StoreResult<()> {
+        // Assignments only of the licenses being inserted, as the contract says.
+        if features
+            .iter()
+            .any(|f| !licenses.iter().any(|l| l.id == f.license_id))
+        {
+            return Err(StoreError::not_found("license"));
+        }
         let mut tx = self.begin().await?;
         if !licenses.is_empty() {
             let ids = |f: fn(&License) -> Option<&str>| licenses.iter().map(f).collect::<Vec<_>>();
@@ -590,6 +598,34 @@ impl LicenseStore for PostgresStore {
             )
             .bind(licenses.iter().map(|l| l.created_at).collect::<Vec<_>>())
             .bind(licenses.iter().map(Json).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        }
+        if !features.is_empty() {
+            sqlx::query(
+                "INSERT INTO license_features (license_id, feature_id, feature_code, body) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::jsonb[])",
+            )
+            .bind(
+                features
+                    .iter()
+                    .map(|f| f.license_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                features
+                    .iter()
+                    .map(|f| f.feature_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                features
+                    .iter()
+                    .map(|f| f.feature_code.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(features.iter().map(Json).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await
             .map_err(map)?;

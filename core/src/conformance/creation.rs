@@ -67,7 +67,12 @@ pub async fn insert_licenses_is_all_or_nothing<S: Store>(store: S) {
     let secret_body = br#"{"data":[{"license_key":"lsk_secret"}]}"#;
     ok(
         store
-            .insert_licenses(&batch, events_for(&batch), Some(record("k-1", secret_body)))
+            .insert_licenses(
+                &batch,
+                &[],
+                events_for(&batch),
+                Some(record("k-1", secret_body)),
+            )
             .await,
         "insert_licenses",
     );
@@ -103,20 +108,30 @@ pub async fn insert_licenses_is_all_or_nothing<S: Store>(store: S) {
     let partial = vec![license(&s.policy, 21), clash];
     expect_already_exists(
         store
-            .insert_licenses(&partial, events_for(&partial), Some(record("k-2", b"x")))
+            .insert_licenses(
+                &partial,
+                &[],
+                events_for(&partial),
+                Some(record("k-2", b"x")),
+            )
             .await,
         "insert_licenses with a taken key hash",
     );
     // Two of the batch sharing one id: nothing either.
     let twice = vec![license(&s.policy, 22), license(&s.policy, 22)];
     expect_already_exists(
-        store.insert_licenses(&twice, vec![], None).await,
+        store.insert_licenses(&twice, &[], vec![], None).await,
         "insert_licenses with one id twice",
     );
     // A taken idempotency key: nothing.
     let fresh = vec![license(&s.policy, 23)];
     match store
-        .insert_licenses(&fresh, events_for(&fresh), Some(record("k-1", b"other")))
+        .insert_licenses(
+            &fresh,
+            &[],
+            events_for(&fresh),
+            Some(record("k-1", b"other")),
+        )
         .await
     {
         Err(StoreError::AlreadyExists {
@@ -131,7 +146,7 @@ pub async fn insert_licenses_is_all_or_nothing<S: Store>(store: S) {
     let mut orphan = license(&s.policy, 24);
     orphan.policy_id = super::fixtures::parse("pol_9999");
     let orphans = vec![license(&s.policy, 25), orphan];
-    match store.insert_licenses(&orphans, vec![], None).await {
+    match store.insert_licenses(&orphans, &[], vec![], None).await {
         Err(StoreError::NotFound { .. }) => {}
         other => panic!("a missing reference is NotFound, got {other:?}"),
     }
@@ -173,7 +188,12 @@ pub async fn concurrent_creations_under_one_key_write_once<
                 .collect();
             Box::pin(async move {
                 store
-                    .insert_licenses(&batch, events_for(&batch), Some(record("race", b"body")))
+                    .insert_licenses(
+                        &batch,
+                        &[],
+                        events_for(&batch),
+                        Some(record("race", b"body")),
+                    )
                     .await
             }) as Boxed<_>
         })
@@ -193,4 +213,119 @@ pub async fn concurrent_creations_under_one_key_write_once<
     assert_eq!(written, 1, "one batch under one key");
     assert_eq!(count(&store).await, 1 + 3, "and only its licenses");
     assert_eq!(event_count(&store).await, 3, "and only its events");
+}
+
+/// Feature assignments inserted with their licenses are part of each one's aggregate.
+pub async fn licenses_inserted_with_features_load_them<S: Store>(store: S) {
+    let s = seed(&store, 1, LicenseType::Perpetual, |_| {}).await;
+    let f = super::fixtures::feature(&s.product, 1, "export");
+    ok(store.insert_feature(&f, vec![]).await, "insert_feature");
+    let batch: Vec<License> = (10..12).map(|n| license(&s.policy, n)).collect();
+    let assigned: Vec<_> = batch
+        .iter()
+        .map(|l| super::fixtures::license_feature(l, &f, Some(5)))
+        .collect();
+    ok(
+        store.insert_licenses(&batch, &assigned, vec![], None).await,
+        "insert_licenses with features",
+    );
+    for (l, a) in batch.iter().zip(&assigned) {
+        let agg = super::fixtures::load(&store, super::fixtures::by_id(&l.id)).await;
+        assert_eq!(
+            agg.features,
+            vec![a.clone()],
+            "each license has its own assignment"
+        );
+    }
+    // An assignment of a license not in the batch: nothing.
+    let stray = super::fixtures::license_feature(&s.license, &f, None);
+    let more = vec![license(&s.policy, 13)];
+    match store.insert_licenses(&more, &[stray], vec![], None).await {
+        Err(StoreError::NotFound { .. }) | Err(StoreError::Conflict { .. }) => {}
+        other => panic!("an assignment of a license outside the batch is refused, got {other:?}"),
+    }
+    assert_eq!(count(&store).await, 3, "and its batch is not written");
+}
+
+/// Templates round trip, list per product newest first, need their product and policy, and
+/// keep them from being deleted.
+pub async fn templates_round_trip_and_hold_their_references<S: Store>(store: S) {
+    use crate::model::LicenseTemplate;
+    let s = seed(&store, 1, LicenseType::Perpetual, |_| {}).await;
+    let f = super::fixtures::feature(&s.product, 1, "export");
+    ok(store.insert_feature(&f, vec![]).await, "insert_feature");
+    // A policy only templates use, so deleting it conflicts because of them alone.
+    let unused = super::fixtures::policy(&s.product, 2, LicenseType::Perpetual);
+    ok(store.insert_policy(&unused, vec![]).await, "insert_policy");
+    let template = |n: u32| LicenseTemplate {
+        id: super::fixtures::parse(&format!("ltpl_{n:04}")),
+        product_id: s.product.id.clone(),
+        name: format!("Template {n}"),
+        policy_id: unused.id.clone(),
+        duration_days: Some(30),
+        features: vec![super::fixtures::assign_request(&f, Some(10))],
+        metadata: super::fixtures::metadata(n),
+        created_at: super::fixtures::at(n.into()),
+        updated_at: super::fixtures::at(n.into()),
+    };
+    let (a, b) = (template(1), template(2));
+    for t in [&a, &b] {
+        ok(store.insert_template(t, vec![]).await, "insert_template");
+    }
+    assert_eq!(ok(store.get_template(&a.id).await, "get_template"), a);
+    let listed = ok(
+        store
+            .list_templates(&s.product.id, Limit::new(Some(10)))
+            .await,
+        "list_templates",
+    );
+    assert_eq!(listed, vec![b.clone(), a.clone()], "newest first");
+    let mut changed = a.clone();
+    changed.name = "Renamed".into();
+    changed.duration_days = None;
+    ok(
+        store.update_template(&changed, vec![]).await,
+        "update_template",
+    );
+    assert_eq!(ok(store.get_template(&a.id).await, "get_template"), changed);
+    expect_already_exists(
+        store.insert_template(&a, vec![]).await,
+        "insert_template twice",
+    );
+    let mut orphan = template(3);
+    orphan.policy_id = super::fixtures::parse("pol_9999");
+    super::expect_not_found(
+        store.insert_template(&orphan, vec![]).await,
+        "insert_template",
+    );
+    super::expect_not_found(
+        store
+            .get_template(&super::fixtures::parse("ltpl_9999"))
+            .await,
+        "get_template",
+    );
+    super::expect_not_found(
+        store.update_template(&template(4), vec![]).await,
+        "update_template of a missing template",
+    );
+    super::expect_conflict(
+        store.delete_policy(&unused.id, vec![]).await,
+        "delete_policy used by a template",
+    );
+    ok(
+        store.delete_template(&a.id, vec![]).await,
+        "delete_template",
+    );
+    ok(
+        store.delete_template(&b.id, vec![]).await,
+        "delete_template",
+    );
+    super::expect_not_found(
+        store.delete_template(&a.id, vec![]).await,
+        "delete_template twice",
+    );
+    ok(
+        store.delete_policy(&unused.id, vec![]).await,
+        "delete_policy once no template uses it",
+    );
 }

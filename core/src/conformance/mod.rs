@@ -70,7 +70,7 @@
 //! | [`events`] | the event log |
 //! | [`deliveries`] | the webhook outbox |
 //! | [`licenses`] | licenses, devices and `transact_license` |
-//! | [`creation`] | licenses created together, with their idempotency record |
+//! | [`creation`] | licenses created together, with their assignments and idempotency record; license templates |
 //! | [`reads`] | `read_license` snapshots and `record_touches` |
 //! | [`reports`] | usage sums and ledger, activity feed, runtime error counts, exports |
 //! | [`telemetry`] | telemetry records |
@@ -308,6 +308,8 @@ macro_rules! conformance_suite {
             store licenses::licenses_round_trip_and_filter,
             store creation::insert_licenses_is_all_or_nothing,
             spawn creation::concurrent_creations_under_one_key_write_once,
+            store creation::licenses_inserted_with_features_load_them,
+            store creation::templates_round_trip_and_hold_their_references,
             store licenses::license_key_hash_is_unique,
             store licenses::missing_licenses_are_not_found_without_calling_the_closure,
             store licenses::transact_calls_the_closure_once_by_id_and_by_key_hash,

@@ -13,10 +13,13 @@ use rand_core::CryptoRng;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use super::catalog::parse_id;
 use super::licenses::{LicenseCreated, ManagementCall, present};
 use super::requests::LicenseCreate;
 use super::runner::{Idempotency, ResponseBody, plain_body};
+use super::templates::apply_template;
 use super::{Actor, Clock, Engine, EngineError};
+use crate::model::{LicenseTemplate, TemplateId};
 use crate::store::{IdempotencyRecord, Store, StoreError};
 
 /// The most licenses one bulk call creates.
@@ -28,6 +31,9 @@ pub const MAX_BULK_LICENSES: u32 = 1000;
 pub struct BulkLicenseCreate {
     /// How many licenses, 1 to [`MAX_BULK_LICENSES`].
     pub count: u32,
+    /// The template each is made from (its product, policy, duration, features and
+    /// metadata); `product_id` and `policy_id` may then be left out.
+    pub template_id: Option<String>,
     /// What each of them is.
     pub license: LicenseCreate,
 }
@@ -40,6 +46,9 @@ impl Serialize for BulkLicenseCreate {
                 _ => Map::new(),
             };
         map.insert("count".into(), Value::from(self.count));
+        if let Some(t) = &self.template_id {
+            map.insert("template_id".into(), Value::from(t.as_str()));
+        }
         map.serialize(s)
     }
 }
@@ -52,8 +61,22 @@ impl<'de> Deserialize<'de> for BulkLicenseCreate {
             .remove("count")
             .ok_or_else(|| D::Error::missing_field("count"))?;
         let count = u32::deserialize(count).map_err(D::Error::custom)?;
+        let template_id = match map.remove("template_id") {
+            Some(t) => Some(String::deserialize(t).map_err(D::Error::custom)?),
+            None => None,
+        };
+        if template_id.is_some() {
+            // The template names them; empty means "the template's".
+            for member in ["product_id", "policy_id"] {
+                map.entry(member).or_insert_with(|| Value::from(""));
+            }
+        }
         let license = LicenseCreate::deserialize(Value::Object(map)).map_err(D::Error::custom)?;
-        Ok(Self { count, license })
+        Ok(Self {
+            count,
+            template_id,
+            license,
+        })
     }
 }
 
@@ -84,6 +107,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             "create_license",
             &req.clone(),
             req,
+            None,
             1,
             Shape::One,
         )
@@ -117,10 +141,46 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             "create_licenses",
             &req,
             req.license.clone(),
+            req.template_id.as_deref(),
             count,
             Shape::Many,
         )
         .await
+    }
+
+    /// The template `id`, with `req` completed from it: its product and policy (the
+    /// request's, when given, must be the same), its expiry unless the request has one, its
+    /// metadata under the request's.
+    async fn template_for(
+        &self,
+        id: &str,
+        req: &mut LicenseCreate,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<LicenseTemplate, EngineError> {
+        let t = self
+            .store
+            .get_template(&parse_id::<TemplateId>(id, "license_template")?)
+            .await?;
+        for (field, given, own) in [
+            ("product_id", &mut req.product_id, t.product_id.as_str()),
+            ("policy_id", &mut req.policy_id, t.policy_id.as_str()),
+        ] {
+            if given.is_empty() {
+                *given = own.to_owned();
+            } else if given != own {
+                return Err(EngineError::invalid(
+                    field,
+                    format!("{field} differs from the template's"),
+                ));
+            }
+        }
+        if req.expires_at.is_none() {
+            req.expires_at = Self::template_expiry(&t, now);
+        }
+        let mut metadata = t.metadata.clone();
+        metadata.extend(req.metadata.take().unwrap_or_default());
+        req.metadata = Some(metadata);
+        Ok(t)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -130,7 +190,8 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         call: ManagementCall<'_>,
         op: &'static str,
         hashed: &Q,
-        req: LicenseCreate,
+        mut req: LicenseCreate,
+        template: Option<&str>,
         count: usize,
         shape: Shape,
     ) -> Result<ResponseBody, EngineError> {
@@ -141,19 +202,38 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         {
             return ResponseBody::replay(stored, asked);
         }
-        let (product, policy, terms) = self.license_terms(&req).await?;
         let now = self.now();
+        let template = match template {
+            Some(id) => Some(self.template_for(id, &mut req, now).await?),
+            None => None,
+        };
+        let (product, policy, terms) = self.license_terms(&req).await?;
+        let template_features = match &template {
+            Some(t) => self.template_parts(t).await?.1,
+            None => Vec::new(),
+        };
         let mut licenses = Vec::with_capacity(count);
+        let mut features = Vec::new();
         let mut events = Vec::with_capacity(count);
         let mut created = Vec::with_capacity(count);
         for _ in 0..count {
             let (plan, key) = self.new_license(product.clone(), &policy, terms.clone(), now)?;
             events.extend(actor.events(plan.events, now));
+            let license = match &template {
+                Some(t) => {
+                    let (license, assigned, assigned_events) =
+                        apply_template(t, &policy, &template_features, plan.outcome, now)?;
+                    features.extend(assigned);
+                    events.extend(actor.events(assigned_events, now));
+                    license
+                }
+                None => plan.outcome,
+            };
             created.push(LicenseCreated {
-                license: present(plan.outcome.clone(), &policy, now),
+                license: present(license.clone(), &policy, now),
                 license_key: key.expose_secret().to_owned(),
             });
-            licenses.push(plan.outcome);
+            licenses.push(license);
         }
         let body = match shape {
             Shape::One => plain_body(&created[0], call.request_id, now)?,
@@ -166,7 +246,11 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             body: body.clone(),
             created_at: now,
         });
-        match self.store.insert_licenses(&licenses, events, record).await {
+        match self
+            .store
+            .insert_licenses(&licenses, &features, events, record)
+            .await
+        {
             Ok(()) => Ok(ResponseBody::fresh(body)),
             // The same key raced in from another call: answer what it stored.
             Err(StoreError::AlreadyExists {

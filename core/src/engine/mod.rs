@@ -19,6 +19,7 @@
 //! `license.feature_assigned`, `license.feature_removed`, `device.activated`,
 //! `device_registration.created`, `device_registration.activated`,
 //! `device_registration.session_ended`, `device_registration.deleted`,
+//! `license_template.created`, `license_template.updated`, `license_template.deleted`,
 //! `device.deactivated`, `device.reset`, `device.blacklisted`, `device.released`,
 //! `floating.checked_out`, `floating.borrowed`, `floating.heartbeat`, `floating.checked_in`, `usage.consumed`,
 //! `usage.reset`, `api_key.created`, `webhook.created`, `webhook.updated`, `webhook.deleted`,
@@ -68,6 +69,7 @@ mod runtime;
 mod sweep;
 mod system_clock;
 mod telemetry;
+mod templates;
 mod touches;
 
 use std::sync::{Mutex, PoisonError, RwLock};
@@ -94,6 +96,7 @@ pub use runner::ResponseBody;
 pub use runtime::{Credential, RuntimeCall};
 pub use sweep::HEARTBEAT_FLUSH_ALLOWANCE;
 pub use system_clock::SystemClock;
+pub use templates::MAX_TEMPLATE_DAYS;
 pub use touches::{DEFAULT_TOUCH_INTERVAL, MAX_PENDING_TOUCHES};
 
 /// Who performs an operation (defined with the store types, whose events name it).

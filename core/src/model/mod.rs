@@ -13,6 +13,7 @@ mod report;
 mod requests;
 mod runtime;
 mod telemetry;
+mod template;
 mod time;
 
 pub use code::{
@@ -27,7 +28,7 @@ pub use enums::{
 pub use ids::{
     ApiKeyId, CustomFieldId, CustomerId, DeviceId, ExportId, FeatureId, IdError, LeaseId,
     LicenseId, MAX_ID_LEN, OrderId, PolicyId, ProductId, ProductVersionId, RegistrationId,
-    SessionId, SubscriptionId, WebhookId,
+    SessionId, SubscriptionId, TemplateId, WebhookId,
 };
 pub use records::{
     ApiKey, ConsumptionRecord, CustomFieldDefinition, CustomFieldValue, CustomValue, Customer,
@@ -56,6 +57,7 @@ pub use runtime::{
     RuntimeEntitlementData, VersionEligibility,
 };
 pub use telemetry::{NewTelemetry, TelemetryId, TelemetryRecord};
+pub use template::{LicenseTemplate, LicenseTemplateFields};
 pub use time::Timestamp;
 
 /// A public signing key as `GET /api/v1/system/public-keys` lists it (the contract's

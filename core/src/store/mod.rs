@@ -65,8 +65,9 @@ use crate::crypto::StoredKey;
 use crate::model::{
     ApiKey, ApiKeyId, CustomFieldDefinition, CustomFieldId, CustomFieldResourceType,
     CustomFieldValue, Customer, CustomerId, Device, DeviceId, Feature, FeatureCode, FeatureId,
-    License, LicenseFeature, LicenseId, Order, OrderId, Policy, PolicyId, Product, ProductId,
-    ProductVersion, SecretHash, Subscription, SubscriptionId, WebhookEndpoint, WebhookId,
+    License, LicenseFeature, LicenseId, LicenseTemplate, Order, OrderId, Policy, PolicyId, Product,
+    ProductId, ProductVersion, SecretHash, Subscription, SubscriptionId, TemplateId,
+    WebhookEndpoint, WebhookId,
 };
 use crate::rules::LicenseAggregate;
 
@@ -107,8 +108,9 @@ pub fn revocation<'a>(
 ///
 /// See the [module docs](self). In addition:
 /// - `insert_license` fails with `AlreadyExists` when the key hash is taken.
-/// - `insert_licenses` inserts every license, its events and the idempotency record in one
-///   transaction, or nothing: a taken id or key hash, or a taken idempotency key
+/// - `insert_licenses` inserts every license, the feature assignments given with them (each
+///   naming one of them), its events and the idempotency record in one transaction, or
+///   nothing: a taken id or key hash, or a taken idempotency key
 ///   (`AlreadyExists { entity: "idempotency_record" }`), writes none of them. A reference
 ///   that does not exist is `NotFound`.
 /// - `find_idempotency` returns the record stored under the key, body included, or `None`
@@ -132,11 +134,12 @@ pub trait LicenseStore: Send + Sync {
         events: Vec<NewEvent>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// Inserts new licenses, all or none, with their events and the idempotency record of
-    /// the call that created them.
+    /// Inserts new licenses, all or none, with their feature assignments, their events and
+    /// the idempotency record of the call that created them.
     fn insert_licenses(
         &self,
         licenses: &[License],
+        features: &[LicenseFeature],
         events: Vec<NewEvent>,
         idempotency: Option<IdempotencyRecord>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
@@ -245,13 +248,14 @@ pub trait LicenseStore: Send + Sync {
     ) -> impl Future<Output = StoreResult<Vec<LicenseFeature>>> + Send;
 }
 
-/// Products, versions, policies, features and custom field definitions.
+/// Products, versions, policies, features, license templates and custom field definitions.
 ///
 /// # Contract
 ///
-/// See the [module docs](self). Deleting a product that still has policies, features or
-/// licenses, or a policy that licenses use, is `Conflict`. Versions are listed newest release
-/// first.
+/// See the [module docs](self). Deleting a product that still has policies, features, license
+/// templates or licenses, or a policy that licenses or templates use, is `Conflict`. Versions
+/// are listed newest release first. A template naming a product or policy that does not exist
+/// is `NotFound` on insert and update.
 ///
 /// # Errors
 ///
@@ -341,6 +345,36 @@ pub trait CatalogStore: Send + Sync {
         product: &ProductId,
         limit: Limit,
     ) -> impl Future<Output = StoreResult<Vec<Feature>>> + Send;
+
+    /// Inserts a license template.
+    fn insert_template(
+        &self,
+        t: &LicenseTemplate,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The template with `id`.
+    fn get_template(
+        &self,
+        id: &TemplateId,
+    ) -> impl Future<Output = StoreResult<LicenseTemplate>> + Send;
+    /// Replaces a template.
+    fn update_template(
+        &self,
+        t: &LicenseTemplate,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Deletes a template.
+    fn delete_template(
+        &self,
+        id: &TemplateId,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Templates of a product, newest first.
+    fn list_templates(
+        &self,
+        product: &ProductId,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<Vec<LicenseTemplate>>> + Send;
 
     /// Inserts a custom field definition.
     fn insert_custom_field(

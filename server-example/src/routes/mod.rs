@@ -9,6 +9,7 @@ mod registrations;
 mod reports;
 mod runtime;
 mod system;
+mod templates;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -41,6 +42,7 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
         .merge(customers::routes())
         .merge(licenses::routes())
         .merge(registrations::routes())
+        .merge(templates::routes())
         .merge(access::routes())
         .merge(reports::routes())
         .merge(system::routes())
