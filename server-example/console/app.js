@@ -297,10 +297,11 @@ async function productsPage() {
 
 async function productPage(id) {
   const product = await get(`/api/v1/products/${encodeURIComponent(id)}`);
-  const [policies, features, versions] = await Promise.all([
+  const [policies, features, versions, templates] = await Promise.all([
     get(`/api/v1/products/${encodeURIComponent(id)}/policies?limit=200`),
     get(`/api/v1/products/${encodeURIComponent(id)}/features?limit=200`),
     get(`/api/v1/products/${encodeURIComponent(id)}/versions?limit=200`),
+    get(`/api/v1/products/${encodeURIComponent(id)}/license-templates?limit=200`),
   ]);
   const write = can('product:write');
   const again = () => productPage(id);
@@ -347,6 +348,42 @@ async function productPage(id) {
         await again();
         say(`Feature ${v.code} created.`, 'info');
       })),
+    h('section', { 'aria-label': 'License templates' }, h('h2', {}, 'License templates'),
+      table(['Name', 'Policy', 'Duration', 'Features'], templates.map((t) => [t.name,
+        (policies.find((p) => p.id === t.policy_id) || { code: t.policy_id }).code,
+        t.duration_days ? `${t.duration_days} days` : '—',
+        t.features.map((a) => {
+          const f = features.find((x) => x.id === a.feature_id);
+          const code = f ? f.code : a.feature_id;
+          return a.max_consumptions == null ? code : `${code} (${a.max_consumptions})`;
+        }).join(', ') || '—']), 'License templates'),
+      write && policies.length > 0 && form('New template', [
+        field('Template name', { name: 'name', required: true }),
+        field('Template policy', { name: 'policy_id', options: policies.map((p) => [p.id, p.code]) }),
+        field('Duration, days (0 for none)', { name: 'duration_days', type: 'number', min: 0, value: 0 }),
+        field('Feature (optional)', { name: 'feature_id', options: [['', 'None'], ...features.map((f) => [f.id, f.code])] }),
+        field('Feature quota (optional)', { name: 'quota', type: 'number', min: 0 }),
+      ], 'Create template', async (v) => {
+        const body = { name: v.name, policy_id: v.policy_id, duration_days: Number(v.duration_days || 0) };
+        if (v.feature_id) {
+          body.features = [{ feature_id: v.feature_id, ...(v.quota !== '' ? { max_consumptions: Number(v.quota) } : {}) }];
+        }
+        await post(`${base}/license-templates`, body);
+        await again();
+        say(`Template ${v.name} created.`, 'info');
+      }),
+      can('license:write') && templates.length > 0 && form('Create licenses from a template', [
+        field('Template', { name: 'template_id', options: templates.map((t) => [t.id, t.name]) }),
+        field('Count', { name: 'count', type: 'number', min: 1, max: 1000, value: 10 }),
+      ], 'Create licenses', async (v) => {
+        // One key per submit: a retry of this submit (a lost answer) creates nothing twice.
+        const made = await post('/api/v1/licenses/bulk', { template_id: v.template_id, count: Number(v.count) });
+        const keys = made.map((c) => c.license_key).join('\n');
+        $('bulk-keys').replaceChildren(shownOnce(`${made.length} license keys (shown once)`,
+          'Copy them now: they are stored hashed and cannot be shown again.', keys, 'bulk-key-list'));
+        say(`${made.length} licenses created.`, 'info');
+      }),
+      h('div', { id: 'bulk-keys' })),
     h('section', { 'aria-label': 'Versions' }, h('h2', {}, 'Versions'),
       table(['Version', 'Released'], versions.map((r) => [r.version, when(r.released_at)]), 'Versions'),
       write && form('New version', [field('Version', { name: 'version', required: true, placeholder: '1.2.0' })],

@@ -132,6 +132,21 @@ try {
   await page.getByRole('button', { name: 'Create version' }).click();
   await page.getByRole('cell', { name: '1.0.0', exact: true }).waitFor();
   check(true, 'a policy, a feature and a version were created from the product page');
+  // A template with the feature's quota, and three licenses made from it at once.
+  await page.getByLabel('Template name', { exact: true }).fill('Pack');
+  await page.getByLabel('Template policy', { exact: true }).selectOption({ label: 'standard' });
+  await page.getByLabel('Feature (optional)', { exact: true }).selectOption({ label: 'units' });
+  await page.getByLabel('Feature quota (optional)', { exact: true }).fill('20');
+  await page.getByRole('button', { name: 'Create template' }).click();
+  await page.getByRole('cell', { name: 'units (20)', exact: true }).waitFor();
+  check(true, 'a template was created from the product page');
+  await page.getByLabel('Count', { exact: true }).fill('3');
+  await page.getByRole('button', { name: 'Create licenses' }).click();
+  const bulkKeys = page.locator('#bulk-key-list');
+  await bulkKeys.waitFor();
+  const shownKeys = (await bulkKeys.textContent()).trim().split('\n');
+  check(shownKeys.length === 3 && shownKeys.every((k) => k.startsWith('lsk_')),
+    `three license keys are shown once (${shownKeys.length})`);
   await screenshots(page, 'product');
   const productId = page.url().split('/').pop();
 
