@@ -225,7 +225,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     ///
     /// [`EngineError::InvalidCredentials`] for an unknown serial or a wrong secret (the two
     /// are not told apart); `Denied` with `REGISTRATION_BOUND` or any refusal of activate;
-    /// storage failures.
+    /// `Conflict` when the registration changed under each of three tries; storage failures.
     pub async fn device_activate(
         &self,
         request_id: &str,
@@ -243,11 +243,9 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
                 .activate_registered(reg, &binding, request_id, ip_address)
                 .await
             {
+                // Still changing on the third try: the 409 tells the device to retry.
                 Err(EngineError::Conflict(reason))
                     if reason == REGISTRATION_CHANGED && tries < 3 => {}
-                Err(EngineError::Conflict(reason)) if reason == REGISTRATION_CHANGED => {
-                    return Err(EngineError::InvalidCredentials);
-                }
                 r => return r,
             }
         }

@@ -48,8 +48,10 @@ pub fn activate(
     session: NewSession,
     now: DateTime<Utc>,
 ) -> Result<Plan<(RuntimeEntitlementData, DeviceSession)>, Denial> {
-    if let (Some(bound), Ok(binding)) = (&reg.binding_key, Binding::from_request(req))
-        && bound != binding.key()
+    // A binding activate refuses makes no key here; activate then says why.
+    let binding_key = Binding::from_request(req).ok().map(|b| b.key().to_owned());
+    if let (Some(bound), Some(key)) = (&reg.binding_key, &binding_key)
+        && bound != key
         && agg.active_device(bound).is_some()
     {
         return Err(Denial::one(DenialReason::new(
@@ -59,14 +61,6 @@ pub fn activate(
     }
     let plan = activation::activate(agg, req, new_device_id, now)?;
     let data = plan.outcome;
-    let device = agg
-        .devices
-        .iter()
-        .chain(plan.mutations.iter().filter_map(|m| match m {
-            Mutation::Device(d) => Some(d),
-            _ => None,
-        }))
-        .find(|d| d.id == data.device_id);
     let session = DeviceSession {
         id: session.id,
         token_hash: session.token_hash,
@@ -75,7 +69,7 @@ pub fn activate(
     };
     let mut updated = reg.clone();
     updated.device_id = Some(data.device_id.clone());
-    updated.binding_key = device.map(|d| d.binding_key.clone());
+    updated.binding_key = binding_key;
     updated.activated_at = reg.activated_at.or(Some(now));
     updated.session = Some(session.clone());
 
