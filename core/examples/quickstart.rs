@@ -37,6 +37,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         customer_id: None,
         order_id: None,
         subscription_id: None,
+        pool: None,
+        contract_id: None,
         status: LicenseStatus::Active,
         license_key_prefix: key.prefix().to_owned(),
         license_key_last4: key.last4().to_owned(),

@@ -713,3 +713,50 @@ impl<S: RegistrationStore> RegistrationStore for Flaky<S> {
         self.inner.extend_session(id, token_hash, expires_at)
     }
 }
+
+impl<S: AllocationStore> AllocationStore for Flaky<S> {
+    fn insert_contract(
+        &self,
+        contract: &Contract,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.insert_contract(contract, events)
+    }
+    fn get_contract(&self, id: &ContractId) -> impl Future<Output = StoreResult<Contract>> + Send {
+        self.inner.get_contract(id)
+    }
+    fn list_contracts(
+        &self,
+        customer: Option<&CustomerId>,
+        limit: Limit,
+    ) -> impl Future<Output = StoreResult<Vec<Contract>>> + Send {
+        self.inner.list_contracts(customer, limit)
+    }
+    fn insert_contract_licenses<F>(
+        &self,
+        id: &ContractId,
+        licenses: &[License],
+        features: &[LicenseFeature],
+        events: Vec<NewEvent>,
+        idempotency: Option<IdempotencyRecord>,
+        admit: F,
+    ) -> impl Future<Output = StoreResult<Result<(), licentia_core::rules::Denial>>> + Send
+    where
+        F: FnOnce(&Contract) -> Result<(), licentia_core::rules::Denial> + Send,
+    {
+        self.inner
+            .insert_contract_licenses(id, licenses, features, events, idempotency, admit)
+    }
+    fn assign_pool<T, F>(
+        &self,
+        pool: &PoolName,
+        count: u32,
+        decide: F,
+    ) -> impl Future<Output = StoreResult<T>> + Send
+    where
+        T: Send,
+        F: FnOnce(Vec<(License, Policy)>) -> Decision<T> + Send,
+    {
+        self.inner.assign_pool(pool, count, decide)
+    }
+}

@@ -50,6 +50,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         customer_id: None,
         order_id: None,
         subscription_id: None,
+        pool: None,
+        contract_id: None,
         status: LicenseStatus::Active,
         license_key_prefix: key[..8].into(),
         license_key_last4: key[key.len() - 4..].into(),

@@ -228,6 +228,11 @@ impl CatalogStore for MemoryStore {
                 reason: "license templates still use the policy",
             });
         }
+        if cat.contracts.values().any(|c| &c.policy_id == id) {
+            return Err(StoreError::Conflict {
+                reason: "contracts still use the policy",
+            });
+        }
         cat.policies.remove(id);
         self.inner.events.lock().append(events);
         Ok(())
@@ -279,6 +284,15 @@ impl CatalogStore for MemoryStore {
 
     async fn delete_template(&self, id: &TemplateId, events: Vec<NewEvent>) -> StoreResult<()> {
         let mut cat = self.inner.catalog.write();
+        if cat
+            .contracts
+            .values()
+            .any(|c| c.template_id.as_ref() == Some(id))
+        {
+            return Err(StoreError::Conflict {
+                reason: "contracts still use the license template",
+            });
+        }
         cat.templates
             .remove(id)
             .ok_or(StoreError::not_found("license_template"))?;

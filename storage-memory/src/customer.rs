@@ -68,6 +68,11 @@ impl CustomerStore for MemoryStore {
                 reason: "orders or subscriptions still reference the customer",
             });
         }
+        if cat.contracts.values().any(|c| &c.customer_id == id) {
+            return Err(StoreError::Conflict {
+                reason: "contracts still reference the customer",
+            });
+        }
         // The customer's custom field values go with it.
         let catalog = &mut *cat;
         if let Some(values) = catalog.custom_values.get_mut(id.as_str()) {

@@ -210,6 +210,7 @@
 //! [`AccessStore`]: licentia_core::store::AccessStore
 
 mod access;
+mod allocation;
 mod catalog;
 mod commerce;
 mod customer;

@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use licentia_core::model::{Device, DeviceId, DeviceStatus, License, LicenseFeature, LicenseId};
 use licentia_core::rules::{
-    LicenseAggregate, Mutation, VersionCatalogView, device_heartbeat, version,
+    Denial, LicenseAggregate, Mutation, VersionCatalogView, device_heartbeat, version,
 };
 use licentia_core::store::{
     AggregateQuery, Decision, IdempotencyKey, IdempotencyRecord, LicenseQuery, LicenseSelector,
-    LicenseStore, Limit, Loaded, NewEvent, StoreError, StoreResult, TouchRecord,
+    LicenseStore, Limit, Loaded, NewEvent, OUTSIDE_CONTRACT_QUOTA, StoreError, StoreResult,
+    TouchRecord,
 };
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -94,18 +95,28 @@ impl MemoryStore {
     }
 
     /// Inserts `licenses` with `features`, `events` and `idempotency`, all or none.
-    fn insert_all(
+    /// Inserts `licenses` (with their assignments, events and idempotency record) when
+    /// `admit`, called with the catalog and the license index locked for the insert, allows
+    /// it; all or nothing.
+    pub(crate) fn insert_all<F>(
         &self,
         licenses: &[License],
         features: &[LicenseFeature],
         events: Vec<NewEvent>,
         idempotency: Option<IdempotencyRecord>,
-    ) -> StoreResult<()> {
+        admit: F,
+    ) -> StoreResult<Result<(), Denial>>
+    where
+        F: FnOnce(&Catalog, &LicenseIndex) -> StoreResult<Result<(), Denial>>,
+    {
         let catalog = self.inner.catalog.read();
         for license in licenses {
             catalog.check_license_refs(license, None)?;
         }
         let mut index = self.inner.licenses.write();
+        if let Err(refused) = admit(&catalog, &index)? {
+            return Ok(Err(refused));
+        }
         let (mut ids, mut hashes) = (HashSet::new(), HashSet::new());
         for license in licenses {
             if index.by_id.contains_key(&license.id) || !ids.insert(&license.id) {
@@ -150,7 +161,7 @@ impl MemoryStore {
             records.insert(record.key.clone(), record);
         }
         log.append(events);
-        Ok(())
+        Ok(Ok(()))
     }
 
     /// Validates `decision` against the locked `state` and applies it, all or nothing.
@@ -383,7 +394,15 @@ fn load(
 
 impl LicenseStore for MemoryStore {
     async fn insert_license(&self, license: &License, events: Vec<NewEvent>) -> StoreResult<()> {
-        self.insert_all(std::slice::from_ref(license), &[], events, None)
+        if license.contract_id.is_some() {
+            return Err(StoreError::Conflict {
+                reason: OUTSIDE_CONTRACT_QUOTA,
+            });
+        }
+        self.insert_all(std::slice::from_ref(license), &[], events, None, |_, _| {
+            Ok(Ok(()))
+        })
+        .map(|_| ())
     }
 
     async fn insert_licenses(
@@ -393,7 +412,13 @@ impl LicenseStore for MemoryStore {
         events: Vec<NewEvent>,
         idempotency: Option<IdempotencyRecord>,
     ) -> StoreResult<()> {
-        self.insert_all(licenses, features, events, idempotency)
+        if licenses.iter().any(|l| l.contract_id.is_some()) {
+            return Err(StoreError::Conflict {
+                reason: OUTSIDE_CONTRACT_QUOTA,
+            });
+        }
+        self.insert_all(licenses, features, events, idempotency, |_, _| Ok(Ok(())))
+            .map(|_| ())
     }
 
     async fn find_idempotency(

@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 use licentia_core::crypto::StoredKey;
 use licentia_core::model::{
-    ApiKey, ApiKeyId, ConsumptionRecord, CustomFieldDefinition, CustomFieldId, CustomFieldValue,
-    Customer, CustomerCode, CustomerId, Device, DeviceId, Event, Feature, FeatureId, Lease,
-    LeaseId, License, LicenseFeature, LicenseId, LicenseTemplate, Order, OrderId, Policy, PolicyId,
-    Product, ProductCode, ProductId, ProductVersion, ProductVersionId, SecretHash, Subscription,
-    SubscriptionId, TemplateId, UsageRow, WebhookEndpoint, WebhookId,
+    ApiKey, ApiKeyId, ConsumptionRecord, Contract, ContractId, CustomFieldDefinition,
+    CustomFieldId, CustomFieldValue, Customer, CustomerCode, CustomerId, Device, DeviceId, Event,
+    Feature, FeatureId, Lease, LeaseId, License, LicenseFeature, LicenseId, LicenseTemplate, Order,
+    OrderId, Policy, PolicyId, Product, ProductCode, ProductId, ProductVersion, ProductVersionId,
+    SecretHash, Subscription, SubscriptionId, TemplateId, UsageRow, WebhookEndpoint, WebhookId,
 };
 use licentia_core::store::{
     EventPage, EventQuery, IdempotencyKey, IdempotencyRecord, Limit, NewEvent, StoreError,
@@ -65,6 +65,7 @@ pub(crate) struct Catalog {
     pub(crate) version_lookup: HashMap<ProductId, HashMap<semver::Version, ProductVersion>>,
     pub(crate) policies: HashMap<PolicyId, Policy>,
     pub(crate) templates: HashMap<TemplateId, LicenseTemplate>,
+    pub(crate) contracts: HashMap<ContractId, Contract>,
     pub(crate) features: HashMap<FeatureId, Feature>,
     pub(crate) custom_fields: HashMap<CustomFieldId, CustomFieldDefinition>,
     /// resource id → definition → value.

@@ -108,6 +108,7 @@ fn unique_constraint(name: &str) -> Option<(&'static str, &'static str)> {
         "leases_token_hash_key" => ("lease", "token_hash"),
         "consumptions_event_id_key" => ("consumption", "event_id"),
         "license_templates_pkey" => ("license_template", "id"),
+        "contracts_pkey" => ("contract", "id"),
         "device_registrations_pkey" => ("device_registration", "id"),
         "device_registrations_serial_key" => ("device_registration", "serial"),
         "device_registrations_session_key" => ("device_registration", "session_token_hash"),
@@ -134,6 +135,8 @@ fn referenced_entity(name: &str) -> Option<&'static str> {
         ("_license", "license"),
         ("_feature", "feature"),
         ("_definition", "custom_field"),
+        ("_template", "license_template"),
+        ("_contract", "contract"),
     ]
     .into_iter()
     .find(|(suffix, _)| stem.ends_with(suffix))
@@ -153,6 +156,10 @@ fn still_referenced_reason(name: &str) -> &'static str {
         "license_templates_product_fkey" => "the product still has license templates",
         "license_templates_policy_fkey" => "license templates still use the policy",
         "licenses_customer_fkey" => "licenses still reference the customer",
+        "contracts_customer_fkey" => "contracts still reference the customer",
+        "contracts_policy_fkey" => "contracts still use the policy",
+        "contracts_template_fkey" => "contracts still use the license template",
+        "contracts_product_fkey" => "contracts still reference the product",
         "orders_customer_fkey" | "subscriptions_customer_fkey" => {
             "orders or subscriptions still reference the customer"
         }

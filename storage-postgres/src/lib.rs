@@ -100,6 +100,7 @@
 //!   it at start). A sealed seed or secret read without the master key is `Backend`.
 
 mod access;
+mod allocation;
 mod catalog;
 mod commerce;
 mod customer;

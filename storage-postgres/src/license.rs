@@ -12,7 +12,8 @@ use licentia_core::rules::version::precedence_key;
 use licentia_core::rules::{LicenseAggregate, Mutation, VersionCatalogView};
 use licentia_core::store::{
     AggregateQuery, Decision, IdempotencyKey, IdempotencyRecord, LicenseQuery, LicenseSelector,
-    LicenseStore, Limit, Loaded, NewEvent, StoreError, StoreResult, TouchRecord,
+    LicenseStore, Limit, Loaded, NewEvent, OUTSIDE_CONTRACT_QUOTA, StoreError, StoreResult,
+    TouchRecord,
 };
 use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
@@ -23,9 +24,11 @@ use crate::error::{backend, map};
 use crate::rows::{LICENSE_EXISTS, page, require};
 
 /// A license row: the record (without its secret-derived fields) and those fields.
-type LicenseRow = (Json<License>, Vec<u8>, Option<DateTime<Utc>>);
+pub(crate) type LicenseRow = (Json<License>, Vec<u8>, Option<DateTime<Utc>>);
 
-fn license_from_row((body, key_hash, last_validated_at): LicenseRow) -> StoreResult<License> {
+pub(crate) fn license_from_row(
+    (body, key_hash, last_validated_at): LicenseRow,
+) -> StoreResult<License> {
     let mut license = body.0;
     license.key_hash = SecretHash::from_bytes(hash_bytes(&key_hash)?);
     license.last_validated_at = last_validated_at;
@@ -448,7 +451,7 @@ async fn write_decision(
 }
 
 /// The body of the `lic` expression: the license row rewritten from `l`.
-fn push_license_update(q: &mut QueryBuilder<Postgres>, l: &License) {
+pub(crate) fn push_license_update(q: &mut QueryBuilder<Postgres>, l: &License) {
     q.push("UPDATE licenses SET ");
     let mut set = q.separated(", ");
     set.push("product_id = ")
@@ -524,39 +527,15 @@ fn push_consumptions(q: &mut QueryBuilder<Postgres>, id: &str, c: &[&Consumption
     );
 }
 
-impl LicenseStore for PostgresStore {
-    async fn insert_license(&self, l: &License, events: Vec<NewEvent>) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO licenses (id, product_id, policy_id, customer_id, order_id, \
-                                   subscription_id, key_hash, status, expires_at, \
-                                   last_validated_at, created_at, body) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(l.id.as_str())
-        .bind(l.product_id.as_str())
-        .bind(l.policy_id.as_str())
-        .bind(l.customer_id.as_ref().map(|x| x.as_str()))
-        .bind(l.order_id.as_ref().map(|x| x.as_str()))
-        .bind(l.subscription_id.as_ref().map(|x| x.as_str()))
-        .bind(&l.key_hash.as_bytes()[..])
-        .bind(l.status.as_str())
-        .bind(l.expires_at)
-        .bind(l.last_validated_at)
-        .bind(l.created_at)
-        .bind(Json(l))
-        .execute(&mut *tx)
-        .await
-        .map_err(map)?;
-        self.commit(tx, events).await
-    }
-
-    async fn insert_licenses(
+impl PostgresStore {
+    /// Inserts new licenses, their feature assignments and the idempotency record of the
+    /// call that created them in `tx`.
+    pub(crate) async fn write_new_licenses(
         &self,
+        tx: &mut PgConnection,
         licenses: &[License],
         features: &[LicenseFeature],
-        events: Vec<NewEvent>,
-        idempotency: Option<IdempotencyRecord>,
+        idempotency: Option<&IdempotencyRecord>,
     ) -> StoreResult<()> {
         // Assignments only of the licenses being inserted, as the contract says.
         if features
@@ -565,7 +544,6 @@ impl LicenseStore for PostgresStore {
         {
             return Err(StoreError::not_found("license"));
         }
-        let mut tx = self.begin().await?;
         if !licenses.is_empty() {
             let ids = |f: fn(&License) -> Option<&str>| licenses.iter().map(f).collect::<Vec<_>>();
             sqlx::query(
@@ -631,7 +609,19 @@ impl LicenseStore for PostgresStore {
             .map_err(map)?;
         }
         if let Some(r) = idempotency {
-            // The answer may hold secrets (keys shown once): sealed when a master key is set.
+            self.insert_sealed_idempotency(tx, r).await?;
+        }
+        Ok(())
+    }
+
+    /// Inserts `r`, whose answer may hold secrets (keys shown once): sealed when a master
+    /// key is set.
+    pub(crate) async fn insert_sealed_idempotency(
+        &self,
+        tx: &mut PgConnection,
+        r: &IdempotencyRecord,
+    ) -> StoreResult<()> {
+        {
             let (sealed, body) = match &self.master {
                 Some(master) => (true, master.seal_secret(&idempotency_aad(&r.key), &r.body)),
                 None => (false, r.body.clone()),
@@ -652,6 +642,57 @@ impl LicenseStore for PostgresStore {
             .await
             .map_err(map)?;
         }
+        Ok(())
+    }
+}
+
+impl LicenseStore for PostgresStore {
+    async fn insert_license(&self, l: &License, events: Vec<NewEvent>) -> StoreResult<()> {
+        if l.contract_id.is_some() {
+            return Err(StoreError::Conflict {
+                reason: OUTSIDE_CONTRACT_QUOTA,
+            });
+        }
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO licenses (id, product_id, policy_id, customer_id, order_id, \
+                                   subscription_id, key_hash, status, expires_at, \
+                                   last_validated_at, created_at, body) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(l.id.as_str())
+        .bind(l.product_id.as_str())
+        .bind(l.policy_id.as_str())
+        .bind(l.customer_id.as_ref().map(|x| x.as_str()))
+        .bind(l.order_id.as_ref().map(|x| x.as_str()))
+        .bind(l.subscription_id.as_ref().map(|x| x.as_str()))
+        .bind(&l.key_hash.as_bytes()[..])
+        .bind(l.status.as_str())
+        .bind(l.expires_at)
+        .bind(l.last_validated_at)
+        .bind(l.created_at)
+        .bind(Json(l))
+        .execute(&mut *tx)
+        .await
+        .map_err(map)?;
+        self.commit(tx, events).await
+    }
+
+    async fn insert_licenses(
+        &self,
+        licenses: &[License],
+        features: &[LicenseFeature],
+        events: Vec<NewEvent>,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> StoreResult<()> {
+        if licenses.iter().any(|l| l.contract_id.is_some()) {
+            return Err(StoreError::Conflict {
+                reason: OUTSIDE_CONTRACT_QUOTA,
+            });
+        }
+        let mut tx = self.begin().await?;
+        self.write_new_licenses(&mut tx, licenses, features, idempotency.as_ref())
+            .await?;
         self.commit(tx, events).await
     }
 
@@ -723,6 +764,8 @@ impl LicenseStore for PostgresStore {
                AND ($9::timestamptz IS NULL OR (created_at, id) < ($9, $10::text)) \
                AND ($12::text IS NULL OR body->>'license_key_prefix' = $12 \
                     OR body->>'license_key_last4' = $12) \
+               AND ($13::text IS NULL OR pool = $13) \
+               AND ($14::text IS NULL OR contract_id = $14) \
              ORDER BY created_at DESC, id DESC \
              LIMIT $11",
         )
@@ -738,6 +781,8 @@ impl LicenseStore for PostgresStore {
         .bind(after_id)
         .bind(i64::from(q.limit.get()))
         .bind(q.key_hint.as_deref())
+        .bind(q.pool.as_ref().map(|x| x.as_str()))
+        .bind(q.contract_id.as_ref().map(|x| x.as_str()))
         .fetch_all(&mut *conn)
         .await
         .map_err(map)?;

@@ -134,6 +134,8 @@ pub fn license(policy: &Policy, n: u32) -> License {
         customer_id: None,
         order_id: None,
         subscription_id: None,
+        pool: None,
+        contract_id: None,
         status: LicenseStatus::Active,
         license_key_prefix: key[..8].to_owned(),
         license_key_last4: key[key.len() - 4..].to_owned(),

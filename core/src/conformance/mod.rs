@@ -75,10 +75,12 @@
 //! | [`reports`] | usage sums and ledger, activity feed, runtime error counts, exports |
 //! | [`telemetry`] | telemetry records |
 //! | [`registrations`] | device registrations and their sessions |
+//! | [`allocation`] | pools and reseller contracts, exact under concurrency |
 //! | [`time_travel`] | rules over moving `now` |
 //! | [`concurrency`] | many tasks on one license at once |
 
 pub mod access;
+pub mod allocation;
 pub mod catalog;
 pub mod commerce;
 pub mod concurrency;
@@ -300,6 +302,10 @@ macro_rules! conformance_suite {
             store registrations::registrations_round_trip_and_stay_unique,
             store registrations::registration_activations_compare_and_set,
             spawn registrations::concurrent_activations_of_one_serial_bind_it_once,
+            store allocation::pool_assignment_takes_only_unassigned_licenses,
+            spawn allocation::concurrent_pool_assignments_hand_each_license_out_once,
+            store allocation::contracts_count_their_licenses_and_hold_their_references,
+            spawn allocation::concurrent_contract_issues_never_pass_the_quota,
             store reports::usage_reports_sum_group_and_page,
             store reports::activities_filter_by_subject_and_page,
             store reports::runtime_errors_add_up_group_and_purge,

@@ -19,8 +19,15 @@ use super::requests::LicenseCreate;
 use super::runner::{Idempotency, ResponseBody, plain_body};
 use super::templates::apply_template;
 use super::{Actor, Clock, Engine, EngineError};
-use crate::model::{LicenseTemplate, TemplateId};
+use crate::model::{Contract, LicenseTemplate, PoolName, TemplateId};
+use crate::rules::allocation;
 use crate::store::{IdempotencyRecord, Store, StoreError};
+
+/// `raw` as a pool name, or `INVALID_FIELD` `pool`.
+pub(super) fn parse_pool(raw: &str) -> Result<PoolName, EngineError> {
+    raw.parse()
+        .map_err(|e: crate::model::CodeError| EngineError::invalid("pool", e.to_string()))
+}
 
 /// The most licenses one bulk call creates.
 pub const MAX_BULK_LICENSES: u32 = 1000;
@@ -34,6 +41,9 @@ pub struct BulkLicenseCreate {
     /// The template each is made from (its product, policy, duration, features and
     /// metadata); `product_id` and `policy_id` may then be left out.
     pub template_id: Option<String>,
+    /// Created unassigned into this pool (then `customer_id` must be left out), for
+    /// `POST /api/v1/pools/{pool}/assign` to hand out later.
+    pub pool: Option<String>,
     /// What each of them is.
     pub license: LicenseCreate,
 }
@@ -46,8 +56,10 @@ impl Serialize for BulkLicenseCreate {
                 _ => Map::new(),
             };
         map.insert("count".into(), Value::from(self.count));
-        if let Some(t) = &self.template_id {
-            map.insert("template_id".into(), Value::from(t.as_str()));
+        for (member, value) in [("template_id", &self.template_id), ("pool", &self.pool)] {
+            if let Some(v) = value {
+                map.insert(member.into(), Value::from(v.as_str()));
+            }
         }
         map.serialize(s)
     }
@@ -61,10 +73,12 @@ impl<'de> Deserialize<'de> for BulkLicenseCreate {
             .remove("count")
             .ok_or_else(|| D::Error::missing_field("count"))?;
         let count = u32::deserialize(count).map_err(D::Error::custom)?;
-        let template_id = match map.remove("template_id") {
-            Some(t) => Some(String::deserialize(t).map_err(D::Error::custom)?),
-            None => None,
+        let mut text = |member: &str| match map.remove(member) {
+            Some(t) => String::deserialize(t).map(Some).map_err(D::Error::custom),
+            None => Ok(None),
         };
+        let template_id = text("template_id")?;
+        let pool = text("pool")?;
         if template_id.is_some() {
             // The template names them; empty means "the template's".
             for member in ["product_id", "policy_id"] {
@@ -75,6 +89,7 @@ impl<'de> Deserialize<'de> for BulkLicenseCreate {
         Ok(Self {
             count,
             template_id,
+            pool,
             license,
         })
     }
@@ -82,9 +97,47 @@ impl<'de> Deserialize<'de> for BulkLicenseCreate {
 
 /// What one call creates: one license (answered as one) or several (answered as a list).
 #[derive(Clone, Copy)]
-enum Shape {
+pub(super) enum Shape {
     One,
     Many,
+}
+
+/// Where new licenses go.
+pub(super) enum Destination {
+    /// Nowhere in particular.
+    Direct,
+    /// Unassigned, into a pool.
+    Pool(PoolName),
+    /// Issued under a contract, within its quota.
+    Contract(Contract),
+}
+
+/// One creating call: what it is (for its idempotency key) and what it makes.
+pub(super) struct Creation<'a, Q> {
+    pub(super) op: &'static str,
+    /// What the idempotency key's request hash is taken of.
+    pub(super) hashed: &'a Q,
+    pub(super) license: LicenseCreate,
+    pub(super) template: Option<&'a str>,
+    pub(super) count: usize,
+    pub(super) shape: Shape,
+    pub(super) destination: Destination,
+}
+
+/// The scope of a caller's creating calls' idempotency keys (so two API keys never collide).
+pub(super) fn creation_scope(actor: &Actor) -> String {
+    format!("create:{}:{}", actor.actor_type.as_str(), actor.actor_id)
+}
+
+/// `count` within 1 to [`MAX_BULK_LICENSES`].
+pub(super) fn check_count(count: u32) -> Result<usize, EngineError> {
+    if !(1..=MAX_BULK_LICENSES).contains(&count) {
+        return Err(EngineError::invalid(
+            "count",
+            format!("count must be 1 to {MAX_BULK_LICENSES}"),
+        ));
+    }
+    Ok(count as usize)
 }
 
 impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
@@ -104,12 +157,15 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         self.create(
             actor,
             call,
-            "create_license",
-            &req.clone(),
-            req,
-            None,
-            1,
-            Shape::One,
+            Creation {
+                op: "create_license",
+                hashed: &req.clone(),
+                license: req,
+                template: None,
+                count: 1,
+                shape: Shape::One,
+                destination: Destination::Direct,
+            },
         )
         .await
     }
@@ -128,22 +184,29 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         call: ManagementCall<'_>,
         req: BulkLicenseCreate,
     ) -> Result<ResponseBody, EngineError> {
-        if !(1..=MAX_BULK_LICENSES).contains(&req.count) {
-            return Err(EngineError::invalid(
-                "count",
-                format!("count must be 1 to {MAX_BULK_LICENSES}"),
-            ));
-        }
-        let count = req.count as usize;
+        let count = check_count(req.count)?;
+        let destination = match &req.pool {
+            None => Destination::Direct,
+            Some(_) if req.license.customer_id.is_some() => {
+                return Err(EngineError::invalid(
+                    "customer_id",
+                    "a pooled license is unassigned: leave customer_id out",
+                ));
+            }
+            Some(pool) => Destination::Pool(parse_pool(pool)?),
+        };
         self.create(
             actor,
             call,
-            "create_licenses",
-            &req,
-            req.license.clone(),
-            req.template_id.as_deref(),
-            count,
-            Shape::Many,
+            Creation {
+                op: "create_licenses",
+                hashed: &req,
+                license: req.license.clone(),
+                template: req.template_id.as_deref(),
+                count,
+                shape: Shape::Many,
+                destination,
+            },
         )
         .await
     }
@@ -151,7 +214,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     /// The template `id`, with `req` completed from it: its product and policy (the
     /// request's, when given, must be the same), its expiry unless the request has one, its
     /// metadata under the request's.
-    async fn template_for(
+    pub(super) async fn template_for(
         &self,
         id: &str,
         req: &mut LicenseCreate,
@@ -183,20 +246,25 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         Ok(t)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn create<Q: Serialize>(
+    /// Creates what `c` asks for, answered as its shape says, keyed by the call's
+    /// idempotency key.
+    pub(super) async fn create<Q: Serialize>(
         &self,
         actor: &Actor,
         call: ManagementCall<'_>,
-        op: &'static str,
-        hashed: &Q,
-        mut req: LicenseCreate,
-        template: Option<&str>,
-        count: usize,
-        shape: Shape,
+        c: Creation<'_, Q>,
     ) -> Result<ResponseBody, EngineError> {
-        let scope = format!("create:{}:{}", actor.actor_type.as_str(), actor.actor_id);
-        let idempotency = Idempotency::new(scope, call.idempotency_key, op, hashed)?;
+        let Creation {
+            op,
+            hashed,
+            license: mut req,
+            template,
+            count,
+            shape,
+            destination,
+        } = c;
+        let idempotency =
+            Idempotency::new(creation_scope(actor), call.idempotency_key, op, hashed)?;
         if let Some(asked) = &idempotency
             && let Some(stored) = self.store.find_idempotency(&asked.key).await?
         {
@@ -219,7 +287,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         for _ in 0..count {
             let (plan, key) = self.new_license(product.clone(), &policy, terms.clone(), now)?;
             events.extend(actor.events(plan.events, now));
-            let license = match &template {
+            let mut license = match &template {
                 Some(t) => {
                     let (license, assigned, assigned_events) =
                         apply_template(t, &policy, &template_features, plan.outcome, now)?;
@@ -229,6 +297,11 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
                 }
                 None => plan.outcome,
             };
+            match &destination {
+                Destination::Direct => {}
+                Destination::Pool(pool) => license.pool = Some(pool.clone()),
+                Destination::Contract(c) => license.contract_id = Some(c.id.clone()),
+            }
             created.push(LicenseCreated {
                 license: present(license.clone(), &policy, now),
                 license_key: key.expose_secret().to_owned(),
@@ -246,26 +319,46 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             body: body.clone(),
             created_at: now,
         });
-        match self
-            .store
-            .insert_licenses(&licenses, &features, events, record)
-            .await
-        {
-            Ok(()) => Ok(ResponseBody::fresh(body)),
-            // The same key raced in from another call: answer what it stored.
-            Err(StoreError::AlreadyExists {
+        let written = match &destination {
+            Destination::Contract(c) => self
+                .store
+                .insert_contract_licenses(&c.id, &licenses, &features, events, record, |c| {
+                    allocation::admit(c, count as u32)
+                })
+                .await
+                .map(|admitted| admitted.map_err(EngineError::Denied)),
+            _ => self
+                .store
+                .insert_licenses(&licenses, &features, events, record)
+                .await
+                .map(Ok),
+        };
+        match written {
+            Ok(Ok(())) => Ok(ResponseBody::fresh(body)),
+            Ok(Err(refused)) => Err(refused),
+            Err(e) => self.raced(e, idempotency.as_ref()).await,
+        }
+    }
+
+    /// `e`, the failure of a keyed write; when it is the key itself, taken by another call
+    /// that raced in meanwhile, the answer that call stored.
+    pub(super) async fn raced(
+        &self,
+        e: StoreError,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<ResponseBody, EngineError> {
+        match e {
+            StoreError::AlreadyExists {
                 entity: "idempotency_record",
                 ..
-            }) => {
-                let asked = idempotency
-                    .as_ref()
-                    .ok_or(EngineError::IdempotencyConflict)?;
+            } => {
+                let asked = idempotency.ok_or(EngineError::IdempotencyConflict)?;
                 match self.store.find_idempotency(&asked.key).await? {
                     Some(stored) => ResponseBody::replay(stored, asked),
                     None => Err(EngineError::IdempotencyConflict),
                 }
             }
-            Err(e) => Err(e.into()),
+            e => Err(e.into()),
         }
     }
 }

@@ -16,7 +16,8 @@
 //! `order.created`, `order.updated`, `subscription.created`, `subscription.updated`,
 //! `license.created`, `license.validated`, `license.renewed`, `license.suspended`,
 //! `license.reinstated`, `license.revoked`, `license.transferred`, `license.offline_issued`,
-//! `license.feature_assigned`, `license.feature_removed`, `device.activated`,
+//! `license.feature_assigned`, `license.feature_removed`, `license.assigned`,
+//! `contract.created`, `device.activated`,
 //! `device_registration.created`, `device_registration.activated`,
 //! `device_registration.session_ended`, `device_registration.deleted`,
 //! `license_template.created`, `license_template.updated`, `license_template.deleted`,
@@ -50,6 +51,7 @@
 
 mod access;
 mod air_gap;
+mod allocation;
 mod bulk;
 mod catalog;
 mod clock;
@@ -78,6 +80,7 @@ use chrono::{DateTime, Utc};
 use rand_core::CryptoRng;
 
 pub use access::{ApiKeyCreated, WebhookWithSecret};
+pub use allocation::MAX_CONTRACT_QUOTA;
 pub use bulk::{BulkLicenseCreate, MAX_BULK_LICENSES};
 pub use catalog::MAX_NAME_LEN;
 pub use clock::{Clock, ManualClock};

@@ -118,6 +118,8 @@ define_code!(/// Code of a customer, unique across customers.
     CustomerCode);
 define_code!(/// Code of a custom field definition, unique per product and resource type.
     CustomFieldCode);
+define_code!(/// Name of a license pool: unassigned licenses waiting to be handed to customers.
+    PoolName);
 
 #[cfg(test)]
 mod tests {

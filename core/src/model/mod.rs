@@ -3,6 +3,7 @@
 //! Serde names are exactly the contract's. Ids are typed ([`LicenseId`], [`DeviceId`], …) and
 //! codes validated ([`FeatureCode`], …), so a value of these types is always well-formed.
 
+mod allocation;
 mod code;
 mod delivery;
 mod enums;
@@ -16,8 +17,10 @@ mod telemetry;
 mod template;
 mod time;
 
+pub use allocation::{Contract, ContractCreate, ContractLicensesCreate, PoolAssign};
 pub use code::{
-    CodeError, CustomFieldCode, CustomerCode, FeatureCode, MAX_CODE_LEN, PolicyCode, ProductCode,
+    CodeError, CustomFieldCode, CustomerCode, FeatureCode, MAX_CODE_LEN, PolicyCode, PoolName,
+    ProductCode,
 };
 pub use delivery::{Delivery, DeliveryAttempt, DeliveryId};
 pub use enums::{
@@ -26,8 +29,8 @@ pub use enums::{
     OrderStatus, ResetPeriod, SubscriptionStatus, UnknownVariant,
 };
 pub use ids::{
-    ApiKeyId, CustomFieldId, CustomerId, DeviceId, ExportId, FeatureId, IdError, LeaseId,
-    LicenseId, MAX_ID_LEN, OrderId, PolicyId, ProductId, ProductVersionId, RegistrationId,
+    ApiKeyId, ContractId, CustomFieldId, CustomerId, DeviceId, ExportId, FeatureId, IdError,
+    LeaseId, LicenseId, MAX_ID_LEN, OrderId, PolicyId, ProductId, ProductVersionId, RegistrationId,
     SessionId, SubscriptionId, TemplateId, WebhookId,
 };
 pub use records::{

@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 pub use crate::crypto::SecretHash;
 
 use super::{
-    ApiKeyId, AuditActorType, CustomFieldCode, CustomFieldId, CustomFieldResourceType,
+    ApiKeyId, AuditActorType, ContractId, CustomFieldCode, CustomFieldId, CustomFieldResourceType,
     CustomFieldValueType, CustomerCode, CustomerId, DeliveryStatus, DeviceBindingKind, DeviceId,
     DeviceStatus, FeatureCode, FeatureId, LeaseId, LicenseId, LicenseStatus, LicenseType,
-    ManagementScope, Metadata, OrderId, OrderStatus, PolicyCode, PolicyId, ProductCode, ProductId,
-    ProductVersionId, ResetPeriod, SubscriptionId, SubscriptionStatus, WebhookId,
+    ManagementScope, Metadata, OrderId, OrderStatus, PolicyCode, PolicyId, PoolName, ProductCode,
+    ProductId, ProductVersionId, ResetPeriod, SubscriptionId, SubscriptionStatus, WebhookId,
 };
 
 /// A product.
@@ -311,6 +311,13 @@ pub struct License {
     pub order_id: Option<OrderId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription_id: Option<SubscriptionId>,
+    /// Extension: the pool the license waits in, unassigned, until
+    /// `POST /api/v1/pools/{pool}/assign` hands it to a customer (which clears it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<PoolName>,
+    /// Extension: the reseller contract the license was generated under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract_id: Option<ContractId>,
     /// The stored status: `active`, `suspended` or `revoked` (expiry is derived, see
     /// [`rules::status`](crate::rules::status)). Management reads show the effective status.
     pub status: LicenseStatus,

@@ -92,6 +92,10 @@ denial_codes! {
     VersionNotEntitled = ("VERSION_NOT_ENTITLED", Forbidden),
     /// The product has a version catalog and the version is not in it.
     VersionUnknown = ("VERSION_UNKNOWN", Forbidden),
+    /// The pool holds fewer unassigned licenses than asked for.
+    PoolExhausted = ("POOL_EXHAUSTED", Conflict),
+    /// The contract's quota leaves fewer licenses than asked for.
+    ContractQuotaExceeded = ("CONTRACT_QUOTA_EXCEEDED", Conflict),
     /// Every allowed ownership transfer has been used.
     TransferLimitReached = ("TRANSFER_LIMIT_REACHED", Forbidden),
     /// No active device with this binding on this license.

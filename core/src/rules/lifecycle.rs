@@ -60,6 +60,8 @@ pub fn create_license(
         customer_id: terms.customer_id,
         order_id: terms.order_id,
         subscription_id: terms.subscription_id,
+        pool: None,
+        contract_id: None,
         status: LicenseStatus::Active,
         license_key_prefix: key.prefix,
         license_key_last4: key.last4,
@@ -293,6 +295,10 @@ pub fn transfer(
     };
     let mut license = bumped(agg, now);
     if let Some(c) = customer {
+        // A license given to a customer has left its pool, however it was given.
+        if c.is_some() {
+            license.pool = None;
+        }
         license.customer_id = c;
     }
     if let Some(e) = &req.customer_email {

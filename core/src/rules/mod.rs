@@ -16,6 +16,7 @@
 //! | [`period`] | usage periods and what an assignment used in one |
 //! | [`version`] | `app_version` eligibility |
 //! | [`lifecycle`] | create, renew, suspend, reinstate, revoke, transfer, feature assignment |
+//! | [`allocation`] | pools (assigning unassigned licenses) and reseller contracts' quotas |
 //! | [`offline`] | offline license payloads |
 //! | [`air_gap`] | activation and release by files, for devices that never reach the server |
 //! | [`policy`] | policy defaults and validation |
@@ -25,6 +26,7 @@
 pub mod activation;
 mod aggregate;
 pub mod air_gap;
+pub mod allocation;
 mod binding;
 pub mod delivery;
 mod denial;

@@ -38,6 +38,8 @@ pub(crate) fn license(policy: &Policy) -> License {
         customer_id: None,
         order_id: None,
         subscription_id: None,
+        pool: None,
+        contract_id: None,
         status: LicenseStatus::Active,
         license_key_prefix: "lsk_ABCD".into(),
         license_key_last4: "WXYZ".into(),

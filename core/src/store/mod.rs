@@ -36,6 +36,7 @@
 //! `AlreadyExists` for a unique collision, `Conflict` for a write other records forbid,
 //! `Unavailable` when the backend cannot be reached, `Backend` for anything else.
 
+mod allocation;
 mod delivery;
 mod error;
 mod registration;
@@ -45,6 +46,7 @@ mod types;
 
 use std::future::Future;
 
+pub use allocation::{AllocationStore, OUTSIDE_CONTRACT_QUOTA};
 pub use delivery::{
     ClaimedDelivery, DeliveryClaim, DeliveryOutcome, DeliveryPage, DeliveryReport, DeliveryStore,
 };
@@ -636,6 +638,7 @@ pub trait Store:
     + ReportStore
     + TelemetryStore
     + RegistrationStore
+    + AllocationStore
 {
 }
 
@@ -649,5 +652,6 @@ impl<S> Store for S where
         + ReportStore
         + TelemetryStore
         + RegistrationStore
+        + AllocationStore
 {
 }

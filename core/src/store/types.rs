@@ -332,6 +332,10 @@ pub struct LicenseQuery {
     pub order_id: Option<OrderId>,
     /// Exact subscription.
     pub subscription_id: Option<SubscriptionId>,
+    /// Waiting unassigned in this pool.
+    pub pool: Option<crate::model::PoolName>,
+    /// Generated under this contract.
+    pub contract_id: Option<crate::model::ContractId>,
     /// `expires_at` strictly before.
     pub expires_before: Option<DateTime<Utc>>,
     /// `expires_at` strictly after.
@@ -365,6 +369,14 @@ impl LicenseQuery {
                 .subscription_id
                 .as_ref()
                 .is_none_or(|x| l.subscription_id.as_ref() == Some(x))
+            && self
+                .pool
+                .as_ref()
+                .is_none_or(|x| l.pool.as_ref() == Some(x))
+            && self
+                .contract_id
+                .as_ref()
+                .is_none_or(|x| l.contract_id.as_ref() == Some(x))
             && self
                 .expires_before
                 .is_none_or(|t| l.expires_at.is_some_and(|e| e < t))

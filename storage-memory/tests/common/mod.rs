@@ -72,6 +72,8 @@ pub(crate) fn license(policy: &Policy, n: u32) -> License {
         customer_id: None,
         order_id: None,
         subscription_id: None,
+        pool: None,
+        contract_id: None,
         status: LicenseStatus::Active,
         license_key_prefix: "lsk_ABCD".into(),
         license_key_last4: format!("{n:04}"),
