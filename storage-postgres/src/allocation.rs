@@ -29,6 +29,14 @@ macro_rules! counted_contracts {
 
 type CountedRow = (Json<Contract>, i64);
 
+/// A pooled license's row (as [`LicenseRow`]) and its policy.
+type PooledRow = (
+    Json<License>,
+    Vec<u8>,
+    Option<chrono::DateTime<chrono::Utc>>,
+    Json<Policy>,
+);
+
 fn counted((body, issued): CountedRow) -> Contract {
     let mut c = body.0;
     c.licenses_issued = u32::try_from(issued).unwrap_or(u32::MAX);
@@ -140,12 +148,7 @@ impl AllocationStore for PostgresStore {
         let mut tx = self.begin().await?;
         // SKIP LOCKED: concurrent assigns take disjoint licenses instead of waiting for
         // each other (or for a transaction on one of them).
-        let rows: Vec<(
-            Json<License>,
-            Vec<u8>,
-            Option<chrono::DateTime<chrono::Utc>>,
-            Json<Policy>,
-        )> = sqlx::query_as(
+        let rows: Vec<PooledRow> = sqlx::query_as(
             "SELECT l.body, l.key_hash, l.last_validated_at, p.body \
                  FROM licenses l JOIN policies p ON p.id = l.policy_id \
                  WHERE l.pool = $1 AND l.customer_id IS NULL AND l.status <> 'revoked' \

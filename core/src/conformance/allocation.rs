@@ -18,6 +18,9 @@ use super::{
 
 type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
+/// What an assignment in these checks answers: the licenses assigned, or the refusal.
+type Assigned = Result<Vec<License>, Denial>;
+
 fn pool() -> PoolName {
     parse("spring")
 }
@@ -81,7 +84,7 @@ fn assignment(
     count: u32,
     customer: &CustomerId,
     key: Option<&str>,
-) -> Decision<Result<Vec<License>, Denial>> {
+) -> Decision<Assigned> {
     let licenses = found.into_iter().map(|(l, _)| l).collect();
     match allocation::assign_pooled(licenses, &pool(), count, customer, t0()) {
         Ok(plan) => Decision {
@@ -256,7 +259,7 @@ pub async fn concurrent_pool_assignments_hand_each_license_out_once<
         store.insert_licenses(&batch, &[], vec![], None).await,
         "insert_licenses",
     );
-    let tasks: Vec<Boxed<StoreResult<Result<Vec<License>, Denial>>>> = (0..TASKS)
+    let tasks: Vec<Boxed<StoreResult<Assigned>>> = (0..TASKS)
         .map(|_| {
             let store = store.clone();
             let buyer = buyer.id.clone();

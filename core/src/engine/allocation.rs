@@ -160,8 +160,6 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         }
         let count = check_count(req.count)?;
         let contract = self.get_contract(id).await?;
-        // A quick refusal before any key is made; the store decides again under its lock.
-        allocation::admit(&contract, req.count).map_err(EngineError::Denied)?;
         let template = contract.template_id.as_ref().map(|t| t.as_str().to_owned());
         let license = LicenseCreate {
             product_id: contract.product_id.as_str().to_owned(),

@@ -270,6 +270,11 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         {
             return ResponseBody::replay(stored, asked);
         }
+        if let Destination::Contract(c) = &destination {
+            // A quick refusal before any key is made (a replay above is answered even once
+            // the quota is used up); the store decides again under its lock.
+            allocation::admit(c, count as u32).map_err(EngineError::Denied)?;
+        }
         let now = self.now();
         let template = match template {
             Some(id) => Some(self.template_for(id, &mut req, now).await?),

@@ -79,6 +79,10 @@ struct LicenseListQuery {
     expires_after: Option<DateTime<Utc>>,
     /// Extension: the key's prefix or last four characters, as shown.
     key: Option<String>,
+    /// Extension: waiting unassigned in this pool.
+    pool: Option<String>,
+    /// Extension: issued under this reseller contract.
+    contract_id: Option<String>,
 }
 
 /// A filter id; `Err` when it is malformed (so nothing can match it).
@@ -102,6 +106,8 @@ async fn list_licenses<S: Store + 'static>(
             expires_before: q.expires_before,
             expires_after: q.expires_after,
             key_hint: q.key.filter(|k| !k.is_empty()),
+            pool: filter_id(q.pool)?,
+            contract_id: filter_id(q.contract_id)?,
             limit: Limit::new(q.limit),
             ..LicenseQuery::default()
         })
@@ -152,7 +158,7 @@ async fn create_licenses<S: Store + 'static>(
 }
 
 /// 201 with the engine's bytes (marked when replayed).
-fn created_bytes(r: ResponseBody) -> Response {
+pub(super) fn created_bytes(r: ResponseBody) -> Response {
     let mut res = stored(r.body, r.replayed);
     *res.status_mut() = axum::http::StatusCode::CREATED;
     res

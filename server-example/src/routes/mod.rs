@@ -1,6 +1,7 @@
 //! The route table and the response helpers every handler shares.
 
 mod access;
+mod allocation;
 mod catalog;
 mod commerce;
 mod customers;
@@ -41,6 +42,7 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
         .merge(commerce::routes())
         .merge(customers::routes())
         .merge(licenses::routes())
+        .merge(allocation::routes())
         .merge(registrations::routes())
         .merge(templates::routes())
         .merge(access::routes())
