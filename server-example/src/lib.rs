@@ -93,6 +93,7 @@ pub mod console;
 pub mod error;
 pub mod exports;
 pub mod extract;
+pub mod key_sheet;
 pub mod keys;
 pub mod meta;
 pub mod metrics;

@@ -456,6 +456,61 @@ async fn contracts<S: Store + 'static>(store: S) {
     let events = list(&t, "/api/v1/events?event_type=contract.created").await;
     assert_eq!(events.len(), 2);
 
+    // The keys as a sheet, on request; a retry gives the same sheet.
+    let c3 = t
+        .admin(
+            Method::POST,
+            "/api/v1/contracts",
+            Some(json!({"customer_id": reseller, "product_id": product, "policy_id": policy, "license_quota": 4})),
+        )
+        .await;
+    let uri3 = format!(
+        "/api/v1/contracts/{}/licenses",
+        created(&c3)["id"].as_str().unwrap()
+    );
+    let csv_headers = [("idempotency-key", "sheet-1"), ("accept", "text/csv")];
+    let body = serde_json::to_vec(&json!({"count": 4})).unwrap();
+    let sheet = send(
+        &t.router,
+        Method::POST,
+        &uri3,
+        Some(&auth),
+        &csv_headers,
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(sheet.status, StatusCode::CREATED);
+    assert_eq!(
+        sheet.headers.get("content-type").unwrap(),
+        "text/csv; charset=utf-8"
+    );
+    assert_eq!(sheet.headers.get("cache-control").unwrap(), "no-store");
+    let text = String::from_utf8(sheet.bytes.clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], licentia_server::key_sheet::COLUMNS.join(","));
+    assert_eq!(lines.len(), 5, "a header and one row per license");
+    let key = lines[1].split(',').nth(1).unwrap();
+    assert!(key.starts_with("lsk_"), "{text}");
+    let on = t
+        .runtime(
+            "activate",
+            key,
+            Some("sheet-on"),
+            &json!({"fingerprint": "sheet-1"}),
+        )
+        .await;
+    assert_eq!(on.status, StatusCode::OK, "a key from the sheet works");
+    let again = send(
+        &t.router,
+        Method::POST,
+        &uri3,
+        Some(&auth),
+        &csv_headers,
+        Some(body),
+    )
+    .await;
+    assert_eq!(again.bytes, sheet.bytes, "a retry gives the same sheet");
+
     // Each operation is in the served document, as an extension with its scope.
     let doc = t
         .admin(Method::GET, "/api/v1/openapi.json", None)

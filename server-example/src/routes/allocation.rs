@@ -3,6 +3,7 @@
 
 use axum::Router;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use licentia_core::engine::ManagementCall;
@@ -10,7 +11,7 @@ use licentia_core::model::{ContractCreate, ContractLicensesCreate, PoolAssign};
 use licentia_core::store::{LicenseQuery, Limit, Store};
 use serde::Deserialize;
 
-use super::licenses::created_bytes;
+use super::licenses::created_keys;
 use super::{ListQuery, created, no_content, ok, stored};
 use crate::auth::Auth;
 use crate::auth::scope::{LicenseRead, LicenseWrite};
@@ -122,6 +123,7 @@ async fn create_licenses<S: Store + 'static>(
     key: IdempotencyKey,
     rid: RequestId,
     Path(id): Path<String>,
+    headers: HeaderMap,
     Json(body): Json<ContractLicensesCreate>,
 ) -> R {
     let call = ManagementCall {
@@ -132,7 +134,7 @@ async fn create_licenses<S: Store + 'static>(
         .engine()
         .create_contract_licenses(&auth.actor, call, &id, body)
         .await?;
-    Ok(created_bytes(r))
+    created_keys(r, &headers)
 }
 
 async fn revoke_license<S: Store + 'static>(

@@ -4,6 +4,7 @@ use std::str::FromStr;
 
 use axum::Router;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use chrono::{DateTime, Utc};
@@ -139,11 +140,13 @@ async fn create_license<S: Store + 'static>(
 }
 
 /// Extension: up to 1000 licenses alike, all or none; the Idempotency-Key is required.
+/// With `Accept: text/csv`, the keys as a sheet ([`key_sheet`](crate::key_sheet)).
 async fn create_licenses<S: Store + 'static>(
     State(app): State<App<S>>,
     auth: Auth<LicenseWrite>,
     key: IdempotencyKey,
     rid: RequestId,
+    headers: HeaderMap,
     Json(body): Json<BulkLicenseCreate>,
 ) -> R {
     let call = ManagementCall {
@@ -154,14 +157,23 @@ async fn create_licenses<S: Store + 'static>(
         .engine()
         .create_licenses(&auth.actor, call, body)
         .await?;
-    Ok(created_bytes(r))
+    created_keys(r, &headers)
 }
 
 /// 201 with the engine's bytes (marked when replayed).
-pub(super) fn created_bytes(r: ResponseBody) -> Response {
+fn created_bytes(r: ResponseBody) -> Response {
     let mut res = stored(r.body, r.replayed);
     *res.status_mut() = axum::http::StatusCode::CREATED;
     res
+}
+
+/// [`created_bytes`] of new licenses, as a key sheet when the request `Accept`s `text/csv`.
+pub(super) fn created_keys(r: ResponseBody, headers: &HeaderMap) -> R {
+    if !crate::key_sheet::wanted(headers) {
+        return Ok(created_bytes(r));
+    }
+    let body = r.body.clone();
+    crate::key_sheet::respond(created_bytes(r), &body)
 }
 
 async fn get_license<S: Store + 'static>(
