@@ -32,13 +32,11 @@ impl<S: LicenseStore> LicenseStore for Flaky<S> {
     }
     fn insert_licenses(
         &self,
-        licenses: &[License],
-        features: &[LicenseFeature],
+        batch: NewLicenses<'_>,
         events: Vec<NewEvent>,
         idempotency: Option<IdempotencyRecord>,
     ) -> impl Future<Output = StoreResult<()>> + Send {
-        self.inner
-            .insert_licenses(licenses, features, events, idempotency)
+        self.inner.insert_licenses(batch, events, idempotency)
     }
     fn find_idempotency(
         &self,
@@ -735,8 +733,7 @@ impl<S: AllocationStore> AllocationStore for Flaky<S> {
     fn insert_contract_licenses<F>(
         &self,
         id: &ContractId,
-        licenses: &[License],
-        features: &[LicenseFeature],
+        batch: NewLicenses<'_>,
         events: Vec<NewEvent>,
         idempotency: Option<IdempotencyRecord>,
         admit: F,
@@ -745,7 +742,7 @@ impl<S: AllocationStore> AllocationStore for Flaky<S> {
         F: FnOnce(&Contract) -> Result<(), licentia_core::rules::Denial> + Send,
     {
         self.inner
-            .insert_contract_licenses(id, licenses, features, events, idempotency, admit)
+            .insert_contract_licenses(id, batch, events, idempotency, admit)
     }
     fn assign_pool<T, F>(
         &self,

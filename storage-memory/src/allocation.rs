@@ -3,12 +3,13 @@
 use std::hash::BuildHasher;
 
 use licentia_core::model::{
-    Contract, ContractId, CustomerId, License, LicenseFeature, LicenseStatus, Policy, PoolName,
+    Contract, ContractId, CustomerId, License, LicenseStatus, Policy, PoolName,
 };
 use licentia_core::rules::allocation::is_unassigned_in;
 use licentia_core::rules::{Denial, Mutation};
 use licentia_core::store::{
-    AllocationStore, Decision, IdempotencyRecord, Limit, NewEvent, StoreError, StoreResult,
+    AllocationStore, Decision, IdempotencyRecord, Limit, NewEvent, NewLicenses, StoreError,
+    StoreResult,
 };
 
 use crate::MemoryStore;
@@ -80,8 +81,7 @@ impl AllocationStore for MemoryStore {
     async fn insert_contract_licenses<F>(
         &self,
         id: &ContractId,
-        licenses: &[License],
-        features: &[LicenseFeature],
+        batch: NewLicenses<'_>,
         events: Vec<NewEvent>,
         idempotency: Option<IdempotencyRecord>,
         admit: F,
@@ -89,14 +89,18 @@ impl AllocationStore for MemoryStore {
     where
         F: FnOnce(&Contract) -> Result<(), Denial> + Send,
     {
-        if licenses.iter().any(|l| l.contract_id.as_ref() != Some(id)) {
+        if batch
+            .licenses
+            .iter()
+            .any(|l| l.contract_id.as_ref() != Some(id))
+        {
             return Err(StoreError::Conflict {
                 reason: "a license issued under a contract must name it",
             });
         }
         // Inserts are serialised by the license index's write lock, held from the count to
         // the insert: two calls cannot both see the same room in the quota.
-        self.insert_all(licenses, features, events, idempotency, |catalog, index| {
+        self.insert_all(batch, events, idempotency, |catalog, index| {
             let c = counted(contract(catalog, id)?.clone(), index);
             Ok(admit(&c))
         })

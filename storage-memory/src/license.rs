@@ -9,8 +9,8 @@ use licentia_core::rules::{
 };
 use licentia_core::store::{
     AggregateQuery, Decision, IdempotencyKey, IdempotencyRecord, LicenseQuery, LicenseSelector,
-    LicenseStore, Limit, Loaded, NewEvent, OUTSIDE_CONTRACT_QUOTA, StoreError, StoreResult,
-    TouchRecord,
+    LicenseStore, Limit, Loaded, NewEvent, NewLicenses, OUTSIDE_CONTRACT_QUOTA, StoreError,
+    StoreResult, TouchRecord,
 };
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -100,8 +100,7 @@ impl MemoryStore {
     /// it; all or nothing.
     pub(crate) fn insert_all<F>(
         &self,
-        licenses: &[License],
-        features: &[LicenseFeature],
+        batch: NewLicenses<'_>,
         events: Vec<NewEvent>,
         idempotency: Option<IdempotencyRecord>,
         admit: F,
@@ -109,9 +108,28 @@ impl MemoryStore {
     where
         F: FnOnce(&Catalog, &LicenseIndex) -> StoreResult<Result<(), Denial>>,
     {
-        let catalog = self.inner.catalog.read();
+        let NewLicenses {
+            licenses,
+            features,
+            custom_values,
+        } = batch;
+        // Values are written into the catalog: then it is locked for writing, in the same
+        // order (catalog, then index) as every other writer.
+        let mut catalog = if custom_values.is_empty() {
+            CatalogGuard::Read(self.inner.catalog.read())
+        } else {
+            CatalogGuard::Write(self.inner.catalog.write())
+        };
         for license in licenses {
             catalog.check_license_refs(license, None)?;
+        }
+        if !batch.references_hold() {
+            return Err(StoreError::not_found("license"));
+        }
+        for v in custom_values {
+            if !catalog.custom_fields.contains_key(&v.definition_id) {
+                return Err(StoreError::not_found("custom_field"));
+            }
         }
         let mut index = self.inner.licenses.write();
         if let Err(refused) = admit(&catalog, &index)? {
@@ -127,9 +145,6 @@ impl MemoryStore {
             }
         }
         for f in features {
-            if !ids.contains(&f.license_id) {
-                return Err(StoreError::not_found("license"));
-            }
             if !catalog.features.contains_key(&f.feature_id) {
                 return Err(StoreError::not_found("feature"));
             }
@@ -156,6 +171,18 @@ impl MemoryStore {
                     cell: Arc::new(cell),
                 },
             );
+        }
+        if let CatalogGuard::Write(catalog) = &mut catalog {
+            for v in custom_values {
+                if let Some(def) = catalog.custom_fields.get(&v.definition_id) {
+                    let stored = v.joined_with(def, &v.resource_id);
+                    catalog
+                        .custom_values
+                        .entry(v.resource_id.clone())
+                        .or_default()
+                        .insert(v.definition_id.clone(), stored);
+                }
+            }
         }
         if let Some(record) = idempotency {
             records.insert(record.key.clone(), record);
@@ -275,6 +302,23 @@ impl MemoryStore {
         drop(index);
         drop(catalog);
         Ok(outcome)
+    }
+}
+
+/// The catalog, locked shared or exclusive.
+enum CatalogGuard<'a> {
+    Read(RwLockReadGuard<'a, Catalog>),
+    Write(RwLockWriteGuard<'a, Catalog>),
+}
+
+impl std::ops::Deref for CatalogGuard<'_> {
+    type Target = Catalog;
+
+    fn deref(&self) -> &Catalog {
+        match self {
+            Self::Read(g) => g,
+            Self::Write(g) => g,
+        }
     }
 }
 
@@ -399,25 +443,27 @@ impl LicenseStore for MemoryStore {
                 reason: OUTSIDE_CONTRACT_QUOTA,
             });
         }
-        self.insert_all(std::slice::from_ref(license), &[], events, None, |_, _| {
-            Ok(Ok(()))
-        })
+        self.insert_all(
+            NewLicenses::of(std::slice::from_ref(license)),
+            events,
+            None,
+            |_, _| Ok(Ok(())),
+        )
         .map(|_| ())
     }
 
     async fn insert_licenses(
         &self,
-        licenses: &[License],
-        features: &[LicenseFeature],
+        batch: NewLicenses<'_>,
         events: Vec<NewEvent>,
         idempotency: Option<IdempotencyRecord>,
     ) -> StoreResult<()> {
-        if licenses.iter().any(|l| l.contract_id.is_some()) {
+        if batch.licenses.iter().any(|l| l.contract_id.is_some()) {
             return Err(StoreError::Conflict {
                 reason: OUTSIDE_CONTRACT_QUOTA,
             });
         }
-        self.insert_all(licenses, features, events, idempotency, |_, _| Ok(Ok(())))
+        self.insert_all(batch, events, idempotency, |_, _| Ok(Ok(())))
             .map(|_| ())
     }
 

@@ -1,12 +1,11 @@
 //! [`AllocationStore`]: contracts, pool assignment (`FOR UPDATE SKIP LOCKED`) and issuing
 //! within a contract's quota (under the contract's row lock).
 
-use licentia_core::model::{
-    Contract, ContractId, CustomerId, License, LicenseFeature, Policy, PoolName,
-};
+use licentia_core::model::{Contract, ContractId, CustomerId, License, Policy, PoolName};
 use licentia_core::rules::{Denial, Mutation};
 use licentia_core::store::{
-    AllocationStore, Decision, IdempotencyRecord, Limit, NewEvent, StoreError, StoreResult,
+    AllocationStore, Decision, IdempotencyRecord, Limit, NewEvent, NewLicenses, StoreError,
+    StoreResult,
 };
 use sqlx::types::Json;
 use sqlx::{PgConnection, QueryBuilder};
@@ -115,8 +114,7 @@ impl AllocationStore for PostgresStore {
     async fn insert_contract_licenses<F>(
         &self,
         id: &ContractId,
-        licenses: &[License],
-        features: &[LicenseFeature],
+        batch: NewLicenses<'_>,
         events: Vec<NewEvent>,
         idempotency: Option<IdempotencyRecord>,
         admit: F,
@@ -124,7 +122,11 @@ impl AllocationStore for PostgresStore {
     where
         F: FnOnce(&Contract) -> Result<(), Denial> + Send,
     {
-        if licenses.iter().any(|l| l.contract_id.as_ref() != Some(id)) {
+        if batch
+            .licenses
+            .iter()
+            .any(|l| l.contract_id.as_ref() != Some(id))
+        {
             return Err(StoreError::Conflict {
                 reason: "a license issued under a contract must name it",
             });
@@ -135,7 +137,7 @@ impl AllocationStore for PostgresStore {
             tx.rollback().await.map_err(map)?;
             return Ok(Err(refused));
         }
-        self.write_new_licenses(&mut tx, licenses, features, idempotency.as_ref())
+        self.write_new_licenses(&mut tx, batch, idempotency.as_ref())
             .await?;
         self.commit(tx, events).await.map(Ok)
     }

@@ -12,8 +12,8 @@ use licentia_core::rules::version::precedence_key;
 use licentia_core::rules::{LicenseAggregate, Mutation, VersionCatalogView};
 use licentia_core::store::{
     AggregateQuery, Decision, IdempotencyKey, IdempotencyRecord, LicenseQuery, LicenseSelector,
-    LicenseStore, Limit, Loaded, NewEvent, OUTSIDE_CONTRACT_QUOTA, StoreError, StoreResult,
-    TouchRecord,
+    LicenseStore, Limit, Loaded, NewEvent, NewLicenses, OUTSIDE_CONTRACT_QUOTA, StoreError,
+    StoreResult, TouchRecord,
 };
 use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
@@ -533,17 +533,18 @@ impl PostgresStore {
     pub(crate) async fn write_new_licenses(
         &self,
         tx: &mut PgConnection,
-        licenses: &[License],
-        features: &[LicenseFeature],
+        batch: NewLicenses<'_>,
         idempotency: Option<&IdempotencyRecord>,
     ) -> StoreResult<()> {
-        // Assignments only of the licenses being inserted, as the contract says.
-        if features
-            .iter()
-            .any(|f| !licenses.iter().any(|l| l.id == f.license_id))
-        {
+        // Assignments and values only of the licenses being inserted, as the contract says.
+        if !batch.references_hold() {
             return Err(StoreError::not_found("license"));
         }
+        let NewLicenses {
+            licenses,
+            features,
+            custom_values,
+        } = batch;
         if !licenses.is_empty() {
             let ids = |f: fn(&License) -> Option<&str>| licenses.iter().map(f).collect::<Vec<_>>();
             sqlx::query(
@@ -604,6 +605,29 @@ impl PostgresStore {
                     .collect::<Vec<_>>(),
             )
             .bind(features.iter().map(Json).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        }
+        if !custom_values.is_empty() {
+            // A value of a definition deleted meanwhile is refused by its foreign key.
+            sqlx::query(
+                "INSERT INTO custom_values (definition_id, resource_id, body) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::jsonb[])",
+            )
+            .bind(
+                custom_values
+                    .iter()
+                    .map(|v| v.definition_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                custom_values
+                    .iter()
+                    .map(|v| v.resource_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(custom_values.iter().map(Json).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await
             .map_err(map)?;
@@ -680,18 +704,17 @@ impl LicenseStore for PostgresStore {
 
     async fn insert_licenses(
         &self,
-        licenses: &[License],
-        features: &[LicenseFeature],
+        batch: NewLicenses<'_>,
         events: Vec<NewEvent>,
         idempotency: Option<IdempotencyRecord>,
     ) -> StoreResult<()> {
-        if licenses.iter().any(|l| l.contract_id.is_some()) {
+        if batch.licenses.iter().any(|l| l.contract_id.is_some()) {
             return Err(StoreError::Conflict {
                 reason: OUTSIDE_CONTRACT_QUOTA,
             });
         }
         let mut tx = self.begin().await?;
-        self.write_new_licenses(&mut tx, licenses, features, idempotency.as_ref())
+        self.write_new_licenses(&mut tx, batch, idempotency.as_ref())
             .await?;
         self.commit(tx, events).await
     }

@@ -8,7 +8,8 @@ use std::pin::Pin;
 use crate::model::{Contract, CustomerId, License, LicenseType, Policy, PoolName};
 use crate::rules::{Denial, DenialCode, allocation, lifecycle};
 use crate::store::{
-    Decision, IdempotencyKey, IdempotencyRecord, LicenseQuery, Limit, Store, StoreResult,
+    Decision, IdempotencyKey, IdempotencyRecord, LicenseQuery, Limit, NewLicenses, Store,
+    StoreResult,
 };
 
 use super::fixtures::{by_id, customer, license, parse, run, seed, system_event, t0};
@@ -143,7 +144,9 @@ pub async fn pool_assignment_takes_only_unassigned_licenses<S: Store>(store: S) 
     batch[4].status = crate::model::LicenseStatus::Revoked;
     batch.extend(pooled(&s.policy, &parse("autumn"), 15, 16));
     ok(
-        store.insert_licenses(&batch, &[], vec![], None).await,
+        store
+            .insert_licenses(NewLicenses::of(&batch), vec![], None)
+            .await,
         "insert_licenses into pools",
     );
     assert_eq!(in_pool(&store, &pool()).await.len(), 5, "listed by pool");
@@ -256,7 +259,9 @@ pub async fn concurrent_pool_assignments_hand_each_license_out_once<
     );
     let batch = pooled(&s.policy, &pool(), 100, 100 + POOLED);
     ok(
-        store.insert_licenses(&batch, &[], vec![], None).await,
+        store
+            .insert_licenses(NewLicenses::of(&batch), vec![], None)
+            .await,
         "insert_licenses",
     );
     let tasks: Vec<Boxed<StoreResult<Assigned>>> = (0..TASKS)
@@ -334,7 +339,7 @@ pub async fn contracts_count_their_licenses_and_hold_their_references<S: Store>(
     let two = issued(&s.policy, &c, 10, 12);
     let admitted = ok(
         store
-            .insert_contract_licenses(&c.id, &two, &[], vec![], None, |c| {
+            .insert_contract_licenses(&c.id, NewLicenses::of(&two), vec![], None, |c| {
                 assert_eq!(c.licenses_issued, 0, "counted before the insert");
                 allocation::admit(c, 2)
             })
@@ -351,9 +356,13 @@ pub async fn contracts_count_their_licenses_and_hold_their_references<S: Store>(
     let more = issued(&s.policy, &c, 12, 14);
     let refused = ok(
         store
-            .insert_contract_licenses(&c.id, &more, &[], vec![], Some(record("c")), |c| {
-                allocation::admit(c, 2)
-            })
+            .insert_contract_licenses(
+                &c.id,
+                NewLicenses::of(&more),
+                vec![],
+                Some(record("c")),
+                |c| allocation::admit(c, 2),
+            )
             .await,
         "insert_contract_licenses over the quota",
     );
@@ -374,7 +383,9 @@ pub async fn contracts_count_their_licenses_and_hold_their_references<S: Store>(
 
     // A contract's licenses are issued within its quota only; and only its own.
     expect_conflict(
-        store.insert_licenses(&more, &[], vec![], None).await,
+        store
+            .insert_licenses(NewLicenses::of(&more), vec![], None)
+            .await,
         "insert_licenses of a contract's licenses",
     );
     expect_conflict(
@@ -384,13 +395,19 @@ pub async fn contracts_count_their_licenses_and_hold_their_references<S: Store>(
     let stray = vec![license(&s.policy, 20)];
     expect_conflict(
         store
-            .insert_contract_licenses(&c.id, &stray, &[], vec![], None, |_| Ok(()))
+            .insert_contract_licenses(&c.id, NewLicenses::of(&stray), vec![], None, |_| Ok(()))
             .await,
         "insert_contract_licenses of a license not naming it",
     );
     expect_not_found(
         store
-            .insert_contract_licenses(&parse("ctr_missing"), &[], &[], vec![], None, |_| Ok(()))
+            .insert_contract_licenses(
+                &parse("ctr_missing"),
+                NewLicenses::of(&[] as &[License]),
+                vec![],
+                None,
+                |_| Ok(()),
+            )
             .await,
         "insert_contract_licenses under a missing contract",
     );
@@ -475,7 +492,7 @@ pub async fn concurrent_contract_issues_never_pass_the_quota<
             let id = c.id.clone();
             Box::pin(async move {
                 store
-                    .insert_contract_licenses(&id, &one, &[], vec![], None, |c| {
+                    .insert_contract_licenses(&id, NewLicenses::of(&one), vec![], None, |c| {
                         allocation::admit(c, 1)
                     })
                     .await

@@ -7,8 +7,8 @@ use std::pin::Pin;
 
 use crate::model::{License, LicenseType};
 use crate::store::{
-    EventQuery, IdempotencyKey, IdempotencyRecord, LicenseQuery, Limit, Store, StoreError,
-    StoreResult,
+    EventQuery, IdempotencyKey, IdempotencyRecord, LicenseQuery, Limit, NewLicenses, Store,
+    StoreError, StoreResult,
 };
 
 use super::fixtures::{license, seed, system_event, t0};
@@ -68,8 +68,7 @@ pub async fn insert_licenses_is_all_or_nothing<S: Store>(store: S) {
     ok(
         store
             .insert_licenses(
-                &batch,
-                &[],
+                NewLicenses::of(&batch),
                 events_for(&batch),
                 Some(record("k-1", secret_body)),
             )
@@ -109,8 +108,7 @@ pub async fn insert_licenses_is_all_or_nothing<S: Store>(store: S) {
     expect_already_exists(
         store
             .insert_licenses(
-                &partial,
-                &[],
+                NewLicenses::of(&partial),
                 events_for(&partial),
                 Some(record("k-2", b"x")),
             )
@@ -120,15 +118,16 @@ pub async fn insert_licenses_is_all_or_nothing<S: Store>(store: S) {
     // Two of the batch sharing one id: nothing either.
     let twice = vec![license(&s.policy, 22), license(&s.policy, 22)];
     expect_already_exists(
-        store.insert_licenses(&twice, &[], vec![], None).await,
+        store
+            .insert_licenses(NewLicenses::of(&twice), vec![], None)
+            .await,
         "insert_licenses with one id twice",
     );
     // A taken idempotency key: nothing.
     let fresh = vec![license(&s.policy, 23)];
     match store
         .insert_licenses(
-            &fresh,
-            &[],
+            NewLicenses::of(&fresh),
             events_for(&fresh),
             Some(record("k-1", b"other")),
         )
@@ -146,7 +145,10 @@ pub async fn insert_licenses_is_all_or_nothing<S: Store>(store: S) {
     let mut orphan = license(&s.policy, 24);
     orphan.policy_id = super::fixtures::parse("pol_9999");
     let orphans = vec![license(&s.policy, 25), orphan];
-    match store.insert_licenses(&orphans, &[], vec![], None).await {
+    match store
+        .insert_licenses(NewLicenses::of(&orphans), vec![], None)
+        .await
+    {
         Err(StoreError::NotFound { .. }) => {}
         other => panic!("a missing reference is NotFound, got {other:?}"),
     }
@@ -189,8 +191,7 @@ pub async fn concurrent_creations_under_one_key_write_once<
             Box::pin(async move {
                 store
                     .insert_licenses(
-                        &batch,
-                        &[],
+                        NewLicenses::of(&batch),
                         events_for(&batch),
                         Some(record("race", b"body")),
                     )
@@ -226,7 +227,13 @@ pub async fn licenses_inserted_with_features_load_them<S: Store>(store: S) {
         .map(|l| super::fixtures::license_feature(l, &f, Some(5)))
         .collect();
     ok(
-        store.insert_licenses(&batch, &assigned, vec![], None).await,
+        store
+            .insert_licenses(
+                NewLicenses::of(&batch).with_features(&assigned),
+                vec![],
+                None,
+            )
+            .await,
         "insert_licenses with features",
     );
     for (l, a) in batch.iter().zip(&assigned) {
@@ -240,7 +247,10 @@ pub async fn licenses_inserted_with_features_load_them<S: Store>(store: S) {
     // An assignment of a license not in the batch: nothing.
     let stray = super::fixtures::license_feature(&s.license, &f, None);
     let more = vec![license(&s.policy, 13)];
-    match store.insert_licenses(&more, &[stray], vec![], None).await {
+    match store
+        .insert_licenses(NewLicenses::of(&more).with_features(&[stray]), vec![], None)
+        .await
+    {
         Err(StoreError::NotFound { .. }) | Err(StoreError::Conflict { .. }) => {}
         other => panic!("an assignment of a license outside the batch is refused, got {other:?}"),
     }
@@ -328,4 +338,97 @@ pub async fn templates_round_trip_and_hold_their_references<S: Store>(store: S) 
         store.delete_policy(&unused.id, vec![]).await,
         "delete_policy once no template uses it",
     );
+}
+
+/// Custom field values inserted with their licenses are listed on each; a value of a missing
+/// definition, or of a license not in the batch, writes none of the batch.
+pub async fn licenses_inserted_with_custom_values_list_them<S: Store>(store: S) {
+    use super::fixtures::{custom_field, custom_value};
+    use crate::model::{CustomFieldResourceType, CustomFieldValueType, CustomValue};
+
+    let s = seed(&store, 1, LicenseType::Perpetual, |_| {}).await;
+    let tier = custom_field(
+        &s.product,
+        1,
+        "tier",
+        CustomFieldResourceType::License,
+        CustomFieldValueType::String,
+    );
+    ok(
+        store.insert_custom_field(&tier, vec![]).await,
+        "insert_custom_field",
+    );
+    let batch: Vec<License> = (10..12).map(|n| license(&s.policy, n)).collect();
+    let values: Vec<_> = batch
+        .iter()
+        .map(|l| {
+            custom_value(
+                &tier,
+                l.id.as_str(),
+                CustomValue::String("gold".into()),
+                t0(),
+            )
+        })
+        .collect();
+    ok(
+        store
+            .insert_licenses(
+                NewLicenses::of(&batch).with_custom_values(&values),
+                vec![],
+                None,
+            )
+            .await,
+        "insert_licenses with custom values",
+    );
+    for (l, v) in batch.iter().zip(&values) {
+        let listed = ok(
+            store
+                .list_custom_values(
+                    CustomFieldResourceType::License,
+                    l.id.as_str(),
+                    Limit::default(),
+                )
+                .await,
+            "list_custom_values",
+        );
+        assert_eq!(listed, [v.clone()], "each license has its value");
+    }
+
+    let more: Vec<License> = (12..14).map(|n| license(&s.policy, n)).collect();
+    let mut missing = custom_value(
+        &tier,
+        more[0].id.as_str(),
+        CustomValue::String("x".into()),
+        t0(),
+    );
+    missing.definition_id = super::fixtures::parse("cf_missing");
+    match store
+        .insert_licenses(
+            NewLicenses::of(&more).with_custom_values(&[missing]),
+            vec![],
+            None,
+        )
+        .await
+    {
+        Err(StoreError::NotFound { .. }) => {}
+        other => panic!("a value of a missing definition is NotFound, got {other:?}"),
+    }
+    let stray = custom_value(
+        &tier,
+        "lic_elsewhere",
+        CustomValue::String("x".into()),
+        t0(),
+    );
+    match store
+        .insert_licenses(
+            NewLicenses::of(&more).with_custom_values(&[stray]),
+            vec![],
+            None,
+        )
+        .await
+    {
+        Err(StoreError::NotFound { .. }) => {}
+        other => panic!("a value of a license not in the batch is NotFound, got {other:?}"),
+    }
+    assert_eq!(count(&store).await, 3, "neither batch wrote a license");
 }

@@ -315,6 +315,7 @@ macro_rules! conformance_suite {
             store creation::insert_licenses_is_all_or_nothing,
             spawn creation::concurrent_creations_under_one_key_write_once,
             store creation::licenses_inserted_with_features_load_them,
+            store creation::licenses_inserted_with_custom_values_list_them,
             store creation::templates_round_trip_and_hold_their_references,
             store licenses::license_key_hash_is_unique,
             store licenses::missing_licenses_are_not_found_without_calling_the_closure,

@@ -21,7 +21,7 @@ use super::templates::apply_template;
 use super::{Actor, Clock, Engine, EngineError};
 use crate::model::{Contract, LicenseTemplate, PoolName, TemplateId};
 use crate::rules::allocation;
-use crate::store::{IdempotencyRecord, Store, StoreError};
+use crate::store::{IdempotencyRecord, NewLicenses, Store, StoreError};
 
 /// `raw` as a pool name, or `INVALID_FIELD` `pool`.
 pub(super) fn parse_pool(raw: &str) -> Result<PoolName, EngineError> {
@@ -327,14 +327,22 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         let written = match &destination {
             Destination::Contract(c) => self
                 .store
-                .insert_contract_licenses(&c.id, &licenses, &features, events, record, |c| {
-                    allocation::admit(c, count as u32)
-                })
+                .insert_contract_licenses(
+                    &c.id,
+                    NewLicenses::of(&licenses).with_features(&features),
+                    events,
+                    record,
+                    |c| allocation::admit(c, count as u32),
+                )
                 .await
                 .map(|admitted| admitted.map_err(EngineError::Denied)),
             _ => self
                 .store
-                .insert_licenses(&licenses, &features, events, record)
+                .insert_licenses(
+                    NewLicenses::of(&licenses).with_features(&features),
+                    events,
+                    record,
+                )
                 .await
                 .map(Ok),
         };

@@ -2,8 +2,8 @@
 
 use std::future::Future;
 
-use super::{Decision, IdempotencyRecord, Limit, NewEvent, StoreResult};
-use crate::model::{Contract, ContractId, CustomerId, License, LicenseFeature, Policy, PoolName};
+use super::{Decision, IdempotencyRecord, Limit, NewEvent, NewLicenses, StoreResult};
+use crate::model::{Contract, ContractId, CustomerId, License, Policy, PoolName};
 use crate::rules::Denial;
 
 /// The `Conflict` reason of `insert_license` and `insert_licenses` for a license naming a
@@ -68,8 +68,7 @@ pub trait AllocationStore: Send + Sync {
     fn insert_contract_licenses<F>(
         &self,
         id: &ContractId,
-        licenses: &[License],
-        features: &[LicenseFeature],
+        batch: NewLicenses<'_>,
         events: Vec<NewEvent>,
         idempotency: Option<IdempotencyRecord>,
         admit: F,

@@ -60,7 +60,7 @@ pub use telemetry::{TelemetryPage, TelemetryStore};
 pub use types::{
     Actor, AggregateQuery, DEFAULT_LIMIT, Decision, EventPage, EventQuery, IdempotencyKey,
     IdempotencyRecord, LicenseQuery, LicenseSelector, Limit, Loaded, MAX_LIMIT, NewEvent,
-    TouchRecord,
+    NewLicenses, TouchRecord,
 };
 
 use crate::crypto::StoredKey;
@@ -110,8 +110,9 @@ pub fn revocation<'a>(
 ///
 /// See the [module docs](self). In addition:
 /// - `insert_license` fails with `AlreadyExists` when the key hash is taken.
-/// - `insert_licenses` inserts every license, the feature assignments given with them (each
-///   naming one of them), its events and the idempotency record in one transaction, or
+/// - `insert_licenses` inserts every license, the feature assignments and custom field
+///   values given with them (each naming one of them), its events and the idempotency record
+///   in one transaction, or
 ///   nothing: a taken id or key hash, or a taken idempotency key
 ///   (`AlreadyExists { entity: "idempotency_record" }`), writes none of them. A reference
 ///   that does not exist is `NotFound`.
@@ -136,12 +137,11 @@ pub trait LicenseStore: Send + Sync {
         events: Vec<NewEvent>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// Inserts new licenses, all or none, with their feature assignments, their events and
-    /// the idempotency record of the call that created them.
+    /// Inserts new licenses, all or none, with their feature assignments and custom field
+    /// values, their events and the idempotency record of the call that created them.
     fn insert_licenses(
         &self,
-        licenses: &[License],
-        features: &[LicenseFeature],
+        batch: NewLicenses<'_>,
         events: Vec<NewEvent>,
         idempotency: Option<IdempotencyRecord>,
     ) -> impl Future<Output = StoreResult<()>> + Send;

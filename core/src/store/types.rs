@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use semver::Version;
 
 use crate::model::{
-    ApiKeyId, AuditActorType, CustomerId, Event, LicenseId, LicenseStatus, Metadata, OrderId,
-    PolicyId, ProductId, SecretHash, SubscriptionId,
+    ApiKeyId, AuditActorType, CustomerId, Event, License, LicenseId, LicenseStatus, Metadata,
+    OrderId, PolicyId, ProductId, SecretHash, SubscriptionId,
 };
 use crate::rules::{DomainEvent, LicenseAggregate, Mutation, Plan, Touch};
 
@@ -396,5 +396,52 @@ impl LicenseQuery {
             None => true,
             Some((at, id)) => (l.created_at, &l.id) < (*at, id),
         }
+    }
+}
+
+/// Licenses created together, with the feature assignments and custom field values they are
+/// created with (each naming one of them): what
+/// [`LicenseStore::insert_licenses`](super::LicenseStore::insert_licenses) writes.
+#[derive(Debug, Clone, Copy)]
+pub struct NewLicenses<'a> {
+    /// The licenses.
+    pub licenses: &'a [License],
+    /// Their feature assignments.
+    pub features: &'a [crate::model::LicenseFeature],
+    /// Their custom field values.
+    pub custom_values: &'a [crate::model::CustomFieldValue],
+}
+
+impl<'a> NewLicenses<'a> {
+    /// `licenses` alone.
+    pub fn of(licenses: &'a [License]) -> Self {
+        Self {
+            licenses,
+            features: &[],
+            custom_values: &[],
+        }
+    }
+
+    /// The same, with `features` assigned.
+    pub fn with_features(self, features: &'a [crate::model::LicenseFeature]) -> Self {
+        Self { features, ..self }
+    }
+
+    /// The same, with `custom_values` set.
+    pub fn with_custom_values(self, custom_values: &'a [crate::model::CustomFieldValue]) -> Self {
+        Self {
+            custom_values,
+            ..self
+        }
+    }
+
+    /// Whether every assignment and value names one of the licenses.
+    pub fn references_hold(&self) -> bool {
+        let ours = |id: &crate::model::LicenseId| self.licenses.iter().any(|l| &l.id == id);
+        self.features.iter().all(|f| ours(&f.license_id))
+            && self.custom_values.iter().all(|v| {
+                v.resource_type == crate::model::CustomFieldResourceType::License
+                    && self.licenses.iter().any(|l| l.id.as_str() == v.resource_id)
+            })
     }
 }
