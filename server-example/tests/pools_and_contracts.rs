@@ -419,11 +419,41 @@ async fn contracts<S: Store + 'static>(store: S) {
         .await;
     assert_eq!(f.status, StatusCode::CREATED);
     let fid = f.json()["data"]["id"].as_str().unwrap().to_owned();
+    // Custom field values on the template: license fields of the product, one typed value.
+    let field = |resource_type: &str, code: &str| json!({"resource_type": resource_type, "code": code, "name": code, "value_type": "string"});
+    let fields = format!("/api/v1/products/{product}/custom-fields");
+    let tier = t
+        .admin(Method::POST, &fields, Some(field("license", "tier")))
+        .await;
+    let tier = created(&tier)["id"].as_str().unwrap().to_owned();
+    let region = t
+        .admin(Method::POST, &fields, Some(field("customer", "region")))
+        .await;
+    let region = created(&region)["id"].as_str().unwrap().to_owned();
+    let templates = format!("/api/v1/products/{product}/license-templates");
+    for bad in [
+        json!([{"field_id": region, "string_value": "eu"}]),
+        json!([{"field_id": tier, "integer_value": 3}]),
+        json!([{"field_id": tier}]),
+        json!([{"field_id": tier, "string_value": "a"}, {"field_id": tier, "string_value": "b"}]),
+    ] {
+        let r = t
+            .admin(
+                Method::POST,
+                &templates,
+                Some(json!({"name": "Bad", "policy_id": policy, "custom_fields": bad})),
+            )
+            .await;
+        assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_FIELD");
+    }
     let tpl = t
         .admin(
             Method::POST,
             &format!("/api/v1/products/{product}/license-templates"),
-            Some(json!({"name": "Resale", "policy_id": policy, "features": [{"feature_id": fid}]})),
+            Some(
+                json!({"name": "Resale", "policy_id": policy, "features": [{"feature_id": fid}],
+                        "custom_fields": [{"field_id": tier, "string_value": "gold"}]}),
+            ),
         )
         .await;
     let tpl = created(&tpl)["id"].as_str().unwrap().to_owned();
@@ -442,6 +472,10 @@ async fn contracts<S: Store + 'static>(store: S) {
     let from_tpl = made[0]["license"]["id"].as_str().unwrap();
     let features = list(&t, &format!("/api/v1/licenses/{from_tpl}/features")).await;
     assert_eq!(features.len(), 1);
+    let values = list(&t, &format!("/api/v1/licenses/{from_tpl}/custom-fields")).await;
+    assert_eq!(values.len(), 1, "the template's custom field value is set");
+    assert_eq!(values[0]["code"], "tier");
+    assert_eq!(values[0]["string_value"], "gold");
     // The template cannot go while the contract names it.
     let r = send(
         &t.router,

@@ -281,23 +281,27 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             None => None,
         };
         let (product, policy, terms) = self.license_terms(&req).await?;
-        let template_features = match &template {
-            Some(t) => self.template_parts(t).await?.1,
-            None => Vec::new(),
+        let template = match template {
+            Some(t) => Some((self.template_parts(&t).await?, t)),
+            None => None,
         };
         let mut licenses = Vec::with_capacity(count);
         let mut features = Vec::new();
+        let mut custom_values = Vec::new();
         let mut events = Vec::with_capacity(count);
         let mut created = Vec::with_capacity(count);
         for _ in 0..count {
             let (plan, key) = self.new_license(product.clone(), &policy, terms.clone(), now)?;
             events.extend(actor.events(plan.events, now));
             let mut license = match &template {
-                Some(t) => {
+                Some((parts, t)) => {
                     let (license, assigned, assigned_events) =
-                        apply_template(t, &policy, &template_features, plan.outcome, now)?;
+                        apply_template(t, &policy, &parts.features, plan.outcome, now)?;
+                    let (values, value_events) = parts.values_for(&license, now);
                     features.extend(assigned);
+                    custom_values.extend(values);
                     events.extend(actor.events(assigned_events, now));
+                    events.extend(actor.events(value_events, now));
                     license
                 }
                 None => plan.outcome,
@@ -329,7 +333,9 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
                 .store
                 .insert_contract_licenses(
                     &c.id,
-                    NewLicenses::of(&licenses).with_features(&features),
+                    NewLicenses::of(&licenses)
+                        .with_features(&features)
+                        .with_custom_values(&custom_values),
                     events,
                     record,
                     |c| allocation::admit(c, count as u32),
@@ -339,7 +345,9 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             _ => self
                 .store
                 .insert_licenses(
-                    NewLicenses::of(&licenses).with_features(&features),
+                    NewLicenses::of(&licenses)
+                        .with_features(&features)
+                        .with_custom_values(&custom_values),
                     events,
                     record,
                 )

@@ -394,7 +394,7 @@ fn check_options(
 }
 
 /// Exactly one typed value matching the definition, or `clear: true` (`None`).
-fn custom_value(
+pub(super) fn custom_value(
     d: &CustomFieldDefinition,
     req: CustomValueUpsert,
 ) -> Result<Option<CustomValue>, EngineError> {
@@ -445,7 +445,7 @@ fn custom_value(
     }
 }
 
-fn value_record(
+pub(super) fn value_record(
     d: &CustomFieldDefinition,
     resource_id: &str,
     v: CustomValue,

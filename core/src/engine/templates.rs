@@ -7,9 +7,12 @@ use rand_core::CryptoRng;
 use serde_json::json;
 
 use super::catalog::{check_name, parse_id};
+use super::customers::{custom_value, value_record};
+use super::requests::CustomValueUpsert;
 use super::{Actor, Clock, Engine, EngineError};
 use crate::model::{
-    Feature, License, LicenseFeature, LicenseTemplate, LicenseTemplateFields, LicenseTerms, Policy,
+    CustomFieldDefinition, CustomFieldResourceType, CustomFieldValue, CustomValue, Feature,
+    License, LicenseFeature, LicenseTemplate, LicenseTemplateFields, LicenseTerms, Policy,
     ProductId, TemplateId,
 };
 use crate::rules::{DenialCode, DomainEvent, LicenseAggregate, VersionCatalogView, lifecycle};
@@ -53,6 +56,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             duration_days: None,
             features: Vec::new(),
             metadata: req.metadata.clone().unwrap_or_default(),
+            custom_fields: Vec::new(),
             created_at: now,
             updated_at: now,
         };
@@ -200,7 +204,19 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             }
             t.features = features;
         }
-        let (policy, features) = self.template_parts(t).await?;
+        if let Some(values) = req.custom_fields {
+            let mut seen = std::collections::HashSet::new();
+            if let Some(dup) = values.iter().find(|v| !seen.insert(v.field_id.clone())) {
+                return Err(EngineError::invalid(
+                    "custom_fields",
+                    format!("custom field {} is named twice", dup.field_id),
+                ));
+            }
+            t.custom_fields = values;
+        }
+        let TemplateParts {
+            policy, features, ..
+        } = self.template_parts(t).await?;
         // A license made from it now, to refuse a template that could make none (a request
         // for a type that must expire names its expiry when the template has no duration).
         let expires_at = Self::template_expiry(t, now).or_else(|| {
@@ -217,11 +233,12 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         apply_template(t, &policy, &features, preview.outcome, now).map(|_| ())
     }
 
-    /// The template's policy and features, checked to be its product's.
+    /// The template's policy, features and custom field values, checked to be its
+    /// product's (and each value to be one its definition takes).
     pub(super) async fn template_parts(
         &self,
         t: &LicenseTemplate,
-    ) -> Result<(Policy, Vec<Feature>), EngineError> {
+    ) -> Result<TemplateParts, EngineError> {
         let cross = |what: &str| {
             EngineError::denied(
                 DenialCode::CrossProductLink,
@@ -241,7 +258,36 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             }
             features.push(feature);
         }
-        Ok((policy, features))
+        let mut custom = Vec::with_capacity(t.custom_fields.len());
+        for v in &t.custom_fields {
+            let d = self.store.get_custom_field(&v.field_id).await?;
+            if d.product_id != t.product_id {
+                return Err(cross("custom field"));
+            }
+            if d.resource_type != CustomFieldResourceType::License {
+                return Err(EngineError::invalid(
+                    "custom_fields",
+                    format!("custom field {} is not a license field", d.id),
+                ));
+            }
+            let upsert = CustomValueUpsert {
+                clear: None,
+                string_value: v.string_value.clone(),
+                integer_value: v.integer_value,
+                boolean_value: v.boolean_value,
+                datetime_value: v.datetime_value,
+                enum_value: v.enum_value.clone(),
+            };
+            // Exactly one value is given (`clear` is not), so there is one.
+            if let Some(value) = custom_value(&d, upsert)? {
+                custom.push((d, value));
+            }
+        }
+        Ok(TemplateParts {
+            policy,
+            features,
+            custom,
+        })
     }
 
     /// When a license made from `t` at `now` expires unless the request says.
@@ -251,6 +297,38 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     ) -> Option<DateTime<Utc>> {
         t.duration_days
             .and_then(|d| now.checked_add_signed(Duration::days(i64::from(d))))
+    }
+}
+
+/// What a template's licenses are made of, loaded and checked.
+pub(super) struct TemplateParts {
+    pub(super) policy: Policy,
+    pub(super) features: Vec<Feature>,
+    /// Each custom field value with its definition.
+    pub(super) custom: Vec<(CustomFieldDefinition, CustomValue)>,
+}
+
+impl TemplateParts {
+    /// The template's custom field values on `license`, with a `custom_field_value.set`
+    /// event each (as setting them one by one would append).
+    pub(super) fn values_for(
+        &self,
+        license: &License,
+        now: DateTime<Utc>,
+    ) -> (Vec<CustomFieldValue>, Vec<DomainEvent>) {
+        self.custom
+            .iter()
+            .map(|(d, v)| {
+                let record = value_record(d, license.id.as_str(), v.clone(), now);
+                let e = DomainEvent::new(
+                    "custom_field_value.set",
+                    CustomFieldResourceType::License.as_str(),
+                    license.id.as_str(),
+                    [("code", json!(d.code))],
+                );
+                (record, e)
+            })
+            .unzip()
     }
 }
 

@@ -60,7 +60,7 @@ pub use runtime::{
     RuntimeEntitlementData, VersionEligibility,
 };
 pub use telemetry::{NewTelemetry, TelemetryId, TelemetryRecord};
-pub use template::{LicenseTemplate, LicenseTemplateFields};
+pub use template::{LicenseTemplate, LicenseTemplateFields, TemplateCustomValue};
 pub use time::Timestamp;
 
 /// A public signing key as `GET /api/v1/system/public-keys` lists it (the contract's

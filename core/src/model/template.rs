@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{FeatureAssignRequest, Metadata, PolicyId, ProductId, TemplateId};
+use super::{CustomFieldId, FeatureAssignRequest, Metadata, PolicyId, ProductId, TemplateId};
 
 /// A product's license template.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,8 +22,30 @@ pub struct LicenseTemplate {
     pub features: Vec<FeatureAssignRequest>,
     /// A new license's metadata starts from this (the request's members win).
     pub metadata: Metadata,
+    /// Set on every new license, as `PUT /api/v1/licenses/{id}/custom-fields/{field_id}`
+    /// sets them.
+    #[serde(default)]
+    pub custom_fields: Vec<TemplateCustomValue>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A custom field value a template gives its licenses: a license field definition of the
+/// template's product and exactly one value of its type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateCustomValue {
+    pub field_id: CustomFieldId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub string_value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integer_value: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boolean_value: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datetime_value: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enum_value: Option<String>,
 }
 
 /// The body of `POST` (name and policy_id required) and `PATCH` (each member given replaces
@@ -42,4 +64,6 @@ pub struct LicenseTemplateFields {
     pub features: Option<Vec<FeatureAssignRequest>>,
     #[serde(default)]
     pub metadata: Option<Metadata>,
+    #[serde(default)]
+    pub custom_fields: Option<Vec<TemplateCustomValue>>,
 }
