@@ -757,3 +757,22 @@ impl<S: AllocationStore> AllocationStore for Flaky<S> {
         self.inner.assign_pool(pool, count, decide)
     }
 }
+
+impl<S: ArtifactStore> ArtifactStore for Flaky<S> {
+    fn insert_artifact(
+        &self,
+        artifact: &Artifact,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.insert_artifact(artifact, events)
+    }
+    fn get_artifact(&self, id: &ArtifactId) -> impl Future<Output = StoreResult<Artifact>> + Send {
+        self.inner.get_artifact(id)
+    }
+    fn list_artifacts(
+        &self,
+        version: &ProductVersionId,
+    ) -> impl Future<Output = StoreResult<Vec<Artifact>>> + Send {
+        self.inner.list_artifacts(version)
+    }
+}

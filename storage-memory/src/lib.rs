@@ -211,6 +211,7 @@
 
 mod access;
 mod allocation;
+mod artifact;
 mod catalog;
 mod commerce;
 mod customer;

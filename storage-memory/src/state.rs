@@ -11,11 +11,12 @@ use std::sync::Arc;
 
 use licentia_core::crypto::StoredKey;
 use licentia_core::model::{
-    ApiKey, ApiKeyId, ConsumptionRecord, Contract, ContractId, CustomFieldDefinition,
-    CustomFieldId, CustomFieldValue, Customer, CustomerCode, CustomerId, Device, DeviceId, Event,
-    Feature, FeatureId, Lease, LeaseId, License, LicenseFeature, LicenseId, LicenseTemplate, Order,
-    OrderId, Policy, PolicyId, Product, ProductCode, ProductId, ProductVersion, ProductVersionId,
-    SecretHash, Subscription, SubscriptionId, TemplateId, UsageRow, WebhookEndpoint, WebhookId,
+    ApiKey, ApiKeyId, Artifact, ArtifactId, ConsumptionRecord, Contract, ContractId,
+    CustomFieldDefinition, CustomFieldId, CustomFieldValue, Customer, CustomerCode, CustomerId,
+    Device, DeviceId, Event, Feature, FeatureId, Lease, LeaseId, License, LicenseFeature,
+    LicenseId, LicenseTemplate, Order, OrderId, Policy, PolicyId, Product, ProductCode, ProductId,
+    ProductVersion, ProductVersionId, SecretHash, Subscription, SubscriptionId, TemplateId,
+    UsageRow, WebhookEndpoint, WebhookId,
 };
 use licentia_core::store::{
     EventPage, EventQuery, IdempotencyKey, IdempotencyRecord, Limit, NewEvent, StoreError,
@@ -66,6 +67,7 @@ pub(crate) struct Catalog {
     pub(crate) policies: HashMap<PolicyId, Policy>,
     pub(crate) templates: HashMap<TemplateId, LicenseTemplate>,
     pub(crate) contracts: HashMap<ContractId, Contract>,
+    pub(crate) artifacts: HashMap<ArtifactId, Artifact>,
     pub(crate) features: HashMap<FeatureId, Feature>,
     pub(crate) custom_fields: HashMap<CustomFieldId, CustomFieldDefinition>,
     /// resource id → definition → value.

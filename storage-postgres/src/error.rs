@@ -109,6 +109,7 @@ fn unique_constraint(name: &str) -> Option<(&'static str, &'static str)> {
         "consumptions_event_id_key" => ("consumption", "event_id"),
         "license_templates_pkey" => ("license_template", "id"),
         "contracts_pkey" => ("contract", "id"),
+        "artifacts_pkey" => ("artifact", "id"),
         "device_registrations_pkey" => ("device_registration", "id"),
         "device_registrations_serial_key" => ("device_registration", "serial"),
         "device_registrations_session_key" => ("device_registration", "session_token_hash"),
@@ -136,6 +137,7 @@ fn referenced_entity(name: &str) -> Option<&'static str> {
         ("_feature", "feature"),
         ("_definition", "custom_field"),
         ("_template", "license_template"),
+        ("_version", "product_version"),
         ("_contract", "contract"),
     ]
     .into_iter()
@@ -160,6 +162,7 @@ fn still_referenced_reason(name: &str) -> &'static str {
         "contracts_policy_fkey" => "contracts still use the policy",
         "contracts_template_fkey" => "contracts still use the license template",
         "contracts_product_fkey" => "contracts still reference the product",
+        "artifacts_product_fkey" | "artifacts_version_fkey" => "artifacts still reference it",
         "orders_customer_fkey" | "subscriptions_customer_fkey" => {
             "orders or subscriptions still reference the customer"
         }

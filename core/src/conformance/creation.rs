@@ -275,6 +275,7 @@ pub async fn templates_round_trip_and_hold_their_references<S: Store>(store: S) 
         duration_days: Some(30),
         features: vec![super::fixtures::assign_request(&f, Some(10))],
         metadata: super::fixtures::metadata(n),
+        custom_fields: Vec::new(),
         created_at: super::fixtures::at(n.into()),
         updated_at: super::fixtures::at(n.into()),
     };

@@ -76,11 +76,13 @@
 //! | [`telemetry`] | telemetry records |
 //! | [`registrations`] | device registrations and their sessions |
 //! | [`allocation`] | pools and reseller contracts, exact under concurrency |
+//! | [`artifacts`] | release artifacts per version |
 //! | [`time_travel`] | rules over moving `now` |
 //! | [`concurrency`] | many tasks on one license at once |
 
 pub mod access;
 pub mod allocation;
+pub mod artifacts;
 pub mod catalog;
 pub mod commerce;
 pub mod concurrency;
@@ -302,6 +304,7 @@ macro_rules! conformance_suite {
             store registrations::registrations_round_trip_and_stay_unique,
             store registrations::registration_activations_compare_and_set,
             spawn registrations::concurrent_activations_of_one_serial_bind_it_once,
+            store artifacts::artifacts_round_trip_per_version,
             store allocation::pool_assignment_takes_only_unassigned_licenses,
             spawn allocation::concurrent_pool_assignments_hand_each_license_out_once,
             store allocation::contracts_count_their_licenses_and_hold_their_references,

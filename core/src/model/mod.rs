@@ -4,6 +4,7 @@
 //! codes validated ([`FeatureCode`], …), so a value of these types is always well-formed.
 
 mod allocation;
+mod artifact;
 mod code;
 mod delivery;
 mod enums;
@@ -18,6 +19,10 @@ mod template;
 mod time;
 
 pub use allocation::{Contract, ContractCreate, ContractLicensesCreate, PoolAssign};
+pub use artifact::{
+    Artifact, ArtifactCreate, ArtifactSource, DownloadClaims, DownloadGrant, ManifestData,
+    ManifestEntry,
+};
 pub use code::{
     CodeError, CustomFieldCode, CustomerCode, FeatureCode, MAX_CODE_LEN, PolicyCode, PoolName,
     ProductCode,
@@ -29,9 +34,9 @@ pub use enums::{
     OrderStatus, ResetPeriod, SubscriptionStatus, UnknownVariant,
 };
 pub use ids::{
-    ApiKeyId, ContractId, CustomFieldId, CustomerId, DeviceId, ExportId, FeatureId, IdError,
-    LeaseId, LicenseId, MAX_ID_LEN, OrderId, PolicyId, ProductId, ProductVersionId, RegistrationId,
-    SessionId, SubscriptionId, TemplateId, WebhookId,
+    ApiKeyId, ArtifactId, ContractId, CustomFieldId, CustomerId, DeviceId, ExportId, FeatureId,
+    IdError, LeaseId, LicenseId, MAX_ID_LEN, OrderId, PolicyId, ProductId, ProductVersionId,
+    RegistrationId, SessionId, SubscriptionId, TemplateId, WebhookId,
 };
 pub use records::{
     ApiKey, ConsumptionRecord, CustomFieldDefinition, CustomFieldValue, CustomValue, Customer,
@@ -49,7 +54,7 @@ pub use report::{
     UsageRow, UsageTotals, bucket_start,
 };
 pub use requests::{
-    CheckRequest, ConsumeRequest, DeviceActivateRequest, FeatureAssignRequest,
+    CheckRequest, ConsumeRequest, DeviceActivateRequest, DownloadRequest, FeatureAssignRequest,
     FeatureBindingRequest, FloatingBorrowRequest, FloatingCheckoutRequest, FloatingLeaseRequest,
     LicenseTerms, PolicyDraft, RenewRequest, RuntimeBindingRequest, TransferRequest,
     UsageResetRequest,

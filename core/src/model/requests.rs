@@ -324,3 +324,12 @@ pub struct LicenseTerms {
     pub maintenance_expires_at: Option<DateTime<Utc>>,
     pub metadata: Metadata,
 }
+
+binding_request! {
+    /// The body of `POST /api/v1/license/downloads` (an extension): the artifact to fetch
+    /// and the binding fields of the device asking, as for validate.
+    DownloadRequest {
+        /// The artifact (of a version the license is entitled to).
+        artifact_id: String,
+    }
+}

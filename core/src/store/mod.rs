@@ -37,6 +37,7 @@
 //! `Unavailable` when the backend cannot be reached, `Backend` for anything else.
 
 mod allocation;
+mod artifact;
 mod delivery;
 mod error;
 mod registration;
@@ -47,6 +48,7 @@ mod types;
 use std::future::Future;
 
 pub use allocation::{AllocationStore, OUTSIDE_CONTRACT_QUOTA};
+pub use artifact::ArtifactStore;
 pub use delivery::{
     ClaimedDelivery, DeliveryClaim, DeliveryOutcome, DeliveryPage, DeliveryReport, DeliveryStore,
 };
@@ -639,6 +641,7 @@ pub trait Store:
     + TelemetryStore
     + RegistrationStore
     + AllocationStore
+    + ArtifactStore
 {
 }
 
@@ -653,5 +656,6 @@ impl<S> Store for S where
         + TelemetryStore
         + RegistrationStore
         + AllocationStore
+        + ArtifactStore
 {
 }
