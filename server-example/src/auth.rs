@@ -18,6 +18,18 @@ use licentia_core::store::Store;
 use crate::error::{ApiError, codes};
 use crate::state::App;
 
+/// The client's address as text (see [`peer_ip`]), for calls that name no credential.
+#[derive(Debug, Clone)]
+pub struct PeerAddr(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(peer_ip(parts).map(|ip| ip.to_string())))
+    }
+}
+
 /// The client address: the one [`crate::client_ip`] resolved (behind a trusted proxy, the
 /// address it reports), else the peer's when the server was started with connect info.
 pub fn peer_ip(parts: &Parts) -> Option<IpAddr> {

@@ -27,12 +27,23 @@ use crate::error::{ApiError, codes};
 pub struct BodyLimits {
     /// Largest body in bytes.
     pub max_bytes: usize,
+    /// Largest raw artifact upload in bytes (`POST …/artifacts` as
+    /// `application/octet-stream`).
+    pub upload_max_bytes: usize,
     /// Time to read the whole body.
     pub timeout: Duration,
 }
 
 /// Middleware: see the module docs.
 pub async fn read_whole(limits: BodyLimits, req: Request, next: Next) -> Response {
+    let upload = crate::routes::is_upload(req.method(), req.uri().path(), req.headers());
+    let limits = match upload {
+        true => BodyLimits {
+            max_bytes: limits.upload_max_bytes,
+            ..limits
+        },
+        false => limits,
+    };
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -77,7 +88,8 @@ pub async fn read_whole(limits: BodyLimits, req: Request, next: Next) -> Respons
             );
         }
     };
-    if has_nul_escape(&bytes) {
+    // Raw bytes are not JSON: a NUL is data there.
+    if !upload && has_nul_escape(&bytes) {
         return nul_refused();
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))

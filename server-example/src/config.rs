@@ -62,6 +62,36 @@ pub struct Config {
     pub telemetry_retention_secs: u64,
     /// Seconds a device session lasts unless used (extended while it is).
     pub session_ttl_secs: u64,
+    /// Where artifacts' bytes are and how they are served ([`crate::artifacts`]).
+    pub artifacts: ArtifactConfig,
+}
+
+/// Release artifacts' storage and downloads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactConfig {
+    /// The artifact store: `file:///absolute/path` (created when missing) or `memory://`
+    /// (nothing kept across restarts). Empty: `file://` under the system's temporary
+    /// directory, `licentia-artifacts`.
+    pub url: String,
+    /// Seconds a download token is good for.
+    pub download_ttl_secs: u64,
+    /// Largest artifact uploaded as a raw body (`application/octet-stream`), in bytes.
+    pub upload_limit: usize,
+}
+
+/// Default [`ArtifactConfig::download_ttl_secs`]: 5 minutes.
+pub const DEFAULT_DOWNLOAD_TTL_SECS: u64 = 300;
+/// Default [`ArtifactConfig::upload_limit`]: 256 MiB.
+pub const DEFAULT_ARTIFACT_UPLOAD_LIMIT: usize = 256 * 1024 * 1024;
+
+impl Default for ArtifactConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            download_ttl_secs: DEFAULT_DOWNLOAD_TTL_SECS,
+            upload_limit: DEFAULT_ARTIFACT_UPLOAD_LIMIT,
+        }
+    }
 }
 
 impl Default for Config {
@@ -78,6 +108,7 @@ impl Default for Config {
             webhooks: WebhookConfig::default(),
             telemetry_retention_secs: DEFAULT_TELEMETRY_RETENTION_SECS,
             session_ttl_secs: DEFAULT_SESSION_TTL_SECS,
+            artifacts: ArtifactConfig::default(),
         }
     }
 }
@@ -286,6 +317,16 @@ pub struct ServeArgs {
     /// half left extends it); default 7 days, at least 60.
     #[arg(long, env = "LICENTIA_SESSION_TTL", default_value_t = DEFAULT_SESSION_TTL_SECS)]
     pub session_ttl: u64,
+    /// Where release artifacts' bytes are kept: `file:///absolute/path` or `memory://`;
+    /// default `file://` + the system's temporary directory + `/licentia-artifacts`.
+    #[arg(long, env = "LICENTIA_ARTIFACTS", default_value = "")]
+    pub artifacts: String,
+    /// Seconds a download token (`POST /api/v1/license/downloads`) is good for.
+    #[arg(long, env = "LICENTIA_DOWNLOAD_TTL", default_value_t = DEFAULT_DOWNLOAD_TTL_SECS)]
+    pub download_ttl: u64,
+    /// Largest artifact uploaded as a raw `application/octet-stream` body, in bytes.
+    #[arg(long, env = "LICENTIA_ARTIFACT_UPLOAD_LIMIT", default_value_t = DEFAULT_ARTIFACT_UPLOAD_LIMIT)]
+    pub artifact_upload_limit: usize,
     /// A PEM file of extra root certificates to trust for `https://` webhook endpoints.
     #[arg(long, env = "LICENTIA_WEBHOOK_CA_FILE")]
     pub webhook_ca_file: Option<std::path::PathBuf>,
@@ -338,6 +379,11 @@ impl ServeArgs {
             },
             telemetry_retention_secs: self.telemetry_retention,
             session_ttl_secs: self.session_ttl,
+            artifacts: ArtifactConfig {
+                url: self.artifacts.clone(),
+                download_ttl_secs: self.download_ttl,
+                upload_limit: self.artifact_upload_limit,
+            },
         }
     }
 }

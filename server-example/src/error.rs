@@ -65,6 +65,8 @@ pub mod codes {
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
     /// Storage cannot be reached now.
     pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
+    /// A `Range` that starts past the end of the file (416).
+    pub const RANGE_NOT_SATISFIABLE: &str = "RANGE_NOT_SATISFIABLE";
     /// Anything else; details are logged, not shown.
     pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
 }
@@ -125,6 +127,16 @@ impl ApiError {
             StatusCode::METHOD_NOT_ALLOWED,
             codes::METHOD_NOT_ALLOWED,
             "method not allowed on this route",
+        )
+    }
+
+    /// 503: a store the answer needs cannot be reached now; the cause is logged by the
+    /// caller.
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::SERVICE_UNAVAILABLE,
+            "a store is unavailable; retry later",
         )
     }
 

@@ -85,6 +85,7 @@
 //!   the `x-request-id` header is the current request's, and `idempotent-replayed: true`
 //!   marks the replay.
 
+pub mod artifacts;
 pub mod auth;
 pub mod body;
 pub mod client_ip;

@@ -34,6 +34,8 @@ struct Inner<S> {
     limiter: Option<Arc<Limiter>>,
     /// Wakes the export producer when an export is created.
     exports: tokio::sync::Notify,
+    /// Where artifacts' bytes are.
+    artifacts: Arc<dyn object_store::ObjectStore>,
 }
 
 impl<S> Clone for App<S> {
@@ -83,12 +85,15 @@ impl<S: Store> App<S> {
                     .unwrap_or(chrono::TimeDelta::MAX),
             );
         let limiter = config.rate_limits.map(|l| Arc::new(Limiter::new(l)));
+        let artifacts = crate::artifacts::open(&config.artifacts.url)
+            .map_err(|e| EngineError::Internal(e.into()))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
                 config,
                 limiter,
                 exports: tokio::sync::Notify::new(),
+                artifacts,
             }),
         })
     }
@@ -96,6 +101,11 @@ impl<S: Store> App<S> {
     /// The engine.
     pub fn engine(&self) -> &ServerEngine<S> {
         &self.inner.engine
+    }
+
+    /// Where artifacts' bytes are.
+    pub fn artifacts(&self) -> &Arc<dyn object_store::ObjectStore> {
+        &self.inner.artifacts
     }
 
     /// The configuration.

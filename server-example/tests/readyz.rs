@@ -152,6 +152,12 @@ impl<S: CatalogStore> CatalogStore for Flaky<S> {
     ) -> impl Future<Output = StoreResult<()>> + Send {
         self.inner.insert_version(v, events)
     }
+    fn get_version(
+        &self,
+        id: &ProductVersionId,
+    ) -> impl Future<Output = StoreResult<ProductVersion>> + Send {
+        self.inner.get_version(id)
+    }
     fn list_versions(
         &self,
         product: &ProductId,

@@ -169,6 +169,19 @@ impl CatalogStore for MemoryStore {
         Ok(())
     }
 
+    async fn get_version(
+        &self,
+        id: &licentia_core::model::ProductVersionId,
+    ) -> StoreResult<ProductVersion> {
+        let cat = self.inner.catalog.read();
+        cat.version_ids
+            .get(id)
+            .and_then(|product| cat.versions.get(product))
+            .and_then(|vs| vs.iter().find(|v| &v.id == id))
+            .cloned()
+            .ok_or(StoreError::not_found("product_version"))
+    }
+
     async fn list_versions(
         &self,
         product: &ProductId,

@@ -100,6 +100,20 @@ impl CatalogStore for PostgresStore {
         self.commit(tx, events).await
     }
 
+    async fn get_version(
+        &self,
+        id: &licentia_core::model::ProductVersionId,
+    ) -> StoreResult<ProductVersion> {
+        let mut conn = self.conn().await?;
+        one(
+            &mut conn,
+            "SELECT body FROM product_versions WHERE id = $1",
+            id.as_str(),
+            "product_version",
+        )
+        .await
+    }
+
     async fn list_versions(
         &self,
         product: &ProductId,

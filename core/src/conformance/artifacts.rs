@@ -37,6 +37,11 @@ pub async fn artifacts_round_trip_per_version<S: Store>(store: S) {
     for v in [&v1, &v2] {
         ok(store.insert_version(v, vec![]).await, "insert_version");
     }
+    assert_eq!(ok(store.get_version(&v2.id).await, "get_version"), v2);
+    expect_not_found(
+        store.get_version(&parse("ver_missing")).await,
+        "get_version",
+    );
     let linux = artifact(&v1, 1, "app", Some("linux"));
     let mut mac = artifact(&v1, 2, "app", Some("macos"));
     mac.source = ArtifactSource::External {

@@ -392,7 +392,11 @@ pub async fn licenses_inserted_with_custom_values_list_them<S: Store>(store: S) 
                 .await,
             "list_custom_values",
         );
-        assert_eq!(listed, [v.clone()], "each license has its value");
+        assert_eq!(
+            listed,
+            std::slice::from_ref(v),
+            "each license has its value"
+        );
     }
 
     let more: Vec<License> = (12..14).map(|n| license(&s.policy, n)).collect();

@@ -17,7 +17,7 @@
 //! `license.created`, `license.validated`, `license.renewed`, `license.suspended`,
 //! `license.reinstated`, `license.revoked`, `license.transferred`, `license.offline_issued`,
 //! `license.feature_assigned`, `license.feature_removed`, `license.assigned`,
-//! `contract.created`, `device.activated`,
+//! `contract.created`, `artifact.created`, `artifact.downloaded`, `device.activated`,
 //! `device_registration.created`, `device_registration.activated`,
 //! `device_registration.session_ended`, `device_registration.deleted`,
 //! `license_template.created`, `license_template.updated`, `license_template.deleted`,
@@ -52,6 +52,7 @@
 mod access;
 mod air_gap;
 mod allocation;
+mod artifacts;
 mod bulk;
 mod catalog;
 mod clock;
@@ -81,6 +82,7 @@ use rand_core::CryptoRng;
 
 pub use access::{ApiKeyCreated, WebhookWithSecret};
 pub use allocation::MAX_CONTRACT_QUOTA;
+pub use artifacts::{DEFAULT_DOWNLOAD_TTL, Download, MAX_ARTIFACT_FIELD_LEN, PlannedArtifact};
 pub use bulk::{BulkLicenseCreate, MAX_BULK_LICENSES};
 pub use catalog::MAX_NAME_LEN;
 pub use clock::{Clock, ManualClock};

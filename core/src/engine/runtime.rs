@@ -418,7 +418,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     /// what the binding needs, and keys idempotent operations by the credential (known before
     /// the license is loaded; a management key is scoped by the license id, so they never
     /// collide).
-    async fn op<'a, Q: Serialize>(
+    pub(super) async fn op<'a, Q: Serialize>(
         &self,
         name: &'static str,
         call: RuntimeCall<'a>,
@@ -561,7 +561,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
 
     /// A read: decided on a snapshot without any lock; its touch is noted for writing behind.
     /// Returns the outcome and the `now` it was decided at. A refusal is counted.
-    async fn read<T>(
+    pub(super) async fn read<T>(
         &self,
         op: Op<'_>,
         decide: impl FnOnce(&LicenseAggregate, DateTime<Utc>) -> Result<Read<T>, Denial>,
@@ -610,7 +610,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     }
 
     /// A read's outcome signed (outside any lock) into a response body.
-    fn signed_read<T: Serialize>(
+    pub(super) fn signed_read<T: Serialize>(
         &self,
         call: RuntimeCall<'_>,
         (outcome, now): (T, DateTime<Utc>),

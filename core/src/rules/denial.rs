@@ -100,6 +100,8 @@ denial_codes! {
     TransferLimitReached = ("TRANSFER_LIMIT_REACHED", Forbidden),
     /// No active device with this binding on this license.
     DeviceNotActivated = ("DEVICE_NOT_ACTIVATED", NotFound),
+    /// The download token is past its `expires_at`: ask for a new one.
+    DownloadExpired = ("DOWNLOAD_EXPIRED", NotFound),
     /// No device with this id on this license.
     DeviceNotFound = ("DEVICE_NOT_FOUND", NotFound),
     /// No live lease with this token.

@@ -70,8 +70,8 @@ use crate::model::{
     ApiKey, ApiKeyId, CustomFieldDefinition, CustomFieldId, CustomFieldResourceType,
     CustomFieldValue, Customer, CustomerId, Device, DeviceId, Feature, FeatureCode, FeatureId,
     License, LicenseFeature, LicenseId, LicenseTemplate, Order, OrderId, Policy, PolicyId, Product,
-    ProductId, ProductVersion, SecretHash, Subscription, SubscriptionId, TemplateId,
-    WebhookEndpoint, WebhookId,
+    ProductId, ProductVersion, ProductVersionId, SecretHash, Subscription, SubscriptionId,
+    TemplateId, WebhookEndpoint, WebhookId,
 };
 use crate::rules::LicenseAggregate;
 
@@ -295,6 +295,11 @@ pub trait CatalogStore: Send + Sync {
         v: &ProductVersion,
         events: Vec<NewEvent>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The product version with `id`.
+    fn get_version(
+        &self,
+        id: &ProductVersionId,
+    ) -> impl Future<Output = StoreResult<ProductVersion>> + Send;
     /// Versions of a product, newest release first.
     fn list_versions(
         &self,

@@ -2,6 +2,8 @@
 
 mod access;
 mod allocation;
+mod artifacts;
+pub(crate) use artifacts::is_upload;
 mod catalog;
 mod commerce;
 mod customers;
@@ -30,6 +32,7 @@ use crate::state::App;
 pub fn router<S: Store + 'static>(app: App<S>) -> Router {
     let body = crate::body::BodyLimits {
         max_bytes: app.config().body_limit,
+        upload_max_bytes: app.config().artifacts.upload_limit,
         timeout: app.config().limits.body_timeout,
     };
     let limiter = app.limiter();
@@ -43,6 +46,7 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
         .merge(customers::routes())
         .merge(licenses::routes())
         .merge(allocation::routes())
+        .merge(artifacts::routes())
         .merge(registrations::routes())
         .merge(templates::routes())
         .merge(access::routes())

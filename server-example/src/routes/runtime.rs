@@ -46,7 +46,7 @@ pub(super) fn routes<S: Store + 'static>() -> Router<App<S>> {
         .route("/api/v1/device/activate", post(device_activate::<S>))
 }
 
-fn call<'a>(
+pub(super) fn call<'a>(
     license: &'a License,
     key: Option<&'a IdempotencyKey>,
     rid: &'a RequestId,
@@ -61,7 +61,7 @@ fn call<'a>(
 
 /// Sends the engine's bytes, counting the decision. A refusal (403, 404, 409, 422) is signed
 /// like an answer, so a client can trust it ([`licentia_core::crypto::refusal`]).
-fn answer<S: Store + 'static>(
+pub(super) fn answer<S: Store + 'static>(
     app: &App<S>,
     operation: &'static str,
     result: Result<ResponseBody, EngineError>,
@@ -116,10 +116,9 @@ async fn activate<S: Store + 'static>(
 async fn device_activate<S: Store + 'static>(
     State(app): State<App<S>>,
     rid: RequestId,
-    parts: axum::http::request::Parts,
+    crate::auth::PeerAddr(ip): crate::auth::PeerAddr,
     Json(req): Json<DeviceActivateRequest>,
 ) -> Result<Response, ApiError> {
-    let ip = crate::auth::peer_ip(&parts).map(|ip| ip.to_string());
     let r = app
         .engine()
         .device_activate(rid.as_str(), ip.as_deref(), &req)
