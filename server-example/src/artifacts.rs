@@ -1,4 +1,5 @@
-//! Release artifacts' bytes: kept in an [`ObjectStore`] (`LICENTIA_ARTIFACTS`), served to
+//! Release artifacts' bytes: kept in an [`ObjectStore`] (`LICENTIA_ARTIFACTS`: the local
+//! filesystem, or an S3-compatible bucket once one machine is outgrown), served to
 //! whoever holds a download token, with single byte ranges (`Range: bytes=…`) for resumed
 //! and parallel downloads.
 //!
@@ -9,6 +10,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 
@@ -22,6 +24,18 @@ pub fn open(url: &str) -> Result<Arc<dyn ObjectStore>, String> {
     if url == "memory://" {
         return Ok(Arc::new(InMemory::new()));
     }
+    if url.starts_with("s3://") {
+        // The HTTPS client's crypto is ring's, as for webhooks.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        // Credentials, region and endpoint (for S3-compatible stores) come from the
+        // standard AWS_* variables: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
+        // AWS_ENDPOINT, AWS_ALLOW_HTTP.
+        return AmazonS3Builder::from_env()
+            .with_url(url)
+            .build()
+            .map(|s3| Arc::new(s3) as Arc<dyn ObjectStore>)
+            .map_err(|e| format!("LICENTIA_ARTIFACTS: {url}: {e}"));
+    }
     let dir = if url.is_empty() {
         std::env::temp_dir().join("licentia-artifacts")
     } else if let Some(path) = url.strip_prefix("file://") {
@@ -34,7 +48,7 @@ pub fn open(url: &str) -> Result<Arc<dyn ObjectStore>, String> {
         path
     } else {
         return Err(format!(
-            "LICENTIA_ARTIFACTS: {url} is not supported; use file:///absolute/path or memory://"
+            "LICENTIA_ARTIFACTS: {url} is not supported; use file:///absolute/path, s3://bucket[/prefix] or memory://"
         ));
     };
     std::fs::create_dir_all(&dir)
@@ -115,7 +129,9 @@ mod tests {
     fn only_absolute_file_urls_and_memory_open() {
         assert!(open("memory://").is_ok());
         assert!(open("file://relative/dir").is_err());
-        assert!(open("s3://bucket").is_err());
+        assert!(open("gs://bucket").is_err());
+        // Opening an S3 store reaches nothing yet (requests are made when used).
+        assert!(open("s3://licentia-artifacts").is_ok());
         let dir = std::env::temp_dir().join(format!("licentia-open-{}", std::process::id()));
         assert!(open(&format!("file://{}", dir.display())).is_ok());
         assert!(dir.is_dir(), "created when missing");

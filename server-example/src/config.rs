@@ -69,8 +69,10 @@ pub struct Config {
 /// Release artifacts' storage and downloads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArtifactConfig {
-    /// The artifact store: `file:///absolute/path` (created when missing) or `memory://`
-    /// (nothing kept across restarts). Empty: `file://` under the system's temporary
+    /// The artifact store: `file:///absolute/path` (created when missing), `s3://bucket`
+    /// or `s3://bucket/prefix` (an S3-compatible store configured by the standard `AWS_*`
+    /// variables, `AWS_ENDPOINT` for one that is not AWS), or `memory://` (nothing kept
+    /// across restarts). Empty: `file://` under the system's temporary
     /// directory, `licentia-artifacts`.
     pub url: String,
     /// Seconds a download token is good for.
@@ -317,7 +319,8 @@ pub struct ServeArgs {
     /// half left extends it); default 7 days, at least 60.
     #[arg(long, env = "LICENTIA_SESSION_TTL", default_value_t = DEFAULT_SESSION_TTL_SECS)]
     pub session_ttl: u64,
-    /// Where release artifacts' bytes are kept: `file:///absolute/path` or `memory://`;
+    /// Where release artifacts' bytes are kept: `file:///absolute/path`, `s3://bucket[/prefix]`
+    /// (configured by the standard `AWS_*` variables) or `memory://`;
     /// default `file://` + the system's temporary directory + `/licentia-artifacts`.
     #[arg(long, env = "LICENTIA_ARTIFACTS", default_value = "")]
     pub artifacts: String,
