@@ -13,6 +13,7 @@ use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
+use object_store::prefix::PrefixStore;
 
 /// The artifact store `url` names (see [`crate::config::ArtifactConfig::url`]).
 ///
@@ -30,11 +31,18 @@ pub fn open(url: &str) -> Result<Arc<dyn ObjectStore>, String> {
         // Credentials, region and endpoint (for S3-compatible stores) come from the
         // standard AWS_* variables: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
         // AWS_ENDPOINT, AWS_ALLOW_HTTP.
-        return AmazonS3Builder::from_env()
-            .with_url(url)
+        let rest = url.trim_start_matches("s3://");
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let s3 = AmazonS3Builder::from_env()
+            .with_url(format!("s3://{bucket}"))
             .build()
-            .map(|s3| Arc::new(s3) as Arc<dyn ObjectStore>)
-            .map_err(|e| format!("LICENTIA_ARTIFACTS: {url}: {e}"));
+            .map_err(|e| format!("LICENTIA_ARTIFACTS: {url}: {e}"))?;
+        let prefix = prefix.trim_matches('/');
+        return Ok(if prefix.is_empty() {
+            Arc::new(s3)
+        } else {
+            Arc::new(PrefixStore::new(s3, prefix))
+        });
     }
     let dir = if url.is_empty() {
         std::env::temp_dir().join("licentia-artifacts")
