@@ -17,6 +17,9 @@
 //!   [`Client::device_activate`] with the serial and secret give a client that calls with the
 //!   device's session (`Authorization: Session`), never a license key; a device that kept its
 //!   token starts from [`Client::with_session`].
+//! - **Release downloads.** [`Client::manifest`] lists the files of a version the device may
+//!   fetch (signed); [`Client::download`] fetches one through a short-lived grant and checks
+//!   its SHA-256.
 //! - **Air-gapped devices.** [`air_gap`] writes the request file, opens the envelope file
 //!   management answers, and signs the release file.
 //! - **Offline.** [`Client::offline`] fetches an envelope; [`open_offline`] opens it with
@@ -52,13 +55,14 @@ use licentia_core::crypto::{
     VerifyError, open,
 };
 use licentia_core::model::{
-    ConsumeRequest, DeactivationData, DeviceActivationData, DeviceHeartbeatData,
+    ConsumeRequest, DeactivationData, DeviceActivationData, DeviceHeartbeatData, DownloadGrant,
     FloatingBorrowData, FloatingCheckoutData, FloatingLeaseData, FloatingLeaseRequest,
-    RuntimeBindingRequest, RuntimeEntitlementData, TelemetryRecord,
+    ManifestData, RuntimeBindingRequest, RuntimeEntitlementData, TelemetryRecord,
 };
 use licentia_core::rules::Binding;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use sha2::Digest as _;
 use tokio::sync::RwLock;
 
 pub use cache::Cache;
@@ -93,6 +97,9 @@ pub enum Error {
     /// The server was unreachable and the cached offline entitlement could not be used.
     #[error("offline: {0}")]
     Offline(OfflineError),
+    /// A downloaded file is not the one its signed grant names (size or SHA-256).
+    #[error("download mismatch: {0}")]
+    Mismatch(String),
 }
 
 /// What [`Client::validate_or_offline`] could establish.
@@ -627,6 +634,84 @@ impl Client {
         Ok(answer.data)
     }
 
+    /// The signed manifest of release `version` for this device (an extension of the
+    /// server): the files of that version it may download. Decided as validate is, with
+    /// `version` as the device's `app_version`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::validate`]; a verified refusal `VERSION_NOT_ENTITLED` for a version past
+    /// the license's eligibility, `VERSION_UNKNOWN` for one not released.
+    pub async fn manifest(
+        &self,
+        version: &str,
+        device: &RuntimeBindingRequest,
+    ) -> Result<Verified<ManifestData>, Error> {
+        let mut url = self.url("/api/v1/license/manifests/")?;
+        url.path_segments_mut()
+            .map_err(|()| Error::Invalid("the base URL cannot have a path".into()))?
+            .pop_if_empty()
+            .push(version);
+        let fields = serde_json::to_value(device).map_err(|e| Error::Invalid(e.to_string()))?;
+        if let Some(fields) = fields.as_object() {
+            let mut query = url.query_pairs_mut();
+            for (name, value) in fields {
+                match value {
+                    serde_json::Value::String(v) => query.append_pair(name, v),
+                    serde_json::Value::Bool(v) => query.append_pair(name, &v.to_string()),
+                    _ => &mut query,
+                };
+            }
+        }
+        let answer = self.attempts(url, None, false, true).await?;
+        self.verify(|| Unverified::<ManifestData>::from_envelope_json(&answer))
+            .await
+    }
+
+    /// Downloads artifact `artifact_id` for this device (an extension of the server): a
+    /// signed grant, then the file, checked against the grant's size and SHA-256.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::manifest`]; [`Error::Mismatch`] when the bytes are not the ones the
+    /// grant names; [`Error::Status`] when the download itself is refused (an expired
+    /// token: ask again).
+    pub async fn download(
+        &self,
+        artifact_id: &str,
+        device: &RuntimeBindingRequest,
+    ) -> Result<Vec<u8>, Error> {
+        let mut body = serde_json::to_value(device).map_err(|e| Error::Invalid(e.to_string()))?;
+        if let Some(fields) = body.as_object_mut() {
+            fields.remove("app_version");
+            fields.insert("artifact_id".into(), artifact_id.into());
+        }
+        let grant: Verified<DownloadGrant> = self.signed("downloads", &body, false).await?;
+        let grant = grant.data();
+        let res = self.inner.http.get(self.url(&grant.url)?).send().await?;
+        let status = res.status().as_u16();
+        let bytes = res.bytes().await?;
+        if status != 200 {
+            return Err(Error::Status {
+                status,
+                code: error_code(&bytes),
+            });
+        }
+        let digest: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if bytes.len() as u64 != grant.size || digest != grant.sha256 {
+            return Err(Error::Mismatch(format!(
+                "got {} bytes with SHA-256 {digest}; the grant names {} bytes with {}",
+                bytes.len(),
+                grant.size,
+                grant.sha256
+            )));
+        }
+        Ok(bytes.to_vec())
+    }
+
     /// The key set answers are verified with (fetched on first use unless pinned).
     ///
     /// # Errors
@@ -735,8 +820,20 @@ impl Client {
         authorized: bool,
     ) -> Result<Vec<u8>, Error> {
         let url = self.url(path)?;
-        let idempotency_key = idempotent.then(new_idempotency_key).transpose()?;
         let payload = serde_json::to_vec(body).map_err(|e| Error::Invalid(e.to_string()))?;
+        self.attempts(url, Some(payload), idempotent, authorized)
+            .await
+    }
+
+    /// Attempts of one logical call of `url`: a POST of `payload`, or a GET without one.
+    async fn attempts(
+        &self,
+        url: url::Url,
+        payload: Option<Vec<u8>>,
+        idempotent: bool,
+        authorized: bool,
+    ) -> Result<Vec<u8>, Error> {
+        let idempotency_key = idempotent.then(new_idempotency_key).transpose()?;
         let retry = self.inner.retry;
         let mut delays = ExponentialBuilder::new()
             .with_jitter()
@@ -747,12 +844,15 @@ impl Client {
             .build();
         let mut attempt = 1;
         loop {
-            let mut req = self
-                .inner
-                .http
-                .post(url.clone())
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(payload.clone());
+            let mut req = match &payload {
+                Some(payload) => self
+                    .inner
+                    .http
+                    .post(url.clone())
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(payload.clone()),
+                None => self.inner.http.get(url.clone()),
+            };
             if authorized {
                 req = req.header(
                     "Authorization",

@@ -741,3 +741,79 @@ async fn only_license(s: &Server) -> licentia_core::model::License {
         .unwrap()
         .remove(0)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_is_listed_and_downloaded_with_its_checksum_checked() {
+    use licentia_core::engine::requests::{ApiKeyCreate, VersionCreate};
+    let s = server().await;
+    let engine = s.app.engine();
+    let license = only_license(&s).await;
+    let product = license.product_id.as_str().to_owned();
+    let admin = engine
+        .create_api_key(
+            &Actor::system(),
+            ApiKeyCreate {
+                name: "release".into(),
+                scopes: None,
+                allowed_cidrs: None,
+                expires_at: None,
+            },
+        )
+        .await
+        .unwrap()
+        .token;
+    let version = engine
+        .create_version(
+            &Actor::system(),
+            &product,
+            VersionCreate {
+                version: "3.1.0".into(),
+                released_at: None,
+                metadata: None,
+            },
+        )
+        .await
+        .unwrap();
+    let bytes: Vec<u8> = (0..2048u32).map(|i| (i % 199) as u8).collect();
+    let uploaded: Value = reqwest::Client::new()
+        .post(format!(
+            "{}/api/v1/products/{product}/versions/{}/artifacts?name=app&filename=app.bin",
+            s.url, version.id
+        ))
+        .bearer_auth(&admin)
+        .header("content-type", "application/octet-stream")
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let artifact = uploaded["data"]["id"].as_str().unwrap().to_owned();
+
+    let client = Client::new(&s.url, &s.key).unwrap();
+    client.activate(&device("release-1")).await.unwrap();
+    let manifest = client
+        .manifest("3.1.0", &device("release-1"))
+        .await
+        .unwrap();
+    assert_eq!(manifest.data().artifacts.len(), 1);
+    assert_eq!(manifest.data().artifacts[0].id.as_str(), artifact);
+    let got = client
+        .download(&artifact, &device("release-1"))
+        .await
+        .unwrap();
+    assert_eq!(got, bytes);
+    // Refusals are typed: an unreleased version, a device not activated.
+    let err = client
+        .manifest("9.0.0", &device("release-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.refusal_code(), Some("VERSION_UNKNOWN"));
+    let err = client
+        .download(&artifact, &device("elsewhere"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.refusal_code(), Some("DEVICE_NOT_ACTIVATED"));
+    s.stop().await;
+}
