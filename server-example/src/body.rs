@@ -9,7 +9,8 @@
 //!
 //! Bodies are small JSON documents here (64 KiB by default), so reading them whole up front
 //! costs what the JSON extractor would have done anyway, and every handler after this layer
-//! sees a body that is complete and within its limits.
+//! sees a body that is complete and within its limits. The one exception is a raw artifact
+//! upload, which its handler reads itself once the caller is authenticated ([`read_limited`]).
 
 use std::time::Duration;
 
@@ -34,66 +35,69 @@ pub struct BodyLimits {
     pub timeout: Duration,
 }
 
-/// Middleware: see the module docs.
+/// Middleware: see the module docs. A raw artifact upload ([`crate::routes::is_upload`]) is
+/// only held to its declared length here and passed on unread: its handler authenticates
+/// first and then reads it with [`read_limited`] under the upload limit, so no unauthenticated
+/// request can make the server buffer that much.
 pub async fn read_whole(limits: BodyLimits, req: Request, next: Next) -> Response {
     let upload = crate::routes::is_upload(req.method(), req.uri().path(), req.headers());
-    let limits = match upload {
-        true => BodyLimits {
-            max_bytes: limits.upload_max_bytes,
-            ..limits
-        },
-        false => limits,
+    let max = match upload {
+        true => limits.upload_max_bytes,
+        false => limits.max_bytes,
     };
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    let max = u64::try_from(limits.max_bytes).unwrap_or(u64::MAX);
-    if declared.is_some_and(|n| n > max) {
+    if declared.is_some_and(|n| n > u64::try_from(max).unwrap_or(u64::MAX)) {
         return too_large();
     }
     if has_nul(req.uri()) {
         return nul_refused();
     }
-    if declared == Some(0) {
+    if declared == Some(0) || upload {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
-    let read = tokio::time::timeout(
-        limits.timeout,
-        Limited::new(body, limits.max_bytes).collect(),
-    )
-    .await;
-    let bytes = match read {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(),
-        Ok(Err(_)) => {
-            return closing(
-                ApiError::bad_request(codes::INVALID_JSON, "the request body could not be read")
-                    .into_response(),
-            );
-        }
-        Err(_) => {
-            return closing(
-                ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    codes::REQUEST_TIMEOUT,
-                    format!(
-                        "the request body did not arrive within {} s",
-                        limits.timeout.as_secs_f64()
-                    ),
-                )
-                .into_response(),
-            );
-        }
+    let bytes = match read_limited(body, limits.max_bytes, limits.timeout).await {
+        Ok(bytes) => bytes,
+        Err(refusal) => return refusal,
     };
-    // Raw bytes are not JSON: a NUL is data there.
-    if !upload && has_nul_escape(&bytes) {
+    if has_nul_escape(&bytes) {
         return nul_refused();
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// Reads `body` whole, at most `max_bytes` within `timeout`; otherwise the answer to send:
+/// 413 (closing the connection), 408, or 400 for a body that could not be read.
+pub async fn read_limited(
+    body: Body,
+    max_bytes: usize,
+    timeout: Duration,
+) -> Result<axum::body::Bytes, Response> {
+    let read = tokio::time::timeout(timeout, Limited::new(body, max_bytes).collect()).await;
+    match read {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Ok(Err(_)) => Err(closing(
+            ApiError::bad_request(codes::INVALID_JSON, "the request body could not be read")
+                .into_response(),
+        )),
+        Err(_) => Err(closing(
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                codes::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not arrive within {} s",
+                    timeout.as_secs_f64()
+                ),
+            )
+            .into_response(),
+        )),
+    }
 }
 
 /// U+0000 cannot be stored by PostgreSQL (nor safely by many consumers of our data), so a

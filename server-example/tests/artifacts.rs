@@ -152,6 +152,17 @@ async fn artifacts<S: Store + Clone + 'static>(store: S) {
     )
     .await;
     assert_error(&r, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE");
+    // Without a token a raw upload is refused before its body is read.
+    let r = send(
+        &t.router,
+        Method::POST,
+        &format!("{}?name=x&filename=x.bin", files(&v1)),
+        None,
+        &[("content-type", "application/octet-stream")],
+        Some(vec![0; 60 * 1024]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let r = upload_raw(&t, &files(&v1), "filename=x.bin", vec![1]).await;
     assert_error(&r, StatusCode::BAD_REQUEST, "INVALID_QUERY");
     let r = upload_raw(&t, &files("ver_missing"), "name=x&filename=x.bin", vec![1]).await;

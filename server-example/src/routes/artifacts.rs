@@ -2,7 +2,7 @@
 //! the runtime manifest and download grants, and the download itself.
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::handler::Handler;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -82,9 +82,20 @@ async fn create<S: Store + 'static>(
     Path((product, version)): Path<(String, String)>,
     headers: HeaderMap,
     uri: axum::http::Uri,
-    body: Bytes,
+    body: Body,
 ) -> R {
-    let (req, upload) = if is_octets(&headers) {
+    // Raw uploads arrive unread (see `crate::body::read_whole`): read now, authenticated.
+    let octets = is_octets(&headers);
+    let config = app.config();
+    let max = match octets {
+        true => config.artifacts.upload_limit,
+        false => config.body_limit,
+    };
+    let body = match crate::body::read_limited(body, max, config.limits.body_timeout).await {
+        Ok(bytes) => bytes,
+        Err(refusal) => return Ok(refusal),
+    };
+    let (req, upload) = if octets {
         let q = axum::extract::Query::<UploadQuery>::try_from_uri(&uri)
             .map_err(|r| {
                 ApiError::bad_request(codes::INVALID_QUERY, "a query parameter is invalid")
