@@ -187,8 +187,16 @@ async fn serve_connection(
             let router = router.clone();
             async move {
                 let res = router.oneshot(req.map(axum::body::Body::new)).await;
-                drop(guard);
-                res
+                // In flight until the whole body is sent (a streamed download can take far
+                // longer than the idle timeout), not only until its head is ready.
+                res.map(|r| {
+                    r.map(|body| {
+                        axum::body::Body::new(Guarded {
+                            body,
+                            _guard: guard,
+                        })
+                    })
+                })
             }
         });
     let conn = builder.serve_connection_with_upgrades(io, service);
@@ -285,6 +293,32 @@ impl Watch {
 
 /// A request in flight on a [`Watch`]ed connection.
 struct InFlight(Arc<Watch>);
+
+/// A response body that keeps its request in flight until it is sent (or dropped).
+struct Guarded {
+    body: axum::body::Body,
+    _guard: InFlight,
+}
+
+impl axum::body::HttpBody for Guarded {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {

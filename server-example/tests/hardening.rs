@@ -965,3 +965,31 @@ async fn start_refused_without_a_master_key() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("base64 of 32 random bytes"));
 }
+
+/// A response body still being sent is a request in flight: a download slower than the idle
+/// timeout (two chunks 1.2 s apart, the idle timeout 0.9 s) is not cut.
+#[cfg(feature = "test-routes")]
+#[tokio::test]
+async fn a_slow_response_body_outlives_the_idle_timeout() {
+    let server = Server::start(licentia_storage_memory::MemoryStore::new(), config()).await;
+    let mut s = server.connect().await;
+    s.write_all(b"GET /__test/slow-body HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    timeout(Duration::from_secs(10), s.read_to_end(&mut got))
+        .await
+        .expect("the body ends")
+        .unwrap();
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    // The head names `x-request-id`: count in the body only.
+    let body = &text[text.find("\r\n\r\n").map_or(0, |at| at + 4)..];
+    assert_eq!(
+        body.matches(&"x".repeat(1024)).count(),
+        2,
+        "both chunks arrive: {text}"
+    );
+    assert!(body.ends_with("0\r\n\r\n"), "and the body's end: {text}");
+    server.stop().await;
+}

@@ -27,6 +27,50 @@ use crate::error::ApiError;
 use crate::request_id::{Meta, RequestId};
 use crate::state::App;
 
+/// A body of two chunks 1.2 s apart (longer than the tests' idle timeout), as a slow
+/// download sends it.
+#[cfg(feature = "test-routes")]
+async fn slow_body() -> Response {
+    Response::new(axum::body::Body::new(SlowBody {
+        sent: 0,
+        gap: Box::pin(tokio::time::sleep(std::time::Duration::from_millis(1200))),
+    }))
+}
+
+#[cfg(feature = "test-routes")]
+struct SlowBody {
+    sent: u8,
+    gap: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+#[cfg(feature = "test-routes")]
+impl axum::body::HttpBody for SlowBody {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        use std::task::Poll;
+        let chunk = || Poll::Ready(Some(Ok(hyper::body::Frame::data("x".repeat(1024).into()))));
+        match self.sent {
+            0 => {
+                self.sent = 1;
+                chunk()
+            }
+            1 => match self.gap.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    self.sent = 2;
+                    chunk()
+                }
+                Poll::Pending => Poll::Pending,
+            },
+            _ => Poll::Ready(None),
+        }
+    }
+}
+
 /// The whole API: runtime, management and system routes, with the error, request id,
 /// metrics, body limit and panic layers.
 pub fn router<S: Store + 'static>(app: App<S>) -> Router {
@@ -59,14 +103,16 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
         routes.merge(system::metrics_routes())
     };
     #[cfg(feature = "test-routes")]
-    let routes = routes.route(
-        "/__test/panic",
-        axum::routing::get(|| async {
-            if true {
-                panic!("deliberate panic from the test route");
-            }
-        }),
-    );
+    let routes = routes
+        .route(
+            "/__test/panic",
+            axum::routing::get(|| async {
+                if true {
+                    panic!("deliberate panic from the test route");
+                }
+            }),
+        )
+        .route("/__test/slow-body", axum::routing::get(slow_body));
     let routes = routes
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
