@@ -68,6 +68,9 @@ use tokio::sync::RwLock;
 pub use cache::Cache;
 pub use lease::FloatingLease;
 
+/// The longest a download may take (the other calls' timeout is far shorter).
+pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
+
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -97,7 +100,8 @@ pub enum Error {
     /// The server was unreachable and the cached offline entitlement could not be used.
     #[error("offline: {0}")]
     Offline(OfflineError),
-    /// A downloaded file is not the one its signed grant names (size or SHA-256).
+    /// A downloaded file is not the one its signed grant names (size or SHA-256), or a
+    /// signed grant or manifest is not the one asked for.
     #[error("download mismatch: {0}")]
     Mismatch(String),
 }
@@ -664,8 +668,18 @@ impl Client {
             }
         }
         let answer = self.attempts(url, None, false, true).await?;
-        self.verify(|| Unverified::<ManifestData>::from_envelope_json(&answer))
-            .await
+        let manifest = self
+            .verify(|| Unverified::<ManifestData>::from_envelope_json(&answer))
+            .await?;
+        // A signed manifest of another version (replayed by someone in the middle) is not
+        // this one.
+        if manifest.data().version != version {
+            return Err(Error::Mismatch(format!(
+                "the manifest is of version {}, {version} was asked for",
+                manifest.data().version
+            )));
+        }
+        Ok(manifest)
     }
 
     /// Downloads artifact `artifact_id` for this device (an extension of the server): a
@@ -688,7 +702,20 @@ impl Client {
         }
         let grant: Verified<DownloadGrant> = self.signed("downloads", &body, false).await?;
         let grant = grant.data();
-        let res = self.inner.http.get(self.url(&grant.url)?).send().await?;
+        if grant.artifact_id.as_str() != artifact_id {
+            return Err(Error::Mismatch(format!(
+                "the grant is for {}, {artifact_id} was asked for",
+                grant.artifact_id
+            )));
+        }
+        // A file takes as long as it takes: no overall timeout beyond the connection's own.
+        let res = self
+            .inner
+            .http
+            .get(self.url(&grant.url)?)
+            .timeout(DOWNLOAD_TIMEOUT)
+            .send()
+            .await?;
         let status = res.status().as_u16();
         let bytes = res.bytes().await?;
         if status != 200 {

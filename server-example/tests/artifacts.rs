@@ -138,6 +138,8 @@ async fn artifacts<S: Store + Clone + 'static>(store: S) {
         json!({"name": "x", "filename": "x.bin", "content_base64": "aGk=", "url": "https://x/y"}),
         json!({"name": "x", "filename": "x.bin", "url": "ftp://x/y", "size": 1, "sha256": "ab".repeat(32)}),
         json!({"name": "x", "filename": "x.bin", "url": "https://x/y"}),
+        json!({"name": "x", "filename": "x.bin", "url": "https://x/ÿ", "size": 1, "sha256": "ab".repeat(32)}),
+        json!({"name": "x", "filename": "x.bin", "content_type": "text/plain; charset=ÿ", "content_base64": "aGk="}),
         json!({"name": "x", "filename": "x.bin", "content_base64": "not base64!"}),
         json!({"name": "x", "filename": "x.bin", "content_base64": "aGk=", "size": 5}),
     ] {

@@ -476,6 +476,40 @@ async fn contracts<S: Store + 'static>(store: S) {
     assert_eq!(values.len(), 1, "the template's custom field value is set");
     assert_eq!(values[0]["code"], "tier");
     assert_eq!(values[0]["string_value"], "gold");
+    // The contract follows its template when the template's policy changes.
+    let pol2 = t
+        .admin(
+            Method::POST,
+            &format!("/api/v1/products/{product}/policies"),
+            Some(json!({"name": "Pro 2", "code": "pro2", "license_type": "perpetual"})),
+        )
+        .await;
+    let pol2 = created(&pol2)["id"].as_str().unwrap().to_owned();
+    let r = t
+        .admin(
+            Method::PATCH,
+            &format!("/api/v1/products/{product}/license-templates/{tpl}"),
+            Some(json!({"policy_id": pol2})),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.bytes)
+    );
+    let r = send(
+        &t.router,
+        Method::DELETE,
+        &format!("{uri2}/{from_tpl}"),
+        Some(&auth),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let again = post(&t.router, &auth, &uri2, Some("t-2"), &json!({"count": 1})).await;
+    assert_eq!(created(&again)[0]["license"]["policy_id"], json!(pol2));
     // The template cannot go while the contract names it.
     let r = send(
         &t.router,
@@ -489,6 +523,44 @@ async fn contracts<S: Store + 'static>(store: S) {
     assert_error(&r, StatusCode::CONFLICT, "CONFLICT");
     let events = list(&t, "/api/v1/events?event_type=contract.created").await;
     assert_eq!(events.len(), 2);
+
+    // Retries racing the first call (one key, the whole quota): every one gets its answer,
+    // none the refusal the first call's licenses would cause.
+    let c4 = t
+        .admin(
+            Method::POST,
+            "/api/v1/contracts",
+            Some(json!({"customer_id": reseller, "product_id": product, "policy_id": policy, "license_quota": 5})),
+        )
+        .await;
+    let uri4 = format!(
+        "/api/v1/contracts/{}/licenses",
+        created(&c4)["id"].as_str().unwrap()
+    );
+    let racing: Vec<_> = (0..8)
+        .map(|_| {
+            let (router, auth, uri) = (t.router.clone(), auth.clone(), uri4.clone());
+            tokio::spawn(async move {
+                post(&router, &auth, &uri, Some("race-1"), &json!({"count": 5})).await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for r in racing {
+        let r = r.await.unwrap();
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&r.bytes)
+        );
+        answers.push(r.bytes);
+    }
+    assert!(
+        answers.windows(2).all(|w| w[0] == w[1]),
+        "one answer for one key"
+    );
+    assert_eq!(list(&t, &uri4).await.len(), 5);
 
     // The keys as a sheet, on request; a retry gives the same sheet.
     let c3 = t

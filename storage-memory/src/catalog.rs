@@ -95,6 +95,11 @@ impl CatalogStore for MemoryStore {
                 reason: "the product still has license templates",
             });
         }
+        if cat.artifacts.values().any(|a| &a.product_id == id) {
+            return Err(StoreError::Conflict {
+                reason: "artifacts still reference it",
+            });
+        }
         if cat.orders.values().any(|o| &o.product_id == id)
             || cat.subscriptions.values().any(|s| &s.product_id == id)
         {

@@ -161,9 +161,14 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         let count = check_count(req.count)?;
         let contract = self.get_contract(id).await?;
         let template = contract.template_id.as_ref().map(|t| t.as_str().to_owned());
+        // A contract made from a template follows it (its policy may have changed since).
+        let policy_id = match &template {
+            Some(_) => String::new(),
+            None => contract.policy_id.as_str().to_owned(),
+        };
         let license = LicenseCreate {
             product_id: contract.product_id.as_str().to_owned(),
-            policy_id: contract.policy_id.as_str().to_owned(),
+            policy_id,
             customer_id: Some(contract.customer_id.as_str().to_owned()),
             ..LicenseCreate::default()
         };
@@ -284,7 +289,8 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             })
             .await;
         match decided {
-            Ok(answer) => answer.map(ResponseBody::fresh),
+            Ok(Ok(body)) => Ok(ResponseBody::fresh(body)),
+            Ok(Err(refused)) => self.refused(refused, idempotency.as_ref()).await,
             Err(e) => self.raced(e, idempotency.as_ref()).await,
         }
     }

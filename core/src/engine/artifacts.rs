@@ -96,7 +96,7 @@ fn content_type(raw: Option<&str>) -> Result<String, EngineError> {
                     .all(|c| c.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&c))
         };
         token(a) && token(b.split(';').next().unwrap_or_default().trim())
-    });
+    }) && t.bytes().all(|c| c == b' ' || c.is_ascii_graphic());
     if !valid {
         return Err(invalid(
             "content_type",
@@ -170,11 +170,11 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             (Some(url), None) => {
                 let url = url.trim().to_owned();
                 let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
-                if !scheme_ok
-                    || url.len() > 2048
-                    || url.chars().any(|c| c.is_whitespace() || c.is_control())
-                {
-                    return Err(invalid("url", "url must be an http:// or https:// URL"));
+                if !scheme_ok || url.len() > 2048 || !url.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(invalid(
+                        "url",
+                        "url must be an http:// or https:// URL in ASCII (percent-encode the rest)",
+                    ));
                 }
                 let size = req
                     .size

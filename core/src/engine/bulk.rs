@@ -356,9 +356,25 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         };
         match written {
             Ok(Ok(())) => Ok(ResponseBody::fresh(body)),
-            Ok(Err(refused)) => Err(refused),
+            Ok(Err(refused)) => self.refused(refused, idempotency.as_ref()).await,
             Err(e) => self.raced(e, idempotency.as_ref()).await,
         }
+    }
+
+    /// `refused`, a keyed write's refusal, unless the same request under the same key was
+    /// answered meanwhile: a retry racing the first call (still holding the licenses or the
+    /// quota it took) must get that call's answer, not a refusal caused by it.
+    pub(super) async fn refused(
+        &self,
+        refused: EngineError,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<ResponseBody, EngineError> {
+        if let Some(asked) = idempotency
+            && let Some(stored) = self.store.find_idempotency(&asked.key).await?
+        {
+            return ResponseBody::replay(stored, asked);
+        }
+        Err(refused)
     }
 
     /// `e`, the failure of a keyed write; when it is the key itself, taken by another call

@@ -111,7 +111,7 @@ async fn create<S: Store + 'static>(
             sha256: q.sha256,
             ..ArtifactCreate::default()
         };
-        (req, Some(body.to_vec()))
+        (req, Some(Vec::from(body)))
     } else {
         (crate::extract::decode::<ArtifactCreate>(&body)?, None)
     };
@@ -142,7 +142,16 @@ async fn create<S: Store + 'static>(
 
 fn stored_failed(e: object_store::Error) -> ApiError {
     tracing::error!(error = %e, "the artifact store failed");
-    ApiError::unavailable()
+    match e {
+        // The record names bytes the store does not have (removed behind the server's back):
+        // retrying will not help.
+        object_store::Error::NotFound { .. } => ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            codes::NOT_FOUND,
+            "the artifact's file is missing from the artifact store",
+        ),
+        _ => ApiError::unavailable(),
+    }
 }
 
 async fn list<S: Store + 'static>(
@@ -194,6 +203,7 @@ async fn grant<S: Store + 'static>(
 /// an external artifact's URL. The token is the credential.
 async fn download<S: Store + 'static>(
     State(app): State<App<S>>,
+    method: axum::http::Method,
     PeerAddr(ip): PeerAddr,
     Path(token): Path<String>,
     headers: HeaderMap,
@@ -204,9 +214,11 @@ async fn download<S: Store + 'static>(
     let key = match &artifact.source {
         ArtifactSource::External { url } => {
             let location = HeaderValue::from_str(url).map_err(|_| ApiError::internal())?;
-            engine
-                .record_download(&download, None, ip.as_deref())
-                .await?;
+            if method != axum::http::Method::HEAD {
+                engine
+                    .record_download(&download, None, ip.as_deref())
+                    .await?;
+            }
             let mut res = StatusCode::FOUND.into_response();
             res.headers_mut().insert(header::LOCATION, location);
             return Ok(res);
@@ -240,9 +252,12 @@ async fn download<S: Store + 'static>(
         .await
         .map_err(stored_failed)?;
     let length = got.range.end - got.range.start;
-    engine
-        .record_download(&download, range.clone(), ip.as_deref())
-        .await?;
+    // A HEAD only asks what a download would be.
+    if method != axum::http::Method::HEAD {
+        engine
+            .record_download(&download, range.clone(), ip.as_deref())
+            .await?;
+    }
     let mut res = Response::new(Body::from_stream(got.into_stream()));
     *res.status_mut() = status;
     file_headers(res.headers_mut(), artifact, length, range)?;
