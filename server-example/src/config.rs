@@ -79,12 +79,20 @@ pub struct ArtifactConfig {
     pub download_ttl_secs: u64,
     /// Largest artifact uploaded as a raw body (`application/octet-stream`), in bytes.
     pub upload_limit: usize,
+    /// Time a raw upload's body may take to arrive.
+    pub upload_timeout: Duration,
+    /// Raw uploads read at once (each is held in memory until stored); more wait.
+    pub concurrent_uploads: usize,
 }
 
 /// Default [`ArtifactConfig::download_ttl_secs`]: 5 minutes.
 pub const DEFAULT_DOWNLOAD_TTL_SECS: u64 = 300;
 /// Default [`ArtifactConfig::upload_limit`]: 256 MiB.
 pub const DEFAULT_ARTIFACT_UPLOAD_LIMIT: usize = 256 * 1024 * 1024;
+/// Default [`ArtifactConfig::upload_timeout`]: 15 minutes.
+pub const DEFAULT_ARTIFACT_UPLOAD_TIMEOUT_SECS: u64 = 15 * 60;
+/// Default [`ArtifactConfig::concurrent_uploads`].
+pub const DEFAULT_CONCURRENT_UPLOADS: usize = 2;
 
 impl Default for ArtifactConfig {
     fn default() -> Self {
@@ -92,6 +100,8 @@ impl Default for ArtifactConfig {
             url: String::new(),
             download_ttl_secs: DEFAULT_DOWNLOAD_TTL_SECS,
             upload_limit: DEFAULT_ARTIFACT_UPLOAD_LIMIT,
+            upload_timeout: Duration::from_secs(DEFAULT_ARTIFACT_UPLOAD_TIMEOUT_SECS),
+            concurrent_uploads: DEFAULT_CONCURRENT_UPLOADS,
         }
     }
 }
@@ -330,6 +340,9 @@ pub struct ServeArgs {
     /// Largest artifact uploaded as a raw `application/octet-stream` body, in bytes.
     #[arg(long, env = "LICENTIA_ARTIFACT_UPLOAD_LIMIT", default_value_t = DEFAULT_ARTIFACT_UPLOAD_LIMIT)]
     pub artifact_upload_limit: usize,
+    /// Seconds a raw artifact upload's body may take to arrive.
+    #[arg(long, env = "LICENTIA_ARTIFACT_UPLOAD_TIMEOUT", default_value_t = DEFAULT_ARTIFACT_UPLOAD_TIMEOUT_SECS)]
+    pub artifact_upload_timeout: u64,
     /// A PEM file of extra root certificates to trust for `https://` webhook endpoints.
     #[arg(long, env = "LICENTIA_WEBHOOK_CA_FILE")]
     pub webhook_ca_file: Option<std::path::PathBuf>,
@@ -386,6 +399,8 @@ impl ServeArgs {
                 url: self.artifacts.clone(),
                 download_ttl_secs: self.download_ttl,
                 upload_limit: self.artifact_upload_limit,
+                upload_timeout: Duration::from_secs(self.artifact_upload_timeout),
+                ..ArtifactConfig::default()
             },
         }
     }

@@ -36,6 +36,8 @@ struct Inner<S> {
     exports: tokio::sync::Notify,
     /// Where artifacts' bytes are.
     artifacts: Arc<dyn object_store::ObjectStore>,
+    /// Raw uploads being read (each held in memory until stored).
+    uploads: Arc<tokio::sync::Semaphore>,
 }
 
 impl<S> Clone for App<S> {
@@ -85,6 +87,9 @@ impl<S: Store> App<S> {
                     .unwrap_or(chrono::TimeDelta::MAX),
             );
         let limiter = config.rate_limits.map(|l| Arc::new(Limiter::new(l)));
+        let uploads = Arc::new(tokio::sync::Semaphore::new(
+            config.artifacts.concurrent_uploads.max(1),
+        ));
         let artifacts = crate::artifacts::open(&config.artifacts.url)
             .map_err(|e| EngineError::Internal(e.into()))?;
         Ok(Self {
@@ -94,6 +99,7 @@ impl<S: Store> App<S> {
                 limiter,
                 exports: tokio::sync::Notify::new(),
                 artifacts,
+                uploads,
             }),
         })
     }
@@ -101,6 +107,11 @@ impl<S: Store> App<S> {
     /// The engine.
     pub fn engine(&self) -> &ServerEngine<S> {
         &self.inner.engine
+    }
+
+    /// A turn to read a raw upload: at most `concurrent_uploads` are read at once.
+    pub async fn upload_turn(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        Arc::clone(&self.inner.uploads).acquire_owned().await.ok()
     }
 
     /// Where artifacts' bytes are.

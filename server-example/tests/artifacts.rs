@@ -22,6 +22,7 @@ fn config(dir: &std::path::Path, download_ttl_secs: u64) -> Config {
             url: format!("file://{}", dir.display()),
             download_ttl_secs,
             upload_limit: 64 * 1024,
+            ..ArtifactConfig::default()
         },
         ..Config::default()
     }

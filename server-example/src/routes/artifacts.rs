@@ -87,11 +87,19 @@ async fn create<S: Store + 'static>(
     // Raw uploads arrive unread (see `crate::body::read_whole`): read now, authenticated.
     let octets = is_octets(&headers);
     let config = app.config();
-    let max = match octets {
-        true => config.artifacts.upload_limit,
-        false => config.body_limit,
+    let (max, timeout) = match octets {
+        true => (
+            config.artifacts.upload_limit,
+            config.artifacts.upload_timeout,
+        ),
+        false => (config.body_limit, config.limits.body_timeout),
     };
-    let body = match crate::body::read_limited(body, max, config.limits.body_timeout).await {
+    // Raw uploads are held in memory until stored: only a few at once.
+    let _turn = match octets {
+        true => app.upload_turn().await,
+        false => None,
+    };
+    let body = match crate::body::read_limited(body, max, timeout).await {
         Ok(bytes) => bytes,
         Err(refusal) => return Ok(refusal),
     };
