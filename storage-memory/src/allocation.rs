@@ -89,15 +89,7 @@ impl AllocationStore for MemoryStore {
     where
         F: FnOnce(&Contract) -> Result<(), Denial> + Send,
     {
-        if batch
-            .licenses
-            .iter()
-            .any(|l| l.contract_id.as_ref() != Some(id))
-        {
-            return Err(StoreError::Conflict {
-                reason: "a license issued under a contract must name it",
-            });
-        }
+        licentia_core::store::all_under(id, &batch)?;
         // Inserts are serialised by the license index's write lock, held from the count to
         // the insert: two calls cannot both see the same room in the quota.
         self.insert_all(batch, events, idempotency, |catalog, index| {

@@ -9,8 +9,7 @@ use licentia_core::rules::{
 };
 use licentia_core::store::{
     AggregateQuery, Decision, IdempotencyKey, IdempotencyRecord, LicenseQuery, LicenseSelector,
-    LicenseStore, Limit, Loaded, NewEvent, NewLicenses, OUTSIDE_CONTRACT_QUOTA, StoreError,
-    StoreResult, TouchRecord,
+    LicenseStore, Limit, Loaded, NewEvent, NewLicenses, StoreError, StoreResult, TouchRecord,
 };
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -438,11 +437,7 @@ fn load(
 
 impl LicenseStore for MemoryStore {
     async fn insert_license(&self, license: &License, events: Vec<NewEvent>) -> StoreResult<()> {
-        if license.contract_id.is_some() {
-            return Err(StoreError::Conflict {
-                reason: OUTSIDE_CONTRACT_QUOTA,
-            });
-        }
+        licentia_core::store::outside_contracts([license])?;
         self.insert_all(
             NewLicenses::of(std::slice::from_ref(license)),
             events,
@@ -458,11 +453,7 @@ impl LicenseStore for MemoryStore {
         events: Vec<NewEvent>,
         idempotency: Option<IdempotencyRecord>,
     ) -> StoreResult<()> {
-        if batch.licenses.iter().any(|l| l.contract_id.is_some()) {
-            return Err(StoreError::Conflict {
-                reason: OUTSIDE_CONTRACT_QUOTA,
-            });
-        }
+        licentia_core::store::outside_contracts(batch.licenses)?;
         self.insert_all(batch, events, idempotency, |_, _| Ok(Ok(())))
             .map(|_| ())
     }

@@ -122,15 +122,7 @@ impl AllocationStore for PostgresStore {
     where
         F: FnOnce(&Contract) -> Result<(), Denial> + Send,
     {
-        if batch
-            .licenses
-            .iter()
-            .any(|l| l.contract_id.as_ref() != Some(id))
-        {
-            return Err(StoreError::Conflict {
-                reason: "a license issued under a contract must name it",
-            });
-        }
+        licentia_core::store::all_under(id, &batch)?;
         let mut tx = self.begin().await?;
         let contract = locked_contract(&mut tx, id).await?;
         if let Err(refused) = admit(&contract) {

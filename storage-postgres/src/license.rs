@@ -12,8 +12,7 @@ use licentia_core::rules::version::precedence_key;
 use licentia_core::rules::{LicenseAggregate, Mutation, VersionCatalogView};
 use licentia_core::store::{
     AggregateQuery, Decision, IdempotencyKey, IdempotencyRecord, LicenseQuery, LicenseSelector,
-    LicenseStore, Limit, Loaded, NewEvent, NewLicenses, OUTSIDE_CONTRACT_QUOTA, StoreError,
-    StoreResult, TouchRecord,
+    LicenseStore, Limit, Loaded, NewEvent, NewLicenses, StoreError, StoreResult, TouchRecord,
 };
 use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
@@ -672,11 +671,7 @@ impl PostgresStore {
 
 impl LicenseStore for PostgresStore {
     async fn insert_license(&self, l: &License, events: Vec<NewEvent>) -> StoreResult<()> {
-        if l.contract_id.is_some() {
-            return Err(StoreError::Conflict {
-                reason: OUTSIDE_CONTRACT_QUOTA,
-            });
-        }
+        licentia_core::store::outside_contracts([l])?;
         let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO licenses (id, product_id, policy_id, customer_id, order_id, \
@@ -708,11 +703,7 @@ impl LicenseStore for PostgresStore {
         events: Vec<NewEvent>,
         idempotency: Option<IdempotencyRecord>,
     ) -> StoreResult<()> {
-        if batch.licenses.iter().any(|l| l.contract_id.is_some()) {
-            return Err(StoreError::Conflict {
-                reason: OUTSIDE_CONTRACT_QUOTA,
-            });
-        }
+        licentia_core::store::outside_contracts(batch.licenses)?;
         let mut tx = self.begin().await?;
         self.write_new_licenses(&mut tx, batch, idempotency.as_ref())
             .await?;

@@ -10,6 +10,39 @@ use crate::rules::Denial;
 /// contract: those are issued by `insert_contract_licenses`, within the quota, only.
 pub const OUTSIDE_CONTRACT_QUOTA: &str = "a contract's licenses are issued within its quota only";
 
+/// What `insert_license` and `insert_licenses` check first: no license of theirs names a
+/// contract (`Conflict` with [`OUTSIDE_CONTRACT_QUOTA`]).
+///
+/// # Errors
+///
+/// As above.
+pub fn outside_contracts<'a>(licenses: impl IntoIterator<Item = &'a License>) -> StoreResult<()> {
+    if licenses.into_iter().any(|l| l.contract_id.is_some()) {
+        return Err(super::StoreError::Conflict {
+            reason: OUTSIDE_CONTRACT_QUOTA,
+        });
+    }
+    Ok(())
+}
+
+/// What `insert_contract_licenses` checks first: every license names contract `id`.
+///
+/// # Errors
+///
+/// `Conflict` otherwise.
+pub fn all_under(id: &ContractId, batch: &NewLicenses<'_>) -> StoreResult<()> {
+    if batch
+        .licenses
+        .iter()
+        .any(|l| l.contract_id.as_ref() != Some(id))
+    {
+        return Err(super::StoreError::Conflict {
+            reason: "a license issued under a contract must name it",
+        });
+    }
+    Ok(())
+}
+
 /// Storage of contracts, and the two writes whose exactness under concurrency is the store's:
 /// taking licenses out of a pool and issuing licenses within a contract's quota.
 ///

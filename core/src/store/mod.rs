@@ -47,7 +47,7 @@ mod types;
 
 use std::future::Future;
 
-pub use allocation::{AllocationStore, OUTSIDE_CONTRACT_QUOTA};
+pub use allocation::{AllocationStore, OUTSIDE_CONTRACT_QUOTA, all_under, outside_contracts};
 pub use artifact::ArtifactStore;
 pub use delivery::{
     ClaimedDelivery, DeliveryClaim, DeliveryOutcome, DeliveryPage, DeliveryReport, DeliveryStore,
