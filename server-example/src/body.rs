@@ -35,10 +35,10 @@ pub struct BodyLimits {
     pub timeout: Duration,
 }
 
-/// Middleware: see the module docs. A raw artifact upload ([`crate::routes::is_upload`]) is
-/// only held to its declared length here and passed on unread: its handler authenticates
-/// first and then reads it with [`read_limited`] under the upload limit, so no unauthenticated
-/// request can make the server buffer that much.
+/// Middleware: see the module docs. A raw artifact upload (`POST …/artifacts` as
+/// `application/octet-stream`) is only held to its declared length here and passed on
+/// unread: its handler authenticates first and then reads it with [`read_limited`] under the
+/// upload limit, so no unauthenticated request can make the server buffer that much.
 pub async fn read_whole(limits: BodyLimits, req: Request, next: Next) -> Response {
     let upload = crate::routes::is_upload(req.method(), req.uri().path(), req.headers());
     let max = match upload {
