@@ -188,8 +188,14 @@ async fn serve_connection(
             async move {
                 let res = router.oneshot(req.map(axum::body::Body::new)).await;
                 // In flight until the whole body is sent (a streamed download can take far
-                // longer than the idle timeout), not only until its head is ready.
+                // longer than the idle timeout), not only until its head is ready. A body of
+                // known length (every JSON answer) is written at once: no wrapper for it, so
+                // the hot path pays nothing.
                 res.map(|r| {
+                    if axum::body::HttpBody::size_hint(r.body()).exact().is_some() {
+                        drop(guard);
+                        return r;
+                    }
                     r.map(|body| {
                         axum::body::Body::new(Guarded {
                             body,
