@@ -55,6 +55,7 @@ pub fn now() -> DateTime<Utc> {
 /// The fixed signing key in its storable form (active).
 pub fn stored_key() -> StoredKey {
     StoredKey {
+        product_id: None,
         kid: KID.to_owned(),
         status: KeyStatus::Active,
         created_at: Timestamp::new(fixtures::t0()),
@@ -294,7 +295,7 @@ pub fn engine_fixture(licenses: u32, versions: u32, prior_consumptions: u32) -> 
         let cat = catalog();
         let store = MemoryStore::new();
         store
-            .replace_signing_keys(None, &[stored_key()], vec![])
+            .replace_signing_keys(None, None, &[stored_key()], vec![])
             .await
             .expect("keys");
         store

@@ -41,6 +41,7 @@ fn key_set(kid: &str, public_key: &str, status: KeyStatus) -> PublicKeySet {
         status,
         created_at: Timestamp::new(golden::now()),
         activates_at: None,
+        product_id: None,
     }])
     .unwrap()
 }
@@ -133,6 +134,41 @@ fn signed_vectors_verify_from_public_data() {
         "Caf\u{e9} \u{20ac}5 \u{1f600} \"quoted\" \\ /\n\u{1f}"
     );
     assert!(s(note, "signed_bytes").contains(r"Caf\u00e9 \u20ac5 \ud83d\ude00"));
+}
+
+#[test]
+fn a_product_key_vector_is_signed_by_a_key_of_its_own() {
+    let vectors = load(SIGNED);
+    let own: Vec<&Value> = vectors
+        .iter()
+        .filter(|v| v.get("product_id").is_some())
+        .collect();
+    assert_eq!(own.len(), 1, "one product-key vector");
+    let own = own[0];
+    assert!(s(own, "product_id").starts_with("prod_"));
+    // Its key is none of the global ring's, and a global key does not verify it.
+    let global = vectors
+        .iter()
+        .find(|v| v["name"] == "runtime_entitlement")
+        .unwrap();
+    assert_ne!(s(own, "kid"), s(global, "kid"));
+    assert_ne!(s(own, "public_key"), s(global, "public_key"));
+    assert_eq!(
+        own["signed_bytes"], global["signed_bytes"],
+        "the same answer"
+    );
+    let sig = Signature {
+        alg: Algorithm::Ed25519,
+        kid: s(global, "kid").into(),
+        value: s(own, "signature").into(),
+    };
+    let keys = key_set(s(global, "kid"), s(global, "public_key"), KeyStatus::Active);
+    let data = RawValue::from_string(s(own, "signed_bytes").into()).unwrap();
+    assert!(
+        Unverified::<Value>::from_parts(data, sig)
+            .verify(&keys)
+            .is_err()
+    );
 }
 
 #[test]

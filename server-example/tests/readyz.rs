@@ -480,12 +480,13 @@ impl<S: AccessStore> AccessStore for Flaky<S> {
     }
     fn replace_signing_keys(
         &self,
+        ring: Option<&ProductId>,
         expected_active: Option<&str>,
         keys: &[StoredKey],
         events: Vec<NewEvent>,
     ) -> impl Future<Output = StoreResult<()>> + Send {
         self.inner
-            .replace_signing_keys(expected_active, keys, events)
+            .replace_signing_keys(ring, expected_active, keys, events)
     }
     fn list_events(
         &self,

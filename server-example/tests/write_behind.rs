@@ -21,6 +21,7 @@ async fn pending_validations_are_written_at_shutdown() {
                 name: "Editor".into(),
                 code: "editor".into(),
                 metadata: None,
+                signing: None,
             },
         )
         .await

@@ -27,6 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         name: "Editor".into(),
         code: "editor".parse()?,
         metadata: Metadata::new(),
+        signing: Default::default(),
         created_at: now,
         updated_at: now,
     };

@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use licentia_core::crypto::StoredKey;
-use licentia_core::model::{ApiKey, ApiKeyId, KeyStatus, SecretHash, WebhookEndpoint, WebhookId};
+use licentia_core::model::{
+    ApiKey, ApiKeyId, KeyStatus, ProductId, SecretHash, WebhookEndpoint, WebhookId,
+};
 use licentia_core::store::{
     AccessStore, EventPage, EventQuery, Limit, NewEvent, StoreError, StoreResult, revocation,
 };
@@ -10,10 +12,10 @@ use licentia_core::store::{
 use crate::MemoryStore;
 use crate::state::{newest_first, page};
 
-/// The kid of the active key of a set, if any.
-fn active_kid(keys: &[StoredKey]) -> Option<&str> {
+/// The kid of the active key of `ring` (the global one or a product's), if any.
+fn active_kid<'a>(keys: &'a [StoredKey], ring: Option<&ProductId>) -> Option<&'a str> {
     keys.iter()
-        .find(|k| k.status == KeyStatus::Active)
+        .find(|k| k.product_id.as_ref() == ring && k.status == KeyStatus::Active)
         .map(|k| k.kid.as_str())
 }
 
@@ -171,17 +173,35 @@ impl AccessStore for MemoryStore {
 
     async fn replace_signing_keys(
         &self,
+        ring: Option<&ProductId>,
         expected_active: Option<&str>,
         keys: &[StoredKey],
         events: Vec<NewEvent>,
     ) -> StoreResult<()> {
         let mut access = self.inner.access.write();
-        if active_kid(&access.signing_keys) != expected_active {
+        if active_kid(&access.signing_keys, ring) != expected_active {
             return Err(StoreError::Conflict {
                 reason: "the signing keys changed since they were read",
             });
         }
-        access.signing_keys = keys.to_vec();
+        // A kid is unique across rings, as PostgreSQL's primary key has it.
+        let others = |k: &&StoredKey| k.product_id.as_ref() != ring;
+        if keys.iter().any(|new| {
+            access
+                .signing_keys
+                .iter()
+                .filter(others)
+                .any(|k| k.kid == new.kid)
+        }) {
+            return Err(StoreError::already_exists("signing_key", "kid"));
+        }
+        access
+            .signing_keys
+            .retain(|k| k.product_id.as_ref() != ring);
+        access.signing_keys.extend(keys.iter().map(|k| StoredKey {
+            product_id: ring.cloned(),
+            ..k.clone()
+        }));
         self.inner.events.lock().append(events);
         Ok(())
     }

@@ -27,6 +27,7 @@
 //!     name: "Editor".into(),
 //!     code: "editor".parse()?,
 //!     metadata: Default::default(),
+//!     signing: Default::default(),
 //!     created_at: now,
 //!     updated_at: now,
 //! };
@@ -71,7 +72,7 @@
 //! let engine = Engine::start(MemoryStore::new(), clock, ChaCha20Rng::from_seed([1; 32])).await?;
 //! let admin = Actor::system();
 //! let product = engine
-//!     .create_product(&admin, ProductCreate { name: "Editor".into(), code: "editor".into(), metadata: None })
+//!     .create_product(&admin, ProductCreate { name: "Editor".into(), code: "editor".into(), metadata: None, signing: None })
 //!     .await?;
 //! let draft = PolicyDraft {
 //!     name: Some("Pro".into()),

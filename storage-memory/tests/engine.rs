@@ -58,6 +58,7 @@ async fn fixture(e: &TestEngine, draft: PolicyDraft) -> Fixture {
                 name: "Editor".into(),
                 code: "editor".into(),
                 metadata: None,
+                signing: None,
             },
         )
         .await
@@ -469,6 +470,7 @@ async fn license_links_follow_the_contract() {
                 name: "Other".into(),
                 code: "other".into(),
                 metadata: None,
+                signing: None,
             },
         )
         .await

@@ -116,6 +116,7 @@ fn webhook(n: u32) -> WebhookEndpoint {
 
 fn signing_key(kid: &str, status: KeyStatus) -> StoredKey {
     StoredKey {
+        product_id: None,
         kid: kid.into(),
         status,
         created_at: Timestamp::new(t0()),
@@ -745,25 +746,29 @@ async fn api_keys_webhooks_and_signing_keys() {
     let first = [signing_key("k1", KeyStatus::Active)];
     assert_conflict(
         store
-            .replace_signing_keys(Some("k0"), &first, vec![event("x", "k")])
+            .replace_signing_keys(None, Some("k0"), &first, vec![event("x", "k")])
             .await,
     );
     store
-        .replace_signing_keys(None, &first, vec![event("keys.rotated", "k1")])
+        .replace_signing_keys(None, None, &first, vec![event("keys.rotated", "k1")])
         .await
         .unwrap();
     let rotated = [
         signing_key("k1", KeyStatus::Retired),
         signing_key("k2", KeyStatus::Active),
     ];
-    assert_conflict(store.replace_signing_keys(None, &rotated, vec![]).await);
+    assert_conflict(
+        store
+            .replace_signing_keys(None, None, &rotated, vec![])
+            .await,
+    );
     store
-        .replace_signing_keys(Some("k1"), &rotated, vec![])
+        .replace_signing_keys(None, Some("k1"), &rotated, vec![])
         .await
         .unwrap();
     assert_conflict(
         store
-            .replace_signing_keys(Some("k1"), &rotated, vec![])
+            .replace_signing_keys(None, Some("k1"), &rotated, vec![])
             .await,
     );
     let kids: Vec<_> = store

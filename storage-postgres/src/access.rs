@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use licentia_core::crypto::{SecretSeed, StoredKey};
 use licentia_core::model::{
-    ApiKey, ApiKeyId, KeyStatus, SecretHash, Timestamp, WebhookEndpoint, WebhookId,
+    ApiKey, ApiKeyId, KeyStatus, ProductId, SecretHash, Timestamp, WebhookEndpoint, WebhookId,
 };
 use licentia_core::store::{
     AccessStore, EventPage, EventQuery, Limit, NewEvent, StoreError, StoreResult, revocation,
@@ -46,6 +46,7 @@ type KeyRow = (
     bool,
     Vec<u8>,
     Option<DateTime<Utc>>,
+    Option<String>,
 );
 /// A webhook's body and its secret, in the clear or sealed.
 type WebhookRow = (Json<WebhookEndpoint>, Option<String>, Option<Vec<u8>>);
@@ -53,9 +54,13 @@ type WebhookRow = (Json<WebhookEndpoint>, Option<String>, Option<Vec<u8>>);
 impl PostgresStore {
     fn stored_key(
         &self,
-        (kid, status, created_at, sealed, seed, activates_at): KeyRow,
+        (kid, status, created_at, sealed, seed, activates_at, product_id): KeyRow,
     ) -> StoreResult<StoredKey> {
         let status: KeyStatus = status.parse().map_err(backend)?;
+        let product_id = product_id
+            .map(|p| p.parse::<ProductId>())
+            .transpose()
+            .map_err(backend)?;
         let seed = Zeroizing::new(seed);
         let seed = match (sealed, &self.master) {
             (true, Some(master)) => {
@@ -85,6 +90,7 @@ impl PostgresStore {
             status,
             created_at: Timestamp::new(created_at),
             activates_at: activates_at.map(Timestamp::new),
+            product_id,
             seed,
         })
     }
@@ -424,8 +430,8 @@ impl AccessStore for PostgresStore {
     async fn load_signing_keys(&self) -> StoreResult<Vec<StoredKey>> {
         let mut conn = self.conn().await?;
         let rows: Vec<KeyRow> = sqlx::query_as(
-            "SELECT kid, status, created_at, sealed, seed, activates_at FROM signing_keys \
-             ORDER BY position",
+            "SELECT kid, status, created_at, sealed, seed, activates_at, product_id \
+             FROM signing_keys ORDER BY product_id NULLS FIRST, position",
         )
         .fetch_all(&mut *conn)
         .await
@@ -435,10 +441,12 @@ impl AccessStore for PostgresStore {
 
     async fn replace_signing_keys(
         &self,
+        ring: Option<&ProductId>,
         expected_active: Option<&str>,
         keys: &[StoredKey],
         events: Vec<NewEvent>,
     ) -> StoreResult<()> {
+        let ring = ring.map(ProductId::as_str);
         let mut tx = self.begin().await?;
         // Replacements queue behind each other (readers do not wait), so the compare and
         // the swap below see the same key set.
@@ -446,18 +454,22 @@ impl AccessStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(map)?;
-        let active: Option<String> =
-            sqlx::query_scalar("SELECT kid FROM signing_keys WHERE status = $1")
-                .bind(KeyStatus::Active.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map)?;
+        let active: Option<String> = sqlx::query_scalar(
+            "SELECT kid FROM signing_keys \
+                 WHERE status = $1 AND product_id IS NOT DISTINCT FROM $2",
+        )
+        .bind(KeyStatus::Active.as_str())
+        .bind(ring)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map)?;
         if active.as_deref() != expected_active {
             return Err(StoreError::Conflict {
                 reason: "the signing keys changed since they were read",
             });
         }
-        sqlx::query("DELETE FROM signing_keys")
+        sqlx::query("DELETE FROM signing_keys WHERE product_id IS NOT DISTINCT FROM $1")
+            .bind(ring)
             .execute(&mut *tx)
             .await
             .map_err(map)?;
@@ -465,8 +477,9 @@ impl AccessStore for PostgresStore {
             let (sealed, seed) = self.seal(key);
             sqlx::query(
                 "INSERT INTO signing_keys \
-                     (kid, position, status, created_at, sealed, seed, activates_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                     (kid, position, status, created_at, sealed, seed, activates_at, \
+                      product_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(&key.kid)
             .bind(i32::try_from(position).map_err(backend)?)
@@ -475,6 +488,7 @@ impl AccessStore for PostgresStore {
             .bind(sealed)
             .bind(&seed[..])
             .bind(key.activates_at.map(Timestamp::get))
+            .bind(ring)
             .execute(&mut *tx)
             .await
             .map_err(map)?;

@@ -19,6 +19,7 @@ fn product(id: &str, code: &str) -> Product {
         name: "Editor".into(),
         code: code.parse().unwrap(),
         metadata: Default::default(),
+        signing: Default::default(),
         created_at: at,
         updated_at: at,
     }
@@ -184,6 +185,7 @@ async fn seed_license(
                 name: "Editor".into(),
                 code: "editor".into(),
                 metadata: None,
+                signing: None,
             },
         )
         .await

@@ -76,6 +76,7 @@ async fn fixture(e: &Instance, draft: PolicyDraft) -> Fixture {
                 name: "Editor".into(),
                 code: "editor".into(),
                 metadata: None,
+                signing: None,
             },
         )
         .await

@@ -197,6 +197,7 @@ async fn bulk_answers_holding_license_keys_are_sealed() {
                 name: "Editor".into(),
                 code: "editor".into(),
                 metadata: None,
+                signing: None,
             },
         )
         .await

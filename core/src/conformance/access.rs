@@ -3,11 +3,15 @@
 //! the signing key set replaced with compare-and-swap.
 
 use crate::crypto::{SecretHash, StoredKey};
-use crate::model::KeyStatus;
+use crate::model::{KeyStatus, ProductId};
 use crate::store::{Limit, Store};
 
-use super::fixtures::{api_key, api_token, at, event_types_of, signing_key, system_event, webhook};
-use super::{expect_already_exists, expect_conflict, expect_not_found, ok};
+use super::fixtures::{
+    api_key, api_token, at, event_types_of, product, signing_key, system_event, webhook,
+};
+use super::{
+    Spawner, expect_already_exists, expect_conflict, expect_not_found, ok, run_concurrently,
+};
 
 /// Insert, find by hash, touch, count and list API keys.
 pub async fn api_keys_round_trip<S: Store + Clone + Send + Sync + 'static>(store: S) {
@@ -166,7 +170,14 @@ pub async fn webhooks_round_trip_with_their_secret<S: Store + Clone + Send + Syn
     );
 }
 
-type KeyView = (String, KeyStatus, String, Option<String>, [u8; 32]);
+type KeyView = (
+    String,
+    KeyStatus,
+    String,
+    Option<String>,
+    Option<String>,
+    [u8; 32],
+);
 
 fn key_view(keys: &[StoredKey]) -> Vec<KeyView> {
     let mut v: Vec<_> = keys
@@ -177,6 +188,7 @@ fn key_view(keys: &[StoredKey]) -> Vec<KeyView> {
                 k.status,
                 k.created_at.to_string(),
                 k.activates_at.map(|t| t.to_string()),
+                k.product_id.as_ref().map(ToString::to_string),
                 *k.seed.expose_secret(),
             )
         })
@@ -199,7 +211,9 @@ pub async fn signing_keys_replace_with_compare_and_swap<
     let first = [signing_key("kid_1", 1, KeyStatus::Active)];
     let ev = system_event("signing_key.created", "signing_key", "kid_1", at(1));
     ok(
-        store.replace_signing_keys(None, &first, vec![ev]).await,
+        store
+            .replace_signing_keys(None, None, &first, vec![ev])
+            .await,
         "replace_signing_keys(None) on an empty set",
     );
     assert_eq!(
@@ -217,7 +231,9 @@ pub async fn signing_keys_replace_with_compare_and_swap<
         at(2),
     );
     expect_conflict(
-        store.replace_signing_keys(None, &rival, vec![marker]).await,
+        store
+            .replace_signing_keys(None, None, &rival, vec![marker])
+            .await,
         "replace_signing_keys(None) when a key exists",
     );
 
@@ -227,7 +243,7 @@ pub async fn signing_keys_replace_with_compare_and_swap<
     let scheduled = [signing_key("kid_1", 1, KeyStatus::Active), ahead];
     ok(
         store
-            .replace_signing_keys(Some("kid_1"), &scheduled, vec![])
+            .replace_signing_keys(None, Some("kid_1"), &scheduled, vec![])
             .await,
         "replace_signing_keys with a key published ahead",
     );
@@ -244,7 +260,7 @@ pub async fn signing_keys_replace_with_compare_and_swap<
     let ev = system_event("signing_key.rotated", "signing_key", "kid_2", at(3));
     ok(
         store
-            .replace_signing_keys(Some("kid_1"), &rotated, vec![ev])
+            .replace_signing_keys(None, Some("kid_1"), &rotated, vec![ev])
             .await,
         "replace_signing_keys with the current active kid",
     );
@@ -262,14 +278,14 @@ pub async fn signing_keys_replace_with_compare_and_swap<
     let marker = system_event("conformance.must_not_appear", "signing_key", "kid_3", at(4));
     expect_conflict(
         store
-            .replace_signing_keys(Some("kid_1"), &stale, vec![marker])
+            .replace_signing_keys(None, Some("kid_1"), &stale, vec![marker])
             .await,
         "replace_signing_keys with a stale active kid",
     );
     let marker = system_event("conformance.must_not_appear", "signing_key", "kid_3", at(4));
     expect_conflict(
         store
-            .replace_signing_keys(Some("kid_unknown"), &stale, vec![marker])
+            .replace_signing_keys(None, Some("kid_unknown"), &stale, vec![marker])
             .await,
         "replace_signing_keys with an unknown active kid",
     );
@@ -287,6 +303,160 @@ pub async fn signing_keys_replace_with_compare_and_swap<
         event_types_of(&store, "kid_2").await,
         ["signing_key.rotated"]
     );
+}
+
+/// Keys of `ring` (`None`: the global one).
+fn ring_keys(keys: &[StoredKey], ring: Option<&ProductId>) -> Vec<KeyView> {
+    let of: Vec<StoredKey> = keys
+        .iter()
+        .filter(|k| k.product_id.as_ref() == ring)
+        .cloned()
+        .collect();
+    key_view(&of)
+}
+
+/// `keys` as stored under `ring`.
+fn under(ring: &ProductId, keys: &[StoredKey]) -> Vec<StoredKey> {
+    keys.iter()
+        .map(|k| StoredKey {
+            product_id: Some(ring.clone()),
+            ..k.clone()
+        })
+        .collect()
+}
+
+/// Each key ring (the global one, every product's own) is replaced alone, with its own
+/// compare-and-swap: a product's rotation touches no other ring, a ring kept with no active
+/// key is replaced by expecting none, a kid is unique across rings, and racing creations of
+/// one product's ring leave exactly one.
+pub async fn signing_key_rings_are_replaced_alone<
+    S: Store + Clone + Send + Sync + 'static,
+    Sp: Spawner,
+>(
+    store: S,
+    spawner: Sp,
+) {
+    let (a, b) = (product(1).id, product(2).id);
+    let global = [signing_key("kid_g1", 1, KeyStatus::Active)];
+    ok(
+        store
+            .replace_signing_keys(None, None, &global, vec![])
+            .await,
+        "replace_signing_keys of the global ring",
+    );
+    // A product's ring is made by expecting no active key in it, whatever the global has.
+    let a1 = under(&a, &[signing_key("kid_a1", 2, KeyStatus::Active)]);
+    let ev = system_event("signing_key.created", "signing_key", "kid_a1", at(1));
+    ok(
+        store
+            .replace_signing_keys(Some(&a), None, &a1, vec![ev])
+            .await,
+        "replace_signing_keys(Some(product), None) makes the product's ring",
+    );
+    // Keys are stored under the ring named, whatever their own product_id says.
+    let b1 = [signing_key("kid_b1", 3, KeyStatus::Active)];
+    ok(
+        store
+            .replace_signing_keys(Some(&b), None, &b1, vec![])
+            .await,
+        "replace_signing_keys of a second product's ring",
+    );
+    let loaded = ok(store.load_signing_keys().await, "load_signing_keys");
+    assert_eq!(loaded.len(), 3, "every ring's keys are loaded: {loaded:?}");
+    assert_eq!(ring_keys(&loaded, None), key_view(&global));
+    assert_eq!(ring_keys(&loaded, Some(&a)), key_view(&a1));
+    assert_eq!(
+        ring_keys(&loaded, Some(&b)),
+        key_view(&under(&b, &b1)),
+        "keys are stored under the ring named"
+    );
+
+    // Product a rotates alone; its compare-and-swap looks at its own ring only.
+    let a2 = under(
+        &a,
+        &[
+            signing_key("kid_a1", 2, KeyStatus::Retired),
+            signing_key("kid_a2", 4, KeyStatus::Active),
+        ],
+    );
+    expect_conflict(
+        store
+            .replace_signing_keys(Some(&a), Some("kid_g1"), &a2, vec![])
+            .await,
+        "replace_signing_keys of a product's ring expecting the global active kid",
+    );
+    ok(
+        store
+            .replace_signing_keys(Some(&a), Some("kid_a1"), &a2, vec![])
+            .await,
+        "replace_signing_keys of a product's ring with its active kid",
+    );
+    // Back on the global ring: every key retired and kept; made again by expecting none.
+    let kept = under(
+        &a,
+        &[
+            signing_key("kid_a1", 2, KeyStatus::Retired),
+            signing_key("kid_a2", 4, KeyStatus::Retired),
+        ],
+    );
+    ok(
+        store
+            .replace_signing_keys(Some(&a), Some("kid_a2"), &kept, vec![])
+            .await,
+        "replace_signing_keys retiring a product's ring",
+    );
+    let loaded = ok(store.load_signing_keys().await, "load_signing_keys");
+    assert_eq!(ring_keys(&loaded, Some(&a)), key_view(&kept));
+    assert_eq!(
+        ring_keys(&loaded, None),
+        key_view(&global),
+        "a product's rings leave the global ring alone"
+    );
+    assert_eq!(ring_keys(&loaded, Some(&b)), key_view(&under(&b, &b1)));
+
+    // A kid already in another ring is refused, and nothing changes.
+    let taken = under(&a, &[signing_key("kid_b1", 5, KeyStatus::Active)]);
+    expect_already_exists(
+        store
+            .replace_signing_keys(Some(&a), None, &taken, vec![])
+            .await,
+        "replace_signing_keys with a kid of another ring",
+    );
+    let after = ok(store.load_signing_keys().await, "load_signing_keys");
+    assert_eq!(
+        key_view(&after),
+        key_view(&loaded),
+        "a refused replacement changes nothing"
+    );
+
+    // Sixteen instances making product c's first ring at once: exactly one wins.
+    let c = product(3).id;
+    type Boxed<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'static>>;
+    let tasks: Vec<Boxed<crate::store::StoreResult<()>>> = (0..16u8)
+        .map(|i| {
+            let (store, c) = (store.clone(), c.clone());
+            Box::pin(async move {
+                let keys = under(
+                    &c,
+                    &[signing_key(&format!("kid_c{i}"), 10 + i, KeyStatus::Active)],
+                );
+                store
+                    .replace_signing_keys(Some(&c), None, &keys, vec![])
+                    .await
+            }) as Boxed<_>
+        })
+        .collect();
+    let mut won = 0;
+    for r in run_concurrently(&spawner, tasks).await {
+        match r {
+            Ok(()) => won += 1,
+            Err(crate::store::StoreError::Conflict { .. }) => {}
+            Err(e) => panic!("racing ring creations: Conflict or success, got {e:?}"),
+        }
+    }
+    assert_eq!(won, 1, "exactly one of the racing creations wins");
+    let loaded = ok(store.load_signing_keys().await, "load_signing_keys");
+    assert_eq!(ring_keys(&loaded, Some(&c)).len(), 1);
 }
 
 /// Touch, update, get and delete of missing access records are `NotFound`.

@@ -479,6 +479,7 @@ pub async fn write_methods_append_their_events_exactly_once<
         store
             .replace_signing_keys(
                 None,
+                None,
                 &[signing_key("kid_1", 1, KeyStatus::Active)],
                 pair("replace_signing_keys"),
             )
@@ -710,6 +711,7 @@ pub async fn failed_writes_append_no_events<S: Store + Clone + Send + Sync + 'st
     expect_conflict(
         store
             .replace_signing_keys(
+                None,
                 Some("kid_none"),
                 &[signing_key("kid_1", 1, KeyStatus::Active)],
                 marker("keys"),

@@ -75,6 +75,7 @@ pub fn product(n: u32) -> Product {
         name: format!("Product {n}"),
         code: parse(&format!("product-{n}")),
         metadata: metadata(n),
+        signing: Default::default(),
         created_at: at(n.into()),
         updated_at: at(n.into()),
     }
@@ -327,6 +328,7 @@ pub fn webhook(n: u32) -> WebhookEndpoint {
 /// A signing key with a seed derived from `n`.
 pub fn signing_key(kid: &str, n: u8, status: KeyStatus) -> StoredKey {
     StoredKey {
+        product_id: None,
         kid: kid.to_owned(),
         status,
         created_at: Timestamp::new(at(n.into())),

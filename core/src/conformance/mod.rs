@@ -358,6 +358,7 @@ macro_rules! conformance_suite {
             spawn concurrency::distinct_licenses_do_not_interfere,
             spawn concurrency::concurrent_inserts_of_one_code_create_one_record,
             spawn concurrency::concurrent_appends_get_distinct_sequences,
+            spawn access::signing_key_rings_are_replaced_alone,
         }
     };
 }

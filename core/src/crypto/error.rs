@@ -50,6 +50,9 @@ pub enum KeyError {
     /// A key ring needs exactly one active key and has several.
     #[error("key ring has more than one active key")]
     MultipleActiveKeys,
+    /// Keys of different rings (the global one, a product's) were put in one ring.
+    #[error("keys of different products in one key ring")]
+    MixedProducts,
     /// No key with that `kid` is in the ring.
     #[error("unknown key id")]
     UnknownKid,

@@ -39,7 +39,7 @@ use zeroize::Zeroizing;
 use super::canonical::canonical_json_string;
 use super::encoding::{b64_decode_array, b64_encode};
 use super::error::{CanonicalError, KeyError};
-use crate::model::{KeyStatus, Timestamp};
+use crate::model::{KeyStatus, ProductId, Timestamp};
 pub use licentia_verify::keys::MAX_KID_LEN;
 pub use licentia_verify::{Algorithm, PublicKeySet, Signature, Unverified, Verified};
 
@@ -60,6 +60,10 @@ pub struct PublicKeyInfo {
     /// for keys that sign now or signed before. An extension of the contract's `PublicKey`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activates_at: Option<Timestamp>,
+    /// The product whose own key ring holds the key; absent for the global ring, which signs
+    /// for every product without keys of its own. An extension of the contract's `PublicKey`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<ProductId>,
 }
 
 /// A 32-byte Ed25519 secret seed, as persisted by a store.
@@ -114,8 +118,30 @@ pub struct StoredKey {
     /// A key published ahead of use: stored `Retired` with the instant it starts signing
     /// ([`KeyRing::rotate_at`]). `None` for every other key.
     pub activates_at: Option<Timestamp>,
+    /// The product whose ring holds the key (`None`: the global ring).
+    pub product_id: Option<ProductId>,
     /// The secret seed.
     pub seed: SecretSeed,
+}
+
+impl StoredKey {
+    /// The key's public information as stored (for a ring kept only for verification, whose
+    /// keys are all retired).
+    pub fn public_info(&self) -> PublicKeyInfo {
+        PublicKeyInfo {
+            kid: self.kid.clone(),
+            algorithm: Algorithm::Ed25519,
+            public_key: b64_encode(
+                SigningKey::from_bytes(self.seed.expose_secret())
+                    .verifying_key()
+                    .as_bytes(),
+            ),
+            status: self.status,
+            created_at: self.created_at,
+            activates_at: self.activates_at,
+            product_id: self.product_id.clone(),
+        }
+    }
 }
 
 /// A signing key with its metadata. The secret half never appears in `Debug` and is zeroized on
@@ -157,11 +183,12 @@ impl KeyEntry {
         }
     }
 
-    fn info(&self) -> PublicKeyInfo {
-        self.info_as(self.status, None)
-    }
-
-    fn info_as(&self, status: KeyStatus, activates_at: Option<Timestamp>) -> PublicKeyInfo {
+    fn info_as(
+        &self,
+        status: KeyStatus,
+        activates_at: Option<Timestamp>,
+        product: Option<&ProductId>,
+    ) -> PublicKeyInfo {
         PublicKeyInfo {
             kid: self.kid.clone(),
             algorithm: Algorithm::Ed25519,
@@ -169,6 +196,7 @@ impl KeyEntry {
             status,
             created_at: self.created_at,
             activates_at,
+            product_id: product.cloned(),
         }
     }
 
@@ -199,18 +227,67 @@ fn random_kid(rng: &mut (impl CryptoRng + ?Sized)) -> String {
     kid
 }
 
-/// The signing keys: exactly one active key plus the retired ones, oldest first.
+/// The signing keys: exactly one active key plus the retired ones, oldest first. A ring is
+/// the global one or a product's own ([`KeyRing::product`]).
 #[derive(Debug)]
 pub struct KeyRing {
     keys: Vec<KeyEntry>,
+    product: Option<ProductId>,
 }
 
 impl KeyRing {
-    /// A ring with one fresh active key created at `now`.
+    /// A global ring with one fresh active key created at `now`.
     pub fn generate(rng: &mut (impl CryptoRng + ?Sized), now: DateTime<Utc>) -> Self {
         Self {
             keys: vec![KeyEntry::new(rng, now)],
+            product: None,
         }
+    }
+
+    /// A ring of `product`'s own with one fresh active key created at `now`, plus `earlier`:
+    /// the product's keys kept from an earlier ring (all retired, see
+    /// [`KeyRing::retire_all`]), so that what they signed still verifies.
+    ///
+    /// # Errors
+    ///
+    /// As [`KeyRing::from_stored`] for `earlier` (one of them active, or of another product,
+    /// is refused).
+    pub fn generate_for(
+        product: ProductId,
+        earlier: Vec<StoredKey>,
+        rng: &mut (impl CryptoRng + ?Sized),
+        now: DateTime<Utc>,
+    ) -> Result<Self, KeyError> {
+        let mut fresh = KeyEntry::new(rng, now);
+        while earlier.iter().any(|k| k.kid == fresh.kid) {
+            fresh = KeyEntry::new(rng, now);
+        }
+        let fresh = StoredKey {
+            kid: fresh.kid.clone(),
+            status: KeyStatus::Active,
+            created_at: fresh.created_at,
+            activates_at: None,
+            product_id: Some(product),
+            seed: SecretSeed::from_bytes(fresh.signing.to_bytes()),
+        };
+        Self::from_stored(earlier.into_iter().chain([fresh]))
+    }
+
+    /// The product whose own ring this is; `None` for the global ring.
+    pub fn product(&self) -> Option<&ProductId> {
+        self.product.as_ref()
+    }
+
+    /// Every key retired, in storable form: the ring kept only so that what it signed still
+    /// verifies (a product back on the global ring). A key published ahead never signed and
+    /// is dropped.
+    pub fn retire_all(&self) -> Vec<StoredKey> {
+        let mut keys = self.export();
+        keys.retain(|k| k.activates_at.is_none());
+        for k in &mut keys {
+            k.status = KeyStatus::Retired;
+        }
+        keys
     }
 
     /// Rebuilds a ring from stored keys.
@@ -218,14 +295,21 @@ impl KeyRing {
     /// # Errors
     ///
     /// [`KeyError::InvalidKid`] for a kid that is not an ASCII identifier,
-    /// [`KeyError::DuplicateKid`], and [`KeyError::NoActiveKey`] /
-    /// [`KeyError::MultipleActiveKeys`] unless exactly one key is active.
+    /// [`KeyError::DuplicateKid`], [`KeyError::MixedProducts`] for keys of different rings,
+    /// and [`KeyError::NoActiveKey`] / [`KeyError::MultipleActiveKeys`] unless exactly one
+    /// key is active.
     pub fn from_stored(keys: impl IntoIterator<Item = StoredKey>) -> Result<Self, KeyError> {
         let mut entries: Vec<KeyEntry> = Vec::new();
+        let mut product = None;
         for k in keys {
             check_kid(&k.kid)?;
             if entries.iter().any(|e| e.kid == k.kid) {
                 return Err(KeyError::DuplicateKid);
+            }
+            match &product {
+                None => product = Some(k.product_id.clone()),
+                Some(p) if *p != k.product_id => return Err(KeyError::MixedProducts),
+                Some(_) => {}
             }
             entries.push(KeyEntry {
                 signing: SigningKey::from_bytes(k.seed.expose_secret()),
@@ -245,7 +329,10 @@ impl KeyRing {
             _ => return Err(KeyError::MultipleActiveKeys),
         }
         entries.sort_by_key(|e| e.created_at);
-        Ok(Self { keys: entries })
+        Ok(Self {
+            keys: entries,
+            product: product.flatten(),
+        })
     }
 
     /// Every key in storable form, oldest first. The seeds are secret: persist them encrypted
@@ -258,6 +345,7 @@ impl KeyRing {
                 status: k.status,
                 created_at: k.created_at,
                 activates_at: k.activates_at,
+                product_id: self.product.clone(),
                 seed: SecretSeed::from_bytes(k.signing.to_bytes()),
             })
             .collect()
@@ -302,7 +390,7 @@ impl KeyRing {
             entry.status = KeyStatus::Retired;
             entry.activates_at = Some(Timestamp::new(activates_at));
         }
-        let info = entry.info_as(KeyStatus::Active, entry.activates_at);
+        let info = entry.info_as(KeyStatus::Active, entry.activates_at, self.product());
         self.keys.push(entry);
         info
     }
@@ -374,7 +462,10 @@ impl KeyRing {
     /// The public keys, oldest first, as stored (a key published ahead shows as retired with
     /// its `activates_at`). Servers list [`KeyRing::public_keys_at`].
     pub fn public_keys(&self) -> Vec<PublicKeyInfo> {
-        self.keys.iter().map(KeyEntry::info).collect()
+        self.keys
+            .iter()
+            .map(|k| k.info_as(k.status, None, self.product()))
+            .collect()
     }
 
     /// The public keys at `now`, oldest first: what `GET /api/v1/system/public-keys` lists.
@@ -386,12 +477,13 @@ impl KeyRing {
         self.keys
             .iter()
             .map(|k| {
+                let product = self.product();
                 if k.kid == signer {
-                    k.info_as(KeyStatus::Active, None)
+                    k.info_as(KeyStatus::Active, None, product)
                 } else if k.activates_at.is_some_and(|at| at.get() > now) {
-                    k.info_as(KeyStatus::Active, k.activates_at)
+                    k.info_as(KeyStatus::Active, k.activates_at, product)
                 } else {
-                    k.info_as(KeyStatus::Retired, None)
+                    k.info_as(KeyStatus::Retired, None, product)
                 }
             })
             .collect()
@@ -798,6 +890,68 @@ mod tests {
         assert_eq!(ring.remove("nope"), Err(KeyError::UnknownKid));
         ring.remove(&first).unwrap();
         assert_eq!(ring.public_keys().len(), 1);
+    }
+
+    #[test]
+    fn a_product_ring_names_its_product_and_keeps_its_keys_when_retired() {
+        let mut r = rng();
+        let product: ProductId = "prod_aaaaaaaaaaaaaaaaaaaaaaaaaa".parse().unwrap();
+        let ring = KeyRing::generate_for(product.clone(), vec![], &mut r, now()).unwrap();
+        assert_eq!(ring.product(), Some(&product));
+        let listed = ring.public_keys_at(now());
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].product_id.as_ref(), Some(&product));
+        assert_eq!(
+            serde_json::to_value(&listed[0]).unwrap()["product_id"],
+            product.as_str()
+        );
+        assert!(
+            ring.export()
+                .iter()
+                .all(|k| k.product_id == Some(product.clone()))
+        );
+
+        // Back on the global ring: every key retired, a key published ahead dropped.
+        let mut ahead = KeyRing::from_stored(ring.export()).unwrap();
+        let pending = ahead.rotate_at(&mut r, now(), now() + chrono::Duration::hours(1));
+        let kept = ahead.retire_all();
+        assert_eq!(kept.len(), 1, "the key published ahead never signed");
+        assert_eq!(kept[0].kid, ring.active_kid());
+        assert!(kept.iter().all(|k| k.status == KeyStatus::Retired));
+        assert!(kept.iter().all(|k| k.kid != pending.kid));
+        assert_eq!(
+            kept[0].public_info(),
+            ring.public_keys()[0].clone().retired()
+        );
+        assert_eq!(
+            KeyRing::from_stored(kept.clone()).unwrap_err(),
+            KeyError::NoActiveKey
+        );
+
+        // Signing again: a fresh key beside the kept ones.
+        let again = KeyRing::generate_for(product.clone(), kept.clone(), &mut r, now()).unwrap();
+        assert_eq!(again.public_keys().len(), 2);
+        assert_ne!(again.active_kid(), ring.active_kid());
+        // Kept keys must all be retired and of that product.
+        let mut active = kept.clone();
+        active[0].status = KeyStatus::Active;
+        assert_eq!(
+            KeyRing::generate_for(product.clone(), active, &mut r, now()).unwrap_err(),
+            KeyError::MultipleActiveKeys
+        );
+        let mut global = kept;
+        global[0].product_id = None;
+        assert_eq!(
+            KeyRing::generate_for(product, global, &mut r, now()).unwrap_err(),
+            KeyError::MixedProducts
+        );
+    }
+
+    impl PublicKeyInfo {
+        fn retired(mut self) -> Self {
+            self.status = KeyStatus::Retired;
+            self
+        }
     }
 
     #[test]

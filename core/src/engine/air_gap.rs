@@ -58,7 +58,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             .transact(query, idempotency, Caller::Actor(actor), |agg, now| {
                 let plan = air_gap::activate(agg, req, device_id, now)?;
                 let envelope = self
-                    .with_keys(|keys| {
+                    .with_signer(Some(&agg.license.product_id), |keys| {
                         self.with_rng(|rng| seal(keys, &seal_secret, &plan.outcome, rng))
                     })
                     .map_err(EngineError::internal)?;

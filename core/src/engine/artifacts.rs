@@ -291,7 +291,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             ..req.clone()
         };
         let op = self.op("manifest", call, &req, Some(&req), false).await?;
-        let ((license, entry), now) = self
+        let ((license, entry), decided) = self
             .read(op, |agg, now| {
                 let read = activation::validate(agg, &req, now)?;
                 let entry = cataloged(agg)?;
@@ -310,9 +310,9 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             product_id: license.1,
             version: entry.version,
             artifacts: artifacts.iter().map(ManifestEntry::from).collect(),
-            issued_at: Timestamp::new(now),
+            issued_at: Timestamp::new(decided.now),
         };
-        self.signed_read(call, (data, now))
+        self.signed_read(call, (data, decided))
     }
 
     /// A signed grant to download `req.artifact_id` for the calling device, good for `ttl`:
@@ -339,7 +339,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             .op("download", call, &binding, Some(&binding), false)
             .await?;
         let product = artifact.product_id.clone();
-        let (license, now) = self
+        let (license, decided) = self
             .read(op, |agg, now| {
                 if agg.license.product_id != product {
                     return Err(Denial::one(DenialReason::field(
@@ -356,15 +356,16 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
                 })
             })
             .await?;
-        let expires_at = Timestamp::new(now + ttl);
+        let expires_at = Timestamp::new(decided.now + ttl);
         let claims = DownloadClaims {
             purpose: DOWNLOAD_PURPOSE.into(),
             artifact_id: artifact.id.clone(),
             license_id: license,
             expires_at,
         };
+        // A download token is the server's own: the global ring signs and verifies it.
         let envelope = self
-            .with_keys(|keys| keys.sign_at(now, &claims))
+            .with_signer(None, |keys| keys.sign_at(decided.now, &claims))
             .map_err(EngineError::internal)?;
         let envelope = serde_json::to_vec(&envelope).map_err(EngineError::internal)?;
         let grant = DownloadGrant {
@@ -374,7 +375,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             size: artifact.size,
             expires_at,
         };
-        self.signed_read(call, (grant, now))
+        self.signed_read(call, (grant, decided))
     }
 
     /// The artifact a download token grants, checked: signed by this ring (retired keys
@@ -391,7 +392,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             .decode(token.as_bytes())
             .map_err(|_| forged())?;
         let claims = Unverified::<DownloadClaims>::from_envelope_json(&envelope)
-            .and_then(|u| self.with_keys(|keys| u.verify(&keys.public_key_set())))
+            .and_then(|u| self.with_signer(None, |keys| u.verify(&keys.public_key_set())))
             .map_err(|_| forged())?
             .into_data();
         if claims.purpose != DOWNLOAD_PURPOSE {

@@ -7,7 +7,7 @@ use super::requests::{FeatureCreate, ProductCreate, ProductUpdate, VersionCreate
 use super::{Actor, Clock, Engine, EngineError};
 use crate::model::{
     Feature, FeatureCode, FeatureId, Policy, PolicyDraft, PolicyId, Product, ProductCode,
-    ProductId, ProductVersion, ProductVersionId,
+    ProductId, ProductVersion, ProductVersionId, Signing,
 };
 use crate::rules::{DomainEvent, policy, version};
 use crate::store::{Limit, Store};
@@ -47,7 +47,9 @@ pub(crate) fn check_name(field: &'static str, name: &str) -> Result<String, Engi
 }
 
 impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
-    /// Creates a product.
+    /// Creates a product; with `signing: product` it gets a key ring of its own, made right
+    /// after the product (should that fail, the product exists and signs with the global
+    /// ring until an update asks again).
     ///
     /// # Errors
     ///
@@ -63,6 +65,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             name: check_name("name", &req.name)?,
             code: parse_code::<ProductCode>(&req.code)?,
             metadata: req.metadata.unwrap_or_default(),
+            signing: req.signing.unwrap_or_default(),
             created_at: now,
             updated_at: now,
         };
@@ -75,7 +78,16 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         self.store
             .insert_product(&product, vec![actor.event(e, now)])
             .await?;
-        Ok(product)
+        self.set_signing(actor, &product.id, product.signing)
+            .await?;
+        Ok(self.present(product))
+    }
+
+    /// A product as this engine signs for it: `signing` is the ring that signs its answers
+    /// now, whatever was last asked for.
+    fn present(&self, mut product: Product) -> Product {
+        product.signing = self.signing_of(&product.id);
+        product
     }
 
     /// The product with `id`.
@@ -84,7 +96,8 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     ///
     /// `NotFound`, storage failures.
     pub async fn get_product(&self, id: &str) -> Result<Product, EngineError> {
-        Ok(self.store.get_product(&parse_id(id, "product")?).await?)
+        let product = self.store.get_product(&parse_id(id, "product")?).await?;
+        Ok(self.present(product))
     }
 
     /// Products, newest first.
@@ -93,14 +106,18 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     ///
     /// Storage failures.
     pub async fn list_products(&self, limit: Limit) -> Result<Vec<Product>, EngineError> {
-        Ok(self.store.list_products(limit).await?)
+        let products = self.store.list_products(limit).await?;
+        Ok(products.into_iter().map(|p| self.present(p)).collect())
     }
 
-    /// Updates a product's name, code or metadata.
+    /// Updates a product's name, code or metadata, and switches its signing ring when
+    /// `signing` asks (after the record is written; a failure there is retried by asking
+    /// again).
     ///
     /// # Errors
     ///
-    /// As [`Self::create_product`], plus `NotFound`.
+    /// As [`Self::create_product`], plus `NotFound`; `Conflict` when another instance changed
+    /// the product's keys meanwhile.
     pub async fn update_product(
         &self,
         actor: &Actor,
@@ -118,21 +135,33 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         if let Some(m) = req.metadata {
             product.metadata = m;
         }
+        if let Some(signing) = req.signing {
+            product.signing = signing;
+        }
         product.updated_at = now;
         let e = DomainEvent::new("product.updated", "product", product.id.as_str(), []);
         self.store
             .update_product(&product, vec![actor.event(e, now)])
             .await?;
-        Ok(product)
+        self.set_signing(actor, &product.id, product.signing)
+            .await?;
+        Ok(self.present(product))
     }
 
     /// Deletes a product that nothing references.
     ///
     /// # Errors
     ///
-    /// `NotFound`; `Conflict` while policies, features or licenses use it.
+    /// `NotFound`; `Conflict` while policies, features or licenses use it, or while it signs
+    /// with its own keys (switch it to the global ring first: its keys are then kept, retired,
+    /// for what they signed).
     pub async fn delete_product(&self, actor: &Actor, id: &str) -> Result<(), EngineError> {
         let id: ProductId = parse_id(id, "product")?;
+        if self.signing_of(&id) == Signing::Product {
+            return Err(EngineError::Conflict(
+                "the product signs with its own keys: set its signing to global first",
+            ));
+        }
         let now = self.now();
         let e = DomainEvent::new("product.deleted", "product", id.as_str(), []);
         Ok(self

@@ -3,7 +3,7 @@
 //!
 //! The engine is the only place that combines storage with the [`rules`](crate::rules): it
 //! loads an aggregate, lets a rule decide inside the store's per-license transaction, signs
-//! the outcome with the [`KeyRing`], and stores the idempotency record and events with the
+//! the outcome with the [`KeyRing`](crate::crypto::KeyRing) of the license's product, and stores the idempotency record and events with the
 //! effect. Handlers in a host only adapt their protocol to these calls.
 //!
 //! # Events
@@ -24,7 +24,7 @@
 //! `device.deactivated`, `device.reset`, `device.blacklisted`, `device.released`,
 //! `floating.checked_out`, `floating.borrowed`, `floating.heartbeat`, `floating.checked_in`, `usage.consumed`,
 //! `usage.reset`, `api_key.created`, `webhook.created`, `webhook.updated`, `webhook.deleted`,
-//! `webhook.secret_rotated`, `webhook.disabled`, `webhook.delivery_retried`, `signing_key.created`, `signing_key.rotated`. Metadata never holds
+//! `webhook.secret_rotated`, `webhook.disabled`, `webhook.delivery_retried`, `signing_key.created`, `signing_key.rotated`, `signing_key.retired`. Metadata never holds
 //! a secret, a fingerprint or any other binding value.
 //!
 //! # Idempotency
@@ -60,6 +60,7 @@ mod commerce;
 mod customers;
 mod deliveries;
 mod error;
+mod keys;
 mod licenses;
 mod refusals;
 mod registrations;
@@ -107,9 +108,8 @@ pub use touches::{DEFAULT_TOUCH_INTERVAL, MAX_PENDING_TOUCHES};
 /// Who performs an operation (defined with the store types, whose events name it).
 pub use crate::store::Actor;
 
-use crate::crypto::{KeyRing, PublicKeyInfo};
+use crate::crypto::PublicKeyInfo;
 use crate::model::KeyStatus;
-use crate::rules::DomainEvent;
 use crate::store::Store;
 use touches::TouchBuffer;
 
@@ -118,7 +118,7 @@ pub struct Engine<S, C, R> {
     store: S,
     clock: C,
     rng: Mutex<R>,
-    keys: RwLock<KeyRing>,
+    keys: RwLock<keys::KeyChain>,
     touches: TouchBuffer,
     refusals: refusals::RefusalTally,
     private_webhook_targets: bool,
@@ -143,26 +143,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     ///
     /// Storage failures, or stored keys that cannot be used.
     pub async fn start(store: S, clock: C, mut rng: R) -> Result<Self, EngineError> {
-        let stored = store.load_signing_keys().await?;
-        let keys = if stored.is_empty() {
-            let now = clock.now();
-            let ring = KeyRing::generate(&mut rng, now);
-            let event = Actor::system().event(
-                DomainEvent::new("signing_key.created", "signing_key", ring.active_kid(), []),
-                now,
-            );
-            match store
-                .replace_signing_keys(None, &ring.export(), vec![event])
-                .await
-            {
-                Ok(()) => ring,
-                // Another instance created the first key at the same moment: use theirs.
-                Err(crate::store::StoreError::Conflict { .. }) => load_ring(&store).await?,
-                Err(e) => return Err(e.into()),
-            }
-        } else {
-            KeyRing::from_stored(stored).map_err(|e| EngineError::Internal(Box::new(e)))?
-        };
+        let keys = keys::start_chain(&store, clock.now(), &mut rng).await?;
         Ok(Self {
             store,
             clock,
@@ -203,107 +184,10 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         self.clock.now()
     }
 
-    /// Signs a runtime refusal ([`crypto::refusal`](crate::crypto::refusal)) with the key
-    /// that signs now, as answers are signed.
-    ///
-    /// # Errors
-    ///
-    /// `Internal` if the refusal cannot be put in canonical form (it always can: it holds
-    /// strings only).
-    pub fn sign_refusal(
-        &self,
-        refusal: &crate::crypto::Refusal,
-    ) -> Result<crate::crypto::Signed<crate::crypto::Refusal>, EngineError> {
-        let now = self.clock.now();
-        self.with_keys(|k| k.sign_at(now, refusal))
-            .map_err(|e| EngineError::Internal(Box::new(e)))
-    }
-
-    /// The public key set clients verify with (the active key and every retired one).
-    pub fn public_keys(&self) -> Vec<PublicKeyInfo> {
-        let now = self.clock.now();
-        self.keys
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .public_keys_at(now)
-    }
-
-    /// Makes a new active signing key and retires the old one; earlier signatures still verify.
-    ///
-    /// # Errors
-    ///
-    /// `Conflict` when another instance rotated at the same time (reload and retry), or storage
-    /// failures.
-    pub async fn rotate_keys(&self, actor: &Actor) -> Result<PublicKeyInfo, EngineError> {
-        self.rotate_keys_in(actor, chrono::Duration::zero()).await
-    }
-
-    /// Makes a new signing key that is published now and signs from `delay` on
-    /// ([`KeyRing::rotate_at`]); `delay` of zero rotates at once. With several instances,
-    /// choose a delay longer than the time they take to reload their keys (the server: at
-    /// once by `LISTEN`/`NOTIFY` on PostgreSQL, at worst its periodic re-read), so that every
-    /// instance lists the key before any signs with it.
-    ///
-    /// # Errors
-    ///
-    /// As [`Self::rotate_keys`].
-    pub async fn rotate_keys_in(
-        &self,
-        actor: &Actor,
-        delay: chrono::Duration,
-    ) -> Result<PublicKeyInfo, EngineError> {
-        let now = self.clock.now();
-        let activates_at = now.checked_add_signed(delay).unwrap_or(now);
-        let (expected, next, info) = {
-            let current = self.keys.read().unwrap_or_else(PoisonError::into_inner);
-            let mut next = KeyRing::from_stored(current.export())
-                .map_err(|e| EngineError::Internal(Box::new(e)))?;
-            let info = self.with_rng(|rng| next.rotate_at(rng, now, activates_at));
-            (current.active_kid().to_owned(), next, info)
-        };
-        let event = actor.event(
-            DomainEvent::new(
-                "signing_key.rotated",
-                "signing_key",
-                info.kid.clone(),
-                [
-                    ("retired_kid", serde_json::json!(expected)),
-                    ("activates_at", serde_json::json!(info.activates_at)),
-                ],
-            ),
-            now,
-        );
-        self.store
-            .replace_signing_keys(Some(&expected), &next.export(), vec![event])
-            .await?;
-        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = next;
-        Ok(info)
-    }
-
-    /// Reloads the signing keys from the store (after another instance rotated).
-    ///
-    /// # Errors
-    ///
-    /// Storage failures or unusable stored keys.
-    pub async fn reload_keys(&self) -> Result<(), EngineError> {
-        let ring = load_ring(&self.store).await?;
-        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = ring;
-        Ok(())
-    }
-
     pub(crate) fn with_rng<T>(&self, f: impl FnOnce(&mut R) -> T) -> T {
         let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
         f(&mut rng)
     }
-
-    pub(crate) fn with_keys<T>(&self, f: impl FnOnce(&KeyRing) -> T) -> T {
-        f(&self.keys.read().unwrap_or_else(PoisonError::into_inner))
-    }
-}
-
-async fn load_ring<S: Store>(store: &S) -> Result<KeyRing, EngineError> {
-    KeyRing::from_stored(store.load_signing_keys().await?)
-        .map_err(|e| EngineError::Internal(Box::new(e)))
 }
 
 /// Whether a key is the one new signatures use.

@@ -309,7 +309,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         self.write_with(
             op,
             |agg, now| registration::activate(agg, &reg, binding, device_id, session, now),
-            |(activation, session)| {
+            |(activation, session), _| {
                 Ok(DeviceActivationData {
                     registration_id,
                     activation,

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    CustomFieldResourceType, CustomFieldValueType, ManagementScope, Metadata, OrderStatus,
+    CustomFieldResourceType, CustomFieldValueType, ManagementScope, Metadata, OrderStatus, Signing,
     SubscriptionStatus,
 };
 
@@ -18,6 +18,9 @@ pub struct ProductCreate {
     pub code: String,
     #[serde(default)]
     pub metadata: Option<Metadata>,
+    /// Which key ring signs the product's answers (an extension; default `global`).
+    #[serde(default)]
+    pub signing: Option<Signing>,
 }
 
 /// `ProductUpdateRequest`.
@@ -30,6 +33,9 @@ pub struct ProductUpdate {
     pub code: Option<String>,
     #[serde(default)]
     pub metadata: Option<Metadata>,
+    /// Switches the product to its own key ring or back to the global one (an extension).
+    #[serde(default)]
+    pub signing: Option<Signing>,
 }
 
 /// `ProductVersionCreateRequest`.

@@ -10,7 +10,7 @@ use super::{Clock, Engine, EngineError};
 use crate::crypto::{LeaseToken, LicenseKey, seal};
 use crate::model::{
     ConsumeRequest, DeviceId, FloatingBorrowData, FloatingBorrowRequest, FloatingLeaseRequest,
-    LeaseId, RuntimeBindingRequest, RuntimeEndpoint, SecretHash,
+    LeaseId, ProductId, RuntimeBindingRequest, RuntimeEndpoint, SecretHash,
 };
 use crate::rules::{
     Binding, Denial, DenialCode, DenialReason, LicenseAggregate, Plan, Read, activation,
@@ -70,6 +70,14 @@ impl<'a> RuntimeCall<'a> {
             ip_address: None,
         }
     }
+}
+
+/// When and about what a read was decided: the instant, and the license's product, whose key
+/// ring signs the answer.
+#[derive(Debug)]
+pub(super) struct Decided {
+    pub(super) now: DateTime<Utc>,
+    pub(super) product: ProductId,
 }
 
 /// What the snapshot a read decides on must belong to.
@@ -295,9 +303,9 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         self.write_with(
             op,
             |agg, now| floating::borrow(agg, &binding, feature, req.hours, new, now),
-            |borrowed| {
+            |borrowed, agg| {
                 let offline = self
-                    .with_keys(|keys| {
+                    .with_signer(Some(&agg.license.product_id), |keys| {
                         self.with_rng(|rng| {
                             seal(keys, call.credential.secret(), &borrowed.offline, rng)
                         })
@@ -391,13 +399,14 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             .read(op, |agg, now| offline::offline(agg, req, now))
             .await?;
         // Sealed after the store is done, like every read is signed.
+        let (outcome, decided) = read;
         let envelope = self
-            .with_keys(|keys| {
-                self.with_rng(|rng| seal(keys, call.credential.secret(), &read.0, rng))
+            .with_signer(Some(&decided.product), |keys| {
+                self.with_rng(|rng| seal(keys, call.credential.secret(), &outcome, rng))
             })
             .map_err(EngineError::internal)?;
         let data = serde_json::to_vec(&envelope).map_err(EngineError::internal)?;
-        let body = body_of(&[("data", &data)], call.request_id, read.1)?;
+        let body = body_of(&[("data", &data)], call.request_id, decided.now)?;
         Ok(ResponseBody::fresh(body))
     }
 
@@ -505,16 +514,17 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         op: Op<'_>,
         decide: impl FnOnce(&LicenseAggregate, DateTime<Utc>) -> Result<Plan<T>, Denial> + Send,
     ) -> Result<ResponseBody, EngineError> {
-        self.write_with(op, decide, Ok).await
+        self.write_with(op, decide, |outcome, _| Ok(outcome)).await
     }
 
     /// [`Self::write`] whose outcome `present` turns into the signed data first (still under
-    /// the lock, so a replay gets exactly what was sent).
+    /// the lock, so a replay gets exactly what was sent), with the aggregate it was decided
+    /// on.
     pub(super) async fn write_with<T, U: Serialize>(
         &self,
         op: Op<'_>,
         decide: impl FnOnce(&LicenseAggregate, DateTime<Utc>) -> Result<Plan<T>, Denial> + Send,
-        present: impl FnOnce(T) -> Result<U, EngineError> + Send,
+        present: impl FnOnce(T, &LicenseAggregate) -> Result<U, EngineError> + Send,
     ) -> Result<ResponseBody, EngineError> {
         let Op {
             endpoint,
@@ -530,19 +540,22 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         let seen = std::sync::Mutex::new(None);
         let answer = self
             .transact(query, idempotency, caller, |agg, now| {
-                let plan = decide(agg, now).inspect_err(|_| {
+                let product = &agg.license.product_id;
+                let plan = decide(agg, now).map_err(|d| {
                     *seen
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner) =
                         Some(RefusalContext::of_license(&agg.license, app_version));
+                    d.concerning(product)
                 })?;
                 let mut plan = plan.map(Some);
                 let data = present(
                     plan.outcome
                         .take()
                         .unwrap_or_else(|| unreachable!("the outcome was just put in")),
+                    agg,
                 )?;
-                let body = self.signed_body(&data, request_id, now)?;
+                let body = self.signed_body(&data, request_id, now, product)?;
                 Ok(plan.map(|_| ResponseBody::fresh(body)))
             })
             .await;
@@ -560,12 +573,12 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     }
 
     /// A read: decided on a snapshot without any lock; its touch is noted for writing behind.
-    /// Returns the outcome and the `now` it was decided at. A refusal is counted.
+    /// Returns the outcome and what it was [`Decided`] at. A refusal is counted.
     pub(super) async fn read<T>(
         &self,
         op: Op<'_>,
         decide: impl FnOnce(&LicenseAggregate, DateTime<Utc>) -> Result<Read<T>, Denial>,
-    ) -> Result<(T, DateTime<Utc>), EngineError> {
+    ) -> Result<(T, Decided), EngineError> {
         debug_assert!(op.idempotency.is_none(), "reads take no idempotency key");
         let (endpoint, app_version) = (op.endpoint, op.app_version);
         let mut about = None;
@@ -582,7 +595,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         op: Op<'_>,
         decide: impl FnOnce(&LicenseAggregate, DateTime<Utc>) -> Result<Read<T>, Denial>,
         about: &mut Option<RefusalContext>,
-    ) -> Result<(T, DateTime<Utc>), EngineError> {
+    ) -> Result<(T, Decided), EngineError> {
         let now = self.now();
         let agg = match self.store.read_license(&op.query).await {
             Ok(agg) => agg,
@@ -598,36 +611,43 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             return Err(EngineError::InvalidCredentials);
         }
         // What a refusal concerns, built only when the rule refuses (nothing on success).
-        let read = decide(&agg, now).inspect_err(|_| {
+        let read = decide(&agg, now).map_err(|d| {
             *about = Some(RefusalContext::of_license(&agg.license, op.app_version));
+            d.concerning(&agg.license.product_id)
         })?;
         if let Some(mut touch) = read.touch {
             touch.event = touch.event.about(&agg.license);
             let actor = Actor::license(&agg.license.id, op.ip_address.map(str::to_owned));
             self.touches.note(TouchRecord::new(touch, &actor));
         }
-        Ok((read.outcome, now))
+        let decided = Decided {
+            now,
+            product: agg.license.product_id,
+        };
+        Ok((read.outcome, decided))
     }
 
     /// A read's outcome signed (outside any lock) into a response body.
     pub(super) fn signed_read<T: Serialize>(
         &self,
         call: RuntimeCall<'_>,
-        (outcome, now): (T, DateTime<Utc>),
+        (outcome, decided): (T, Decided),
     ) -> Result<ResponseBody, EngineError> {
-        let body = self.signed_body(&outcome, call.request_id, now)?;
+        let body = self.signed_body(&outcome, call.request_id, decided.now, &decided.product)?;
         Ok(ResponseBody::fresh(body))
     }
 
-    /// `{"data":…,"signature":…,"meta":…}` with `data` signed by the key that signs at `now`.
+    /// `{"data":…,"signature":…,"meta":…}` with `data` signed by the key that signs for
+    /// `product` at `now`.
     fn signed_body<T: Serialize>(
         &self,
         outcome: &T,
         request_id: &str,
         now: DateTime<Utc>,
+        product: &ProductId,
     ) -> Result<Vec<u8>, EngineError> {
         let signed = self
-            .with_keys(|keys| keys.sign_at(now, outcome))
+            .with_signer(Some(product), |keys| keys.sign_at(now, outcome))
             .map_err(EngineError::internal)?;
         let signature = serde_json::to_vec(signed.signature()).map_err(EngineError::internal)?;
         body_of(

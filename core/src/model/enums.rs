@@ -55,6 +55,23 @@ wire_enum!(
     }
 );
 
+wire_enum!(
+    /// Which key ring signs a product's runtime answers, refusals and offline envelopes (an
+    /// extension of the contract, `Product.signing`).
+    Signing {
+        /// The global ring, shared by every product without keys of its own (the default).
+        Global = "global",
+        /// The product's own ring: a compromise or rotation of it touches no other product.
+        Product = "product",
+    }
+);
+
+impl Default for Signing {
+    fn default() -> Self {
+        Self::Global
+    }
+}
+
 /// A string that names no variant of the enum `kind`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {kind} value")]

@@ -31,7 +31,7 @@ pub use delivery::{Delivery, DeliveryAttempt, DeliveryId};
 pub use enums::{
     AuditActorType, CustomFieldResourceType, CustomFieldValueType, DeliveryStatus,
     DeviceBindingKind, DeviceStatus, KeyStatus, LicenseStatus, LicenseType, ManagementScope,
-    OrderStatus, ResetPeriod, SubscriptionStatus, UnknownVariant,
+    OrderStatus, ResetPeriod, Signing, SubscriptionStatus, UnknownVariant,
 };
 pub use ids::{
     ApiKeyId, ArtifactId, ContractId, CustomFieldId, CustomerId, DeviceId, ExportId, FeatureId,

@@ -14,7 +14,8 @@ use super::{
     CustomFieldValueType, CustomerCode, CustomerId, DeliveryStatus, DeviceBindingKind, DeviceId,
     DeviceStatus, FeatureCode, FeatureId, LeaseId, LicenseId, LicenseStatus, LicenseType,
     ManagementScope, Metadata, OrderId, OrderStatus, PolicyCode, PolicyId, PoolName, ProductCode,
-    ProductId, ProductVersionId, ResetPeriod, SubscriptionId, SubscriptionStatus, WebhookId,
+    ProductId, ProductVersionId, ResetPeriod, Signing, SubscriptionId, SubscriptionStatus,
+    WebhookId,
 };
 
 /// A product.
@@ -24,6 +25,10 @@ pub struct Product {
     pub name: String,
     pub code: ProductCode,
     pub metadata: Metadata,
+    /// Which key ring signs the product's answers (an extension). The engine reports the
+    /// ring it signs with; the stored value is only what was last asked for.
+    #[serde(default)]
+    pub signing: Signing,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

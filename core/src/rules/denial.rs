@@ -9,6 +9,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::model::ProductId;
+
 /// What class of failure a code is; a host maps it to its own error space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[non_exhaustive]
@@ -194,17 +196,31 @@ impl DenialReason {
     }
 }
 
-/// Every reason a request was refused; never empty.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Every reason a request was refused; never empty. Two denials are equal when their reasons
+/// are.
+#[derive(Debug, Clone, Serialize)]
 pub struct Denial {
     reasons: Vec<DenialReason>,
+    /// The product of the license refused, once the engine knows it: a product with its own
+    /// key ring signs the refusal with it.
+    #[serde(skip)]
+    product: Option<ProductId>,
 }
+
+impl PartialEq for Denial {
+    fn eq(&self, other: &Self) -> bool {
+        self.reasons == other.reasons
+    }
+}
+
+impl Eq for Denial {}
 
 impl Denial {
     /// A denial with one reason.
     pub fn one(reason: DenialReason) -> Self {
         Self {
             reasons: vec![reason],
+            product: None,
         }
     }
 
@@ -213,8 +229,24 @@ impl Denial {
         if reasons.is_empty() {
             Ok(())
         } else {
-            Err(Self { reasons })
+            Err(Self {
+                reasons,
+                product: None,
+            })
         }
+    }
+
+    /// The same denial, about a license of `product`.
+    #[must_use]
+    pub fn concerning(mut self, product: &ProductId) -> Self {
+        self.product = Some(product.clone());
+        self
+    }
+
+    /// The product of the license refused, when the refusal came after the license was
+    /// found: the key ring that signs the refusal is that product's.
+    pub fn product(&self) -> Option<&ProductId> {
+        self.product.as_ref()
     }
 
     /// Every reason, in the order the rules ran.

@@ -535,8 +535,10 @@ pub trait CommerceStore: Send + Sync {
 /// See the [module docs](self). `find_api_key` looks a key up by the SHA-256 of its token (no
 /// secret is ever compared in the clear). A webhook's secret is stored beside the endpoint so
 /// deliveries can be signed; it is never part of the [`WebhookEndpoint`] record, and only
-/// `get_webhook` returns it. `replace_signing_keys` swaps the whole key set atomically
-/// (rotation retires the old active key and adds the new one in one step).
+/// `get_webhook` returns it. `replace_signing_keys` swaps one key ring atomically (rotation
+/// retires the old active key and adds the new one in one step): the global ring, or one
+/// product's own, each with at most one active key and each replaced without touching the
+/// others. `load_signing_keys` returns every ring's keys, each with its `product_id`.
 ///
 /// # Errors
 ///
@@ -613,13 +615,18 @@ pub trait AccessStore: Send + Sync {
         limit: Limit,
     ) -> impl Future<Output = StoreResult<Vec<WebhookEndpoint>>> + Send;
 
-    /// Every signing key.
+    /// Every signing key of every ring (the global one, `product_id` `None`, and each
+    /// product's own).
     fn load_signing_keys(&self) -> impl Future<Output = StoreResult<Vec<StoredKey>>> + Send;
-    /// Replaces the signing key set when its active kid is still `expected_active` (the
-    /// active kid the caller saw, `None` for a set without an active key, e.g. an empty one);
-    /// `Conflict` otherwise, so two instances rotating at once cannot both win.
+    /// Replaces the key ring of `ring` (`None`: the global ring; `Some`: that product's own)
+    /// with `keys` when its active kid is still `expected_active` (the active kid the caller
+    /// saw, `None` for a ring without an active key, e.g. one not yet made or kept only for
+    /// verification); `Conflict` otherwise, so two instances rotating at once cannot both
+    /// win. The other rings are untouched. The keys are stored under `ring` whatever their
+    /// own `product_id` says.
     fn replace_signing_keys(
         &self,
+        ring: Option<&ProductId>,
         expected_active: Option<&str>,
         keys: &[StoredKey],
         events: Vec<NewEvent>,

@@ -8,8 +8,8 @@ use licentia_core::crypto::{
 };
 use licentia_core::model::{
     DeactivationData, DeviceId, FeatureCode, FeatureEntitlement, FloatingCheckoutData, KeyStatus,
-    LicenseId, LicenseStatus, LicenseType, OfflineEntitlementData, RuntimeEntitlementData,
-    Timestamp, VersionEligibility,
+    LicenseId, LicenseStatus, LicenseType, OfflineEntitlementData, ProductId,
+    RuntimeEntitlementData, Timestamp, VersionEligibility,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -33,6 +33,9 @@ pub(crate) struct SignedVector {
     pub(crate) public_key: String,
     pub(crate) signed_bytes: String,
     pub(crate) signature: String,
+    /// The product whose own key ring signed (absent: the global ring).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) product_id: Option<ProductId>,
 }
 
 /// One offline envelope vector.
@@ -134,6 +137,7 @@ fn signed<T: Serialize>(ring: &KeyRing, kid: &str, name: &'static str, data: &T)
         public_key: key_info(ring, kid).public_key,
         signed_bytes: std::str::from_utf8(s.data_bytes()).unwrap().to_owned(),
         signature: s.signature().value.clone(),
+        product_id: ring.product().cloned(),
     }
 }
 
@@ -256,6 +260,13 @@ pub(crate) fn generate() -> Golden {
             data: RawValue::from_string(canonical_json_string(&data).unwrap()).unwrap(),
         });
     }
+
+    // A product with its own key ring (`signing: product`): its answers name its key, which
+    // the global ring does not hold. Drawn last, so the vectors above keep their bytes.
+    let product = ProductId::generate(&mut rng);
+    let own = KeyRing::generate_for(product, vec![], &mut rng, now - Duration::days(2)).unwrap();
+    let own_kid = own.active_kid().to_owned();
+    signed_vectors.push(signed(&own, &own_kid, "product_key_validate", &runtime));
 
     Golden {
         signed: signed_vectors,

@@ -72,10 +72,15 @@ pub(super) fn answer<S: Store + 'static>(
             Ok(stored(r.body, r.replayed))
         }
         Err(e) => {
+            // A refusal about a license is signed by its product's ring.
+            let product = match &e {
+                EngineError::Denied(d) => d.product().cloned(),
+                _ => None,
+            };
             let mut e = ApiError::from(e);
             crate::metrics::runtime_decision(operation, &e.code);
             if is_signed_refusal(e.status) {
-                match app.engine().sign_refusal(&e.refusal()) {
+                match app.engine().sign_refusal(&e.refusal(), product.as_ref()) {
                     Ok(signed) => e = e.with_signature(&signed),
                     Err(err) => tracing::error!(error = %err, "a refusal could not be signed"),
                 }

@@ -37,6 +37,7 @@ pub(crate) fn product(n: u32) -> Product {
         name: format!("Product {n}"),
         code: parse(&format!("product-{n}")),
         metadata: Metadata::new(),
+        signing: Default::default(),
         created_at: at(n.into()),
         updated_at: at(n.into()),
     }
