@@ -229,6 +229,10 @@ pub struct RotateArgs {
     /// key it cannot fetch; 0 switches at once.
     #[arg(long, default_value_t = 60)]
     pub activate_in: u64,
+    /// Rotate this product's own key ring (its code or id) instead of the global ring. The
+    /// product must sign with its own keys (`"signing": "product"` on the product).
+    #[arg(long, value_name = "CODE")]
+    pub product: Option<String>,
     /// Storage options.
     #[command(flatten)]
     pub backend: BackendArgs,

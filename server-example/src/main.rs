@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use licentia_core::crypto::MasterKey;
-use licentia_core::engine::Actor;
+use licentia_core::engine::{Actor, EngineError};
 use licentia_core::store::Store;
 use licentia_server::config::{
     BackendArgs, Cli, Command, KeysCommand, RotateArgs, ServeArgs, TokensCommand, VerifyArgs,
@@ -353,16 +353,35 @@ async fn rotate(args: RotateArgs) -> Result<(), BoxError> {
         .ok()
         .and_then(chrono::TimeDelta::try_seconds)
         .ok_or("--activate-in is too large")?;
-    let key = app.engine().rotate_keys_in(&Actor::system(), delay).await?;
+    let engine = app.engine();
+    let key = match &args.product {
+        None => engine.rotate_keys_in(&Actor::system(), delay).await,
+        Some(product) => {
+            engine
+                .rotate_product_keys_in(&Actor::system(), product, delay)
+                .await
+        }
+    };
+    let key = key.map_err(|e| match (&e, &args.product) {
+        (EngineError::NotFound { .. }, Some(p)) => format!(
+            "no product signing with its own keys has the code or id {p} (give it its own \
+             keys first: \"signing\": \"product\" on the product)"
+        ),
+        _ => chain(&e),
+    })?;
+    let ring = match &key.product_id {
+        Some(p) => format!("product {p}'s signing key"),
+        None => "signing key".to_owned(),
+    };
     match key.activates_at {
         Some(at) => println!(
-            "new signing key {} published; every server lists it within 5 s and signs with it \
+            "new {ring} {} published; every server lists it within 5 s and signs with it \
              from {} on",
             key.kid,
             at.get().to_rfc3339()
         ),
         None => println!(
-            "new active signing key: {} (created {})",
+            "new active {ring}: {} (created {})",
             key.kid, key.created_at
         ),
     }

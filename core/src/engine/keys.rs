@@ -159,23 +159,41 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         self.rotate_ring(actor, None, delay).await
     }
 
-    /// [`Self::rotate_keys_in`] for the own ring of the product `product` (an id): only that
+    /// [`Self::rotate_keys_in`] for the own ring of `product` (its id or its code): only that
     /// ring changes.
     ///
     /// # Errors
     ///
-    /// `NotFound` product; `Conflict` when the product signs with the global ring (set its
-    /// `signing` to `product` first) or another instance rotated at the same time; storage
-    /// failures.
+    /// `NotFound` product (a code names only a product that signs with its own keys);
+    /// `Conflict` when the product named by id signs with the global ring (set its `signing`
+    /// to `product` first) or another instance rotated at the same time; storage failures.
     pub async fn rotate_product_keys_in(
         &self,
         actor: &Actor,
         product: &str,
         delay: chrono::Duration,
     ) -> Result<PublicKeyInfo, EngineError> {
-        let id = super::catalog::parse_id(product, "product")?;
-        let product = self.store.get_product(&id).await?.id;
+        let product = self.product_named(product).await?;
         self.rotate_ring(actor, Some(&product), delay).await
+    }
+
+    /// The product `name` is the id or the code of. Only products with rings of their own can
+    /// be rotated, so a code is looked for among those (few) before any other lookup.
+    async fn product_named(&self, name: &str) -> Result<ProductId, EngineError> {
+        let own: Vec<ProductId> = self.chain().products.keys().cloned().collect();
+        for id in own {
+            if id.as_str() == name {
+                return Ok(id);
+            }
+            match self.store.get_product(&id).await {
+                Ok(p) if p.code.as_str() == name => return Ok(id),
+                // A deleted product's kept keys name no product any more.
+                Ok(_) | Err(StoreError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let id = super::catalog::parse_id(name, "product")?;
+        Ok(self.store.get_product(&id).await?.id)
     }
 
     async fn rotate_ring(

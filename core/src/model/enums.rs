@@ -66,6 +66,8 @@ wire_enum!(
     }
 );
 
+// `wire_enum!` cannot mark a `#[default]` variant, so the default is written out.
+#[allow(clippy::derivable_impls)]
 impl Default for Signing {
     fn default() -> Self {
         Self::Global
