@@ -10,8 +10,9 @@ use hyper_util::rt::TokioIo;
 use licentia_client::{Cache, Client, Entitlement, Error, Retry, open_offline};
 use licentia_core::crypto::VerifyError;
 use licentia_core::engine::Actor;
-use licentia_core::model::{LicenseStatus, RuntimeBindingRequest};
-use licentia_core::store::LicenseStore;
+use licentia_core::engine::requests::ProductUpdate;
+use licentia_core::model::{KeyStatus, LicenseStatus, RuntimeBindingRequest, Signing};
+use licentia_core::store::{LicenseStore, Limit};
 use licentia_server::{App, Config, serve_app};
 use licentia_storage_memory::MemoryStore;
 use serde_json::{Value, json};
@@ -241,6 +242,43 @@ async fn an_unknown_kid_refreshes_the_key_set_unless_pinned() {
         Error::Unverified(VerifyError::UnknownKey) => {}
         other => panic!("pinned keys are never refreshed: {other}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_with_keys_of_its_own_verifies_by_kid() {
+    let s = server().await;
+    let client = Client::new(&s.url, &s.key).unwrap();
+    let one = device("fp-1");
+    client.activate(&one).await.unwrap();
+    let global = client.validate(&one).await.unwrap().kid().to_owned();
+    let engine = s.app.engine();
+    let product = engine.list_products(Limit::MAX).await.unwrap().remove(0);
+    let switch = ProductUpdate {
+        signing: Some(Signing::Product),
+        ..ProductUpdate::default()
+    };
+    engine
+        .update_product(&Actor::system(), product.id.as_str(), switch)
+        .await
+        .unwrap();
+    let own = engine
+        .public_keys()
+        .into_iter()
+        .find(|k| k.product_id.as_ref() == Some(&product.id) && k.status == KeyStatus::Active)
+        .expect("the product's key is published");
+    assert_ne!(own.kid, global);
+    // The client's cached key set lacks the product's key: it refreshes on the unknown kid.
+    let v = client.validate(&one).await.unwrap();
+    assert_eq!(
+        v.kid(),
+        own.kid,
+        "the answer is the product key's, verified"
+    );
+    let envelope = client.offline(&one).await.unwrap();
+    assert_eq!(envelope.kid, own.kid);
+    let keys = client.keys().await.unwrap();
+    open_offline(&envelope, &s.key, &keys, &one, chrono::Utc::now(), None)
+        .expect("the product's offline envelope opens");
 }
 
 /// One canned answer: status, headers, body.
