@@ -11,6 +11,7 @@
 //! cargo run --release -p licentia-server            # serve on 127.0.0.1:8080, memory backend
 //! licentia-server serve --listen 0.0.0.0:8080       # or LICENTIA_LISTEN=0.0.0.0:8080
 //! licentia-server keys rotate                       # new active signing key
+//! licentia-server keys rotate --product editor      # new key for one product's own ring
 //! ```
 //!
 //! At start the server prints the backend it uses and the URL to reach it. On a store with no

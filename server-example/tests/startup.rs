@@ -336,6 +336,61 @@ fn keys_rotate_without_a_database_refuses() {
     assert!(err.contains("keys rotate needs DATABASE_URL"), "{err}");
 }
 
+#[tokio::test]
+async fn keys_rotate_product_rotates_that_products_ring_alone() {
+    use licentia_core::engine::Actor;
+    use licentia_core::engine::requests::ProductCreate;
+    use licentia_core::model::Signing;
+    let options = licentia_storage_postgres::testing::fresh_database().await;
+    let url = url_of(&options);
+    let store = licentia_storage_postgres::testing::store_on(options).await;
+    let app = licentia_server::App::start(store.clone(), Default::default())
+        .await
+        .unwrap();
+    for (code, signing) in [("editor", Signing::Product), ("viewer", Signing::Global)] {
+        let req = ProductCreate {
+            name: code.into(),
+            code: code.into(),
+            metadata: None,
+            signing: Some(signing),
+        };
+        app.engine()
+            .create_product(&Actor::system(), req)
+            .await
+            .unwrap();
+    }
+    let before = app.engine().public_keys();
+    let cli = |product: &str| {
+        run(server()
+            .args(["keys", "rotate", "--activate-in", "0", "--product", product])
+            .env("DATABASE_URL", &url)
+            .env("LICENTIA_ALLOW_PLAINTEXT_KEYS", "1"))
+    };
+    let (ok, out, err) = cli("editor");
+    assert!(ok, "{err}");
+    assert!(out.contains("new active product prod_"), "{out}");
+    app.engine().reload_keys().await.unwrap();
+    let after = app.engine().public_keys();
+    assert_eq!(after.len(), before.len() + 1, "one new key: {after:?}");
+    let global = |keys: &[licentia_core::crypto::PublicKeyInfo]| {
+        keys.iter()
+            .filter(|k| k.product_id.is_none())
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        global(&after),
+        global(&before),
+        "the global ring is untouched"
+    );
+    let (ok, _, err) = cli("viewer");
+    assert!(!ok);
+    assert!(
+        err.contains("no product signing with its own keys has the code or id viewer"),
+        "{err}"
+    );
+}
+
 #[test]
 fn metrics_listen_serves_metrics_elsewhere() {
     let mut child = server()
