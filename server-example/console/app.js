@@ -280,6 +280,10 @@ function needs(scope, what) {
 
 // ---- pages ------------------------------------------------------------------------------
 
+// Which key ring signs a product's answers (`Product.signing`, an extension).
+const SIGNING = [['global', 'Global key ring'], ['product', 'Own key ring']];
+const signingOf = (p) => (SIGNING.find(([v]) => v === p.signing) || SIGNING[0])[1];
+
 async function productsPage() {
   if (!can('product:read')) return show(h('h1', {}, 'Products'), needs('product:read', 'list products'));
   const products = await get('/api/v1/products?limit=200');
@@ -287,13 +291,16 @@ async function productsPage() {
     can('product:write') && form('New product', [
       field('Name', { name: 'name', required: true }),
       field('Code', { name: 'code', required: true }),
+      field('Signing keys', { name: 'signing', options: SIGNING }),
     ], 'Create', async (v) => {
-      const p = await post('/api/v1/products', { name: v.name, code: v.code });
+      const p = await post('/api/v1/products', { name: v.name, code: v.code, signing: v.signing });
       go(`#/products/${encodeURIComponent(p.id)}`, `Product ${p.code} created.`);
     }),
-    table(['Name', 'Code', 'Created'],
-      products.map((p) => [link(`#/products/${encodeURIComponent(p.id)}`, p.name), p.code, when(p.created_at)]), 'Products'));
+    table(['Name', 'Code', 'Signing keys', 'Created'],
+      products.map((p) => [link(`#/products/${encodeURIComponent(p.id)}`, p.name), p.code,
+        signingOf(p), when(p.created_at)]), 'Products'));
 }
+
 
 async function productPage(id) {
   const product = await get(`/api/v1/products/${encodeURIComponent(id)}`);
@@ -307,7 +314,15 @@ async function productPage(id) {
   const again = () => productPage(id);
   const base = `/api/v1/products/${encodeURIComponent(id)}`;
   show(h('h1', {}, product.name),
-    dl([['Code', product.code], ['Id', product.id], ['Created', when(product.created_at)]]),
+    dl([['Code', product.code], ['Id', product.id], ['Signing keys', signingOf(product)],
+      ['Created', when(product.created_at)]]),
+    write && form('Signing keys', [
+      field('Sign with', { name: 'signing', options: SIGNING }),
+    ], 'Save signing', async (v) => {
+      await api('PATCH', base, { signing: v.signing });
+      await again();
+      say(`Product ${product.code} now signs with its ${v.signing === 'product' ? 'own' : 'global'} key ring.`, 'info');
+    }),
     h('section', { 'aria-label': 'Policies' }, h('h2', {}, 'Policies'),
       table(['Name', 'Code', 'Type', 'Max activations', 'Floating seats', 'Borrow', 'Device heartbeat'],
         policies.map((p) => [p.name, p.code, p.license_type, String(p.max_activations ?? '—'),

@@ -111,6 +111,12 @@ try {
   check(await page.locator('main img').count() === 0, 'the product name made no element');
   check(await page.evaluate(() => window.__xss === undefined), 'the script in the name did not run');
 
+  // Its own signing key ring, chosen on its page.
+  await page.getByLabel('Sign with', { exact: true }).selectOption('product');
+  await page.getByRole('button', { name: 'Save signing' }).click();
+  await page.getByText('now signs with its own key ring').waitFor();
+  await page.getByText('Own key ring', { exact: true }).first().waitFor();
+
   // Its policy, feature and version.
   await page.getByLabel('Policy name', { exact: true }).fill('Standard');
   await page.getByLabel('Policy code', { exact: true }).fill('standard');
