@@ -662,6 +662,41 @@ impl<S: TelemetryStore> TelemetryStore for Flaky<S> {
     }
 }
 
+impl<S: UserStore> UserStore for Flaky<S> {
+    fn insert_user(
+        &self,
+        u: &User,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        self.inner.insert_user(u, events)
+    }
+    fn get_user(&self, id: &UserId) -> impl Future<Output = StoreResult<User>> + Send {
+        self.inner.get_user(id)
+    }
+    fn find_user(&self, email: &str) -> impl Future<Output = StoreResult<User>> + Send {
+        self.inner.find_user(email)
+    }
+    fn find_user_by_token(
+        &self,
+        hash: &SecretHash,
+    ) -> impl Future<Output = StoreResult<User>> + Send {
+        self.inner.find_user_by_token(hash)
+    }
+    fn list_users(&self, limit: Limit) -> impl Future<Output = StoreResult<Vec<User>>> + Send {
+        self.inner.list_users(limit)
+    }
+    fn modify_user<F>(
+        &self,
+        id: &UserId,
+        decide: F,
+    ) -> impl Future<Output = StoreResult<User>> + Send
+    where
+        F: FnOnce(&User) -> UserChange + Send,
+    {
+        self.inner.modify_user(id, decide)
+    }
+}
+
 impl<S: RegistrationStore> RegistrationStore for Flaky<S> {
     fn insert_registration(
         &self,

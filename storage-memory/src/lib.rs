@@ -222,6 +222,7 @@ mod registration;
 mod report;
 mod state;
 mod telemetry;
+mod user;
 
 use std::fmt;
 use std::sync::Arc;

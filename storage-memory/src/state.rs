@@ -47,6 +47,8 @@ pub(crate) struct Inner {
     /// Device registrations. Locked after the license index and idempotency records, before
     /// the event log.
     pub(crate) registrations: Mutex<crate::registration::Registrations>,
+    /// Management users by id. Locked before the event log.
+    pub(crate) users: Mutex<HashMap<licentia_core::model::UserId, licentia_core::model::User>>,
 }
 
 /// (product, external system, external id): unique per product for orders and subscriptions.

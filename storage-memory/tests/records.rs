@@ -92,6 +92,7 @@ fn api_key(n: u32) -> ApiKey {
         is_active: true,
         expires_at: None,
         last_used_at: None,
+        user_id: None,
         created_at: at(n.into()),
         token_hash: SecretHash::of(&format!("token-{n}")),
     }

@@ -119,6 +119,9 @@ fn unique_constraint(name: &str) -> Option<(&'static str, &'static str)> {
         "webhooks_pkey" => ("webhook", "id"),
         "signing_keys_pkey" => ("signing_key", "kid"),
         "signing_keys_one_active" => ("signing_key", "active"),
+        "users_pkey" => ("user", "id"),
+        "users_email_key" => ("user", "email"),
+        "users_token_hash_key" => ("user", "token_hash"),
         _ => return None,
     })
 }

@@ -115,6 +115,7 @@ mod rows;
 mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod user;
 
 use std::fmt;
 use std::sync::Arc;

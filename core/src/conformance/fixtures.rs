@@ -302,6 +302,7 @@ pub fn api_key(n: u32) -> ApiKey {
         is_active: true,
         expires_at: Some(t0() + Duration::days(90)),
         last_used_at: None,
+        user_id: None,
         created_at: at(n.into()),
         token_hash: SecretHash::of(&token),
     }

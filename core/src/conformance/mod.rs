@@ -98,6 +98,7 @@ pub mod registrations;
 pub mod reports;
 pub mod telemetry;
 pub mod time_travel;
+pub mod users;
 
 mod gate;
 
@@ -283,6 +284,7 @@ macro_rules! conformance_suite {
             store access::webhooks_round_trip_with_their_secret,
             store access::signing_keys_replace_with_compare_and_swap,
             store access::missing_access_records_are_not_found,
+            store users::users_round_trip,
             store lists::lists_default_to_50_and_clamp_to_200,
             store lists::every_list_honours_its_limit_and_order,
             store lists::equal_timestamps_list_by_id_descending,
@@ -359,6 +361,7 @@ macro_rules! conformance_suite {
             spawn concurrency::concurrent_inserts_of_one_code_create_one_record,
             spawn concurrency::concurrent_appends_get_distinct_sequences,
             spawn access::signing_key_rings_are_replaced_alone,
+            spawn users::concurrent_user_changes_are_serialized,
         }
     };
 }

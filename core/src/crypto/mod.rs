@@ -13,6 +13,7 @@
 //! | [`canonical`] | the exact JSON bytes that get signed: compact, declared order, ASCII-only, integers only |
 //! | [`signing`] | Ed25519 [`KeyRing`] with rotation, [`PublicKeySet`], [`Signed`], and the [`Unverified`] → [`Verified`] typestate |
 //! | [`offline`] | offline envelopes: HKDF-SHA256 + AES-256-GCM around a signed entitlement, with skew tolerance and a clock watermark |
+//! | [`password`] | Argon2id password hashes of management users |
 //! | [`secrets`] | license keys, management tokens, lease tokens, device secrets, session tokens and webhook secrets; [`SecretHash`] |
 //! | [`webhook`] | the `Licentia-Signature` header |
 //! | [`refusal`] | signed runtime refusals |
@@ -63,6 +64,7 @@ mod encoding;
 pub mod error;
 pub mod master;
 pub mod offline;
+pub mod password;
 pub mod refusal;
 pub mod secrets;
 pub mod signing;
@@ -77,9 +79,11 @@ pub use master::MasterKey;
 pub use offline::{
     DEFAULT_SKEW_TOLERANCE, OfflineEnvelope, VerifiedOffline, binding_sha256, open, seal,
 };
+pub use password::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN, PasswordError, PasswordHash};
 pub use refusal::Refusal;
 pub use secrets::{
-    DeviceSecret, LeaseToken, LicenseKey, ManagementToken, SecretHash, SessionToken, WebhookSecret,
+    DeviceSecret, LeaseToken, LicenseKey, ManagementToken, SecretHash, SessionToken, UserToken,
+    WebhookSecret,
 };
 pub use signing::{
     Algorithm, KeyRing, PublicKeyInfo, PublicKeySet, SecretSeed, Signature, Signed, StoredKey,

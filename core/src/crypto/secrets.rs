@@ -277,6 +277,13 @@ secret_type!(
 );
 
 secret_type!(
+    /// A one-time token of a management user: an invitation (set the first password) or a
+    /// password reset; `ust_` + 32 base32 characters, printed by the CLI, stored hashed.
+    UserToken,
+    "ust_"
+);
+
+secret_type!(
     /// A webhook signing secret: `whsec_` + 32 base32 characters. The HMAC key is the UTF-8
     /// bytes of the whole string, prefix included. Its [`prefix`](WebhookSecret::prefix) is the
     /// webhook record's `secret_prefix`.

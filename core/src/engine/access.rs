@@ -108,6 +108,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             is_active: true,
             expires_at: req.expires_at,
             last_used_at: None,
+            user_id: None,
             created_at: now,
             token_hash: token.hash(),
         };
@@ -158,6 +159,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             is_active: true,
             expires_at: None,
             last_used_at: None,
+            user_id: None,
             created_at: now,
             token_hash: token.hash(),
         };

@@ -181,6 +181,8 @@ wire_enum!(
         License = "license",
         /// A person signed in through OIDC.
         OidcSubject = "oidc_subject",
+        /// A management user signed in with e-mail and password (an extension).
+        User = "user",
         /// The system itself (bootstrap, scheduled work).
         System = "system",
     }

@@ -172,6 +172,8 @@ define_id!(/// Id of a reseller [`Contract`](super::Contract).
     ContractId, "ctr");
 define_id!(/// Id of a release [`Artifact`](super::Artifact).
     ArtifactId, "art");
+define_id!(/// Id of a management [`User`](super::User).
+    UserId, "usr");
 
 /// A store-numbered id: `<prefix><n>` with `n` the number the store assigned (records created
 /// where no randomness is at hand, or listed in the order the store numbered them).

@@ -17,6 +17,7 @@ mod runtime;
 mod telemetry;
 mod template;
 mod time;
+mod user;
 
 pub use allocation::{Contract, ContractCreate, ContractLicensesCreate, PoolAssign};
 pub use artifact::{
@@ -36,7 +37,7 @@ pub use enums::{
 pub use ids::{
     ApiKeyId, ArtifactId, ContractId, CustomFieldId, CustomerId, DeviceId, ExportId, FeatureId,
     IdError, LeaseId, LicenseId, MAX_ID_LEN, OrderId, PolicyId, ProductId, ProductVersionId,
-    RegistrationId, SessionId, SubscriptionId, TemplateId, WebhookId,
+    RegistrationId, SessionId, SubscriptionId, TemplateId, UserId, WebhookId,
 };
 pub use records::{
     ApiKey, ConsumptionRecord, CustomFieldDefinition, CustomFieldValue, CustomValue, Customer,
@@ -67,6 +68,7 @@ pub use runtime::{
 pub use telemetry::{NewTelemetry, TelemetryId, TelemetryRecord};
 pub use template::{LicenseTemplate, LicenseTemplateFields, TemplateCustomValue};
 pub use time::Timestamp;
+pub use user::{PendingToken, User, UserRole, UserStatus, UserTokenPurpose};
 
 /// A public signing key as `GET /api/v1/system/public-keys` lists it (the contract's
 /// `PublicKey`).

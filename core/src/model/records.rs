@@ -14,7 +14,7 @@ use super::{
     CustomFieldValueType, CustomerCode, CustomerId, DeliveryStatus, DeviceBindingKind, DeviceId,
     DeviceStatus, FeatureCode, FeatureId, LeaseId, LicenseId, LicenseStatus, LicenseType,
     ManagementScope, Metadata, OrderId, OrderStatus, PolicyCode, PolicyId, PoolName, ProductCode,
-    ProductId, ProductVersionId, ResetPeriod, Signing, SubscriptionId, SubscriptionStatus,
+    ProductId, ProductVersionId, ResetPeriod, Signing, SubscriptionId, SubscriptionStatus, UserId,
     WebhookId,
 };
 
@@ -136,6 +136,11 @@ pub struct ApiKey {
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<DateTime<Utc>>,
+    /// The management user whose sign-in session this token is (an extension): it acts with
+    /// that user's current role while the user is active, and its events name the user.
+    /// `None` for machine tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<UserId>,
     pub created_at: DateTime<Utc>,
     /// SHA-256 of the token.
     #[serde(skip)]

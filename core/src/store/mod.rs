@@ -25,7 +25,7 @@
 //! - **Uniqueness is the store's.** Product codes; policy and feature codes per product;
 //!   custom field codes per product and resource type; customer codes; license key hashes;
 //!   API key token hashes; idempotency keys per scope; consumption `event_id`s per license;
-//!   device registration serials and session token hashes.
+//!   device registration serials and session token hashes; user e-mails and token hashes.
 //!   A collision is [`StoreError::AlreadyExists`], never an overwrite.
 //! - **Lists** return at most `limit` records, newest first (`created_at` desc, id desc),
 //!   unless a method says otherwise.
@@ -44,6 +44,7 @@ mod registration;
 mod report;
 mod telemetry;
 mod types;
+mod user;
 
 use std::future::Future;
 
@@ -64,6 +65,7 @@ pub use types::{
     IdempotencyRecord, LicenseQuery, LicenseSelector, Limit, Loaded, MAX_LIMIT, NewEvent,
     NewLicenses, TouchRecord,
 };
+pub use user::{UserChange, UserStore};
 
 use crate::crypto::StoredKey;
 use crate::model::{
@@ -654,6 +656,7 @@ pub trait Store:
     + RegistrationStore
     + AllocationStore
     + ArtifactStore
+    + UserStore
 {
 }
 
@@ -669,5 +672,6 @@ impl<S> Store for S where
         + RegistrationStore
         + AllocationStore
         + ArtifactStore
+        + UserStore
 {
 }

@@ -1,0 +1,129 @@
+//! [`UserStore`]: one row per management user (migration 0015); the password hash and the
+//! pending token's hash in columns of their own, the rest in `body`.
+
+use licentia_core::crypto::PasswordHash;
+use licentia_core::model::{SecretHash, User, UserId};
+use licentia_core::store::{Limit, NewEvent, StoreError, StoreResult, UserChange, UserStore};
+use sqlx::types::Json;
+
+use crate::PostgresStore;
+use crate::access::hash_bytes;
+use crate::error::map;
+
+/// `SELECT` of what [`from_row`] reads, followed by `$rest`.
+macro_rules! select {
+    ($rest:literal) => {
+        concat!("SELECT body, password_hash, token_hash FROM users ", $rest)
+    };
+}
+
+type Row = (Json<User>, Option<String>, Option<Vec<u8>>);
+
+fn from_row((body, password_hash, token_hash): Row) -> StoreResult<User> {
+    let mut u = body.0;
+    u.password_hash = password_hash.map(PasswordHash::from_stored);
+    u.token_hash = token_hash
+        .map(|h| hash_bytes(&h).map(SecretHash::from_bytes))
+        .transpose()?;
+    Ok(u)
+}
+
+fn token_bytes(u: &User) -> Option<Vec<u8>> {
+    u.token_hash.as_ref().map(|h| h.as_bytes().to_vec())
+}
+
+impl PostgresStore {
+    /// The user `sql` (one of [`select!`]'s, with one parameter) finds by `key`.
+    async fn user_by<'q>(
+        &self,
+        sql: &'static str,
+        key: impl sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + 'q,
+    ) -> StoreResult<User> {
+        let mut conn = self.conn().await?;
+        let row: Option<Row> = sqlx::query_as(sql)
+            .bind(key)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(map)?;
+        from_row(row.ok_or(StoreError::not_found("user"))?)
+    }
+}
+
+impl UserStore for PostgresStore {
+    async fn insert_user(&self, u: &User, events: Vec<NewEvent>) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO users (id, email, password_hash, token_hash, created_at, body) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(u.id.as_str())
+        .bind(u.email.as_str())
+        .bind(u.password_hash.as_ref().map(PasswordHash::as_str))
+        .bind(token_bytes(u))
+        .bind(u.created_at)
+        .bind(Json(u))
+        .execute(&mut *tx)
+        .await
+        .map_err(map)?;
+        self.commit(tx, events).await
+    }
+
+    async fn get_user(&self, id: &UserId) -> StoreResult<User> {
+        self.user_by(select!("WHERE id = $1"), id.as_str().to_owned())
+            .await
+    }
+
+    async fn find_user(&self, email: &str) -> StoreResult<User> {
+        self.user_by(select!("WHERE email = $1"), email.to_owned())
+            .await
+    }
+
+    async fn find_user_by_token(&self, hash: &SecretHash) -> StoreResult<User> {
+        self.user_by(select!("WHERE token_hash = $1"), hash.as_bytes().to_vec())
+            .await
+    }
+
+    async fn list_users(&self, limit: Limit) -> StoreResult<Vec<User>> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<Row> = sqlx::query_as(select!("ORDER BY email LIMIT $1"))
+            .bind(i64::try_from(limit.as_usize()).unwrap_or(i64::MAX))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(map)?;
+        rows.into_iter().map(from_row).collect()
+    }
+
+    async fn modify_user<F>(&self, id: &UserId, decide: F) -> StoreResult<User>
+    where
+        F: FnOnce(&User) -> UserChange + Send,
+    {
+        let mut tx = self.begin().await?;
+        let row: Option<Row> = sqlx::query_as(select!("WHERE id = $1 FOR UPDATE"))
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map)?;
+        let current = from_row(row.ok_or(StoreError::not_found("user"))?)?;
+        let Some((next, events)) = decide(&current) else {
+            return Ok(current);
+        };
+        let next = User {
+            id: id.clone(),
+            ..next
+        };
+        sqlx::query(
+            "UPDATE users SET email = $2, password_hash = $3, token_hash = $4, body = $5 \
+             WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .bind(next.email.as_str())
+        .bind(next.password_hash.as_ref().map(PasswordHash::as_str))
+        .bind(token_bytes(&next))
+        .bind(Json(&next))
+        .execute(&mut *tx)
+        .await
+        .map_err(map)?;
+        self.commit(tx, events).await?;
+        Ok(next)
+    }
+}
