@@ -45,6 +45,18 @@ pub fn peer_ip(parts: &Parts) -> Option<IpAddr> {
         })
 }
 
+/// The caller's address ([`peer_ip`]) as an extractor, for calls that take no token.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerIp(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(peer_ip(parts)))
+    }
+}
+
 fn credentials<'a>(parts: &'a Parts, scheme: &str) -> Result<&'a str, ApiError> {
     let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
         return Err(ApiError::unauthorized(
@@ -217,7 +229,12 @@ impl<R: RequiredScope, S: Store + 'static> FromRequestParts<App<S>> for Auth<R> 
                 format!("this operation requires the `{}` scope", R::SCOPE),
             ));
         }
-        let actor = Actor::api_key(&key.id, ip.map(|i| i.to_string()));
+        let ip = ip.map(|i| i.to_string());
+        // A user's session acts as the user: its events name them.
+        let actor = match &key.user_id {
+            Some(user) => Actor::user(user, ip),
+            None => Actor::api_key(&key.id, ip),
+        };
         Ok(Self {
             key,
             actor,

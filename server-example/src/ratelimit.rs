@@ -6,8 +6,9 @@
 //!   [`DEFAULT_PER_CREDENTIAL_PER_SECOND`] requests a second with bursts of
 //!   [`DEFAULT_PER_CREDENTIAL_BURST`]. A site license used by thousands of machines that each
 //!   validate once a minute stays far below it; a script hammering one key does not. The
-//!   credential is keyed by a keyed hash, never kept as it is. Device activation, whose
-//!   serial and secret are in the body, is limited per client address the same way.
+//!   credential is keyed by a keyed hash, never kept as it is. Device activation, sign-in
+//!   and setting a password with a one-time token, whose credentials are in the body, are
+//!   limited per client address the same way.
 //! * **per client address, for failed authentication** (401 on a request that carried
 //!   credentials: key and token guessing): after [`DEFAULT_FAILED_AUTH_BURST`] failures,
 //!   one more is allowed every [`DEFAULT_FAILED_AUTH_PERIOD`]; while an address is over it,
@@ -144,8 +145,13 @@ impl Limiter {
     }
 }
 
-/// The one call that authenticates by its body.
-const DEVICE_ACTIVATE: &str = "/api/v1/device/activate";
+/// The calls that authenticate by their body (serial and secret, e-mail and password, a
+/// one-time token): limited per address, their failures counted like any other.
+const BODY_CREDENTIALS: [&str; 3] = [
+    "/api/v1/device/activate",
+    "/api/v1/auth/sign-in",
+    "/api/v1/auth/password",
+];
 
 /// Middleware: see the module docs. `limiter` is `None` when rate limits are off.
 pub async fn enforce(limiter: Option<Arc<Limiter>>, req: Request, next: Next) -> Response {
@@ -157,19 +163,16 @@ pub async fn enforce(limiter: Option<Arc<Limiter>>, req: Request, next: Next) ->
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0.ip())
     });
-    // Device activation carries its credential (serial and secret) in the body: it is
-    // limited per address instead, and its failures count like any other.
+    // Device activation, sign-in and setting a password carry their credential in the body:
+    // they are limited per address instead, and their failures count like any other.
     let credential = req
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes().to_vec())
         .or_else(|| {
-            (req.uri().path() == DEVICE_ACTIVATE).then(|| {
-                format!(
-                    "device-activate {}",
-                    ip.map(|i| i.to_string()).unwrap_or_default()
-                )
-                .into_bytes()
+            let path = req.uri().path();
+            BODY_CREDENTIALS.contains(&path).then(|| {
+                format!("{path} {}", ip.map(|i| i.to_string()).unwrap_or_default()).into_bytes()
             })
         });
     let Some(credential) = credential else {

@@ -204,6 +204,14 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         if !key.is_usable_at(now) {
             return Err(EngineError::InvalidCredentials);
         }
+        // A user's session acts with the user's role as it is now, while the user is active.
+        let mut key = key;
+        if let Some(user) = &key.user_id {
+            key.scopes = self
+                .session_scopes(user)
+                .await?
+                .ok_or(EngineError::InvalidCredentials)?;
+        }
         // Bookkeeping only: losing a last-used stamp must not fail the request.
         let _ = self.store.touch_api_key(&key.id, now).await;
         Ok(key)

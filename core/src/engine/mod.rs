@@ -75,6 +75,7 @@ mod system_clock;
 mod telemetry;
 mod templates;
 mod touches;
+mod users;
 
 use std::sync::{Mutex, PoisonError, RwLock};
 
@@ -104,6 +105,10 @@ pub use sweep::HEARTBEAT_FLUSH_ALLOWANCE;
 pub use system_clock::SystemClock;
 pub use templates::MAX_TEMPLATE_DAYS;
 pub use touches::{DEFAULT_TOUCH_INTERVAL, MAX_PENDING_TOUCHES};
+pub use users::{
+    INVITATION_TTL, MAX_EMAIL_LEN, PASSWORD_RESET_TTL, SESSION_TTL, SignedIn, UserInvite,
+    UserUpdate, UserWithToken,
+};
 
 /// Who performs an operation (defined with the store types, whose events name it).
 pub use crate::store::Actor;

@@ -96,6 +96,8 @@ denial_codes! {
     VersionUnknown = ("VERSION_UNKNOWN", Forbidden),
     /// The pool holds fewer unassigned licenses than asked for.
     PoolExhausted = ("POOL_EXHAUSTED", Conflict),
+    /// Too many wrong passwords: the management user's account is locked for a while.
+    AccountLocked = ("ACCOUNT_LOCKED", Forbidden),
     /// The contract's quota leaves fewer licenses than asked for.
     ContractQuotaExceeded = ("CONTRACT_QUOTA_EXCEEDED", Conflict),
     /// Every allowed ownership transfer has been used.

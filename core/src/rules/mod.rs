@@ -41,6 +41,7 @@ mod plan;
 pub mod policy;
 pub mod registration;
 mod runtime_gate;
+pub mod sign_in;
 pub mod status;
 pub mod telemetry;
 pub mod version;

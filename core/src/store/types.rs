@@ -191,6 +191,15 @@ impl Actor {
         }
     }
 
+    /// A management user signed in for a session (an extension).
+    pub fn user(id: &crate::model::UserId, ip_address: Option<String>) -> Self {
+        Self {
+            actor_type: AuditActorType::User,
+            actor_id: id.to_string(),
+            ip_address,
+        }
+    }
+
     /// A license acting through its key (runtime calls).
     pub fn license(id: &LicenseId, ip_address: Option<String>) -> Self {
         Self {

@@ -13,6 +13,7 @@ mod reports;
 mod runtime;
 mod system;
 mod templates;
+mod users;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -94,6 +95,7 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
         .merge(registrations::routes())
         .merge(templates::routes())
         .merge(access::routes())
+        .merge(users::routes())
         .merge(reports::routes())
         .merge(system::routes())
         .merge(crate::console::routes());
