@@ -169,6 +169,41 @@ pub enum Command {
         #[command(subcommand)]
         command: TokensCommand,
     },
+    /// Management users on the configured store: invitations and password resets, each
+    /// printing a one-time token to hand over (no mail server needed; needs DATABASE_URL).
+    Users {
+        /// The user operation.
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+/// Management user operations.
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Invite a user and print the invitation token (good for 7 days); the person sets a
+    /// password with it (`POST /api/v1/auth/password`).
+    Invite {
+        /// The user's e-mail address.
+        #[arg(long)]
+        email: String,
+        /// owner, admin, support or billing.
+        #[arg(long)]
+        role: String,
+        /// Storage options.
+        #[command(flatten)]
+        backend: BackendArgs,
+    },
+    /// Print a password reset token for a user (good for 1 hour; a fresh invitation for a
+    /// user who has not accepted yet).
+    ResetPassword {
+        /// The user's e-mail address.
+        #[arg(long)]
+        email: String,
+        /// Storage options.
+        #[command(flatten)]
+        backend: BackendArgs,
+    },
 }
 
 /// Options of `verify`.

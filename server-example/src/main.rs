@@ -7,7 +7,8 @@ use licentia_core::crypto::MasterKey;
 use licentia_core::engine::{Actor, EngineError};
 use licentia_core::store::Store;
 use licentia_server::config::{
-    BackendArgs, Cli, Command, KeysCommand, RotateArgs, ServeArgs, TokensCommand, VerifyArgs,
+    BackendArgs, Cli, Command, KeysCommand, RotateArgs, ServeArgs, TokensCommand, UsersCommand,
+    VerifyArgs,
 };
 use licentia_server::{App, serve_app, shutdown_signal};
 use licentia_storage_memory::MemoryStore;
@@ -134,6 +135,7 @@ async fn main() -> ExitCode {
         }) => rotate(args).await,
         Some(Command::Migrate(args)) => migrate(args).await,
         Some(Command::Tokens { command }) => tokens(command).await,
+        Some(Command::Users { command }) => users(command).await,
         Some(Command::Verify(args)) => verify(&args),
     };
     match result {
@@ -404,6 +406,55 @@ async fn migrate(args: BackendArgs) -> Result<(), BoxError> {
             Ok(())
         }
     }
+}
+
+async fn users(command: UsersCommand) -> Result<(), BoxError> {
+    let backend = match &command {
+        UsersCommand::Invite { backend, .. } | UsersCommand::ResetPassword { backend, .. } => {
+            backend.clone()
+        }
+    };
+    let Backend::Postgres(url) = Backend::of(&backend) else {
+        return Err(
+            "users needs DATABASE_URL (a PostgreSQL URL): on the memory backend invite users \
+             through the running server (POST /api/v1/users with its admin token)"
+                .into(),
+        );
+    };
+    let store = postgres(&url, &backend, None).await?;
+    let app = App::start(store, Default::default())
+        .await
+        .map_err(|e| format!("cannot start: {}", chain(&e)))?;
+    let engine = app.engine();
+    let actor = Actor::system();
+    let issued = match command {
+        UsersCommand::Invite { email, role, .. } => {
+            let role = role
+                .parse()
+                .map_err(|_| format!("`{role}` is not a role (owner, admin, support, billing)"))?;
+            engine
+                .invite_user(&actor, licentia_core::engine::UserInvite { email, role })
+                .await
+        }
+        UsersCommand::ResetPassword { email, .. } => {
+            engine.issue_password_reset(&actor, &email).await
+        }
+    };
+    let issued = issued.map_err(|e| match e {
+        EngineError::NotFound { .. } => "no user has that e-mail".to_owned(),
+        e => chain(&e),
+    })?;
+    println!(
+        "user: {} ({}, {})",
+        issued.user.email, issued.user.id, issued.user.role
+    );
+    println!(
+        "one-time token (shown once, good until {}): {}",
+        issued.expires_at.to_rfc3339(),
+        issued.token
+    );
+    println!("set the password with POST /api/v1/auth/password {{\"token\": …, \"password\": …}}");
+    Ok(())
 }
 
 async fn tokens(command: TokensCommand) -> Result<(), BoxError> {

@@ -391,6 +391,81 @@ async fn keys_rotate_product_rotates_that_products_ring_alone() {
     );
 }
 
+#[tokio::test]
+async fn users_invite_and_reset_password_print_one_time_tokens() {
+    let (ok, _, err) = run(server().args([
+        "users",
+        "invite",
+        "--email",
+        "a@example.com",
+        "--role",
+        "admin",
+    ]));
+    assert!(!ok);
+    assert!(err.contains("users needs DATABASE_URL"), "{err}");
+    let options = licentia_storage_postgres::testing::fresh_database().await;
+    let url = url_of(&options);
+    let cli = |args: &[&str]| {
+        run(server()
+            .args(args)
+            .env("DATABASE_URL", &url)
+            .env("LICENTIA_ALLOW_PLAINTEXT_KEYS", "1"))
+    };
+    let token_of = |out: &str| {
+        out.split_whitespace()
+            .find(|w| w.starts_with("ust_"))
+            .unwrap_or_else(|| panic!("no token in {out}"))
+            .to_owned()
+    };
+    let (ok, out, err) = cli(&[
+        "users",
+        "invite",
+        "--email",
+        "Ops@Example.com",
+        "--role",
+        "owner",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("ops@example.com"), "{out}");
+    let invitation = token_of(&out);
+    let (ok, _, err) = cli(&[
+        "users",
+        "invite",
+        "--email",
+        "x@example.com",
+        "--role",
+        "emperor",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("is not a role"), "{err}");
+
+    let store = licentia_storage_postgres::testing::store_on(options).await;
+    let app = licentia_server::App::start(store, Default::default())
+        .await
+        .unwrap();
+    app.engine()
+        .redeem_user_token(&invitation, "owner password 1")
+        .await
+        .unwrap();
+    app.engine()
+        .sign_in("ops@example.com", "owner password 1", None)
+        .await
+        .unwrap();
+    let (ok, out, err) = cli(&["users", "reset-password", "--email", "ops@example.com"]);
+    assert!(ok, "{err}");
+    app.engine()
+        .redeem_user_token(&token_of(&out), "owner password 2")
+        .await
+        .unwrap();
+    app.engine()
+        .sign_in("ops@example.com", "owner password 2", None)
+        .await
+        .unwrap();
+    let (ok, _, err) = cli(&["users", "reset-password", "--email", "nobody@example.com"]);
+    assert!(!ok);
+    assert!(err.contains("no user has that e-mail"), "{err}");
+}
+
 #[test]
 fn metrics_listen_serves_metrics_elsewhere() {
     let mut child = server()
