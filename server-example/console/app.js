@@ -245,6 +245,11 @@ async function signIn(token) {
 }
 
 function signOut(message) {
+  // A user's session ends on the server too; a machine token stays valid (revoke it instead).
+  if (session.token && session.key && session.key.user_id) {
+    fetch('/api/v1/auth/sign-out', { method: 'POST', headers: { Authorization: `Bearer ${session.token}` },
+      cache: 'no-store', credentials: 'omit' }).catch(() => {});
+  }
   sessionStorage.removeItem(TOKEN_KEY);
   session.token = null;
   session.key = null;
@@ -266,7 +271,26 @@ function renderSignIn() {
         await signIn(v.token.trim());
         clearStatus();
         go(`#/${firstPage()}`, null);
-      }));
+      }),
+    form('Operator account', [
+      field('E-mail', { name: 'email', type: 'email', autocomplete: 'username', required: true }),
+      field('Password', { name: 'password', type: 'password', autocomplete: 'current-password', required: true }),
+    ], 'Sign in with e-mail', async (v) => {
+      // No token yet: the e-mail and password are the credential (POST /api/v1/auth/sign-in).
+      const res = await fetch('/api/v1/auth/sign-in', {
+        method: 'POST', cache: 'no-store', credentials: 'omit',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ email: v.email, password: v.password }),
+      });
+      const json = await res.json().catch(() => null);
+      if (!res.ok) {
+        const err = json && json.error;
+        throw new ApiFailure(res.status, err ? err.code : `HTTP_${res.status}`, err ? err.message : res.statusText);
+      }
+      await signIn(json.data.token);
+      clearStatus();
+      go(`#/${firstPage()}`, `Signed in as ${json.data.user.email} (${json.data.user.role}).`);
+    }));
 }
 
 function firstPage() {

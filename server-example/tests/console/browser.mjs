@@ -74,7 +74,7 @@ function watch(page, errors, token) {
 async function signIn(page, token) {
   await page.goto(`${base}/console`);
   await page.getByLabel('Token', { exact: true }).fill(token);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.getByRole('navigation', { name: 'Main' }).waitFor();
 }
 
@@ -392,6 +392,28 @@ try {
   check(await page2.locator('main form button').count() === 0, 'a product:read token sees no write control on a product');
   await screenshots(page2, 'read-only-product');
   check(errors2.length === 0, `the read-only session logged no error${errors2.length ? `: ${errors2.join('; ')}` : ''}`);
+
+  // An operator signs in with e-mail and password: a support user sees licenses, not webhooks.
+  const invited = await api(adminToken, 'POST', '/api/v1/users', { email: 'support@example.com', role: 'support' });
+  const accepted = await fetch(`${base}/api/v1/auth/password`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ token: invited.data.token, password: 'support password 1' }),
+  });
+  check(accepted.ok, `the invitation is accepted (${accepted.status})`);
+  const page3 = await (await browser.newContext({ viewport: VIEWPORTS.desktop })).newPage();
+  current = page3;
+  const errors3 = [];
+  watch(page3, errors3, invited.data.token);
+  await page3.goto(`${base}/console`);
+  await page3.getByLabel('E-mail', { exact: true }).fill('support@example.com');
+  await page3.getByLabel('Password', { exact: true }).fill('support password 1');
+  await page3.getByRole('button', { name: 'Sign in with e-mail' }).click();
+  await page3.getByRole('navigation', { name: 'Main' }).waitFor();
+  check(await page3.getByRole('link', { name: 'Licenses', exact: true }).isVisible(), 'a support user sees Licenses');
+  check(!(await page3.getByRole('link', { name: 'Webhooks', exact: true }).isVisible()), 'a support user is not offered Webhooks');
+  await page3.getByRole('button', { name: 'Sign out' }).click();
+  await page3.getByLabel('E-mail', { exact: true }).waitFor();
+  check(errors3.length === 0, `the operator session logged no error${errors3.length ? `: ${errors3.join('; ')}` : ''}`);
 } catch (e) {
   // What the page showed when a step failed, beside the error.
   if (current) await current.screenshot({ path: join(shots, 'failure.png'), fullPage: true }).catch(() => {});
