@@ -448,7 +448,7 @@ async fn users_invite_and_reset_password_print_one_time_tokens() {
         .await
         .unwrap();
     app.engine()
-        .sign_in("ops@example.com", "owner password 1", None)
+        .sign_in("ops@example.com", "owner password 1", None, None)
         .await
         .unwrap();
     let (ok, out, err) = cli(&["users", "reset-password", "--email", "ops@example.com"]);
@@ -458,7 +458,7 @@ async fn users_invite_and_reset_password_print_one_time_tokens() {
         .await
         .unwrap();
     app.engine()
-        .sign_in("ops@example.com", "owner password 2", None)
+        .sign_in("ops@example.com", "owner password 2", None, None)
         .await
         .unwrap();
     let (ok, _, err) = cli(&["users", "reset-password", "--email", "nobody@example.com"]);

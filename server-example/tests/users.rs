@@ -8,6 +8,7 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::{Reply, TestApp, assert_error, send};
+use licentia_core::crypto::TotpSecret;
 use licentia_core::engine::Actor;
 use licentia_core::store::Store;
 use licentia_server::{App, Config};
@@ -336,6 +337,53 @@ async fn users<S: Store + Clone + 'static>(store: S) {
         machine.status,
         StatusCode::UNAUTHORIZED,
         "a machine token is not a session"
+    );
+
+    // A second factor: enrolled, confirmed with a code, then asked for at every sign-in; a
+    // code is accepted once.
+    let enrolled = ok(&as_token(&t, &billing, Method::POST, "/api/v1/auth/totp", None).await);
+    let secret = TotpSecret::from_base32(enrolled["secret"].as_str().unwrap()).unwrap();
+    assert!(
+        enrolled["otpauth_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/licentia:")
+    );
+    let t0 = chrono::Utc::now();
+    let wrong = as_token(
+        &t,
+        &billing,
+        Method::POST,
+        "/api/v1/auth/totp/confirm",
+        Some(json!({"code": "000000"})),
+    )
+    .await;
+    assert_error(&wrong, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_FIELD");
+    let on = as_token(
+        &t,
+        &billing,
+        Method::POST,
+        "/api/v1/auth/totp/confirm",
+        Some(json!({"code": secret.code_at(t0)})),
+    )
+    .await;
+    assert_eq!(ok(&on)["totp_enabled"], true);
+    assert_eq!(
+        sign_in(&t, "billing@example.com", "billing password 2")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED,
+        "no code, no session"
+    );
+    let next_code = secret.code_at(t0 + chrono::Duration::seconds(30));
+    let with_code = |code: String| json!({"email": "billing@example.com", "password": "billing password 2", "totp": code});
+    let signed = public(&t, "/api/v1/auth/sign-in", with_code(next_code.clone())).await;
+    ok(&signed);
+    let replay = public(&t, "/api/v1/auth/sign-in", with_code(next_code)).await;
+    assert_eq!(
+        replay.status,
+        StatusCode::UNAUTHORIZED,
+        "a code is accepted once"
     );
 
     // Only an owner makes an owner: an admin user cannot.

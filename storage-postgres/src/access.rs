@@ -33,10 +33,10 @@ pub(crate) fn hash_bytes(bytes: &[u8]) -> StoreResult<[u8; 32]> {
 }
 
 /// A sealed seed or secret read without a master key.
-const NO_MASTER_KEY: &str = "the signing keys and webhook secrets in this database are sealed: \
+pub(crate) const NO_MASTER_KEY: &str = "the signing keys and webhook secrets in this database are sealed: \
      set LICENTIA_MASTER_KEY to the master key that sealed them";
 /// A sealed seed or secret that the configured master key does not open.
-const WRONG_MASTER_KEY: &str = "the signing keys and webhook secrets in this database were sealed \
+pub(crate) const WRONG_MASTER_KEY: &str = "the signing keys and webhook secrets in this database were sealed \
      under another master key: LICENTIA_MASTER_KEY must be the key that sealed them";
 
 type KeyRow = (

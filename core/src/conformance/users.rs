@@ -28,6 +28,9 @@ pub fn user(n: u32) -> User {
             "$argon2id$v=19$fixture{n}"
         ))),
         token_hash: None,
+        totp_enabled: false,
+        totp_last_step: None,
+        totp_secret: None,
     }
 }
 
@@ -41,6 +44,9 @@ pub async fn users_round_trip<S: Store + Clone + Send + Sync + 'static>(store: S
     b.token_hash = Some(SecretHash::of("ust_invitation"));
     let mut a = user(1);
     a.email = "a@example.com".into();
+    a.totp_enabled = true;
+    a.totp_last_step = Some(41);
+    a.totp_secret = crate::crypto::TotpSecret::from_bytes(&[7; 20]);
     for u in [&b, &a] {
         let ev = system_event("user.invited", "user", u.id.as_str(), u.created_at);
         ok(store.insert_user(u, vec![ev]).await, "insert_user");
@@ -48,7 +54,7 @@ pub async fn users_round_trip<S: Store + Clone + Send + Sync + 'static>(store: S
     assert_eq!(
         ok(store.get_user(&a.id).await, "get_user"),
         a,
-        "hashes round trip"
+        "hashes and the TOTP secret round trip"
     );
     assert_eq!(ok(store.find_user("b@example.com").await, "find_user"), b);
     assert_eq!(

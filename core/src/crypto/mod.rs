@@ -14,6 +14,7 @@
 //! | [`signing`] | Ed25519 [`KeyRing`] with rotation, [`PublicKeySet`], [`Signed`], and the [`Unverified`] → [`Verified`] typestate |
 //! | [`offline`] | offline envelopes: HKDF-SHA256 + AES-256-GCM around a signed entitlement, with skew tolerance and a clock watermark |
 //! | [`password`] | Argon2id password hashes of management users |
+//! | [`totp`] | the TOTP second factor of management users |
 //! | [`secrets`] | license keys, management tokens, lease tokens, device secrets, session tokens and webhook secrets; [`SecretHash`] |
 //! | [`webhook`] | the `Licentia-Signature` header |
 //! | [`refusal`] | signed runtime refusals |
@@ -68,6 +69,7 @@ pub mod password;
 pub mod refusal;
 pub mod secrets;
 pub mod signing;
+pub mod totp;
 pub mod webhook;
 
 pub use canonical::{MAX_SAFE_INTEGER, canonical_json, canonical_json_string};
@@ -89,6 +91,7 @@ pub use signing::{
     Algorithm, KeyRing, PublicKeyInfo, PublicKeySet, SecretSeed, Signature, Signed, StoredKey,
     Unverified, Verified, key_set,
 };
+pub use totp::{TOTP_ISSUER, TotpSecret};
 pub use webhook::{
     DEFAULT_WEBHOOK_TOLERANCE, sign_webhook, sign_webhook_all, sign_webhook_with_secret,
     verify_webhook,

@@ -106,8 +106,8 @@ pub use system_clock::SystemClock;
 pub use templates::MAX_TEMPLATE_DAYS;
 pub use touches::{DEFAULT_TOUCH_INTERVAL, MAX_PENDING_TOUCHES};
 pub use users::{
-    INVITATION_TTL, MAX_EMAIL_LEN, PASSWORD_RESET_TTL, SESSION_TTL, SignedIn, UserInvite,
-    UserUpdate, UserWithToken,
+    INVITATION_TTL, MAX_EMAIL_LEN, PASSWORD_RESET_TTL, SESSION_TTL, SignedIn, TotpEnrollment,
+    UserInvite, UserUpdate, UserWithToken,
 };
 
 /// Who performs an operation (defined with the store types, whose events name it).

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::catalog::parse_id;
 use super::{Actor, Clock, Engine, EngineError};
-use crate::crypto::{ManagementToken, PasswordHash, UserToken, password};
+use crate::crypto::{ManagementToken, PasswordHash, TotpSecret, UserToken, password};
 use crate::model::{
     ApiKey, ApiKeyId, AuditActorType, PendingToken, User, UserId, UserRole, UserStatus,
     UserTokenPurpose,
@@ -69,6 +69,15 @@ pub struct SignedIn {
     /// The session's bearer token (`Authorization: Bearer …`).
     pub token: String,
     pub expires_at: DateTime<Utc>,
+}
+
+/// A TOTP enrollment, shown once: what an authenticator app takes.
+#[derive(Debug, Clone, Serialize)]
+pub struct TotpEnrollment {
+    /// The secret in base32, to type in.
+    pub secret: String,
+    /// The `otpauth://` URL, to show as a QR code or open.
+    pub otpauth_url: String,
 }
 
 /// An e-mail address as stored: trimmed and lowercased, with one `@` between non-empty
@@ -130,6 +139,9 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             updated_at: now,
             password_hash: None,
             token_hash: Some(token.hash()),
+            totp_enabled: false,
+            totp_last_step: None,
+            totp_secret: None,
         };
         let e = DomainEvent::new(
             "user.invited",
@@ -231,6 +243,15 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
                 }
                 redeemed = true;
                 let mut next = u.clone();
+                // A reset is how an operator who lost the second factor gets back in: it
+                // clears it (the CLI that prints resets needs the database itself).
+                if u.pending
+                    .is_some_and(|p| p.purpose == UserTokenPurpose::PasswordReset)
+                {
+                    next.totp_enabled = false;
+                    next.totp_secret = None;
+                    next.totp_last_step = None;
+                }
                 next.password_hash = Some(password_hash);
                 next.token_hash = None;
                 next.pending = None;
@@ -254,13 +275,14 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     ///
     /// # Errors
     ///
-    /// `InvalidCredentials` for an unknown e-mail, a wrong password or a user who may not sign
-    /// in (the same answer for all three); `ACCOUNT_LOCKED` (403) while locked; storage
-    /// failures.
+    /// `InvalidCredentials` for an unknown e-mail, a wrong password, a missing, wrong or
+    /// reused TOTP code of a user with a second factor, or a user who may not sign in (the
+    /// same answer for all); `ACCOUNT_LOCKED` (403) while locked; storage failures.
     pub async fn sign_in(
         &self,
         email: &str,
         given: &str,
+        totp: Option<&str>,
         ip_address: Option<String>,
     ) -> Result<SignedIn, EngineError> {
         let found = match check_email(email) {
@@ -293,7 +315,14 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         let user = self
             .store
             .modify_user(&found.id, |u| {
-                let (next, attempt) = sign_in::attempt(u, right, now);
+                // The code is judged on the record under the lock: a code is used once.
+                let factor = sign_in::second_factor(u, totp, now);
+                let (mut next, attempt) = sign_in::attempt(u, right && factor.is_some(), now);
+                if attempt == Attempt::Accepted
+                    && let Some(Some(step)) = factor
+                {
+                    next.totp_last_step = Some(step);
+                }
                 outcome = attempt;
                 let actor = Actor::user(&u.id, ip_address.clone());
                 let e = match attempt {
@@ -367,6 +396,95 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         let event = Actor::user(user, None).event(e, now);
         self.store.revoke_api_key(&key.id, now, vec![event]).await?;
         Ok(())
+    }
+
+    /// Starts a second factor for the signed-in user of `key`: a fresh TOTP secret, in use
+    /// once [`Self::confirm_totp`] sees a code from it.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidCredentials` when `key` is not a session; `Conflict` when TOTP is already on;
+    /// storage failures.
+    pub async fn enroll_totp(&self, key: &ApiKey) -> Result<TotpEnrollment, EngineError> {
+        let user = key
+            .user_id
+            .as_ref()
+            .ok_or(EngineError::InvalidCredentials)?;
+        let secret = self.with_rng(|r| TotpSecret::generate(r));
+        let now = self.now();
+        let mut already = false;
+        let user = self
+            .store
+            .modify_user(user, |u| {
+                if u.totp_enabled {
+                    already = true;
+                    return None;
+                }
+                let mut next = u.clone();
+                next.totp_secret = Some(secret.clone());
+                next.totp_last_step = None;
+                next.updated_at = now;
+                let e = DomainEvent::new("user.totp_enrolled", "user", u.id.as_str(), []);
+                Some((next, vec![Actor::user(&u.id, None).event(e, now)]))
+            })
+            .await?;
+        if already {
+            return Err(EngineError::Conflict(
+                "TOTP is already on: turn it off first",
+            ));
+        }
+        Ok(TotpEnrollment {
+            secret: secret.to_base32(),
+            otpauth_url: secret.otpauth_url(&user.email),
+        })
+    }
+
+    /// Turns the enrolled second factor on with a `code` from it (sign-in asks for a code
+    /// from then on), or off (`on: false`, also with a current code, so a session alone
+    /// cannot remove it).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidCredentials` when `key` is not a session; `INVALID_FIELD` `code` when it does
+    /// not match (or nothing is enrolled); storage failures.
+    pub async fn set_totp(&self, key: &ApiKey, code: &str, on: bool) -> Result<User, EngineError> {
+        let user = key
+            .user_id
+            .as_ref()
+            .ok_or(EngineError::InvalidCredentials)?;
+        let now = self.now();
+        let mut matched = false;
+        let user = self
+            .store
+            .modify_user(user, |u| {
+                let step = u.totp_secret.as_ref()?.check(code, now)?;
+                if u.totp_last_step.is_some_and(|last| step <= last) || u.totp_enabled == on {
+                    return None;
+                }
+                matched = true;
+                let mut next = u.clone();
+                next.totp_enabled = on;
+                next.totp_last_step = Some(step);
+                if !on {
+                    next.totp_secret = None;
+                }
+                next.updated_at = now;
+                let kind = if on {
+                    "user.totp_enabled"
+                } else {
+                    "user.totp_disabled"
+                };
+                let e = DomainEvent::new(kind, "user", u.id.as_str(), []);
+                Some((next, vec![Actor::user(&u.id, None).event(e, now)]))
+            })
+            .await?;
+        match matched {
+            true => Ok(user),
+            false => Err(EngineError::invalid(
+                "code",
+                "the code does not match the enrolled TOTP secret (or was used already)",
+            )),
+        }
     }
 
     /// Users, by e-mail.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::enums::wire_enum;
 use super::{ManagementScope, SecretHash, UserId};
-use crate::crypto::PasswordHash;
+use crate::crypto::{PasswordHash, TotpSecret};
 
 wire_enum!(
     /// A management user's built-in role.
@@ -92,6 +92,12 @@ pub struct User {
     /// The one-time token waiting to be used, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<PendingToken>,
+    /// Whether sign-in also asks for a TOTP code (enrolled and confirmed).
+    #[serde(default)]
+    pub totp_enabled: bool,
+    /// The TOTP step last accepted: a code is accepted once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp_last_step: Option<u64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// The password's Argon2id hash; `None` until the invitation is accepted. Never
@@ -101,4 +107,7 @@ pub struct User {
     /// SHA-256 of the pending one-time token. Never serialized.
     #[serde(skip)]
     pub token_hash: Option<SecretHash>,
+    /// The TOTP secret, enrolled (confirmed when `totp_enabled`). Never serialized.
+    #[serde(skip)]
+    pub totp_secret: Option<TotpSecret>,
 }

@@ -32,7 +32,23 @@ pub fn locked_until(user: &User, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     user.locked_until.filter(|until| *until > now)
 }
 
-/// The account after an attempt at `now` whose password was `right`, and how it ended.
+/// The second factor of an attempt: `Some(None)` when the user has none, `Some(Some(step))`
+/// when `code` is the user's TOTP code at `now` for a step newer than the last accepted (a
+/// code is accepted once), `None` when it is missing or wrong.
+pub fn second_factor(user: &User, code: Option<&str>, now: DateTime<Utc>) -> Option<Option<u64>> {
+    let secret = match (&user.totp_secret, user.totp_enabled) {
+        (Some(secret), true) => secret,
+        _ => return Some(None),
+    };
+    let step = secret.check(code?, now)?;
+    match user.totp_last_step.is_none_or(|last| step > last) {
+        true => Some(Some(step)),
+        false => None,
+    }
+}
+
+/// The account after an attempt at `now` whose password (and second factor) was `right`,
+/// and how it ended.
 pub fn attempt(user: &User, right: bool, now: DateTime<Utc>) -> (User, Attempt) {
     let mut next = user.clone();
     if let Some(until) = locked_until(user, now) {
@@ -78,6 +94,9 @@ mod tests {
             updated_at: now(),
             password_hash: None,
             token_hash: None,
+            totp_enabled: false,
+            totp_last_step: None,
+            totp_secret: None,
         }
     }
 

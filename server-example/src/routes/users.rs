@@ -29,6 +29,9 @@ pub(super) fn routes<S: Store + 'static>() -> Router<App<S>> {
         .route("/api/v1/auth/sign-in", post(sign_in::<S>))
         .route("/api/v1/auth/sign-out", post(sign_out::<S>))
         .route("/api/v1/auth/password", post(set_password::<S>))
+        .route("/api/v1/auth/totp", post(enroll_totp::<S>))
+        .route("/api/v1/auth/totp/confirm", post(confirm_totp::<S>))
+        .route("/api/v1/auth/totp/disable", post(disable_totp::<S>))
 }
 
 async fn list_users<S: Store + 'static>(
@@ -77,6 +80,9 @@ async fn update_user<S: Store + 'static>(
 struct SignIn {
     email: String,
     password: String,
+    /// The TOTP code, for a user with a second factor.
+    #[serde(default)]
+    totp: Option<String>,
 }
 
 /// `POST /api/v1/auth/sign-in`: no token needed; limited per address like every credential.
@@ -89,7 +95,7 @@ async fn sign_in<S: Store + 'static>(
     let ip = ip.map(|i| i.to_string());
     let signed = app
         .engine()
-        .sign_in(&body.email, &body.password, ip)
+        .sign_in(&body.email, &body.password, body.totp.as_deref(), ip)
         .await?;
     ok(&rid, &signed)
 }
@@ -118,4 +124,45 @@ async fn set_password<S: Store + 'static>(
         .redeem_user_token(&body.token, &body.password)
         .await?;
     ok(&rid, &user)
+}
+
+/// `POST /api/v1/auth/totp`: a fresh TOTP secret for the calling session's user, shown once.
+async fn enroll_totp<S: Store + 'static>(
+    State(app): State<App<S>>,
+    auth: AnyScope,
+    rid: RequestId,
+) -> R {
+    ok(&rid, &app.engine().enroll_totp(&auth.key).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TotpCode {
+    code: String,
+}
+
+/// `POST /api/v1/auth/totp/confirm`: turns the enrolled second factor on.
+async fn confirm_totp<S: Store + 'static>(
+    State(app): State<App<S>>,
+    auth: AnyScope,
+    rid: RequestId,
+    Json(body): Json<TotpCode>,
+) -> R {
+    ok(
+        &rid,
+        &app.engine().set_totp(&auth.key, &body.code, true).await?,
+    )
+}
+
+/// `POST /api/v1/auth/totp/disable`: turns it off, with a current code.
+async fn disable_totp<S: Store + 'static>(
+    State(app): State<App<S>>,
+    auth: AnyScope,
+    rid: RequestId,
+    Json(body): Json<TotpCode>,
+) -> R {
+    ok(
+        &rid,
+        &app.engine().set_totp(&auth.key, &body.code, false).await?,
+    )
 }
