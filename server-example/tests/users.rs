@@ -323,6 +323,13 @@ async fn users<S: Store + Clone + 'static>(store: S) {
             .status,
         StatusCode::UNAUTHORIZED
     );
+    let stale = as_token(&t, &billing, Method::GET, "/api/v1/licenses", None).await;
+    assert_eq!(
+        stale.status,
+        StatusCode::UNAUTHORIZED,
+        "a new password ends older sessions"
+    );
+    let billing = session(&t, "billing@example.com", "billing password 2").await;
     let billing2 = session(&t, "billing@example.com", "billing password 2").await;
 
     // Sign-out ends the session, and only that one.

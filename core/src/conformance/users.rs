@@ -21,6 +21,7 @@ pub fn user(n: u32) -> User {
         failed_sign_ins: 0,
         locked_until: None,
         last_sign_in_at: None,
+        password_set_at: None,
         pending: None,
         created_at: at(n.into()),
         updated_at: at(n.into()),

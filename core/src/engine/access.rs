@@ -208,7 +208,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         let mut key = key;
         if let Some(user) = &key.user_id {
             key.scopes = self
-                .session_scopes(user)
+                .session_scopes(user, key.created_at)
                 .await?
                 .ok_or(EngineError::InvalidCredentials)?;
         }

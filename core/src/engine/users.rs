@@ -131,6 +131,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             failed_sign_ins: 0,
             locked_until: None,
             last_sign_in_at: None,
+            password_set_at: None,
             pending: Some(PendingToken {
                 purpose: UserTokenPurpose::Invitation,
                 expires_at,
@@ -253,6 +254,8 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
                     next.totp_last_step = None;
                 }
                 next.password_hash = Some(password_hash);
+                // Every session opened before now stops working.
+                next.password_set_at = Some(now);
                 next.token_hash = None;
                 next.pending = None;
                 next.status = UserStatus::Active;
@@ -564,14 +567,21 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         }
     }
 
-    /// The scopes a session token acts with now: its user's current role's, if the user is
-    /// active; `None` when the user may no longer act (disabled or gone).
+    /// The scopes a session opened at `opened` acts with now: its user's current role's, if
+    /// the user is active and has not set a new password since; `None` when it may no longer
+    /// act (disabled, gone, or the password changed).
     pub(super) async fn session_scopes(
         &self,
         user: &UserId,
+        opened: DateTime<Utc>,
     ) -> Result<Option<Vec<crate::model::ManagementScope>>, EngineError> {
         match self.store.get_user(user).await {
-            Ok(u) if u.status == UserStatus::Active => Ok(Some(u.role.scopes())),
+            Ok(u)
+                if u.status == UserStatus::Active
+                    && u.password_set_at.is_none_or(|at| opened >= at) =>
+            {
+                Ok(Some(u.role.scopes()))
+            }
             Ok(_) | Err(StoreError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }

@@ -89,6 +89,9 @@ pub struct User {
     pub locked_until: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sign_in_at: Option<DateTime<Utc>>,
+    /// When the password was last set: sessions opened before then no longer work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_set_at: Option<DateTime<Utc>>,
     /// The one-time token waiting to be used, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<PendingToken>,

@@ -89,6 +89,7 @@ mod tests {
             failed_sign_ins: 0,
             locked_until: None,
             last_sign_in_at: None,
+            password_set_at: None,
             pending: None,
             created_at: now(),
             updated_at: now(),
