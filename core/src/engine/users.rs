@@ -402,7 +402,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     }
 
     /// Starts a second factor for the signed-in user of `key`: a fresh TOTP secret, in use
-    /// once [`Self::confirm_totp`] sees a code from it.
+    /// once [`Self::set_totp`] sees a code from it.
     ///
     /// # Errors
     ///
