@@ -39,6 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         subscription_id: None,
         pool: None,
         contract_id: None,
+        users: Vec::new(),
         status: LicenseStatus::Active,
         license_key_prefix: key.prefix().to_owned(),
         license_key_last4: key.last4().to_owned(),

@@ -53,6 +53,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         subscription_id: None,
         pool: None,
         contract_id: None,
+        users: Vec::new(),
         status: LicenseStatus::Active,
         license_key_prefix: key[..8].into(),
         license_key_last4: key[key.len() - 4..].into(),

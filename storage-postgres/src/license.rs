@@ -780,6 +780,8 @@ impl LicenseStore for PostgresStore {
                     OR body->>'license_key_last4' = $12) \
                AND ($13::text IS NULL OR pool = $13) \
                AND ($14::text IS NULL OR contract_id = $14) \
+               AND ($15::text IS NULL OR body->'users' @> \
+                    jsonb_build_array(jsonb_build_object('user_id', $15::text))) \
              ORDER BY created_at DESC, id DESC \
              LIMIT $11",
         )
@@ -797,6 +799,7 @@ impl LicenseStore for PostgresStore {
         .bind(q.key_hint.as_deref())
         .bind(q.pool.as_ref().map(|x| x.as_str()))
         .bind(q.contract_id.as_ref().map(|x| x.as_str()))
+        .bind(q.user_id.as_ref().map(|x| x.as_str()))
         .fetch_all(&mut *conn)
         .await
         .map_err(map)?;

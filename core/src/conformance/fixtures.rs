@@ -137,6 +137,7 @@ pub fn license(policy: &Policy, n: u32) -> License {
         subscription_id: None,
         pool: None,
         contract_id: None,
+        users: Vec::new(),
         status: LicenseStatus::Active,
         license_key_prefix: key[..8].to_owned(),
         license_key_last4: key[key.len() - 4..].to_owned(),
@@ -743,6 +744,8 @@ pub fn device(
         last_seen_at: created_at,
         last_validated_at: None,
         offline_until: None,
+        // Every third device is a license user's (user-based licenses), so it round-trips.
+        user_id: n.is_multiple_of(3).then(|| parse(&format!("usr_{n:04}"))),
         release_key: None,
         metadata: metadata(n),
         created_at,

@@ -10,7 +10,8 @@ use semver::Version;
 
 use crate::crypto::SecretHash;
 use crate::model::{
-    ConsumptionRecord, Device, DeviceStatus, LicenseFeature, LicenseStatus, LicenseType,
+    AssignedUser, ConsumptionRecord, Device, DeviceStatus, LicenseFeature, LicenseStatus,
+    LicenseType, UserId,
 };
 use crate::rules::{LicenseAggregate, Mutation, activation};
 use crate::store::{
@@ -29,8 +30,8 @@ fn ids<T>(items: &[T], id: impl Fn(&T) -> String) -> Vec<String> {
     items.iter().map(id).collect()
 }
 
-/// Insert, get and list licenses with every filter of [`LicenseQuery`] and the `after`
-/// cursor.
+/// Insert, get and list licenses with every filter of [`LicenseQuery`] (the assigned user's
+/// too) and the `after` cursor.
 pub async fn licenses_round_trip_and_filter<S: Store + Clone + Send + Sync + 'static>(store: S) {
     let s = seed(&store, 1, LicenseType::Perpetual, |_| {}).await;
     let timed = policy(&s.product, 2, LicenseType::TimeLimited);
@@ -64,12 +65,20 @@ pub async fn licenses_round_trip_and_filter<S: Store + Clone + Send + Sync + 'st
     l2.starts_at = Some(t0() - Duration::days(1));
     l2.last_validated_at = Some(at(5));
     l2.entitlement_version = 4;
+    let (u1, u2): (UserId, UserId) = (parse("usr_0001"), parse("usr_0002"));
+    let seat = |user: &UserId, max_activations| AssignedUser {
+        user_id: user.clone(),
+        max_activations,
+        assigned_at: at(3),
+    };
+    l2.users = vec![seat(&u1, 1), seat(&u2, 3)];
     let mut l3 = license(&timed, 3);
     l3.subscription_id = Some(sub.id.clone());
     l3.expires_at = Some(t0() + Duration::days(40));
     // Shown parts of the key that no other fixture license has, for the key search.
     l3.license_key_prefix = "lsk_ZZ33".into();
     l3.license_key_last4 = "Q3Q3".into();
+    l3.users = vec![seat(&u2, 2)];
     let mut l4 = license(&other_policy, 4);
     l4.status = LicenseStatus::Revoked;
     l4.maintenance_expires_at = Some(t0() + Duration::days(365));
@@ -162,7 +171,36 @@ pub async fn licenses_round_trip_and_filter<S: Store + Clone + Send + Sync + 'st
             key_hint: Some("lsk_NONE".into()),
             ..LicenseQuery::default()
         },
+        LicenseQuery {
+            user_id: Some(u1.clone()),
+            ..LicenseQuery::default()
+        },
+        LicenseQuery {
+            user_id: Some(u2.clone()),
+            ..LicenseQuery::default()
+        },
+        LicenseQuery {
+            user_id: Some(u2.clone()),
+            product_id: Some(other_product.id.clone()),
+            ..LicenseQuery::default()
+        },
+        LicenseQuery {
+            user_id: Some(parse("usr_0003")),
+            ..LicenseQuery::default()
+        },
     ];
+    assert_eq!(
+        ids(
+            &list(LicenseQuery {
+                user_id: Some(u2.clone()),
+                ..LicenseQuery::default()
+            })
+            .await,
+            |l| l.id.to_string()
+        ),
+        [l3.id.to_string(), l2.id.to_string()],
+        "list_licenses by an assigned user finds exactly its licenses"
+    );
     for hint in [&l3.license_key_prefix, &l3.license_key_last4] {
         assert_eq!(
             ids(

@@ -194,18 +194,10 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     /// the host's to enforce per operation with [`ApiKey::has_scope`] (and `TOKEN_SCOPE_DENIED`
     /// its to report), since only the host knows which operation is being called.
     pub async fn authenticate(&self, token: &str) -> Result<ApiKey, EngineError> {
-        let token = ManagementToken::parse(token).map_err(|_| EngineError::InvalidCredentials)?;
-        let key = match self.store.find_api_key(&token.hash()).await {
-            Ok(k) => k,
-            Err(StoreError::NotFound { .. }) => return Err(EngineError::InvalidCredentials),
-            Err(e) => return Err(e.into()),
-        };
+        let mut key = self.usable_api_key(token).await?;
         let now = self.now();
-        if !key.is_usable_at(now) {
-            return Err(EngineError::InvalidCredentials);
-        }
-        // A user's session acts with the user's role as it is now, while the user is active.
-        let mut key = key;
+        // A user's session acts with the user's role as it is now, while the user is active
+        // (a license user's session has no management scope: refused here).
         if let Some(user) = &key.user_id {
             key.scopes = self
                 .session_scopes(user, key.created_at)
@@ -215,6 +207,25 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         // Bookkeeping only: losing a last-used stamp must not fail the request.
         let _ = self.store.touch_api_key(&key.id, now).await;
         Ok(key)
+    }
+
+    /// The stored key of `token`, if it is usable now.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidCredentials` for a malformed, unknown, inactive or expired token; storage
+    /// failures.
+    pub(super) async fn usable_api_key(&self, token: &str) -> Result<ApiKey, EngineError> {
+        let token = ManagementToken::parse(token).map_err(|_| EngineError::InvalidCredentials)?;
+        let key = match self.store.find_api_key(&token.hash()).await {
+            Ok(k) => k,
+            Err(StoreError::NotFound { .. }) => return Err(EngineError::InvalidCredentials),
+            Err(e) => return Err(e.into()),
+        };
+        match key.is_usable_at(self.now()) {
+            true => Ok(key),
+            false => Err(EngineError::InvalidCredentials),
+        }
     }
 
     /// API keys, newest first (never their tokens).

@@ -562,6 +562,9 @@ pub(super) fn map_not_found(e: EngineError) -> EngineError {
         EngineError::Denied(d) if d.has(DenialCode::FeatureNotAssigned) => EngineError::NotFound {
             entity: "license_feature",
         },
+        EngineError::Denied(d) if d.has(DenialCode::LicenseNotAssigned) => EngineError::NotFound {
+            entity: "license_user",
+        },
         _ => e,
     }
 }

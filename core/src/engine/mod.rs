@@ -61,6 +61,7 @@ mod customers;
 mod deliveries;
 mod error;
 mod keys;
+mod license_users;
 mod licenses;
 mod refusals;
 mod registrations;
@@ -90,6 +91,7 @@ pub use catalog::MAX_NAME_LEN;
 pub use clock::{Clock, ManualClock};
 pub use deliveries::{Finished, delivery_body};
 pub use error::EngineError;
+pub use license_users::{LicenseUserAssign, LicenseUserSeat};
 pub use licenses::{LicenseCreated, ManagementCall, present};
 pub use refusals::MAX_PENDING_REFUSAL_KEYS;
 pub use registrations::{DEFAULT_SESSION_TTL, MAX_SERIAL_LEN, RegistrationCreated};
@@ -106,8 +108,8 @@ pub use system_clock::SystemClock;
 pub use templates::MAX_TEMPLATE_DAYS;
 pub use touches::{DEFAULT_TOUCH_INTERVAL, MAX_PENDING_TOUCHES};
 pub use users::{
-    INVITATION_TTL, MAX_EMAIL_LEN, PASSWORD_RESET_TTL, SESSION_TTL, SignedIn, TotpEnrollment,
-    UserInvite, UserUpdate, UserWithToken,
+    INVITATION_TTL, MAX_EMAIL_LEN, PASSWORD_RESET_TTL, SESSION_TTL, SignInAttempt, SignedIn,
+    TotpEnrollment, UserInvite, UserUpdate, UserWithToken,
 };
 
 /// Who performs an operation (defined with the store types, whose events name it).

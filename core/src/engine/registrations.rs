@@ -285,6 +285,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             request_id,
             ip_address,
             expected: Expected::License,
+            user: None,
             query: AggregateQuery {
                 selector: Some(LicenseSelector::Id(reg.license_id.clone())),
                 binding_key,

@@ -10,13 +10,15 @@ use super::{Clock, Engine, EngineError};
 use crate::crypto::{LeaseToken, LicenseKey, seal};
 use crate::model::{
     ConsumeRequest, DeviceId, FloatingBorrowData, FloatingBorrowRequest, FloatingLeaseRequest,
-    LeaseId, ProductId, RuntimeBindingRequest, RuntimeEndpoint, SecretHash,
+    LeaseId, LicenseId, ProductId, RuntimeBindingRequest, RuntimeEndpoint, SecretHash, UserId,
 };
 use crate::rules::{
     Binding, Denial, DenialCode, DenialReason, LicenseAggregate, Plan, Read, activation,
-    device_heartbeat, floating, metering, offline, version,
+    device_heartbeat, floating, license_users, metering, offline, version,
 };
-use crate::store::{Actor, AggregateQuery, LicenseSelector, Store, StoreError, TouchRecord};
+use crate::store::{
+    Actor, AggregateQuery, LicenseQuery, LicenseSelector, Limit, Store, StoreError, TouchRecord,
+};
 
 /// How a runtime call authenticates.
 #[derive(Clone, Copy)]
@@ -26,14 +28,34 @@ pub enum Credential<'a> {
     /// `Authorization: Session <token>`: a pre-registered device's session
     /// ([`Engine::device_activate`]), which names the license and the device.
     Session(&'a str),
+    /// `Authorization: User <base64 e-mail:password>`: a license user's own credentials
+    /// ([`rules::license_users`](crate::rules::license_users)). Each call judges the
+    /// password (Argon2id, tens of milliseconds): a signed-in session is the fast way.
+    User {
+        email: &'a str,
+        password: &'a str,
+        /// The license to act on (`Licentia-License`), needed when the user has several.
+        license: Option<&'a str>,
+    },
+    /// `Authorization: Bearer <token>`: a license user's session
+    /// ([`Engine::sign_in_license_user`]).
+    UserSession {
+        token: &'a str,
+        /// As for [`Credential::User`].
+        license: Option<&'a str>,
+    },
 }
 
 impl<'a> Credential<'a> {
     /// The secret itself: what an offline envelope issued to this caller is sealed to (the
     /// license key, or the session token a device keeps with the envelope).
+    ///
+    /// A user's envelope is sealed to the password, or to the session token.
     pub fn secret(&self) -> &'a str {
         match self {
             Self::LicenseKey(s) | Self::Session(s) => s,
+            Self::User { password, .. } => password,
+            Self::UserSession { token, .. } => token,
         }
     }
 }
@@ -43,6 +65,8 @@ impl std::fmt::Debug for Credential<'_> {
         f.write_str(match self {
             Self::LicenseKey(_) => "LicenseKey([redacted])",
             Self::Session(_) => "Session([redacted])",
+            Self::User { .. } => "User([redacted])",
+            Self::UserSession { .. } => "UserSession([redacted])",
         })
     }
 }
@@ -89,6 +113,15 @@ pub(super) enum Expected {
     License,
 }
 
+/// What a runtime credential names.
+pub(super) struct Named {
+    pub(super) selector: LicenseSelector,
+    /// What its idempotency keys are unique within.
+    pub(super) scope: String,
+    pub(super) expected: Expected,
+    pub(super) user: Option<UserId>,
+}
+
 /// What an operation declares to the runners.
 pub(super) struct Op<'a> {
     /// Which operation, for the refusal counts (`None`: not counted).
@@ -98,6 +131,8 @@ pub(super) struct Op<'a> {
     pub(super) request_id: &'a str,
     pub(super) ip_address: Option<&'a str>,
     pub(super) expected: Expected,
+    /// The license user acting, for a user's credential.
+    pub(super) user: Option<UserId>,
     pub(super) query: AggregateQuery,
     pub(super) idempotency: Option<Idempotency>,
 }
@@ -454,8 +489,13 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         idempotent: bool,
     ) -> Result<Op<'a>, EngineError> {
         let (binding_key, app_version) = binding.map(binding_hints).unwrap_or_default();
-        let (selector, scope, expected) = self
-            .credential_selector(call.credential, binding_key.as_deref())
+        let Named {
+            selector,
+            scope,
+            expected,
+            user,
+        } = self
+            .credential_selector(call.credential, binding_key.as_deref(), call.ip_address)
             .await?;
         let idempotency = match idempotent {
             true => Idempotency::new(scope, call.idempotency_key, name, req)?,
@@ -473,37 +513,99 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             request_id: call.request_id,
             ip_address: call.ip_address,
             expected,
+            user,
             query,
             idempotency,
         })
     }
 
-    /// The license a credential names, the idempotency scope of its calls, and what a
-    /// snapshot must match. A session must belong to the request's binding (`binding_key`).
+    /// The license a credential names, the idempotency scope of its calls, what a snapshot
+    /// must match, and the license user acting. A session must belong to the request's
+    /// binding (`binding_key`).
     pub(super) async fn credential_selector(
         &self,
         credential: Credential<'_>,
         binding_key: Option<&str>,
-    ) -> Result<(LicenseSelector, String, Expected), EngineError> {
-        match credential {
+        ip_address: Option<&str>,
+    ) -> Result<Named, EngineError> {
+        let (user, license) = match credential {
             Credential::LicenseKey(key) => {
                 let hash = LicenseKey::parse(key)
                     .map_err(|_| EngineError::InvalidCredentials)?
                     .hash();
-                Ok((
-                    LicenseSelector::KeyHash(hash),
-                    format!("license_key:{hash}"),
-                    Expected::KeyHash(hash),
-                ))
+                return Ok(Named {
+                    selector: LicenseSelector::KeyHash(hash),
+                    scope: format!("license_key:{hash}"),
+                    expected: Expected::KeyHash(hash),
+                    user: None,
+                });
             }
             Credential::Session(token) => {
                 let reg = self.session_registration(token, binding_key).await?;
-                Ok((
-                    LicenseSelector::Id(reg.license_id),
-                    format!("session:{}", reg.id),
-                    Expected::License,
-                ))
+                return Ok(Named {
+                    selector: LicenseSelector::Id(reg.license_id),
+                    scope: format!("session:{}", reg.id),
+                    expected: Expected::License,
+                    user: None,
+                });
             }
+            Credential::User {
+                email,
+                password,
+                license,
+            } => (
+                self.license_user_by_password(email, password, ip_address)
+                    .await?,
+                license,
+            ),
+            Credential::UserSession { token, license } => {
+                (self.license_user_by_session(token).await?, license)
+            }
+        };
+        let license = self.assigned_license(&user.id, license).await?;
+        Ok(Named {
+            scope: format!("user:{}:{license}", user.id),
+            selector: LicenseSelector::Id(license),
+            expected: Expected::License,
+            user: Some(user.id),
+        })
+    }
+
+    /// The license a user acts on: the one named (which must be assigned to it), else its
+    /// only one.
+    async fn assigned_license(
+        &self,
+        user: &UserId,
+        named: Option<&str>,
+    ) -> Result<LicenseId, EngineError> {
+        let refused = |code, message: &'static str| EngineError::denied(code, None, message);
+        let not_assigned = || {
+            refused(
+                DenialCode::LicenseNotAssigned,
+                "this license is not assigned to the user",
+            )
+        };
+        let query = LicenseQuery {
+            user_id: Some(user.clone()),
+            limit: Limit::new(Some(2)),
+            ..LicenseQuery::default()
+        };
+        if let Some(named) = named {
+            let id: LicenseId = named.parse().map_err(|_| not_assigned())?;
+            return match self.store.get_license(&id).await {
+                Ok(l) if license_users::assignment(&l, user).is_some() => Ok(id),
+                Ok(_) | Err(StoreError::NotFound { .. }) => Err(not_assigned()),
+                Err(e) => Err(e.into()),
+            };
+        }
+        let mut found = self.store.list_licenses(&query).await?;
+        match found.len() {
+            0 => Err(not_assigned()),
+            1 => Ok(found.remove(0).id),
+            _ => Err(refused(
+                DenialCode::LicenseChoiceRequired,
+                "the user has several licenses: name one with the Licentia-License header",
+            )),
         }
     }
 
@@ -533,21 +635,27 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             ip_address,
             idempotency,
             query,
+            user,
             ..
         } = op;
         let caller = Caller::License { ip_address };
+        let binding_key = query.binding_key.clone();
         // What a refusal concerns, noted only when the rule refuses (nothing on success).
         let seen = std::sync::Mutex::new(None);
         let answer = self
             .transact(query, idempotency, caller, |agg, now| {
                 let product = &agg.license.product_id;
-                let plan = decide(agg, now).map_err(|d| {
-                    *seen
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                        Some(RefusalContext::of_license(&agg.license, app_version));
-                    d.concerning(product)
-                })?;
+                let user = user.as_ref();
+                let plan = license_users::admit(agg, user, binding_key.as_deref())
+                    .and_then(|()| decide(agg, now))
+                    .and_then(|plan| license_users::settle(agg, user, plan))
+                    .map_err(|d| {
+                        *seen
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                            Some(RefusalContext::of_license(&agg.license, app_version));
+                        d.concerning(product)
+                    })?;
                 let mut plan = plan.map(Some);
                 let data = present(
                     plan.outcome
@@ -611,10 +719,13 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             return Err(EngineError::InvalidCredentials);
         }
         // What a refusal concerns, built only when the rule refuses (nothing on success).
-        let read = decide(&agg, now).map_err(|d| {
-            *about = Some(RefusalContext::of_license(&agg.license, op.app_version));
-            d.concerning(&agg.license.product_id)
-        })?;
+        let binding_key = op.query.binding_key.as_deref();
+        let read = license_users::admit(&agg, op.user.as_ref(), binding_key)
+            .and_then(|()| decide(&agg, now))
+            .map_err(|d| {
+                *about = Some(RefusalContext::of_license(&agg.license, op.app_version));
+                d.concerning(&agg.license.product_id)
+            })?;
         if let Some(mut touch) = read.touch {
             touch.event = touch.event.about(&agg.license);
             let actor = Actor::license(&agg.license.id, op.ip_address.map(str::to_owned));

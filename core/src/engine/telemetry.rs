@@ -34,7 +34,10 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             ));
         }
         // A session's device is whatever it is bound to: telemetry names no binding.
-        let (selector, _, _) = self.credential_selector(call.credential, None).await?;
+        let selector = self
+            .credential_selector(call.credential, None, call.ip_address)
+            .await?
+            .selector;
         let license = match self
             .store
             .read_license(&AggregateQuery::new(selector))

@@ -62,6 +62,26 @@ pub struct UserWithToken {
     pub expires_at: DateTime<Utc>,
 }
 
+/// Which side of the service a user is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// Operators: every role but [`UserRole::Licensee`].
+    Operator,
+    /// License users.
+    Licensee,
+}
+
+/// A password sign-in attempt.
+#[derive(Debug, Clone)]
+pub struct SignInAttempt<'a> {
+    pub email: &'a str,
+    pub password: &'a str,
+    /// The TOTP code, for a user with a second factor.
+    pub totp: Option<&'a str>,
+    /// The caller's address, recorded in events.
+    pub ip_address: Option<String>,
+}
+
 /// A sign-in's session, shown once.
 #[derive(Debug, Clone, Serialize)]
 pub struct SignedIn {
@@ -288,10 +308,102 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         totp: Option<&str>,
         ip_address: Option<String>,
     ) -> Result<SignedIn, EngineError> {
+        let attempt = SignInAttempt {
+            email,
+            password: given,
+            totp,
+            ip_address,
+        };
+        let (user, now) = self.judge(Side::Operator, &attempt, true).await?;
+        self.open_session(user, attempt.ip_address, now).await
+    }
+
+    /// Signs a license user ([`UserRole::Licensee`]) in, as [`Self::sign_in`] does an
+    /// operator: its session token is a runtime credential (`Authorization: Bearer …`) for
+    /// the licenses assigned to it, with no management scope.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::sign_in`]; an operator's e-mail is `InvalidCredentials` here.
+    pub async fn sign_in_license_user(
+        &self,
+        attempt: SignInAttempt<'_>,
+    ) -> Result<SignedIn, EngineError> {
+        let (user, now) = self.judge(Side::Licensee, &attempt, true).await?;
+        self.open_session(user, attempt.ip_address, now).await
+    }
+
+    /// The license user whose e-mail and password these are (a runtime call's
+    /// `Authorization: User …`), judged as a sign-in is (wrong passwords count towards the
+    /// lock) but writing nothing when a right one changes nothing. A user with a second
+    /// factor signs in for a session instead.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::sign_in_license_user`].
+    pub(super) async fn license_user_by_password(
+        &self,
+        email: &str,
+        password: &str,
+        ip_address: Option<&str>,
+    ) -> Result<User, EngineError> {
+        let attempt = SignInAttempt {
+            email,
+            password,
+            totp: None,
+            ip_address: ip_address.map(str::to_owned),
+        };
+        Ok(self.judge(Side::Licensee, &attempt, false).await?.0)
+    }
+
+    /// The license user of a session token (`Authorization: Bearer …` on a runtime call).
+    /// Runtime calls do not stamp the session's `last_used_at` (they are the hot path).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidCredentials` for anything but a usable session of an active license user;
+    /// storage failures.
+    pub(super) async fn license_user_by_session(&self, token: &str) -> Result<User, EngineError> {
+        let key = self.usable_api_key(token).await?;
+        let user = key.user_id.ok_or(EngineError::InvalidCredentials)?;
+        match self.session_user(&user, key.created_at).await? {
+            Some(u) if !u.role.is_operator() => Ok(u),
+            _ => Err(EngineError::InvalidCredentials),
+        }
+    }
+
+    /// Ends a license user's session (`POST /api/v1/license/users/sign-out`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::sign_out`], and `InvalidCredentials` for an operator's session.
+    pub async fn sign_out_license_user(&self, token: &str) -> Result<(), EngineError> {
+        self.license_user_by_session(token).await?;
+        let key = self.usable_api_key(token).await?;
+        self.sign_out(&key).await
+    }
+
+    /// Judges a password attempt on `side` at now: the user it signs in, recorded with the
+    /// attempt (a wrong one counts towards the lock; a right one is recorded only when
+    /// `record_success` or when it clears failures). A user of the other side is judged as
+    /// an unknown e-mail.
+    async fn judge(
+        &self,
+        side: Side,
+        attempt: &SignInAttempt<'_>,
+        record_success: bool,
+    ) -> Result<(User, DateTime<Utc>), EngineError> {
+        let SignInAttempt {
+            email,
+            password: given,
+            totp,
+            ..
+        } = *attempt;
+        let ip_address = attempt.ip_address.clone();
         let found = match check_email(email) {
             Ok(email) => match self.store.find_user(&email).await {
-                Ok(u) => Some(u),
-                Err(StoreError::NotFound { .. }) => None,
+                Ok(u) if u.role.is_operator() == (side == Side::Operator) => Some(u),
+                Ok(_) | Err(StoreError::NotFound { .. }) => None,
                 Err(e) => return Err(e.into()),
             },
             Err(_) => None,
@@ -329,6 +441,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
                 outcome = attempt;
                 let actor = Actor::user(&u.id, ip_address.clone());
                 let e = match attempt {
+                    Attempt::Accepted if !record_success && u.failed_sign_ins == 0 => return None,
                     Attempt::Accepted => {
                         DomainEvent::new("user.signed_in", "user", u.id.as_str(), [])
                     }
@@ -344,7 +457,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             })
             .await?;
         match outcome {
-            Attempt::Accepted => self.open_session(user, ip_address, now).await,
+            Attempt::Accepted => Ok((user, now)),
             Attempt::Locked(until) => Err(locked(until)),
             Attempt::Refused => Err(EngineError::InvalidCredentials),
         }
@@ -524,6 +637,12 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         let id: UserId = parse_id(id, "user")?;
         let current = self.store.get_user(&id).await?;
         if let Some(role) = req.role {
+            if role.is_operator() != current.role.is_operator() {
+                return Err(EngineError::invalid(
+                    "role",
+                    "a license user stays a license user and an operator an operator",
+                ));
+            }
             self.check_may_grant(actor, role).await?;
         }
         self.check_may_grant(actor, current.role).await?;
@@ -575,12 +694,26 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         user: &UserId,
         opened: DateTime<Utc>,
     ) -> Result<Option<Vec<crate::model::ManagementScope>>, EngineError> {
+        Ok(self
+            .session_user(user, opened)
+            .await?
+            .filter(|u| u.role.is_operator())
+            .map(|u| u.role.scopes()))
+    }
+
+    /// The user of a session opened at `opened`, if it may still act: active, and no new
+    /// password set since.
+    async fn session_user(
+        &self,
+        user: &UserId,
+        opened: DateTime<Utc>,
+    ) -> Result<Option<User>, EngineError> {
         match self.store.get_user(user).await {
             Ok(u)
                 if u.status == UserStatus::Active
                     && u.password_set_at.is_none_or(|at| opened >= at) =>
             {
-                Ok(Some(u.role.scopes()))
+                Ok(Some(u))
             }
             Ok(_) | Err(StoreError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),

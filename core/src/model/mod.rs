@@ -40,9 +40,9 @@ pub use ids::{
     RegistrationId, SessionId, SubscriptionId, TemplateId, UserId, WebhookId,
 };
 pub use records::{
-    ApiKey, ConsumptionRecord, CustomFieldDefinition, CustomFieldValue, CustomValue, Customer,
-    Device, Event, Feature, Lease, License, LicenseFeature, Order, Policy, Product, ProductVersion,
-    SecretHash, Subscription, WebhookEndpoint,
+    ApiKey, AssignedUser, ConsumptionRecord, CustomFieldDefinition, CustomFieldValue, CustomValue,
+    Customer, Device, Event, Feature, Lease, License, LicenseFeature, Order, Policy, Product,
+    ProductVersion, SecretHash, Subscription, WebhookEndpoint,
 };
 pub use registration::{
     DeviceActivationData, DeviceRegistration, DeviceRegistrationRequest, DeviceSession,

@@ -328,6 +328,11 @@ pub struct License {
     /// Extension: the reseller contract the license was generated under.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contract_id: Option<ContractId>,
+    /// Extension: the license users it is assigned to, each with a seat limit of their own.
+    /// A license with any is user-based: its devices are activated with a user's credentials
+    /// ([`rules::license_users`](crate::rules::license_users)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<AssignedUser>,
     /// The stored status: `active`, `suspended` or `revoked` (expiry is derived, see
     /// [`rules::status`](crate::rules::status)). Management reads show the effective status.
     pub status: LicenseStatus,
@@ -357,6 +362,16 @@ pub struct License {
     /// When a client last validated (not part of the contract's `License` schema).
     #[serde(skip)]
     pub last_validated_at: Option<DateTime<Utc>>,
+}
+
+/// A license user assigned to a license (an extension), with how many devices that user may
+/// activate on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignedUser {
+    pub user_id: UserId,
+    /// Active devices this user may hold on the license (within the license's own limit).
+    pub max_activations: u32,
+    pub assigned_at: DateTime<Utc>,
 }
 
 /// A feature granted to a license, with its usage.
@@ -443,6 +458,9 @@ pub struct Device {
     /// releases it before then (it may be working offline with a valid license).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offline_until: Option<DateTime<Utc>>,
+    /// Extension: the license user who activated the device, on a user-based license.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<UserId>,
     /// An air-gapped device's release key (Ed25519, public, base64), from its activation
     /// request: its signed release file frees the seat
     /// ([`air_gap`](crate::crypto::air_gap)).

@@ -1,7 +1,8 @@
-//! Management users (an extension): people who operate the licensing service, signing in with
-//! an e-mail and a password for a session instead of sharing bearer tokens. Each has a
-//! built-in [`UserRole`] that maps to the existing management scopes. Tokens stay for
-//! machines.
+//! Users (an extension): people who operate the licensing service, signing in with an e-mail
+//! and a password for a session instead of sharing bearer tokens, each with a built-in
+//! [`UserRole`] that maps to the existing management scopes (tokens stay for machines); and
+//! license users ([`UserRole::Licensee`]), who activate devices on the licenses assigned to
+//! them. One e-mail is one user, of either kind.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -22,6 +23,10 @@ wire_enum!(
         /// Billing: read everything, create and renew licenses (`license:write`, which also
         /// covers customers and the other license changes).
         Billing = "billing",
+        /// A license user, not an operator: no management scope at all. Signs in at
+        /// `POST /api/v1/license/users/sign-in` (never the console) and activates devices on
+        /// the licenses assigned to it.
+        Licensee = "licensee",
     }
 );
 
@@ -40,7 +45,15 @@ impl UserRole {
             Self::Owner | Self::Admin => vec![ManagementScope::Admin],
             Self::Support => [READ.as_slice(), &[ManagementScope::DeviceWrite]].concat(),
             Self::Billing => [READ.as_slice(), &[ManagementScope::LicenseWrite]].concat(),
+            Self::Licensee => Vec::new(),
         }
+    }
+
+    /// Whether the role operates the service (signs in to the console and the management
+    /// API) rather than using licenses. A user stays on its side: an operator's role never
+    /// becomes [`Self::Licensee`] nor the other way round.
+    pub fn is_operator(self) -> bool {
+        self != Self::Licensee
     }
 }
 

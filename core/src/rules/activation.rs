@@ -100,6 +100,7 @@ pub fn activate(
             last_seen_at: now,
             last_validated_at: None,
             offline_until: None,
+            user_id: None,
             release_key: None,
             metadata: Metadata::new(),
             created_at: now,

@@ -98,6 +98,16 @@ denial_codes! {
     PoolExhausted = ("POOL_EXHAUSTED", Conflict),
     /// Too many wrong passwords: the management user's account is locked for a while.
     AccountLocked = ("ACCOUNT_LOCKED", Forbidden),
+    /// The license is user-based: its devices are activated with a license user's
+    /// credentials, not the license key.
+    UserCredentialsRequired = ("USER_CREDENTIALS_REQUIRED", Forbidden),
+    /// The license user has no license assigned (or not the one named).
+    LicenseNotAssigned = ("LICENSE_NOT_ASSIGNED", Forbidden),
+    /// The license user has several licenses: the request must name one
+    /// (`Licentia-License`).
+    LicenseChoiceRequired = ("LICENSE_CHOICE_REQUIRED", Invalid),
+    /// The device is activated on the license by another user (or by the license key).
+    DeviceHeldByAnotherUser = ("DEVICE_HELD_BY_ANOTHER_USER", Forbidden),
     /// The contract's quota leaves fewer licenses than asked for.
     ContractQuotaExceeded = ("CONTRACT_QUOTA_EXCEEDED", Conflict),
     /// Every allowed ownership transfer has been used.

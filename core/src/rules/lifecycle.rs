@@ -62,6 +62,7 @@ pub fn create_license(
         subscription_id: terms.subscription_id,
         pool: None,
         contract_id: None,
+        users: Vec::new(),
         status: LicenseStatus::Active,
         license_key_prefix: key.prefix,
         license_key_last4: key.last4,

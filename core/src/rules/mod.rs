@@ -33,6 +33,7 @@ mod denial;
 pub mod device_heartbeat;
 pub mod entitlement;
 pub mod floating;
+pub mod license_users;
 pub mod lifecycle;
 pub mod metering;
 pub mod offline;

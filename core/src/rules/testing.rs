@@ -40,6 +40,7 @@ pub(crate) fn license(policy: &Policy) -> License {
         subscription_id: None,
         pool: None,
         contract_id: None,
+        users: Vec::new(),
         status: LicenseStatus::Active,
         license_key_prefix: "lsk_ABCD".into(),
         license_key_last4: "WXYZ".into(),

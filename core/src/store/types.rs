@@ -355,6 +355,8 @@ pub struct LicenseQuery {
     /// characters (`license_key_last4`), exactly. Neither identifies a license alone: a
     /// search, not a lookup.
     pub key_hint: Option<String>,
+    /// Only licenses assigned to this license user.
+    pub user_id: Option<crate::model::UserId>,
     /// Continue after this license in list order (newest first: `created_at` desc, id desc).
     pub after: Option<(DateTime<Utc>, LicenseId)>,
     /// Page size.
@@ -392,6 +394,10 @@ impl LicenseQuery {
             && self
                 .expires_after
                 .is_none_or(|t| l.expires_at.is_some_and(|e| e > t))
+            && self
+                .user_id
+                .as_ref()
+                .is_none_or(|u| l.users.iter().any(|a| &a.user_id == u))
             && self.stored_status.is_none_or(|s| l.status == s)
             && self
                 .key_hint
