@@ -79,25 +79,58 @@ fn credentials<'a>(parts: &'a Parts, scheme: &str) -> Result<&'a str, ApiError> 
     Ok(credential)
 }
 
-/// A runtime caller: its credential (`License <key>`, or `Session <token>` for a
-/// pre-registered device) and the peer address.
+/// A runtime caller: its credential and the peer address. The `Authorization` schemes:
+/// `License <key>`; `Session <token>` for a pre-registered device; and for a license user
+/// (user-based licenses, an extension) `User <base64 of e-mail:password>` or
+/// `Bearer <session token>` from `POST /api/v1/license/users/sign-in`, with the license to
+/// act on named by `Licentia-License: <license id>` when the user has several.
 #[derive(Clone)]
 pub struct License {
-    /// The license key or session token (a secret: never log it).
+    /// Which credential `secret` is.
+    pub kind: CredentialKind,
+    /// The license key, session token or password (a secret: never log it).
     pub secret: String,
-    /// Whether `secret` is a device session token.
-    pub session: bool,
+    /// A license user's e-mail (`User`).
+    pub email: Option<String>,
+    /// The `Licentia-License` header, for a license user.
+    pub license: Option<String>,
     /// The caller's address.
     pub ip: Option<String>,
 }
+
+/// A runtime credential's scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// `License <key>`.
+    LicenseKey,
+    /// `Session <token>`: a pre-registered device.
+    DeviceSession,
+    /// `User <base64 e-mail:password>`.
+    User,
+    /// `Bearer <token>`: a license user's session.
+    UserSession,
+}
+
+/// The header naming the license a license user acts on.
+pub const LICENSE_HEADER: &str = "licentia-license";
 
 impl License {
     /// The credential as the engine takes it.
     pub fn credential(&self) -> licentia_core::engine::Credential<'_> {
         use licentia_core::engine::Credential;
-        match self.session {
-            true => Credential::Session(&self.secret),
-            false => Credential::LicenseKey(&self.secret),
+        let license = self.license.as_deref();
+        match self.kind {
+            CredentialKind::LicenseKey => Credential::LicenseKey(&self.secret),
+            CredentialKind::DeviceSession => Credential::Session(&self.secret),
+            CredentialKind::User => Credential::User {
+                email: self.email.as_deref().unwrap_or_default(),
+                password: &self.secret,
+                license,
+            },
+            CredentialKind::UserSession => Credential::UserSession {
+                token: &self.secret,
+                license,
+            },
         }
     }
 }
@@ -105,8 +138,9 @@ impl License {
 impl std::fmt::Debug for License {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("License")
+            .field("kind", &self.kind)
             .field("secret", &"<redacted>")
-            .field("session", &self.session)
+            .field("license", &self.license)
             .field("ip", &self.ip)
             .finish()
     }
@@ -116,19 +150,84 @@ impl<S: Send + Sync> FromRequestParts<S> for License {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let session = parts
+        let given = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split_once(' '))
-            .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("Session"));
-        let scheme = if session { "Session" } else { "License" };
-        let secret = credentials(parts, scheme)?.to_owned();
+            .map(|(scheme, _)| scheme.to_ascii_lowercase());
+        let (kind, scheme) = match given.as_deref() {
+            Some("session") => (CredentialKind::DeviceSession, "Session"),
+            Some("user") => (CredentialKind::User, "User"),
+            Some("bearer") => (CredentialKind::UserSession, "Bearer"),
+            _ => (CredentialKind::LicenseKey, "License"),
+        };
+        let credential = credentials(parts, scheme)?;
+        let (email, secret) = match kind {
+            CredentialKind::User => {
+                let (email, password) = user_password(credential)?;
+                (Some(email), password)
+            }
+            _ => (None, credential.to_owned()),
+        };
+        let license = match kind {
+            CredentialKind::User | CredentialKind::UserSession => parts
+                .headers
+                .get(LICENSE_HEADER)
+                .map(|v| v.to_str().map(|s| s.trim().to_owned()))
+                .transpose()
+                .map_err(|_| {
+                    ApiError::unauthorized(
+                        codes::MALFORMED_CREDENTIALS,
+                        "Licentia-License must be a license id",
+                    )
+                })?,
+            _ => None,
+        };
         Ok(Self {
+            kind,
             secret,
-            session,
+            email,
+            license,
             ip: peer_ip(parts).map(|ip| ip.to_string()),
         })
+    }
+}
+
+/// The e-mail and password of a `User` credential: base64 (standard, padded) of
+/// `e-mail:password`, split at the first colon as HTTP Basic is.
+fn user_password(credential: &str) -> Result<(String, String), ApiError> {
+    use base64::Engine as _;
+    let malformed = || {
+        ApiError::unauthorized(
+            codes::MALFORMED_CREDENTIALS,
+            "the Authorization header must be `User <base64 of e-mail:password>`",
+        )
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(credential)
+        .map_err(|_| malformed())?;
+    let text = String::from_utf8(bytes).map_err(|_| malformed())?;
+    let (email, password) = text.split_once(':').ok_or_else(malformed)?;
+    if email.is_empty() || password.is_empty() {
+        return Err(malformed());
+    }
+    Ok((email.to_owned(), password.to_owned()))
+}
+
+/// 403 `TOKEN_SCOPE_DENIED` unless `key` holds `scope` (or `admin`).
+///
+/// # Errors
+///
+/// As above.
+pub fn require_scope(key: &ApiKey, scope: ManagementScope) -> Result<(), ApiError> {
+    match key.has_scope(scope) {
+        true => Ok(()),
+        false => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::TOKEN_SCOPE_DENIED,
+            format!("this operation requires the `{scope}` scope"),
+        )),
     }
 }
 
@@ -222,13 +321,7 @@ impl<R: RequiredScope, S: Store + 'static> FromRequestParts<App<S>> for Auth<R> 
 
     async fn from_request_parts(parts: &mut Parts, app: &App<S>) -> Result<Self, ApiError> {
         let (key, ip) = authenticate(parts, app).await?;
-        if !key.has_scope(R::SCOPE) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                codes::TOKEN_SCOPE_DENIED,
-                format!("this operation requires the `{}` scope", R::SCOPE),
-            ));
-        }
+        require_scope(&key, R::SCOPE)?;
         let ip = ip.map(|i| i.to_string());
         // A user's session acts as the user: its events name them.
         let actor = match &key.user_id {

@@ -147,10 +147,11 @@ impl Limiter {
 
 /// The calls that authenticate by their body (serial and secret, e-mail and password, a
 /// one-time token): limited per address, their failures counted like any other.
-const BODY_CREDENTIALS: [&str; 3] = [
+const BODY_CREDENTIALS: [&str; 4] = [
     "/api/v1/device/activate",
     "/api/v1/auth/sign-in",
     "/api/v1/auth/password",
+    "/api/v1/license/users/sign-in",
 ];
 
 /// Middleware: see the module docs. `limiter` is `None` when rate limits are off.

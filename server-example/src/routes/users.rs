@@ -4,14 +4,15 @@
 use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::{get, post};
-use licentia_core::engine::{UserInvite, UserUpdate};
+use axum::routing::{delete, get, post};
+use licentia_core::engine::{LicenseUserAssign, SignInAttempt, UserInvite, UserUpdate};
+use licentia_core::model::ManagementScope;
 use licentia_core::store::Store;
 use serde::Deserialize;
 
 use super::{ListQuery, created, no_content, ok};
-use crate::auth::scope::Admin;
-use crate::auth::{AnyScope, Auth, PeerIp};
+use crate::auth::scope::{Admin, LicenseRead, LicenseWrite};
+use crate::auth::{AnyScope, Auth, License, PeerIp, require_scope};
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
 use crate::request_id::RequestId;
@@ -32,6 +33,105 @@ pub(super) fn routes<S: Store + 'static>() -> Router<App<S>> {
         .route("/api/v1/auth/totp", post(enroll_totp::<S>))
         .route("/api/v1/auth/totp/confirm", post(confirm_totp::<S>))
         .route("/api/v1/auth/totp/disable", post(disable_totp::<S>))
+        .route(
+            "/api/v1/licenses/{id}/users",
+            get(list_license_users::<S>).post(assign_license_user::<S>),
+        )
+        .route(
+            "/api/v1/licenses/{id}/users/{user_id}",
+            delete(unassign_license_user::<S>),
+        )
+        .route(
+            "/api/v1/license/users/sign-in",
+            post(sign_in_license_user::<S>),
+        )
+        .route(
+            "/api/v1/license/users/sign-out",
+            post(sign_out_license_user::<S>),
+        )
+        .route("/api/v1/license/users/licenses", get(licenses_of_user::<S>))
+}
+
+async fn list_license_users<S: Store + 'static>(
+    State(app): State<App<S>>,
+    _: Auth<LicenseRead>,
+    rid: RequestId,
+    Path(id): Path<String>,
+) -> R {
+    ok(&rid, &app.engine().list_license_users(&id).await?)
+}
+
+/// `POST /api/v1/licenses/{id}/users`: assigns a license user (again: a new seat limit).
+async fn assign_license_user<S: Store + 'static>(
+    State(app): State<App<S>>,
+    auth: Auth<LicenseWrite>,
+    rid: RequestId,
+    Path(id): Path<String>,
+    Json(body): Json<LicenseUserAssign>,
+) -> R {
+    let seat = app
+        .engine()
+        .assign_license_user(&auth.actor, &id, &body)
+        .await?;
+    ok(&rid, &seat)
+}
+
+/// `DELETE /api/v1/licenses/{id}/users/{user_id}`: 204; the user's devices are released.
+async fn unassign_license_user<S: Store + 'static>(
+    State(app): State<App<S>>,
+    auth: Auth<LicenseWrite>,
+    Path((id, user)): Path<(String, String)>,
+) -> R {
+    app.engine()
+        .unassign_license_user(&auth.actor, &id, &user)
+        .await?;
+    no_content()
+}
+
+/// `POST /api/v1/license/users/sign-in`: a license user's session for runtime calls
+/// (`Authorization: Bearer …`); limited per address like every credential.
+async fn sign_in_license_user<S: Store + 'static>(
+    State(app): State<App<S>>,
+    PeerIp(ip): PeerIp,
+    rid: RequestId,
+    Json(body): Json<SignIn>,
+) -> R {
+    let attempt = SignInAttempt {
+        email: &body.email,
+        password: &body.password,
+        totp: body.totp.as_deref(),
+        ip_address: ip.map(|i| i.to_string()),
+    };
+    ok(&rid, &app.engine().sign_in_license_user(attempt).await?)
+}
+
+/// `POST /api/v1/license/users/sign-out`: ends the calling license user's session (204).
+async fn sign_out_license_user<S: Store + 'static>(
+    State(app): State<App<S>>,
+    license: License,
+) -> R {
+    if license.kind != crate::auth::CredentialKind::UserSession {
+        return Err(ApiError::unauthorized(
+            crate::error::codes::MALFORMED_CREDENTIALS,
+            "the Authorization header must be `Bearer <session token>`",
+        ));
+    }
+    app.engine().sign_out_license_user(&license.secret).await?;
+    no_content()
+}
+
+/// `GET /api/v1/license/users/licenses`: the licenses assigned to the calling license user
+/// (`User` or `Bearer` credential), to pick one with `Licentia-License`.
+async fn licenses_of_user<S: Store + 'static>(
+    State(app): State<App<S>>,
+    license: License,
+    rid: RequestId,
+) -> R {
+    let found = app
+        .engine()
+        .licenses_of_user(license.credential(), license.ip.as_deref())
+        .await?;
+    ok(&rid, &found)
 }
 
 async fn list_users<S: Store + 'static>(
@@ -43,13 +143,17 @@ async fn list_users<S: Store + 'static>(
     ok(&rid, &app.engine().list_users(q.limit()).await?)
 }
 
-/// `POST /api/v1/users`: the user and the invitation token, shown once.
+/// `POST /api/v1/users`: the user and the invitation token, shown once. A license user
+/// (`licensee`) needs `license:write`; an operator `admin`.
 async fn invite_user<S: Store + 'static>(
     State(app): State<App<S>>,
-    auth: Auth<Admin>,
+    auth: Auth<LicenseWrite>,
     rid: RequestId,
     Json(body): Json<UserInvite>,
 ) -> R {
+    if body.role.is_operator() {
+        require_scope(&auth.key, ManagementScope::Admin)?;
+    }
     created(&rid, &app.engine().invite_user(&auth.actor, body).await?)
 }
 
