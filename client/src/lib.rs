@@ -17,6 +17,9 @@
 //!   [`Client::device_activate`] with the serial and secret give a client that calls with the
 //!   device's session (`Authorization: Session`), never a license key; a device that kept its
 //!   token starts from [`Client::with_session`].
+//! - **License users.** On a user-based license, [`Client::license_user`] calls with the
+//!   user's e-mail and password, [`Client::sign_in_license_user`] with a session;
+//!   [`Client::for_license`] names one of the user's [`Client::licenses`].
 //! - **Release downloads.** [`Client::manifest`] lists the files of a version the device may
 //!   fetch (signed); [`Client::download`] fetches one through a short-lived grant and checks
 //!   its SHA-256.
@@ -156,11 +159,16 @@ pub struct Client {
 struct Inner {
     http: reqwest::Client,
     base: url::Url,
-    /// The license key, or a registered device's session token (empty before it activates);
-    /// also what offline envelopes are sealed to.
+    /// The license key, or a registered device's session token (empty before it activates),
+    /// or a license user's password or session token: what offline envelopes are sealed to.
     license_key: String,
-    /// `License` or `Session`.
+    /// `License`, `Session`, `User` or `Bearer`.
     scheme: &'static str,
+    /// What follows the scheme in `Authorization`: the secret itself, or for `User` the
+    /// base64 of `e-mail:password`.
+    credential: String,
+    /// `Licentia-License`: the license a license user acts on.
+    license: Option<String>,
     keys: RwLock<Option<PublicKeySet>>,
     pinned: bool,
     retry: Retry,
@@ -173,6 +181,7 @@ impl std::fmt::Debug for Inner {
         f.debug_struct("Inner")
             .field("base", &self.base.as_str())
             .field("scheme", &self.scheme)
+            .field("license", &self.license)
             .field("pinned", &self.pinned)
             .field("retry", &self.retry)
             .finish_non_exhaustive()
@@ -217,6 +226,94 @@ impl Client {
         Self::with_credential(base_url, "Session", "")
     }
 
+    /// A client of a license user (user-based licenses) calling with its e-mail and password
+    /// (`Authorization: User …`). The server judges the password on every call (tens of
+    /// milliseconds); [`Client::sign_in_license_user`] gives a session instead. Offline
+    /// envelopes it fetches are sealed to the password.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::new`].
+    pub fn license_user(base_url: &str, email: &str, password: &str) -> Result<Self, Error> {
+        let client = Self::with_credential(base_url, "User", password)?;
+        use base64::Engine as _;
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{email}:{password}"));
+        Ok(client.rebuild(|i| i.credential = basic))
+    }
+
+    /// Signs a license user in (`POST /api/v1/license/users/sign-in`) and answers a client
+    /// calling with the session (`Authorization: Bearer`, 12 hours). Offline envelopes it
+    /// fetches are sealed to the session token: keep it with them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Status`] 401 for a wrong e-mail, password or TOTP code, 403 while the
+    /// account is locked; as [`Client::new`].
+    pub async fn sign_in_license_user(
+        base_url: &str,
+        email: &str,
+        password: &str,
+        totp: Option<&str>,
+    ) -> Result<Self, Error> {
+        #[derive(Serialize)]
+        struct SignIn<'a> {
+            email: &'a str,
+            password: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            totp: Option<&'a str>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Session {
+            data: Token,
+        }
+        #[derive(serde::Deserialize)]
+        struct Token {
+            token: String,
+        }
+        let anonymous = Self::with_credential(base_url, "Bearer", "")?;
+        let body = SignIn {
+            email,
+            password,
+            totp,
+        };
+        let answer = anonymous
+            .call_path("/api/v1/license/users/sign-in", &body, false, false)
+            .await?;
+        let session: Session =
+            serde_json::from_slice(&answer).map_err(|e| Error::Invalid(e.to_string()))?;
+        let token = session.data.token;
+        Ok(anonymous.rebuild(|i| {
+            i.credential = token.clone();
+            i.license_key = token;
+        }))
+    }
+
+    /// The same client acting on `license_id` (`Licentia-License`), for a license user with
+    /// several licenses ([`Client::licenses`] lists them).
+    #[must_use]
+    pub fn for_license(self, license_id: &str) -> Self {
+        self.rebuild(|i| i.license = Some(license_id.to_owned()))
+    }
+
+    /// The licenses assigned to this client's license user
+    /// (`GET /api/v1/license/users/licenses`; never a key). Not signed: what to pick from,
+    /// not a decision.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Status`] 401 for a client that is not a license user's; network failures.
+    pub async fn licenses(&self) -> Result<Vec<licentia_core::model::License>, Error> {
+        #[derive(serde::Deserialize)]
+        struct Listed {
+            data: Vec<licentia_core::model::License>,
+        }
+        let url = self.url("/api/v1/license/users/licenses")?;
+        let answer = self.attempts(url, None, false, true).await?;
+        let listed: Listed =
+            serde_json::from_slice(&answer).map_err(|e| Error::Invalid(e.to_string()))?;
+        Ok(listed.data)
+    }
+
     fn with_credential(base_url: &str, scheme: &'static str, secret: &str) -> Result<Self, Error> {
         let base = url::Url::parse(base_url).map_err(|e| Error::Invalid(e.to_string()))?;
         if !matches!(base.scheme(), "http" | "https") {
@@ -237,6 +334,8 @@ impl Client {
                 base,
                 license_key: secret.to_owned(),
                 scheme,
+                credential: secret.to_owned(),
+                license: None,
                 keys: RwLock::new(None),
                 pinned: false,
                 retry: Retry::default(),
@@ -279,6 +378,7 @@ impl Client {
             .await?;
         let token = verified.data().session.token.clone();
         let client = self.rebuild_ref(|i| {
+            i.credential = token.clone();
             i.license_key = token;
             i.scheme = "Session";
         });
@@ -353,6 +453,8 @@ impl Client {
             base: i.base.clone(),
             license_key: i.license_key.clone(),
             scheme: i.scheme,
+            credential: i.credential.clone(),
+            license: i.license.clone(),
             keys: RwLock::new(i.keys.try_read().ok().and_then(|k| k.clone())),
             pinned: i.pinned,
             retry: i.retry,
@@ -883,8 +985,11 @@ impl Client {
             if authorized {
                 req = req.header(
                     "Authorization",
-                    format!("{} {}", self.inner.scheme, self.inner.license_key),
+                    format!("{} {}", self.inner.scheme, self.inner.credential),
                 );
+                if let Some(license) = &self.inner.license {
+                    req = req.header("Licentia-License", license);
+                }
             }
             if let Some(key) = &idempotency_key {
                 req = req.header("Idempotency-Key", key);

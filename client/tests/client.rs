@@ -855,3 +855,86 @@ async fn a_release_is_listed_and_downloaded_with_its_checksum_checked() {
     assert_eq!(err.refusal_code(), Some("DEVICE_NOT_ACTIVATED"));
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_license_user_activates_with_its_password_or_its_session() {
+    use licentia_core::engine::{LicenseUserAssign, UserInvite};
+    use licentia_core::model::UserRole;
+    let s = server().await;
+    let engine = s.app.engine();
+    let license = only_license(&s).await;
+    let invited = engine
+        .invite_user(
+            &Actor::system(),
+            UserInvite {
+                email: "seat@example.com".into(),
+                role: UserRole::Licensee,
+            },
+        )
+        .await
+        .unwrap();
+    let password = "seat holder password";
+    engine
+        .redeem_user_token(&invited.token, password)
+        .await
+        .unwrap();
+    let assign = LicenseUserAssign {
+        email: Some("seat@example.com".into()),
+        ..Default::default()
+    };
+    engine
+        .assign_license_user(&Actor::system(), license.id.as_str(), &assign)
+        .await
+        .unwrap();
+
+    let user = Client::license_user(&s.url, "seat@example.com", password).unwrap();
+    user.activate(&device("fp-1")).await.unwrap();
+    assert_eq!(
+        user.activate(&device("fp-2"))
+            .await
+            .unwrap_err()
+            .refusal_code(),
+        Some("ACTIVATION_LIMIT_REACHED"),
+        "one seat for this user"
+    );
+    assert_eq!(
+        Client::new(&s.url, &s.key)
+            .unwrap()
+            .activate(&device("fp-3"))
+            .await
+            .unwrap_err()
+            .refusal_code(),
+        Some("USER_CREDENTIALS_REQUIRED"),
+        "the key takes no seat on a user-based license"
+    );
+    let listed = user.licenses().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, license.id);
+
+    let session = Client::sign_in_license_user(&s.url, "seat@example.com", password, None)
+        .await
+        .unwrap();
+    session.validate(&device("fp-1")).await.unwrap();
+    let envelope = session.offline(&device("fp-1")).await.unwrap();
+    let keys = session.keys().await.unwrap();
+    let now = chrono::Utc::now();
+    // A session's envelope is sealed to its token, which only the client holds: the
+    // password does not open it.
+    assert!(open_offline(&envelope, password, &keys, &device("fp-1"), now, None).is_err());
+    let mine = session
+        .for_license("lic_00000000000000000000000000")
+        .validate(&device("fp-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(mine.refusal_code(), Some("LICENSE_NOT_ASSIGNED"));
+    assert!(matches!(
+        Client::sign_in_license_user(&s.url, "seat@example.com", "wrong password", None)
+            .await
+            .unwrap_err(),
+        Error::Status { status: 401, .. }
+    ));
+    let by_password = user.offline(&device("fp-1")).await.unwrap();
+    open_offline(&by_password, password, &keys, &device("fp-1"), now, None)
+        .expect("an envelope fetched with the password opens with it");
+    s.stop().await;
+}

@@ -224,6 +224,7 @@ const PAGES = [
   ['events', 'Events', 'event:read'],
   ['webhooks', 'Webhooks', 'webhook:write'],
   ['reports', 'Reports', 'report:read'],
+  ['users', 'Users', 'admin'],
 ];
 
 async function signIn(token) {
@@ -514,9 +515,10 @@ async function createLicense(v) {
 
 async function licensePage(id) {
   const base = `/api/v1/licenses/${encodeURIComponent(id)}`;
-  const [license, devices, features, leases, telemetry, registrations] = await Promise.all([
+  const [license, devices, features, leases, telemetry, registrations, users] = await Promise.all([
     get(base), get(`${base}/devices?limit=200`), get(`${base}/features?limit=200`), get(`${base}/leases`),
-    get(`${base}/telemetry?limit=50`), get(`${base}/device-registrations?limit=200`)]);
+    get(`${base}/telemetry?limit=50`), get(`${base}/device-registrations?limit=200`), get(`${base}/users`)]);
+  const emailOf = new Map(users.map((u) => [u.user_id, u.email]));
   let policy = null;
   if (can('product:read')) policy = await optional(get(`/api/v1/policies/${encodeURIComponent(license.policy_id)}`));
   const again = () => licensePage(id);
@@ -579,9 +581,11 @@ async function licensePage(id) {
         f.remaining == null ? '—' : String(f.remaining), f.floating_seats == null ? '—' : String(f.floating_seats)]),
       'Features')),
     h('section', { 'aria-label': 'Devices' }, h('h2', {}, 'Devices'),
-      table(['Fingerprint', 'Hostname', 'Status', 'Last seen', 'Actions'], devices.map((d) => [
-        d.fingerprint || d.binding_key, d.hostname || '—', d.status, when(d.last_seen_at), deviceActions(d)]),
+      table(['Fingerprint', 'Hostname', 'User', 'Status', 'Last seen', 'Actions'], devices.map((d) => [
+        d.fingerprint || d.binding_key, d.hostname || '—', d.user_id ? (emailOf.get(d.user_id) || d.user_id) : '—',
+        d.status, when(d.last_seen_at), deviceActions(d)]),
       'Devices')),
+    licenseUsers(base, users, write, act, again),
     h('section', { 'aria-label': 'Registered devices' }, h('h2', {}, 'Registered devices'),
       can('device:write') && form('Register a device', [field('Serial', { name: 'serial', required: true }),
         field('Manufacturer (optional)', { name: 'manufacturer' }), field('Model (optional)', { name: 'model' })],
@@ -609,6 +613,75 @@ async function licensePage(id) {
       table(['Received', 'Event', 'Well formed', 'Problems'], telemetry.map((r) => [when(r.received_at),
         typeof r.payload.event === 'string' ? r.payload.event : '—', r.well_formed ? 'yes' : 'no',
         r.problems.length ? r.problems.join('; ') : '—']), 'Telemetry')));
+}
+
+/** A license's users (user-based licenses): who may activate devices on it, with how many
+ * seats each; assigning, unassigning and inviting a license user need license:write. */
+function licenseUsers(base, users, write, act, again) {
+  const unassign = (u) => act('Unassign', `${base}/users/${encodeURIComponent(u.user_id)}`, undefined,
+    `Unassign ${u.email}? The devices they hold on this license are released.`, `Unassign ${u.email}`, 'DELETE');
+  return h('section', { 'aria-label': 'License users' }, h('h2', {}, 'License users'),
+    h('p', {}, users.length
+      ? 'This license is user-based: its users activate devices with their e-mail and password.'
+      : 'No license users: devices activate with the license key.'),
+    write && form('Assign a license user', [field('User e-mail', { name: 'email', type: 'email', required: true }),
+      field('Seats', { name: 'seats', type: 'number', min: 1, value: 1 })], 'Assign', async (v) => {
+      await post(`${base}/users`, { email: v.email.trim(), max_activations: Number(v.seats) });
+      await again();
+      say(`${v.email.trim()} assigned.`, 'info');
+    }),
+    write && form('Invite a license user', [field('New user e-mail', { name: 'email', type: 'email', required: true })],
+      'Invite', async (v) => {
+        const invited = await post('/api/v1/users', { email: v.email.trim(), role: 'licensee' });
+        $('new-user-token').replaceChildren(invitation(invited));
+        say('License user invited: assign them once they exist.', 'info');
+      }),
+    h('div', { id: 'new-user-token' }),
+    table(['User', 'Status', 'Seats', 'Assigned', 'Actions'], users.map((u) => [u.email, u.status,
+      String(u.max_activations), when(u.assigned_at), write ? unassign(u) : '—']), 'License users'));
+}
+
+/** An invitation's one-time token, shown once. */
+function invitation(invited) {
+  return shownOnce('Invitation token (shown once)',
+    `Give it to ${invited.user.email}: POST /api/v1/auth/password with it and a password of 12 characters `
+    + `or more accepts the invitation (good until ${when(invited.expires_at)}).`, invited.token, 'invitation-token');
+}
+
+const ROLES = [['support', 'Support'], ['billing', 'Billing'], ['admin', 'Admin'], ['owner', 'Owner'],
+  ['licensee', 'License user']];
+
+async function usersPage() {
+  if (!can('admin')) return show(h('h1', {}, 'Users'), needs('admin', 'manage users'));
+  const users = await get('/api/v1/users?limit=200');
+  const toggle = (u) => {
+    const to = u.status === 'disabled' ? 'active' : 'disabled';
+    const label = to === 'disabled' ? 'Disable' : 'Enable';
+    return h('button', { type: 'button', 'aria-label': `${label} ${u.email}`, onclick: async () => {
+      if (!window.confirm(`${label} ${u.email}?`)) return;
+      try {
+        await api('PATCH', `/api/v1/users/${encodeURIComponent(u.id)}`, { status: to });
+        await usersPage();
+        say(`${u.email}: ${to}.`, 'info');
+      } catch (e) {
+        report(e);
+      }
+    } }, label);
+  };
+  show(h('h1', {}, 'Users'),
+    h('p', {}, 'Operators sign in to this console with their role\'s scopes; license users activate devices '
+      + 'on the licenses assigned to them. A forgotten password: licentia-server users reset-password.'),
+    form('Invite a user', [field('E-mail', { name: 'email', type: 'email', required: true }),
+      field('Role', { name: 'role', options: ROLES })], 'Invite', async (v) => {
+      const invited = await post('/api/v1/users', { email: v.email.trim(), role: v.role });
+      await usersPage();
+      $('new-user-token').replaceChildren(invitation(invited));
+      say(`${invited.user.email} invited.`, 'info');
+    }),
+    h('div', { id: 'new-user-token' }),
+    table(['E-mail', 'Role', 'Status', 'Last sign-in', 'Second factor', 'Actions'], users.map((u) => [u.email,
+      (ROLES.find(([r]) => r === u.role) || [u.role, u.role])[1], u.status, when(u.last_sign_in_at),
+      u.totp_enabled ? 'TOTP' : '—', u.status === 'invited' ? '—' : toggle(u)]), 'Users'));
 }
 
 async function customersPage() {
@@ -810,6 +883,7 @@ const ROUTES = [
   [/^#\/webhooks$/, webhooksPage],
   [/^#\/webhooks\/([^/]+)$/, webhookPage],
   [/^#\/reports$/, reportsPage],
+  [/^#\/users$/, usersPage],
 ];
 
 let renders = 0;

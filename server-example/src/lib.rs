@@ -99,6 +99,7 @@ pub mod key_sheet;
 pub mod keys;
 pub mod meta;
 pub mod metrics;
+pub mod password_work;
 pub mod ratelimit;
 pub mod request_id;
 pub mod routes;

@@ -81,6 +81,7 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
         timeout: app.config().limits.body_timeout,
     };
     let limiter = app.limiter();
+    let passwords = crate::password_work::permits();
     let trusted: std::sync::Arc<[ipnet::IpNet]> = app.config().trusted_proxies.clone().into();
     // Make sure the recorder exists before the first request is counted.
     let _ = crate::metrics::handle();
@@ -122,6 +123,9 @@ pub fn router<S: Store + 'static>(app: App<S>) -> Router {
         .layer(CatchPanicLayer::custom(on_panic))
         .layer(axum::middleware::from_fn(move |req, next| {
             crate::body::read_whole(body, req, next)
+        }))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            crate::password_work::off_worker(passwords.clone(), req, next)
         }));
     // Layers that would do nothing are not installed (they cost a boxed future per request).
     let routes = match limiter {

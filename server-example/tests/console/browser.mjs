@@ -5,8 +5,10 @@
 //
 // The walk a vendor's operator takes: sign in, create a product, a policy, a feature, a
 // version and a license (its key is shown once), activate a device and record usage through
-// the runtime API, see the device on the license page and reset it, find the event in
-// Events, see the usage chart in Reports and download an export. Then: a product:read token
+// the runtime API, see the device on the license page and reset it, invite and assign a
+// license user from a license page and see its device, unassign it, find the event in
+// Events, see the usage chart in Reports and download an export, list, invite and disable
+// users. Then: a product:read token
 // sees no write controls, a script in a product name renders as text, sign-out forgets the
 // token, the token never appears in a URL or a cookie, and the page logs no error (a CSP
 // violation is one). Screenshots of every page at desktop and phone width go to
@@ -243,6 +245,44 @@ try {
   await page.getByRole('row', { name: /console-device-1/ }).getByRole('cell', { name: 'reset', exact: true }).waitFor();
   check(true, 'Reset (after its confirmation) reset the device');
 
+  // User-based: a license user invited from another license's page (its token shown once),
+  // accepted, assigned two seats, activating with its e-mail and password, shown beside its
+  // device, then unassigned (its device released).
+  const shown = (await api(adminToken, 'GET', `/api/v1/licenses/${licenseId}`)).data;
+  const team = await api(adminToken, 'POST', '/api/v1/licenses', { product_id: shown.product_id, policy_id: shown.policy_id });
+  await page.goto(`${base}/console#/licenses/${team.data.license.id}`);
+  const licenseUsers = page.getByRole('region', { name: 'License users' });
+  await licenseUsers.getByText('No license users: devices activate with the license key.').waitFor();
+  await page.getByLabel('New user e-mail', { exact: true }).fill('seat@example.com');
+  await page.getByRole('button', { name: 'Invite', exact: true }).click();
+  const inviteBox = page.locator('#invitation-token');
+  await inviteBox.waitFor();
+  const inviteToken = (await inviteBox.textContent()).trim();
+  check(inviteToken.startsWith('ust_'), 'the license user\'s invitation token is shown once');
+  const seatAccepted = await fetch(`${base}/api/v1/auth/password`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ token: inviteToken, password: 'seat holder password' }),
+  });
+  check(seatAccepted.ok, `the license user accepts the invitation (${seatAccepted.status})`);
+  await page.getByLabel('User e-mail', { exact: true }).fill('seat@example.com');
+  await page.getByLabel('Seats', { exact: true }).fill('2');
+  await page.getByRole('button', { name: 'Assign', exact: true }).click();
+  await licenseUsers.getByRole('cell', { name: 'seat@example.com', exact: true }).waitFor();
+  check(await licenseUsers.getByText('This license is user-based').isVisible(), 'the license shows it is user-based');
+  const basic = Buffer.from('seat@example.com:seat holder password').toString('base64');
+  await api(basic, 'POST', '/api/v1/license/activate', { fingerprint: 'seat-device-1' }, 'User');
+  await page.reload();
+  const seatRow = page.getByRole('region', { name: 'Devices' }).getByRole('row', { name: /seat-device-1/ });
+  await seatRow.waitFor();
+  check(await seatRow.getByRole('cell', { name: 'seat@example.com', exact: true }).isVisible(),
+    'the device activated with the user\'s credentials shows its user');
+  await page.getByRole('button', { name: 'Unassign seat@example.com' }).click();
+  await page.getByRole('alert').filter({ hasText: 'Unassign: done.' }).waitFor();
+  check(await seatRow.getByRole('cell', { name: 'deactivated', exact: true }).isVisible(), 'unassigning released the user\'s device');
+  await screenshots(page, 'license-users');
+  await page.goto(`${base}/console#/licenses/${licenseId}`);
+  await page.getByRole('button', { name: 'Suspend' }).waitFor();
+
   // Lifecycle actions, each behind its confirmation: suspend, reinstate, transfer.
   const status = () => page.locator('dl.facts dt:text-is("Status") + dd').textContent();
   await page.getByRole('button', { name: 'Suspend' }).click();
@@ -363,6 +403,23 @@ try {
   check(await page.getByRole('region', { name: 'Health' }).isVisible(), 'an ops:read token sees the webhooks health');
   await screenshots(page, 'webhooks');
 
+  // Users: the license user is listed; an operator invited with a role (token shown once);
+  // the license user disabled.
+  await page.getByRole('link', { name: 'Users', exact: true }).click();
+  const seatUser = page.getByRole('row', { name: /seat@example\.com/ });
+  await seatUser.waitFor();
+  check(await seatUser.getByRole('cell', { name: 'License user', exact: true }).isVisible(), 'Users lists the license user');
+  await page.getByLabel('E-mail', { exact: true }).fill('billing@example.com');
+  await page.getByLabel('Role', { exact: true }).selectOption('billing');
+  await page.getByRole('button', { name: 'Invite', exact: true }).click();
+  await page.locator('#invitation-token').waitFor();
+  const billingRow = page.getByRole('row', { name: /billing@example\.com/ });
+  check(await billingRow.getByRole('cell', { name: 'invited', exact: true }).isVisible(), 'an operator was invited with a role');
+  await page.getByRole('button', { name: 'Disable seat@example.com' }).click();
+  await page.getByRole('row', { name: /seat@example\.com/ }).getByRole('cell', { name: 'disabled', exact: true }).waitFor();
+  check(true, 'Disable disabled the license user');
+  await screenshots(page, 'users');
+
   // Sign out forgets the token.
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByLabel('Token', { exact: true }).waitFor();
@@ -382,7 +439,7 @@ try {
   watch(page2, errors2, readerToken);
   await signIn(page2, readerToken);
   check(await page2.getByRole('link', { name: 'Products', exact: true }).isVisible(), 'a product:read token sees Products');
-  for (const name of ['Licenses', 'Customers', 'Events', 'Webhooks', 'Reports']) {
+  for (const name of ['Licenses', 'Customers', 'Events', 'Webhooks', 'Reports', 'Users']) {
     check(!(await page2.getByRole('link', { name, exact: true }).isVisible()), `a product:read token is not offered ${name}`);
   }
   await page2.getByRole('link', { name: xss }).waitFor();
