@@ -56,3 +56,36 @@ pub async fn off_worker(permits: Arc<Semaphore>, req: Request, next: Next) -> Re
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(path: &str, authorization: Option<&str>) -> Request {
+        let mut b = Request::builder().uri(path);
+        if let Some(a) = authorization {
+            b = b.header(header::AUTHORIZATION, a);
+        }
+        b.body(axum::body::Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn only_the_requests_that_hash_a_password_leave_the_workers() {
+        assert!(hashes(&request("/api/v1/auth/sign-in", None)));
+        assert!(hashes(&request("/api/v1/auth/password", None)));
+        assert!(hashes(&request("/api/v1/license/users/sign-in", None)));
+        assert!(hashes(&request(
+            "/api/v1/license/validate",
+            Some("user YTpi")
+        )));
+        assert!(!hashes(&request(
+            "/api/v1/license/validate",
+            Some("License lsk_x")
+        )));
+        assert!(!hashes(&request(
+            "/api/v1/license/validate",
+            Some("Bearer lkm_x")
+        )));
+        assert!(!hashes(&request("/api/v1/licenses", Some("Bearer lkm_x"))));
+    }
+}

@@ -176,12 +176,24 @@ async fn credentials_missing_malformed_or_unknown_are_401() {
         &t.router,
         Method::POST,
         "/api/v1/license/validate",
-        Some("Bearer lsk_x"),
+        Some("Basic lsk_x"),
         &[],
         body.clone(),
     )
     .await;
     assert_error(&r, StatusCode::UNAUTHORIZED, "MALFORMED_CREDENTIALS");
+    // Bearer is a license user's session on runtime calls (an extension): a license key
+    // there is an unknown session.
+    let r = send(
+        &t.router,
+        Method::POST,
+        "/api/v1/license/validate",
+        Some("Bearer lsk_x"),
+        &[],
+        body.clone(),
+    )
+    .await;
+    assert_error(&r, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
     let r = t
         .runtime(
             "validate",

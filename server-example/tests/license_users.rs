@@ -20,28 +20,11 @@ use licentia_core::crypto::{
     DEFAULT_SKEW_TOLERANCE, OfflineEnvelope, PublicKeySet, Refusal, Unverified, open,
 };
 use licentia_core::store::Store;
-use licentia_server::{App, Config};
+use licentia_server::App;
 use licentia_storage_memory::MemoryStore;
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery";
-
-fn config() -> Config {
-    Config {
-        rate_limits: None,
-        ..Config::default()
-    }
-}
-
-fn ok(r: &Reply) -> Value {
-    assert!(
-        r.status.is_success(),
-        "{:?} {}",
-        r.status,
-        String::from_utf8_lossy(&r.bytes)
-    );
-    r.json()
-}
 
 /// `Authorization: User …` for `email` and `password`.
 fn user_auth(email: &str, password: &str) -> String {
@@ -109,7 +92,7 @@ async fn invited(t: &TestApp, auth: &str, email: &str, role: &str) -> String {
         json!({"token": data["token"], "password": PASSWORD}),
     )
     .await;
-    assert_eq!(ok(&accepted)["data"]["role"], role);
+    assert_eq!(Reply::ok(&accepted)["data"]["role"], role);
     data["user"]["id"].as_str().unwrap().to_owned()
 }
 
@@ -123,7 +106,7 @@ async fn policy(t: &TestApp, code: &str, seats: u32) -> (String, String) {
             Some(json!({"name": code, "code": code})),
         )
         .await;
-    let pid = ok(&p)["data"]["id"].as_str().unwrap().to_owned();
+    let pid = Reply::ok(&p)["data"]["id"].as_str().unwrap().to_owned();
     let pol = t
         .admin(
             Method::POST,
@@ -134,7 +117,7 @@ async fn policy(t: &TestApp, code: &str, seats: u32) -> (String, String) {
             ),
         )
         .await;
-    let polid = ok(&pol)["data"]["id"].as_str().unwrap().to_owned();
+    let polid = Reply::ok(&pol)["data"]["id"].as_str().unwrap().to_owned();
     (pid, polid)
 }
 
@@ -147,7 +130,7 @@ async fn license(t: &TestApp, (pid, polid): &(String, String)) -> (String, Strin
             Some(json!({"product_id": pid, "policy_id": polid})),
         )
         .await;
-    let d = ok(&l)["data"].clone();
+    let d = Reply::ok(&l)["data"].clone();
     (
         d["license"]["id"].as_str().unwrap().to_owned(),
         d["license_key"].as_str().unwrap().to_owned(),
@@ -162,7 +145,7 @@ async fn assign(t: &TestApp, license: &str, email: &str, seats: u32) -> Value {
             Some(json!({"email": email, "max_activations": seats})),
         )
         .await;
-    ok(&r)["data"].clone()
+    Reply::ok(&r)["data"].clone()
 }
 
 async fn session(t: &TestApp, email: &str) -> String {
@@ -172,7 +155,7 @@ async fn session(t: &TestApp, email: &str) -> String {
         json!({"email": email, "password": PASSWORD}),
     )
     .await;
-    let data = ok(&r)["data"].clone();
+    let data = Reply::ok(&r)["data"].clone();
     assert_eq!(data["user"]["role"], "licensee");
     format!("Bearer {}", data["token"].as_str().unwrap())
 }
@@ -186,7 +169,7 @@ async fn signed_code(t: &TestApp, r: &Reply) -> String {
     let keys = t
         .admin(Method::GET, "/api/v1/system/public-keys", None)
         .await;
-    let keys = PublicKeySet::from_json(ok(&keys)["data"].to_string().as_bytes()).unwrap();
+    let keys = PublicKeySet::from_json(Reply::ok(&keys)["data"].to_string().as_bytes()).unwrap();
     let refusal = Unverified::<Refusal>::from_refusal_json(&r.bytes)
         .unwrap()
         .verify(&keys)
@@ -195,7 +178,7 @@ async fn signed_code(t: &TestApp, r: &Reply) -> String {
 }
 
 async fn user_based<S: Store + Clone + 'static>(store: S) {
-    let app = App::start(store, config()).await.unwrap();
+    let app = App::start(store, common::unlimited()).await.unwrap();
     let t = TestApp::of(&app).await;
     let admin = t.bearer();
     let team = policy(&t, "editor", 2).await;
@@ -211,7 +194,7 @@ async fn user_based<S: Store + Clone + 'static>(store: S) {
     let listed = t
         .admin(Method::GET, &format!("/api/v1/licenses/{lic}/users"), None)
         .await;
-    let emails: Vec<Value> = ok(&listed)["data"]
+    let emails: Vec<Value> = Reply::ok(&listed)["data"]
         .as_array()
         .unwrap()
         .iter()
@@ -224,7 +207,10 @@ async fn user_based<S: Store + Clone + 'static>(store: S) {
     let shown = t
         .admin(Method::GET, &format!("/api/v1/licenses/{lic}"), None)
         .await;
-    assert_eq!(ok(&shown)["data"]["users"][0]["user_id"], alice.as_str());
+    assert_eq!(
+        Reply::ok(&shown)["data"]["users"][0]["user_id"],
+        alice.as_str()
+    );
 
     // The license is user-based now: its key takes no new seat (a signed refusal).
     let by_key = runtime(&t, "activate", &format!("License {key}"), &[], fp("k")).await;
@@ -235,7 +221,10 @@ async fn user_based<S: Store + Clone + 'static>(store: S) {
     let alice_auth = user_auth("alice@example.com", PASSWORD);
     let idem = [("idempotency-key", "alice-1")];
     let first = runtime(&t, "activate", &alice_auth, &idem, fp("a1")).await;
-    let device = ok(&first)["data"]["device_id"].as_str().unwrap().to_owned();
+    let device = Reply::ok(&first)["data"]["device_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let replay = runtime(&t, "activate", &alice_auth, &idem, fp("a1")).await;
     assert_eq!(replay.bytes, first.bytes, "a replay answers the same bytes");
     let second = runtime(&t, "activate", &alice_auth, &[], fp("a2")).await;
@@ -255,7 +244,7 @@ async fn user_based<S: Store + Clone + 'static>(store: S) {
             None,
         )
         .await;
-    let d = &ok(&devices)["data"][0];
+    let d = &Reply::ok(&devices)["data"][0];
     assert_eq!(
         (d["id"].as_str(), d["user_id"].as_str()),
         (Some(device.as_str()), Some(alice.as_str()))
@@ -263,7 +252,7 @@ async fn user_based<S: Store + Clone + 'static>(store: S) {
 
     // Bob signs in for a session and takes the license's second seat with it.
     let bob = session(&t, "bob@example.com").await;
-    ok(&runtime(&t, "activate", &bob, &[], fp("b1")).await);
+    Reply::ok(&runtime(&t, "activate", &bob, &[], fp("b1")).await);
     // Carol is a second user beyond the seats: the license's two are taken.
     let carol_auth = user_auth("carol@example.com", PASSWORD);
     let carol = runtime(&t, "activate", &carol_auth, &[], fp("c1")).await;
@@ -272,19 +261,20 @@ async fn user_based<S: Store + Clone + 'static>(store: S) {
 
     // Each validates its own device; not another's. The key, the license's own credential,
     // validates any.
-    ok(&runtime(&t, "validate", &alice_auth, &[], fp("a1")).await);
-    ok(&runtime(&t, "validate", &bob, &[], fp("b1")).await);
+    Reply::ok(&runtime(&t, "validate", &alice_auth, &[], fp("a1")).await);
+    Reply::ok(&runtime(&t, "validate", &bob, &[], fp("b1")).await);
     let theirs = runtime(&t, "validate", &bob, &[], fp("a1")).await;
     assert_error(
         &theirs,
         StatusCode::FORBIDDEN,
         "DEVICE_HELD_BY_ANOTHER_USER",
     );
-    ok(&runtime(&t, "validate", &format!("License {key}"), &[], fp("a1")).await);
+    Reply::ok(&runtime(&t, "validate", &format!("License {key}"), &[], fp("a1")).await);
 
     // Offline: the envelope is sealed to the credential's secret (her password).
     let off = runtime(&t, "offline", &alice_auth, &[], fp("a1")).await;
-    let envelope: OfflineEnvelope = serde_json::from_value(ok(&off)["data"].clone()).unwrap();
+    let envelope: OfflineEnvelope =
+        serde_json::from_value(Reply::ok(&off)["data"].clone()).unwrap();
     let issued: DateTime<Utc> = off.json()["meta"]["timestamp"]
         .as_str()
         .unwrap()
@@ -293,7 +283,7 @@ async fn user_based<S: Store + Clone + 'static>(store: S) {
     let keys = t
         .admin(Method::GET, "/api/v1/system/public-keys", None)
         .await;
-    let keys = PublicKeySet::from_json(ok(&keys)["data"].to_string().as_bytes()).unwrap();
+    let keys = PublicKeySet::from_json(Reply::ok(&keys)["data"].to_string().as_bytes()).unwrap();
     open(
         &envelope,
         PASSWORD,
@@ -363,7 +353,7 @@ async fn user_based<S: Store + Clone + 'static>(store: S) {
         "LICENSE_CHOICE_REQUIRED",
     );
     let named = [("licentia-license", lic2.as_str())];
-    ok(&runtime(&t, "activate", &alice_auth, &named, fp("a3")).await);
+    Reply::ok(&runtime(&t, "activate", &alice_auth, &named, fp("a3")).await);
     let mine = send(
         &t.router,
         Method::GET,
@@ -373,7 +363,7 @@ async fn user_based<S: Store + Clone + 'static>(store: S) {
         None,
     )
     .await;
-    let mut ids: Vec<String> = ok(&mine)["data"]
+    let mut ids: Vec<String> = Reply::ok(&mine)["data"]
         .as_array()
         .unwrap()
         .iter()
@@ -383,7 +373,10 @@ async fn user_based<S: Store + Clone + 'static>(store: S) {
     let mut expected = vec![lic.clone(), lic2.clone()];
     expected.sort();
     assert_eq!(ids, expected);
-    assert!(!ok(&mine).to_string().contains(&key), "never a license key");
+    assert!(
+        !Reply::ok(&mine).to_string().contains(&key),
+        "never a license key"
+    );
     let bobs = [("licentia-license", lic2.as_str())];
     let not_his = runtime(&t, "validate", &bob, &bobs, fp("b1")).await;
     assert_error(&not_his, StatusCode::FORBIDDEN, "LICENSE_NOT_ASSIGNED");
@@ -412,7 +405,7 @@ async fn user_based<S: Store + Clone + 'static>(store: S) {
     let shown = t
         .admin(Method::GET, &format!("/api/v1/licenses/{lic}"), None)
         .await;
-    assert_eq!(ok(&shown)["data"]["active_device_count"], 1);
+    assert_eq!(Reply::ok(&shown)["data"]["active_device_count"], 1);
     let dave = invited(&t, &admin, "dave@example.com", "licensee").await;
     let by_id = t
         .admin(
@@ -422,12 +415,12 @@ async fn user_based<S: Store + Clone + 'static>(store: S) {
         )
         .await;
     assert_eq!(
-        ok(&by_id)["data"]["max_activations"],
+        Reply::ok(&by_id)["data"]["max_activations"],
         1,
         "one seat by default"
     );
     let dave_auth = user_auth("dave@example.com", PASSWORD);
-    ok(&runtime(&t, "activate", &dave_auth, &[], fp("d1")).await);
+    Reply::ok(&runtime(&t, "activate", &dave_auth, &[], fp("d1")).await);
 
     // Sign-out ends Bob's session.
     let out = send(
@@ -492,13 +485,13 @@ async fn user_based<S: Store + Clone + 'static>(store: S) {
 
     // Key-based licenses are unchanged: another license's key activates as before.
     let (_, plain) = license(&t, &team).await;
-    ok(&runtime(&t, "activate", &format!("License {plain}"), &[], fp("k")).await);
+    Reply::ok(&runtime(&t, "activate", &format!("License {plain}"), &[], fp("k")).await);
 }
 
 /// Eight users, one seat each, race two devices apiece for a license of three seats: exactly
 /// three devices are active, no user holds two.
 async fn users_racing_for_seats<S: Store + Clone + 'static>(store: S) {
-    let app = App::start(store, config()).await.unwrap();
+    let app = App::start(store, common::unlimited()).await.unwrap();
     let t = Arc::new(TestApp::of(&app).await);
     let admin = t.bearer();
     let team = policy(&t, "editor", 3).await;
@@ -541,7 +534,7 @@ async fn users_racing_for_seats<S: Store + Clone + 'static>(store: S) {
     let shown = t
         .admin(Method::GET, &format!("/api/v1/licenses/{lic}"), None)
         .await;
-    assert_eq!(ok(&shown)["data"]["active_device_count"], 3);
+    assert_eq!(Reply::ok(&shown)["data"]["active_device_count"], 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,33 +16,16 @@ use licentia_core::crypto::{
 };
 use licentia_core::engine::{Actor, EngineError};
 use licentia_core::store::Store;
-use licentia_server::{App, Config, router};
+use licentia_server::{App, router};
 use licentia_storage_memory::MemoryStore;
 use serde_json::{Value, json};
-
-fn config() -> Config {
-    Config {
-        rate_limits: None,
-        ..Config::default()
-    }
-}
-
-fn ok(r: &Reply) -> Value {
-    assert!(
-        r.status.is_success(),
-        "{:?} {}",
-        r.status,
-        String::from_utf8_lossy(&r.bytes)
-    );
-    r.json()
-}
 
 /// The listed public keys.
 async fn listed(t: &TestApp) -> Vec<Value> {
     let r = t
         .admin(Method::GET, "/api/v1/system/public-keys", None)
         .await;
-    ok(&r)["data"].as_array().unwrap().clone()
+    Reply::ok(&r)["data"].as_array().unwrap().clone()
 }
 
 async fn key_set(t: &TestApp) -> PublicKeySet {
@@ -83,7 +66,7 @@ async fn licensed(t: &TestApp, code: &str, signing: Option<&str>) -> (String, St
             ),
         )
         .await;
-    let polid = ok(&pol)["data"]["id"].as_str().unwrap().to_owned();
+    let polid = Reply::ok(&pol)["data"]["id"].as_str().unwrap().to_owned();
     let l = t
         .admin(
             Method::POST,
@@ -91,11 +74,14 @@ async fn licensed(t: &TestApp, code: &str, signing: Option<&str>) -> (String, St
             Some(json!({"product_id": pid, "policy_id": polid})),
         )
         .await;
-    let key = ok(&l)["data"]["license_key"].as_str().unwrap().to_owned();
+    let key = Reply::ok(&l)["data"]["license_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let a = t
         .runtime("activate", &key, Some("a"), &json!({"fingerprint": "fp"}))
         .await;
-    ok(&a);
+    Reply::ok(&a);
     (pid, key)
 }
 
@@ -104,7 +90,7 @@ async fn validated_kid(t: &TestApp, key: &str) -> String {
     let r = t
         .runtime("validate", key, None, &json!({"fingerprint": "fp"}))
         .await;
-    ok(&r);
+    Reply::ok(&r);
     let verified = Unverified::<Value>::from_envelope_json(&r.bytes)
         .unwrap()
         .verify(&key_set(t).await)
@@ -113,7 +99,9 @@ async fn validated_kid(t: &TestApp, key: &str) -> String {
 }
 
 async fn product_keys<S: Store + Clone + 'static>(store: S) {
-    let app = App::start(store.clone(), config()).await.unwrap();
+    let app = App::start(store.clone(), common::unlimited())
+        .await
+        .unwrap();
     let t = TestApp::of(&app).await;
     let (own, own_key) = licensed(&t, "editor", Some("product")).await;
     let (shared, shared_key) = licensed(&t, "viewer", None).await;
@@ -137,7 +125,7 @@ async fn product_keys<S: Store + Clone + 'static>(store: S) {
             &json!({"fingerprint": "fp"}),
         )
         .await;
-    assert_eq!(ok(&activated)["signature"]["kid"], own_kid.as_str());
+    assert_eq!(Reply::ok(&activated)["signature"]["kid"], own_kid.as_str());
 
     // A refusal about the product's license is signed by its key too.
     let refused = t
@@ -154,7 +142,8 @@ async fn product_keys<S: Store + Clone + 'static>(store: S) {
     let off = t
         .runtime("offline", &own_key, None, &json!({"fingerprint": "fp"}))
         .await;
-    let envelope: OfflineEnvelope = serde_json::from_value(ok(&off)["data"].clone()).unwrap();
+    let envelope: OfflineEnvelope =
+        serde_json::from_value(Reply::ok(&off)["data"].clone()).unwrap();
     assert_eq!(envelope.kid, own_kid);
     let issued: DateTime<Utc> = off.json()["meta"]["timestamp"]
         .as_str()
@@ -229,7 +218,7 @@ async fn product_keys<S: Store + Clone + 'static>(store: S) {
             Some(json!({"signing": "global"})),
         )
         .await;
-    assert_eq!(ok(&back)["data"]["signing"], "global");
+    assert_eq!(Reply::ok(&back)["data"]["signing"], "global");
     assert_eq!(validated_kid(&t, &own_key).await, global.kid);
     let kept: Vec<Value> = listed(&t)
         .await
@@ -246,18 +235,18 @@ async fn product_keys<S: Store + Clone + 'static>(store: S) {
             Some(json!({"signing": "product"})),
         )
         .await;
-    assert_eq!(ok(&again)["data"]["signing"], "product");
+    assert_eq!(Reply::ok(&again)["data"]["signing"], "product");
     let fresh = active_kid(&t, Some(&own)).await;
     assert!(fresh != own_kid && fresh != rotated.kid);
     assert_eq!(validated_kid(&t, &own_key).await, fresh);
     let read = t
         .admin(Method::GET, &format!("/api/v1/products/{own}"), None)
         .await;
-    assert_eq!(ok(&read)["data"]["signing"], "product");
+    assert_eq!(Reply::ok(&read)["data"]["signing"], "product");
     let shared_read = t
         .admin(Method::GET, &format!("/api/v1/products/{shared}"), None)
         .await;
-    assert_eq!(ok(&shared_read)["data"]["signing"], "global");
+    assert_eq!(Reply::ok(&shared_read)["data"]["signing"], "global");
 
     // A bad value is a 422, not a 500.
     let bad = t
@@ -277,18 +266,19 @@ async fn product_keys<S: Store + Clone + 'static>(store: S) {
             Some(json!({"name": "Lone", "code": "lone", "signing": "product"})),
         )
         .await;
-    let lone = ok(&lone)["data"]["id"].as_str().unwrap().to_owned();
+    let lone = Reply::ok(&lone)["data"]["id"].as_str().unwrap().to_owned();
     let refused = t
         .admin(Method::DELETE, &format!("/api/v1/products/{lone}"), None)
         .await;
     assert_error(&refused, StatusCode::CONFLICT, "CONFLICT");
-    ok(&t
-        .admin(
+    Reply::ok(
+        &t.admin(
             Method::PATCH,
             &format!("/api/v1/products/{lone}"),
             Some(json!({"signing": "global"})),
         )
-        .await);
+        .await,
+    );
     let deleted = t
         .admin(Method::DELETE, &format!("/api/v1/products/{lone}"), None)
         .await;
@@ -296,7 +286,7 @@ async fn product_keys<S: Store + Clone + 'static>(store: S) {
 
     // Every ring survives a restart as it was.
     let listed_before = listed(&t).await;
-    let restarted = App::start(store, config()).await.unwrap();
+    let restarted = App::start(store, common::unlimited()).await.unwrap();
     let t2 = TestApp {
         router: router(restarted.clone()),
         admin: t.admin.clone(),
@@ -310,7 +300,7 @@ async fn validated_body(t: &TestApp, key: &str) -> Vec<u8> {
     let r = t
         .runtime("validate", key, None, &json!({"fingerprint": "fp"}))
         .await;
-    ok(&r);
+    Reply::ok(&r);
     r.bytes.to_vec()
 }
 
@@ -332,10 +322,12 @@ async fn two_instances_follow_a_products_ring() {
     use licentia_server::keys::spawn_key_reload;
     use licentia_storage_postgres::testing::{fresh_database, store_on};
     let options = fresh_database().await;
-    let a = App::start(store_on(options.clone()).await, config())
+    let a = App::start(store_on(options.clone()).await, common::unlimited())
         .await
         .unwrap();
-    let b = App::start(store_on(options).await, config()).await.unwrap();
+    let b = App::start(store_on(options).await, common::unlimited())
+        .await
+        .unwrap();
     let follow = [spawn_key_reload(a.clone()), spawn_key_reload(b.clone())];
     let ta = TestApp::of(&a).await;
     let tb = TestApp {
@@ -353,7 +345,7 @@ async fn two_instances_follow_a_products_ring() {
             Some(json!({"signing": "product"})),
         )
         .await;
-    assert_eq!(ok(&switched)["data"]["signing"], "product");
+    assert_eq!(Reply::ok(&switched)["data"]["signing"], "product");
     let own_kid = active_kid(&ta, Some(&own)).await;
     let started = Instant::now();
     while validated_kid(&tb, &own_key).await != own_kid {
@@ -366,7 +358,7 @@ async fn two_instances_follow_a_products_ring() {
     let read = tb
         .admin(Method::GET, &format!("/api/v1/products/{own}"), None)
         .await;
-    assert_eq!(ok(&read)["data"]["signing"], "product");
+    assert_eq!(Reply::ok(&read)["data"]["signing"], "product");
 
     let rotated = b
         .engine()

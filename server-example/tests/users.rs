@@ -11,25 +11,12 @@ use common::{Reply, TestApp, assert_error, send};
 use licentia_core::crypto::TotpSecret;
 use licentia_core::engine::Actor;
 use licentia_core::store::Store;
-use licentia_server::{App, Config};
+use licentia_server::App;
 use licentia_storage_memory::MemoryStore;
 use serde_json::{Value, json};
 
-fn config() -> Config {
-    Config {
-        rate_limits: None,
-        ..Config::default()
-    }
-}
-
 fn ok(r: &Reply) -> Value {
-    assert!(
-        r.status.is_success(),
-        "{:?} {}",
-        r.status,
-        String::from_utf8_lossy(&r.bytes)
-    );
-    r.json()["data"].clone()
+    r.ok()["data"].clone()
 }
 
 /// A call with `token` as the bearer (a session or a machine token).
@@ -102,7 +89,7 @@ async fn session(t: &TestApp, email: &str, password: &str) -> String {
 }
 
 async fn users<S: Store + Clone + 'static>(store: S) {
-    let app = App::start(store, config()).await.unwrap();
+    let app = App::start(store, common::unlimited()).await.unwrap();
     let t = TestApp::of(&app).await;
     let (license, key) = t.license().await;
     let activated = t

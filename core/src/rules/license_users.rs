@@ -104,8 +104,16 @@ pub fn settle<T>(
             ),
         )));
     }
+    let mut stamped = Vec::with_capacity(new_seats.len());
     for d in new_seats {
         d.user_id = Some(user.clone());
+        stamped.push(d.id.as_str().to_owned());
+    }
+    // The seat's events name the user who took it.
+    for e in &mut plan.events {
+        if e.resource_type == "device" && stamped.contains(&e.resource_id) {
+            e.metadata.insert("user_id".into(), json!(user));
+        }
     }
     Ok(plan)
 }
@@ -287,6 +295,24 @@ mod tests {
         assert_eq!(mine.count(), 2);
         // Activating an own device again takes no seat.
         activate(&mut agg, Some(&a), "fp-1", '9').unwrap();
+    }
+
+    #[test]
+    fn a_users_seat_and_its_event_name_the_user() {
+        let agg = agg_with_users(&[('a', 1)], 5);
+        let plan = activation::activate(&agg, &req("fp-1"), device_id('1'), testing::t0());
+        let plan = settle(&agg, Some(&user('a')), plan.unwrap()).unwrap();
+        let activated = plan
+            .events
+            .iter()
+            .find(|e| e.event_type == "device.activated")
+            .unwrap();
+        assert_eq!(activated.metadata["user_id"], json!(user('a')));
+        let stamped = plan
+            .mutations
+            .iter()
+            .any(|m| matches!(m, Mutation::Device(d) if d.user_id == Some(user('a'))));
+        assert!(stamped, "the device records its user");
     }
 
     #[test]

@@ -36,6 +36,17 @@ impl Reply {
         })
     }
 
+    /// The JSON body, after asserting a 2xx status (the body is shown when not).
+    pub fn ok(&self) -> Value {
+        assert!(
+            self.status.is_success(),
+            "{:?} {}",
+            self.status,
+            String::from_utf8_lossy(&self.bytes)
+        );
+        self.json()
+    }
+
     pub fn code(&self) -> String {
         self.json()["error"]["code"]
             .as_str()
@@ -49,6 +60,15 @@ impl Reply {
             .expect("every response carries x-request-id")
             .to_str()
             .unwrap()
+    }
+}
+
+/// The default configuration without rate limits (tests send many requests from one
+/// address and credential).
+pub fn unlimited() -> Config {
+    Config {
+        rate_limits: None,
+        ..Config::default()
     }
 }
 
