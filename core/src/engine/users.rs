@@ -426,6 +426,15 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         let Some(found) = found else {
             return Err(EngineError::InvalidCredentials);
         };
+        // A right password that would change nothing is not written (a runtime call's
+        // credential): no lock is taken for it.
+        let unchanged = right
+            && found.status == UserStatus::Active
+            && found.failed_sign_ins == 0
+            && !found.totp_enabled;
+        if unchanged && !record_success {
+            return Ok((found, now));
+        }
         let mut outcome = Attempt::Refused;
         let user = self
             .store
