@@ -16,9 +16,7 @@ use axum::http::{Method, StatusCode};
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use common::{Reply, TestApp, assert_error, send};
-use licentia_core::crypto::{
-    DEFAULT_SKEW_TOLERANCE, OfflineEnvelope, PublicKeySet, Refusal, Unverified, open,
-};
+use licentia_core::crypto::{DEFAULT_SKEW_TOLERANCE, OfflineEnvelope, Refusal, Unverified, open};
 use licentia_core::store::Store;
 use licentia_server::App;
 use licentia_storage_memory::MemoryStore;
@@ -61,18 +59,6 @@ async fn runtime(
     .await
 }
 
-async fn public(t: &TestApp, uri: &str, body: Value) -> Reply {
-    send(
-        &t.router,
-        Method::POST,
-        uri,
-        None,
-        &[],
-        Some(serde_json::to_vec(&body).unwrap()),
-    )
-    .await
-}
-
 /// Invites `email` as `role` with `auth` and accepts with [`PASSWORD`]: the user's id.
 async fn invited(t: &TestApp, auth: &str, email: &str, role: &str) -> String {
     let r = send(
@@ -86,12 +72,12 @@ async fn invited(t: &TestApp, auth: &str, email: &str, role: &str) -> String {
     .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.json());
     let data = r.json()["data"].clone();
-    let accepted = public(
-        t,
-        "/api/v1/auth/password",
-        json!({"token": data["token"], "password": PASSWORD}),
-    )
-    .await;
+    let accepted = t
+        .public(
+            "/api/v1/auth/password",
+            json!({"token": data["token"], "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(Reply::ok(&accepted)["data"]["role"], role);
     data["user"]["id"].as_str().unwrap().to_owned()
 }
@@ -149,12 +135,12 @@ async fn assign(t: &TestApp, license: &str, email: &str, seats: u32) -> Value {
 }
 
 async fn session(t: &TestApp, email: &str) -> String {
-    let r = public(
-        t,
-        "/api/v1/license/users/sign-in",
-        json!({"email": email, "password": PASSWORD}),
-    )
-    .await;
+    let r = t
+        .public(
+            "/api/v1/license/users/sign-in",
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
     let data = Reply::ok(&r)["data"].clone();
     assert_eq!(data["user"]["role"], "licensee");
     format!("Bearer {}", data["token"].as_str().unwrap())
@@ -166,10 +152,7 @@ fn fp(name: &str) -> Value {
 
 /// The refusal's code, after checking its signature with the listed keys.
 async fn signed_code(t: &TestApp, r: &Reply) -> String {
-    let keys = t
-        .admin(Method::GET, "/api/v1/system/public-keys", None)
-        .await;
-    let keys = PublicKeySet::from_json(Reply::ok(&keys)["data"].to_string().as_bytes()).unwrap();
+    let keys = t.key_set().await;
     let refusal = Unverified::<Refusal>::from_refusal_json(&r.bytes)
         .unwrap()
         .verify(&keys)
@@ -280,10 +263,7 @@ async fn user_based<S: Store + Clone + 'static>(store: S) {
         .unwrap()
         .parse()
         .unwrap();
-    let keys = t
-        .admin(Method::GET, "/api/v1/system/public-keys", None)
-        .await;
-    let keys = PublicKeySet::from_json(Reply::ok(&keys)["data"].to_string().as_bytes()).unwrap();
+    let keys = t.key_set().await;
     open(
         &envelope,
         PASSWORD,
@@ -327,20 +307,20 @@ async fn user_based<S: Store + Clone + 'static>(store: S) {
     .await;
     assert_error(&listed, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
     // License users do not sign in to the console, nor operators here.
-    let console = public(
-        &t,
-        "/api/v1/auth/sign-in",
-        json!({"email": "alice@example.com", "password": PASSWORD}),
-    )
-    .await;
+    let console = t
+        .public(
+            "/api/v1/auth/sign-in",
+            json!({"email": "alice@example.com", "password": PASSWORD}),
+        )
+        .await;
     assert_error(&console, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
     invited(&t, &admin, "ops@example.com", "support").await;
-    let operator = public(
-        &t,
-        "/api/v1/license/users/sign-in",
-        json!({"email": "ops@example.com", "password": PASSWORD}),
-    )
-    .await;
+    let operator = t
+        .public(
+            "/api/v1/license/users/sign-in",
+            json!({"email": "ops@example.com", "password": PASSWORD}),
+        )
+        .await;
     assert_error(&operator, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
 
     // With a second license, Alice names the one she acts on.

@@ -39,21 +39,8 @@ async fn as_token(
 }
 
 /// A call with no token.
-async fn public(t: &TestApp, uri: &str, body: Value) -> Reply {
-    send(
-        &t.router,
-        Method::POST,
-        uri,
-        None,
-        &[],
-        Some(serde_json::to_vec(&body).unwrap()),
-    )
-    .await
-}
-
 async fn sign_in(t: &TestApp, email: &str, password: &str) -> Reply {
-    public(
-        t,
+    t.public(
         "/api/v1/auth/sign-in",
         json!({"email": email, "password": password}),
     )
@@ -73,12 +60,12 @@ async fn user(t: &TestApp, email: &str, role: &str, password: &str) -> String {
     let invited = invited.json()["data"].clone();
     let token = invited["token"].as_str().unwrap().to_owned();
     assert!(token.starts_with("ust_"));
-    let accepted = public(
-        t,
-        "/api/v1/auth/password",
-        json!({"token": token, "password": password}),
-    )
-    .await;
+    let accepted = t
+        .public(
+            "/api/v1/auth/password",
+            json!({"token": token, "password": password}),
+        )
+        .await;
     assert_eq!(ok(&accepted)["status"], "active");
     invited["user"]["id"].as_str().unwrap().to_owned()
 }
@@ -123,26 +110,26 @@ async fn users<S: Store + Clone + 'static>(store: S) {
         sign_in(&t, "support@example.com", "").await.status,
         StatusCode::UNAUTHORIZED
     );
-    let short = public(
-        &t,
-        "/api/v1/auth/password",
-        json!({"token": token, "password": "short"}),
-    )
-    .await;
+    let short = t
+        .public(
+            "/api/v1/auth/password",
+            json!({"token": token, "password": "short"}),
+        )
+        .await;
     assert_error(&short, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_FIELD");
-    let accepted = public(
-        &t,
-        "/api/v1/auth/password",
-        json!({"token": token, "password": "support password 1"}),
-    )
-    .await;
+    let accepted = t
+        .public(
+            "/api/v1/auth/password",
+            json!({"token": token, "password": "support password 1"}),
+        )
+        .await;
     assert_eq!(ok(&accepted)["status"], "active");
-    let again = public(
-        &t,
-        "/api/v1/auth/password",
-        json!({"token": token, "password": "support password 2"}),
-    )
-    .await;
+    let again = t
+        .public(
+            "/api/v1/auth/password",
+            json!({"token": token, "password": "support password 2"}),
+        )
+        .await;
     assert_eq!(
         again.status,
         StatusCode::UNAUTHORIZED,
@@ -298,12 +285,12 @@ async fn users<S: Store + Clone + 'static>(store: S) {
         reset.user.pending.unwrap().purpose.as_str(),
         "password_reset"
     );
-    ok(&public(
-        &t,
-        "/api/v1/auth/password",
-        json!({"token": reset.token, "password": "billing password 2"}),
-    )
-    .await);
+    ok(&t
+        .public(
+            "/api/v1/auth/password",
+            json!({"token": reset.token, "password": "billing password 2"}),
+        )
+        .await);
     assert_eq!(
         sign_in(&t, "billing@example.com", "billing password 1")
             .await
@@ -371,9 +358,11 @@ async fn users<S: Store + Clone + 'static>(store: S) {
     );
     let next_code = secret.code_at(t0 + chrono::Duration::seconds(30));
     let with_code = |code: String| json!({"email": "billing@example.com", "password": "billing password 2", "totp": code});
-    let signed = public(&t, "/api/v1/auth/sign-in", with_code(next_code.clone())).await;
+    let signed = t
+        .public("/api/v1/auth/sign-in", with_code(next_code.clone()))
+        .await;
     ok(&signed);
-    let replay = public(&t, "/api/v1/auth/sign-in", with_code(next_code)).await;
+    let replay = t.public("/api/v1/auth/sign-in", with_code(next_code)).await;
     assert_eq!(
         replay.status,
         StatusCode::UNAUTHORIZED,

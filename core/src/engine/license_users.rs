@@ -165,10 +165,16 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             ..LicenseQuery::default()
         };
         let now = self.now();
+        // A user's licenses mostly share a policy or two: each is read once.
+        let mut policies = std::collections::HashMap::new();
         let mut shown = Vec::new();
         for l in self.store.list_licenses(&query).await? {
-            let policy = self.store.get_policy(&l.policy_id).await?;
-            shown.push(present(l, &policy, now));
+            if !policies.contains_key(&l.policy_id) {
+                let policy = self.store.get_policy(&l.policy_id).await?;
+                policies.insert(l.policy_id.clone(), policy);
+            }
+            let policy = &policies[&l.policy_id];
+            shown.push(present(l, policy, now));
         }
         Ok(shown)
     }

@@ -364,10 +364,18 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     /// `InvalidCredentials` for anything but a usable session of an active license user;
     /// storage failures.
     pub(super) async fn license_user_by_session(&self, token: &str) -> Result<User, EngineError> {
+        Ok(self.license_session(token).await?.1)
+    }
+
+    /// The session key of `token` and its license user.
+    async fn license_session(&self, token: &str) -> Result<(ApiKey, User), EngineError> {
         let key = self.usable_api_key(token).await?;
-        let user = key.user_id.ok_or(EngineError::InvalidCredentials)?;
-        match self.session_user(&user, key.created_at).await? {
-            Some(u) if !u.role.is_operator() => Ok(u),
+        let user = key
+            .user_id
+            .as_ref()
+            .ok_or(EngineError::InvalidCredentials)?;
+        match self.session_user(user, key.created_at).await? {
+            Some(u) if !u.role.is_operator() => Ok((key, u)),
             _ => Err(EngineError::InvalidCredentials),
         }
     }
@@ -378,8 +386,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     ///
     /// As [`Self::sign_out`], and `InvalidCredentials` for an operator's session.
     pub async fn sign_out_license_user(&self, token: &str) -> Result<(), EngineError> {
-        self.license_user_by_session(token).await?;
-        let key = self.usable_api_key(token).await?;
+        let (key, _) = self.license_session(token).await?;
         self.sign_out(&key).await
     }
 

@@ -164,6 +164,28 @@ impl TestApp {
         .await
     }
 
+    /// The listed public keys (`/api/v1/system/public-keys`), as a key set.
+    pub async fn key_set(&self) -> licentia_core::crypto::PublicKeySet {
+        let keys = self
+            .admin(Method::GET, "/api/v1/system/public-keys", None)
+            .await
+            .ok();
+        licentia_core::crypto::PublicKeySet::from_json(keys["data"].to_string().as_bytes()).unwrap()
+    }
+
+    /// A POST of `body` with no credential (sign-in, setting a password).
+    pub async fn public(&self, uri: &str, body: Value) -> Reply {
+        send(
+            &self.router,
+            Method::POST,
+            uri,
+            None,
+            &[],
+            Some(serde_json::to_vec(&body).unwrap()),
+        )
+        .await
+    }
+
     /// A runtime call with `key` and an optional Idempotency-Key.
     pub async fn runtime(&self, op: &str, key: &str, idem: Option<&str>, body: &Value) -> Reply {
         let auth = format!("License {key}");
