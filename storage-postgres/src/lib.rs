@@ -112,6 +112,7 @@ mod license;
 mod registration;
 mod report;
 mod rows;
+mod snapshot_batch;
 mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -215,6 +216,8 @@ pub struct PostgresStore {
     /// default ([`default_read_connections`]): a read holds its connection for one statement,
     /// and fewer sessions mean fewer context switches where the database shares the machine.
     reads: PgPool,
+    /// The read path's queue: snapshots asked for while `reads` is busy are read together.
+    snapshots: Arc<snapshot_batch::SnapshotBatcher>,
     master: Option<Arc<MasterKey>>,
 }
 
@@ -290,10 +293,14 @@ impl PostgresStore {
             .min(2 * default_read_connections());
         let runtime = generic_plan_pool(&pool, writes);
         let reads = generic_plan_pool(&pool, default_read_connections());
+        let snapshots = Arc::new(snapshot_batch::SnapshotBatcher::new(
+            default_read_connections(),
+        ));
         Self {
             pool,
             runtime,
             reads,
+            snapshots,
             master: None,
         }
     }
@@ -301,6 +308,7 @@ impl PostgresStore {
     /// The same store with at most `n` (at least 1) connections for the read path.
     pub fn with_read_connections(mut self, n: u32) -> Self {
         self.reads = generic_plan_pool(&self.pool, n.max(1));
+        self.snapshots = Arc::new(snapshot_batch::SnapshotBatcher::new(n));
         self
     }
 

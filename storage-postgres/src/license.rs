@@ -1,7 +1,6 @@
 //! [`LicenseStore`]: licenses and the per-license transaction.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use licentia_core::model::{
@@ -36,7 +35,7 @@ pub(crate) fn license_from_row(
 
 /// Everything of the aggregate but the license, loaded in one statement.
 #[derive(sqlx::FromRow)]
-struct AggregateRow {
+pub(crate) struct AggregateRow {
     policy: Json<Policy>,
     devices: Json<Vec<Device>>,
     features: Json<Vec<LicenseFeature>>,
@@ -50,23 +49,6 @@ struct AggregateRow {
     idem_created_at: Option<DateTime<Utc>>,
 }
 
-/// The whole aggregate, license included, in ONE statement: under READ COMMITTED a single
-/// statement reads one snapshot, so it never shows half of a transaction, and it takes no
-/// row lock (the read path). `$1` is the license id or key hash, as the suffix says; `$2..`
-/// are [`bind_aggregate`]'s. `licentia_aggregate` (migration 0007) is STABLE: it reads this
-/// statement's snapshot.
-fn snapshot_sql(by: &str) -> String {
-    format!(
-        "SELECT lic.body AS license, lic.key_hash, lic.last_validated_at, a.* \
-         FROM licenses lic \
-         CROSS JOIN LATERAL licentia_aggregate(lic.id, lic.policy_id, lic.product_id, \
-                                               $2, $3, $4, $5, $6, $7) a \
-         WHERE lic.{by} = $1"
-    )
-}
-static SNAPSHOT_BY_ID: LazyLock<String> = LazyLock::new(|| snapshot_sql("id"));
-static SNAPSHOT_BY_KEY_HASH: LazyLock<String> = LazyLock::new(|| snapshot_sql("key_hash"));
-
 /// Locks the license (`$1` its id, or when NULL `$2` its key hash) and loads its aggregate
 /// after the lock is granted, in one round trip (migration 0007 says why that is consistent).
 const LOCK_AGGREGATE: &str =
@@ -74,17 +56,18 @@ const LOCK_AGGREGATE: &str =
 
 /// A license row and the rest of its aggregate, as the snapshot and the lock read them.
 #[derive(sqlx::FromRow)]
-struct SnapshotRow {
-    license: Json<License>,
-    key_hash: Vec<u8>,
-    last_validated_at: Option<DateTime<Utc>>,
+pub(crate) struct SnapshotRow {
+    pub(crate) license: Json<License>,
+    pub(crate) key_hash: Vec<u8>,
+    pub(crate) last_validated_at: Option<DateTime<Utc>>,
     #[sqlx(flatten)]
-    rest: AggregateRow,
+    pub(crate) rest: AggregateRow,
 }
 
 /// Devices a runtime decision must see whatever binding it names: the ones holding or
 /// refusing a seat.
-const ALWAYS_LOADED_DEVICES: [DeviceStatus; 2] = [DeviceStatus::Active, DeviceStatus::Blacklisted];
+pub(crate) const ALWAYS_LOADED_DEVICES: [DeviceStatus; 2] =
+    [DeviceStatus::Active, DeviceStatus::Blacklisted];
 
 impl PostgresStore {
     /// Locks the license `query` names (`FOR UPDATE`) and loads its aggregate, with the
@@ -108,40 +91,10 @@ impl PostgresStore {
         assemble(license, row.rest, query)
     }
 
-    /// The aggregate `query` names, read in one statement without a lock.
+    /// The aggregate `query` names, read in one statement without a lock (with the other
+    /// snapshots waiting at the same time: `snapshot_batch`).
     async fn snapshot(&self, query: &AggregateQuery) -> StoreResult<LicenseAggregate> {
-        let selector = query
-            .selector
-            .as_ref()
-            .ok_or(StoreError::not_found("license"))?;
-        let query = AggregateQuery {
-            idempotency: None,
-            ..query.clone()
-        };
-        let mut conn = self.conn_read().await?;
-        let row: Option<SnapshotRow> = match selector {
-            LicenseSelector::Id(id) => {
-                bind_aggregate(
-                    sqlx::query_as(SNAPSHOT_BY_ID.as_str()).bind(id.as_str()),
-                    &query,
-                )
-                .fetch_optional(&mut *conn)
-                .await
-            }
-            LicenseSelector::KeyHash(hash) => {
-                bind_aggregate(
-                    sqlx::query_as(SNAPSHOT_BY_KEY_HASH.as_str()).bind(&hash.as_bytes()[..]),
-                    &query,
-                )
-                .fetch_optional(&mut *conn)
-                .await
-            }
-        }
-        .map_err(map)?;
-        // No row: no such license (a license always has its policy).
-        let row = row.ok_or(StoreError::not_found("license"))?;
-        let license = license_from_row((row.license, row.key_hash, row.last_validated_at))?;
-        Ok(assemble(license, row.rest, &query)?.0)
+        self.snapshots.snapshot(&self.reads, query).await
     }
 }
 
@@ -166,7 +119,7 @@ fn bind_aggregate<'q, O>(
 }
 
 /// The aggregate around `license` from its loaded columns, and the idempotency record.
-fn assemble(
+pub(crate) fn assemble(
     license: License,
     row: AggregateRow,
     query: &AggregateQuery,

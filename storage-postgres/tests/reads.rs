@@ -1,13 +1,15 @@
 //! The read path takes no row lock: a snapshot is read while another session holds the
 //! license row locked with an uncommitted change, exactly as a write in progress does, and it
-//! shows the committed state.
+//! shows the committed state. Snapshots asked for at once are read together, each reader
+//! getting its own.
 
 use std::time::Duration;
 
 use licentia_core::conformance::fixtures::{activate, by_id, parse, seed, t0};
 use licentia_core::model::LicenseType;
-use licentia_core::store::LicenseStore;
-use licentia_storage_postgres::testing::{fresh_database, store_on};
+use licentia_core::rules::LicenseAggregate;
+use licentia_core::store::{AggregateQuery, LicenseSelector, LicenseStore, StoreError};
+use licentia_storage_postgres::testing::{fresh_database, fresh_store, store_on};
 use sqlx::{Connection, PgConnection};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -46,4 +48,105 @@ async fn a_read_does_not_wait_for_a_license_locked_by_a_write() {
         "the snapshot shows the committed state, not the write in progress"
     );
     tx.rollback().await.unwrap();
+}
+
+/// The licenses of [`many_readers`]: seeded, each with one active device, and each one's
+/// aggregate as a read alone loads it (with and without its device's binding).
+async fn seeded_licenses(
+    store: &licentia_storage_postgres::PostgresStore,
+    n: u32,
+) -> Vec<(AggregateQuery, LicenseAggregate)> {
+    let mut expected = Vec::new();
+    for i in 1..=n {
+        let s = seed(store, i, LicenseType::Perpetual, |p| p.max_activations = 2).await;
+        let fingerprint = format!("fp-{i}");
+        activate(
+            store,
+            &s.license.id,
+            &fingerprint,
+            parse(&format!("dev_{i:04}")),
+            t0(),
+        )
+        .await
+        .expect("a seat is free");
+        let by_key = AggregateQuery {
+            binding_key: Some(fingerprint),
+            ..AggregateQuery::new(LicenseSelector::KeyHash(s.license.key_hash))
+        };
+        for query in [by_id(&s.license.id), by_key] {
+            let alone = store.read_license(&query).await.expect("read_license");
+            expected.push((query, alone));
+        }
+    }
+    expected
+}
+
+/// Many snapshots at once over one read connection are read together (`snapshot_batch`);
+/// each reader gets its own license's aggregate, by id or by key hash, and a license that
+/// does not exist is `NotFound` without failing the others read with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_readers_at_once_each_get_their_own_aggregate() {
+    let store = fresh_store().await.with_read_connections(1);
+    let expected = std::sync::Arc::new(seeded_licenses(&store, 8).await);
+    let readers: Vec<_> = (0..400)
+        .map(|i| {
+            let (store, expected) = (store.clone(), expected.clone());
+            tokio::spawn(async move {
+                if i % 10 == 9 {
+                    let missing = by_id(&parse("lic_MISSING"));
+                    let e = store
+                        .read_license(&missing)
+                        .await
+                        .expect_err("no such license");
+                    assert!(
+                        matches!(e, StoreError::NotFound { entity: "license" }),
+                        "{e:?}"
+                    );
+                } else {
+                    let (query, alone) = &expected[i % expected.len()];
+                    let together = store.read_license(query).await.expect("read_license");
+                    assert_eq!(
+                        &together, alone,
+                        "reader {i} gets its own license's aggregate"
+                    );
+                }
+            })
+        })
+        .collect();
+    for reader in readers {
+        reader.await.expect("the reader's checks hold");
+    }
+}
+
+/// Readers cancelled while they wait or while they read for others never cost the others
+/// their answer: whoever was in a dropped batch queues again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_readers_do_not_lose_the_others_reads() {
+    let store = fresh_store().await.with_read_connections(1);
+    let expected = std::sync::Arc::new(seeded_licenses(&store, 4).await);
+    for round in 0..5 {
+        let readers: Vec<_> = (0..200)
+            .map(|i| {
+                let (store, expected) = (store.clone(), expected.clone());
+                tokio::spawn(async move {
+                    let (query, alone) = &expected[i % expected.len()];
+                    let together = store.read_license(query).await.expect("read_license");
+                    assert_eq!(&together, alone, "round {round}, reader {i}");
+                })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        for reader in readers.iter().step_by(3) {
+            reader.abort();
+        }
+        for (i, reader) in readers.into_iter().enumerate() {
+            // A liveness bound, not a timing claim.
+            match tokio::time::timeout(Duration::from_secs(60), reader).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) if e.is_cancelled() && i % 3 == 0 => {}
+                Ok(Err(e)) => panic!("round {round}, reader {i}: {e}"),
+                Err(_) => panic!("round {round}, reader {i} never got its snapshot"),
+            }
+        }
+    }
 }
