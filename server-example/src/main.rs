@@ -13,6 +13,13 @@ use licentia_server::config::{
 use licentia_server::{App, serve_app, shutdown_signal};
 use licentia_storage_memory::MemoryStore;
 use licentia_storage_postgres::PostgresStore;
+
+/// A request allocates and frees dozens of small buffers (headers, JSON, the signed body),
+/// across the runtime's worker threads: mimalloc's per-thread free lists serve them without
+/// the system allocator's arena locks and consolidation (measured in `benches/README.md`).
+/// The binary's choice only; the library leaves the allocator to its embedder.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tracing_subscriber::EnvFilter;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
