@@ -66,8 +66,12 @@ pub(crate) struct SnapshotRow {
 
 /// Devices a runtime decision must see whatever binding it names: the ones holding or
 /// refusing a seat.
-pub(crate) const ALWAYS_LOADED_DEVICES: [DeviceStatus; 2] =
-    [DeviceStatus::Active, DeviceStatus::Blacklisted];
+const ALWAYS_LOADED_DEVICES: [DeviceStatus; 2] = [DeviceStatus::Active, DeviceStatus::Blacklisted];
+
+/// [`ALWAYS_LOADED_DEVICES`] as the aggregate's `text[]` parameter.
+pub(crate) fn always_loaded_statuses() -> Vec<&'static str> {
+    ALWAYS_LOADED_DEVICES.iter().map(|s| s.as_str()).collect()
+}
 
 impl PostgresStore {
     /// Locks the license `query` names (`FOR UPDATE`) and loads its aggregate, with the
@@ -90,12 +94,6 @@ impl PostgresStore {
         let license = license_from_row((row.license, row.key_hash, row.last_validated_at))?;
         assemble(license, row.rest, query)
     }
-
-    /// The aggregate `query` names, read in one statement without a lock (with the other
-    /// snapshots waiting at the same time: `snapshot_batch`).
-    async fn snapshot(&self, query: &AggregateQuery) -> StoreResult<LicenseAggregate> {
-        self.snapshots.snapshot(&self.reads, query).await
-    }
 }
 
 /// Binds the aggregate's parameters after the license's (`licentia_aggregate`'s from its
@@ -104,8 +102,7 @@ fn bind_aggregate<'q, O>(
     q: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
     query: &'q AggregateQuery,
 ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
-    let statuses: Vec<&'static str> = ALWAYS_LOADED_DEVICES.iter().map(|s| s.as_str()).collect();
-    q.bind(statuses)
+    q.bind(always_loaded_statuses())
         .bind(query.binding_key.as_deref())
         .bind(
             query
@@ -827,7 +824,8 @@ impl LicenseStore for PostgresStore {
     }
 
     async fn read_license(&self, query: &AggregateQuery) -> StoreResult<LicenseAggregate> {
-        self.snapshot(query).await
+        // One statement without a lock, with the other snapshots waiting at the same time.
+        self.snapshots.snapshot(&self.reads, query).await
     }
 
     async fn purge_idempotency(

@@ -26,7 +26,7 @@ use sqlx::PgPool;
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::error::map;
-use crate::license::{ALWAYS_LOADED_DEVICES, SnapshotRow, assemble, license_from_row};
+use crate::license::{SnapshotRow, always_loaded_statuses, assemble, license_from_row};
 
 /// The most snapshots one statement reads.
 pub(crate) const MAX_BATCH: usize = 64;
@@ -219,7 +219,6 @@ async fn read(pool: &PgPool, batch: &[Waiting]) -> StoreResult<Vec<BatchRow>> {
         );
         events.push(query.consumption_event_id.as_deref());
     }
-    let statuses: Vec<&'static str> = ALWAYS_LOADED_DEVICES.iter().map(|s| s.as_str()).collect();
     let mut conn = pool.acquire().await.map_err(map)?;
     sqlx::query_as(SNAPSHOTS)
         .bind(ids)
@@ -227,7 +226,7 @@ async fn read(pool: &PgPool, batch: &[Waiting]) -> StoreResult<Vec<BatchRow>> {
         .bind(bindings)
         .bind(precedences)
         .bind(events)
-        .bind(statuses)
+        .bind(always_loaded_statuses())
         .fetch_all(&mut *conn)
         .await
         .map_err(map)
@@ -254,5 +253,67 @@ fn copy(e: &StoreError) -> StoreError {
 fn closed() -> StoreError {
     StoreError::Unavailable {
         source: "the read path is shut".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use licentia_core::model::LicenseId;
+
+    fn queue(
+        batcher: &SnapshotBatcher,
+        n: usize,
+    ) -> Vec<(u64, oneshot::Receiver<StoreResult<LicenseAggregate>>)> {
+        (0..n)
+            .map(|i| {
+                let (reply, answer) = oneshot::channel();
+                let id: LicenseId = format!("lic_{i:04}").parse().expect("a license id");
+                let query = AggregateQuery::new(LicenseSelector::Id(id));
+                (batcher.enqueue(&query, reply), answer)
+            })
+            .collect()
+    }
+
+    /// The permit holder reads its own snapshot and the oldest others waiting, at most
+    /// MAX_BATCH; one already taken is not read again.
+    #[test]
+    fn a_batch_is_its_own_snapshot_and_the_oldest_others() {
+        let batcher = SnapshotBatcher::new(1);
+        let waiting = queue(&batcher, MAX_BATCH + 10);
+        let own = waiting[MAX_BATCH + 5].0;
+        let batch: Vec<u64> = batcher.take(own).iter().map(|w| w.ticket).collect();
+        let mut expected: Vec<u64> = waiting[..MAX_BATCH - 1].iter().map(|w| w.0).collect();
+        expected.push(own);
+        assert_eq!(batch, expected);
+        assert!(
+            batcher.take(own).is_empty(),
+            "a taken snapshot is not taken again"
+        );
+        assert!(batcher.take(waiting[0].0).is_empty());
+        let rest: Vec<u64> = batcher
+            .take(waiting[MAX_BATCH].0)
+            .iter()
+            .map(|w| w.ticket)
+            .collect();
+        assert_eq!(rest.len(), 10, "the ones left over form the next batch");
+    }
+
+    /// A batch's queries lose their idempotency key: a snapshot never loads a record.
+    #[test]
+    fn a_queued_snapshot_asks_for_no_idempotency_record() {
+        let batcher = SnapshotBatcher::new(1);
+        let (reply, _answer) = oneshot::channel();
+        let query = AggregateQuery {
+            idempotency: Some(licentia_core::store::IdempotencyKey {
+                scope: "s".into(),
+                key: "k".into(),
+            }),
+            ..AggregateQuery::default()
+        };
+        let ticket = batcher.enqueue(&query, reply);
+        let batch = batcher.take(ticket);
+        assert_eq!(batch.len(), 1);
+        assert!(batch[0].query.idempotency.is_none());
     }
 }
