@@ -78,7 +78,9 @@
 //! sessions plan with `plan_cache_mode = force_generic_plan`: the runtime statements are
 //! equality lookups whose generic plan is the custom one, and planning the aggregate each time
 //! cost more than running it. Small pools measured faster on a small machine sharing its cores
-//! with the database (`benches/README.md`).
+//! with the database (`benches/README.md`). A runtime connection used again within a second is
+//! handed out without the pool's check (a round trip); one idle longer is checked first, and
+//! one that broke meanwhile fails its statement as `Unavailable` and is replaced.
 //!
 //! # Errors
 //!
@@ -152,7 +154,17 @@ pub fn default_read_connections() -> u32 {
         .max(2)
 }
 
+/// How long a runtime connection may sit idle before the pool checks it with a round trip
+/// when it is handed out again.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 /// A lazily connecting pool of `size` to `pool`'s database whose sessions use generic plans.
+///
+/// sqlx checks every connection it hands out with a round trip by default; on the runtime
+/// path that was one round trip in five of a write and one in two of a read. A connection
+/// used again within [`PING_AFTER_IDLE`] is handed out unchecked: one that broke meanwhile
+/// fails its statement as `Unavailable` and is dropped, as a connection that breaks during a
+/// statement always is.
 fn generic_plan_pool(pool: &PgPool, size: u32) -> PgPool {
     let options = (*pool.connect_options())
         .clone()
@@ -160,6 +172,15 @@ fn generic_plan_pool(pool: &PgPool, size: u32) -> PgPool {
     PgPoolOptions::new()
         .max_connections(size)
         .acquire_timeout(pool.options().get_acquire_timeout())
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_AFTER_IDLE {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_lazy_with(options)
 }
 

@@ -730,7 +730,7 @@ impl LicenseStore for PostgresStore {
                     OR body->>'license_key_last4' = $12) \
                AND ($13::text IS NULL OR pool = $13) \
                AND ($14::text IS NULL OR contract_id = $14) \
-               AND ($15::text IS NULL OR body->'users' @> \
+               AND ($15::text IS NULL OR assigned_users @> \
                     jsonb_build_array(jsonb_build_object('user_id', $15::text))) \
              ORDER BY created_at DESC, id DESC \
              LIMIT $11",
