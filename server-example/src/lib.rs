@@ -192,7 +192,7 @@ fn spawn_touch_flusher<S: Store + 'static>(app: App<S>) -> tokio::task::JoinHand
 }
 
 /// Every minute: purges idempotency records past their time to live, finished webhook
-/// deliveries and telemetry past their retention, releases devices silent past their policy's heartbeat
+/// deliveries and telemetry past their retention and expired sign-in sessions, releases devices silent past their policy's heartbeat
 /// (all safe on several instances at once), and forgets rate-limit keys back at full
 /// allowance.
 fn spawn_housekeeping<S: Store + 'static>(app: App<S>) -> tokio::task::JoinHandle<()> {
@@ -213,6 +213,9 @@ fn spawn_housekeeping<S: Store + 'static>(app: App<S>) -> tokio::task::JoinHandl
             }
             if let Err(e) = app.engine().purge_telemetry().await {
                 tracing::debug!(error = %e, "expired telemetry not purged yet");
+            }
+            if let Err(e) = app.engine().purge_sessions().await {
+                tracing::debug!(error = %e, "expired sign-in sessions not purged yet");
             }
             match app.engine().release_silent_devices().await {
                 Ok(0) => {}

@@ -106,20 +106,21 @@ async fn postgres(
         .await
         .map_err(|e| format!("migrations failed on {}: {}", store.describe(), chain(&e)))?;
     if sealing {
-        let (seeds, secrets) = store
+        let sealed = store
             .seal_clear_secrets()
             .await
             .map_err(|e| format!("cannot seal the secrets stored in the clear: {}", chain(&e)))?;
-        if seeds + secrets > 0 {
+        if sealed.total() > 0 {
             println!(
-                "licentia-server: sealed {seeds} signing seed(s) and {secrets} webhook \
-                 secret(s) that were stored in the clear"
+                "licentia-server: sealed {} signing seed(s), {} webhook secret(s) and {} TOTP \
+                 secret(s) that were stored in the clear",
+                sealed.signing_seeds, sealed.webhook_secrets, sealed.totp_secrets
             );
         }
     } else {
         println!(
-            "licentia-server: WARNING signing keys and webhook secrets are stored in the clear \
-             (LICENTIA_ALLOW_PLAINTEXT_KEYS)"
+            "licentia-server: WARNING signing keys, webhook secrets and TOTP secrets are \
+             stored in the clear (LICENTIA_ALLOW_PLAINTEXT_KEYS)"
         );
     }
     Ok(store)

@@ -428,6 +428,13 @@ impl<S: AccessStore> AccessStore for Flaky<S> {
     ) -> impl Future<Output = StoreResult<ApiKey>> + Send {
         self.inner.revoke_api_key(id, now, events)
     }
+    fn purge_sessions(
+        &self,
+        expired_before: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<u64>> + Send {
+        self.inner.purge_sessions(expired_before, limit)
+    }
     fn count_api_keys(&self) -> impl Future<Output = StoreResult<u64>> + Send {
         let down = self.down.load(Ordering::SeqCst);
         let inner = self.inner.count_api_keys();

@@ -97,6 +97,23 @@ impl AccessStore for MemoryStore {
         Ok(self.inner.access.read().api_keys.len() as u64)
     }
 
+    async fn purge_sessions(&self, expired_before: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
+        let mut access = self.inner.access.write();
+        let expired: Vec<ApiKeyId> = access
+            .api_keys
+            .values()
+            .filter(|k| k.is_session_expired_before(expired_before))
+            .take(limit as usize)
+            .map(|k| k.id.clone())
+            .collect();
+        for id in &expired {
+            if let Some(k) = access.api_keys.remove(id) {
+                access.api_key_hashes.remove(&k.token_hash);
+            }
+        }
+        Ok(expired.len() as u64)
+    }
+
     async fn insert_webhook(
         &self,
         w: &WebhookEndpoint,

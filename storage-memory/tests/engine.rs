@@ -715,6 +715,63 @@ async fn bootstrap_and_authentication() {
     ));
 }
 
+#[tokio::test]
+async fn expired_sessions_are_purged_and_machine_tokens_stay() {
+    use licentia_core::engine::{SESSION_TTL, UserInvite};
+    let (e, clock) = engine().await;
+    let first = e.bootstrap_admin(None).await.unwrap().unwrap();
+    let invited = e
+        .invite_user(
+            &admin(),
+            UserInvite {
+                email: "ops@example.com".into(),
+                role: UserRole::Admin,
+            },
+        )
+        .await
+        .unwrap();
+    e.redeem_user_token(&invited.token, "correct horse battery")
+        .await
+        .unwrap();
+    let early = e
+        .sign_in("ops@example.com", "correct horse battery", None, None)
+        .await
+        .unwrap();
+    clock.advance(Duration::hours(1));
+    let late = e
+        .sign_in("ops@example.com", "correct horse battery", None, None)
+        .await
+        .unwrap();
+    assert_eq!(e.purge_sessions().await.unwrap(), 0, "both are live");
+
+    clock.advance(SESSION_TTL - Duration::minutes(30));
+    assert_eq!(
+        e.purge_sessions().await.unwrap(),
+        1,
+        "the first one expired"
+    );
+    assert!(matches!(
+        e.authenticate(&early.token).await,
+        Err(EngineError::InvalidCredentials)
+    ));
+    e.authenticate(&late.token)
+        .await
+        .expect("the later session still works");
+    clock.advance(Duration::days(400));
+    assert_eq!(e.purge_sessions().await.unwrap(), 1);
+    let left: Vec<_> = e
+        .list_api_keys(Limit::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.user_id)
+        .collect();
+    assert_eq!(left, vec![None], "the machine token stays");
+    e.authenticate(&first.token)
+        .await
+        .expect("the bootstrap token is not a session");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn engine_calls_run_concurrently_and_hold_the_limits() {
     let (e, _) = engine().await;

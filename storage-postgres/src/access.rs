@@ -146,17 +146,18 @@ impl PostgresStore {
         }
     }
 
-    /// Seals what is still in the clear (signing seeds and webhook secrets written without a
-    /// master key) under this store's master key; returns how many seeds and secrets it
-    /// sealed. Without a master key it does nothing. Run at start by the server.
+    /// Seals what is still in the clear (signing seeds, webhook secrets and users' TOTP
+    /// secrets written without a master key) under this store's master key; returns how
+    /// many of each it sealed. Without a master key it does nothing. Run at start by the
+    /// server.
     ///
     /// # Errors
     ///
     /// Storage failures; a sealed seed or secret that this master key cannot open (it was
     /// sealed under another key) is left as it is and reported by the reads.
-    pub async fn seal_clear_secrets(&self) -> StoreResult<(u64, u64)> {
+    pub async fn seal_clear_secrets(&self) -> StoreResult<SealedSecrets> {
         let Some(master) = &self.master else {
-            return Ok((0, 0));
+            return Ok(SealedSecrets::default());
         };
         let mut tx = self.begin().await?;
         let clear_seeds: Vec<(String, Vec<u8>)> =
@@ -191,12 +192,34 @@ impl PostgresStore {
                 .await
                 .map_err(map)?;
         }
+        let clear_totp: Vec<(String, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, totp_secret FROM users WHERE totp_secret IS NOT NULL FOR UPDATE",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map)?;
+        for (id, secret) in &clear_totp {
+            let secret = Zeroizing::new(secret.clone());
+            let sealed = master.seal_secret(&crate::user::totp_aad(id), &secret);
+            sqlx::query(
+                "UPDATE users SET totp_secret = NULL, totp_secret_sealed = $2 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(&sealed[..])
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        }
         tx.commit().await.map_err(map)?;
-        Ok((clear_seeds.len() as u64, clear_secrets.len() as u64))
+        Ok(SealedSecrets {
+            signing_seeds: clear_seeds.len() as u64,
+            webhook_secrets: clear_secrets.len() as u64,
+            totp_secrets: clear_totp.len() as u64,
+        })
     }
 
-    /// Whether anything is stored in the clear: signing seeds or webhook secrets written
-    /// without a master key.
+    /// Whether anything is stored in the clear: signing seeds, webhook secrets or TOTP
+    /// secrets written without a master key.
     ///
     /// # Errors
     ///
@@ -205,11 +228,28 @@ impl PostgresStore {
         let mut conn = self.conn().await?;
         sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM signing_keys WHERE NOT sealed) \
-                 OR EXISTS (SELECT 1 FROM webhooks WHERE secret IS NOT NULL)",
+                 OR EXISTS (SELECT 1 FROM webhooks WHERE secret IS NOT NULL) \
+                 OR EXISTS (SELECT 1 FROM users WHERE totp_secret IS NOT NULL)",
         )
         .fetch_one(&mut *conn)
         .await
         .map_err(map)
+    }
+}
+
+/// What [`PostgresStore::seal_clear_secrets`] sealed, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SealedSecrets {
+    pub signing_seeds: u64,
+    pub webhook_secrets: u64,
+    /// Users' TOTP secrets.
+    pub totp_secrets: u64,
+}
+
+impl SealedSecrets {
+    /// How many secrets were sealed in all.
+    pub fn total(&self) -> u64 {
+        self.signing_seeds + self.webhook_secrets + self.totp_secrets
     }
 }
 
@@ -326,6 +366,25 @@ impl AccessStore for PostgresStore {
         .await
         .map_err(map)?;
         rows.into_iter().map(api_key).collect()
+    }
+
+    async fn purge_sessions(&self, expired_before: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
+        let mut conn = self.conn().await?;
+        // `ApiKey::is_session_expired_before` on the stored record; SKIP LOCKED: instances
+        // purging at once take disjoint rows instead of waiting.
+        let done = sqlx::query(
+            "DELETE FROM api_keys WHERE id IN ( \
+                 SELECT id FROM api_keys \
+                 WHERE jsonb_typeof(body->'user_id') = 'string' \
+                   AND (body->>'expires_at')::timestamptz < $1 \
+                 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(expired_before)
+        .bind(i64::from(limit))
+        .execute(&mut *conn)
+        .await
+        .map_err(map)?;
+        Ok(done.rows_affected())
     }
 
     async fn count_api_keys(&self) -> StoreResult<u64> {

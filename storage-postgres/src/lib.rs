@@ -99,15 +99,16 @@
 //! - Event sequences come from an identity column. Under concurrent writers a sequence is
 //!   assigned before its transaction commits, so a reader may briefly see sequence `n + 1`
 //!   before `n`; sequences still strictly increase and are never reused.
-//! - Signing seeds and webhook secrets (deliveries are signed with the secret itself, so it
-//!   cannot be hashed) are sealed under a master key when one is given
-//!   ([`PostgresStore::with_master_key`]; AES-256-GCM with the kid or the endpoint id as
-//!   associated data); without one they are stored as they are, and a host should refuse to
+//! - Signing seeds, webhook secrets (deliveries are signed with the secret itself, so it
+//!   cannot be hashed) and users' TOTP secrets are sealed under a master key when one is given
+//!   ([`PostgresStore::with_master_key`]; AES-256-GCM with the kid, the endpoint id or the
+//!   user id as associated data); without one they are stored as they are, and a host should refuse to
 //!   run that way unless told to (the server: `LICENTIA_ALLOW_PLAINTEXT_KEYS=1`). Whatever is
 //!   still in the clear is sealed by [`PostgresStore::seal_clear_secrets`] (the server runs
 //!   it at start). A sealed seed or secret read without the master key is `Backend`.
 
 mod access;
+pub use access::SealedSecrets;
 mod allocation;
 mod artifact;
 mod catalog;

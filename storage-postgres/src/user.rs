@@ -34,7 +34,7 @@ fn token_bytes(u: &User) -> Option<Vec<u8>> {
 }
 
 /// What authenticates a user's sealed TOTP secret: it opens for that user only.
-fn totp_aad(id: &UserId) -> String {
+pub(crate) fn totp_aad(id: &str) -> String {
     format!("totp:{id}")
 }
 
@@ -50,13 +50,13 @@ impl PostgresStore {
             .transpose()?;
         let bytes = match (clear, sealed, &self.master) {
             (Some(clear), _, _) => Some(Zeroizing::new(clear)),
-            (None, Some(sealed), Some(master)) => {
-                Some(master.open_secret(&totp_aad(&u.id), &sealed).map_err(|_| {
-                    StoreError::Backend {
+            (None, Some(sealed), Some(master)) => Some(
+                master
+                    .open_secret(&totp_aad(u.id.as_str()), &sealed)
+                    .map_err(|_| StoreError::Backend {
                         source: crate::access::WRONG_MASTER_KEY.into(),
-                    }
-                })?)
-            }
+                    })?,
+            ),
             (None, Some(_), None) => {
                 return Err(StoreError::Backend {
                     source: crate::access::NO_MASTER_KEY.into(),
@@ -81,7 +81,7 @@ impl PostgresStore {
             (None, _) => (None, None),
             (Some(s), Some(master)) => (
                 None,
-                Some(master.seal_secret(&totp_aad(&u.id), s.expose_secret())),
+                Some(master.seal_secret(&totp_aad(u.id.as_str()), s.expose_secret())),
             ),
             (Some(s), None) => (Some(s.expose_secret().to_vec()), None),
         }

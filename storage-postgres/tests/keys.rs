@@ -137,10 +137,18 @@ async fn webhook_secrets_are_sealed_and_clear_ones_sealed_at_start() {
     assert!(plain.has_clear_secrets().await.unwrap());
 
     let sealing = store_on(options.clone()).await.with_master_key(master(7));
-    assert_eq!(sealing.seal_clear_secrets().await.unwrap(), (1, 1));
+    let sealed = sealing.seal_clear_secrets().await.unwrap();
     assert_eq!(
-        sealing.seal_clear_secrets().await.unwrap(),
-        (0, 0),
+        (
+            sealed.signing_seeds,
+            sealed.webhook_secrets,
+            sealed.totp_secrets
+        ),
+        (1, 1, 0)
+    );
+    assert_eq!(
+        sealing.seal_clear_secrets().await.unwrap().total(),
+        0,
         "nothing left to seal"
     );
     assert!(!sealing.has_clear_secrets().await.unwrap());
@@ -243,4 +251,49 @@ async fn bulk_answers_holding_license_keys_are_sealed() {
     let again = e.create_license_once(&admin, call, req).await.unwrap();
     assert!(again.replayed);
     assert_eq!(again.body, first.body, "and opens for the replay");
+}
+
+/// Users' TOTP secrets are sealed under the master key (the user id as associated data), and
+/// one written in the clear is sealed by `seal_clear_secrets`.
+#[tokio::test]
+async fn totp_secrets_written_in_the_clear_are_sealed_at_start() {
+    use licentia_core::conformance::users::user;
+    use licentia_core::crypto::TotpSecret;
+    use licentia_core::store::UserStore;
+    let options = fresh_database().await;
+    let plain = store_on(options.clone()).await;
+    let mut u = user(1);
+    u.totp_secret = TotpSecret::from_bytes(&[7; 20]);
+    plain.insert_user(&u, vec![]).await.unwrap();
+    assert!(plain.has_clear_secrets().await.unwrap());
+
+    let sealing = store_on(options.clone()).await.with_master_key(master(7));
+    let sealed = sealing.seal_clear_secrets().await.unwrap();
+    assert_eq!(
+        (
+            sealed.signing_seeds,
+            sealed.webhook_secrets,
+            sealed.totp_secrets
+        ),
+        (0, 0, 1)
+    );
+    assert!(!sealing.has_clear_secrets().await.unwrap());
+    let (clear, sealed): (Option<Vec<u8>>, Option<Vec<u8>>) =
+        sqlx::query_as("SELECT totp_secret, totp_secret_sealed FROM users WHERE id = $1")
+            .bind(u.id.as_str())
+            .fetch_one(plain.pool())
+            .await
+            .unwrap();
+    assert!(clear.is_none(), "no TOTP secret is left in the clear");
+    assert!(!sealed.unwrap().windows(20).any(|w| w == [7; 20]));
+    assert_eq!(
+        sealing.get_user(&u.id).await.unwrap().totp_secret,
+        u.totp_secret,
+        "the sealed secret opens with its master key"
+    );
+    let wrong = store_on(options).await.with_master_key(master(8));
+    assert!(
+        wrong.get_user(&u.id).await.is_err(),
+        "another key cannot open it"
+    );
 }

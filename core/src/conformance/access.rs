@@ -7,7 +7,7 @@ use crate::model::{KeyStatus, ProductId};
 use crate::store::{Limit, Store};
 
 use super::fixtures::{
-    api_key, api_token, at, event_types_of, product, signing_key, system_event, webhook,
+    api_key, api_token, at, event_types_of, parse, product, signing_key, system_event, webhook,
 };
 use super::{
     Spawner, expect_already_exists, expect_conflict, expect_not_found, ok, run_concurrently,
@@ -65,6 +65,67 @@ pub async fn api_keys_round_trip<S: Store + Clone + Send + Sync + 'static>(store
         event_types_of(&store, k1.id.as_str()).await,
         ["api_key.created"],
         "insert appends its event once; touch appends none"
+    );
+}
+
+/// Expired sign-in sessions are purged in batches; machine tokens and live sessions stay.
+pub async fn expired_sessions_are_purged<S: Store + Clone + Send + Sync + 'static>(store: S) {
+    let session = |n: u32, expires: i64| {
+        let mut k = api_key(n);
+        k.user_id = Some(parse("usr_0001"));
+        k.expires_at = Some(at(expires));
+        k
+    };
+    let mut expired_token = api_key(1);
+    expired_token.expires_at = Some(at(10));
+    let keys = [
+        expired_token,
+        session(2, 10),
+        session(3, 20),
+        session(4, 30),
+        session(5, 1000),
+    ];
+    for k in &keys {
+        ok(store.insert_api_key(k, vec![]).await, "insert_api_key");
+    }
+    assert_eq!(
+        ok(store.purge_sessions(at(30), 1).await, "purge_sessions"),
+        1,
+        "at most `limit` go"
+    );
+    assert_eq!(
+        ok(store.purge_sessions(at(30), 10).await, "purge_sessions"),
+        1,
+        "the next call takes the rest that expired before the cutoff"
+    );
+    assert_eq!(
+        ok(store.purge_sessions(at(30), 10).await, "purge_sessions"),
+        0,
+        "nothing is deleted twice"
+    );
+    let mut left: Vec<String> = ok(store.list_api_keys(Limit::default()).await, "list_api_keys")
+        .into_iter()
+        .map(|k| k.id.to_string())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["key_0001", "key_0004", "key_0005"],
+        "the expired machine token, the session expiring at the cutoff and the live one stay"
+    );
+    for n in [2, 3] {
+        expect_not_found(
+            store.find_api_key(&SecretHash::of(&api_token(n))).await,
+            "find_api_key of a purged session",
+        );
+    }
+    assert_eq!(
+        ok(
+            store.find_api_key(&SecretHash::of(&api_token(5))).await,
+            "find_api_key"
+        ),
+        keys[4],
+        "a live session is found by its token"
     );
 }
 

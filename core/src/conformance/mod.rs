@@ -280,6 +280,7 @@ macro_rules! conformance_suite {
             store commerce::missing_orders_and_subscriptions_are_not_found,
             store access::api_keys_round_trip,
             store access::api_key_token_hash_is_unique,
+            store access::expired_sessions_are_purged,
             store access::api_keys_revoke_but_keep_the_last_admin,
             store access::webhooks_round_trip_with_their_secret,
             store access::signing_keys_replace_with_compare_and_swap,

@@ -3,6 +3,7 @@
 //! [`Engine::purge_idempotency`], which the host calls periodically (the server: every
 //! minute). Finished webhook deliveries are kept [`DEFAULT_DELIVERY_RETENTION`] (or what
 //! [`Engine::with_delivery_retention`] says) and purged by [`Engine::purge_deliveries`].
+//! Sign-in sessions are purged by [`Engine::purge_sessions`] once they expire.
 //! Telemetry records are kept [`DEFAULT_TELEMETRY_RETENTION`] (or what
 //! [`Engine::with_telemetry_retention`] says) and purged by [`Engine::purge_telemetry`].
 //!
@@ -96,6 +97,19 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     pub async fn purge_telemetry(&self) -> Result<u64, EngineError> {
         let cutoff = self.cutoff(self.telemetry_retention);
         self.purge_in_batches(|batch| self.store.purge_telemetry(cutoff, batch))
+            .await
+    }
+
+    /// Deletes the sign-in sessions (of management and license users) that have expired, in
+    /// batches, and returns how many it deleted: every sign-in adds one, and an expired one
+    /// is refused anyway. Machine tokens stay. Safe to run on several instances at once.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures (what was deleted before stays deleted).
+    pub async fn purge_sessions(&self) -> Result<u64, EngineError> {
+        let now = self.now();
+        self.purge_in_batches(|batch| self.store.purge_sessions(now, batch))
             .await
     }
 

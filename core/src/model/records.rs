@@ -178,6 +178,14 @@ impl ApiKey {
                 .into_iter()
                 .any(|k| k.id != self.id && k.is_admin_usable_at(now))
     }
+
+    /// Whether the key is a sign-in session (it names a user) that expired before `at`:
+    /// what [`AccessStore::purge_sessions`](crate::store::AccessStore::purge_sessions)
+    /// deletes. Machine tokens are never purged, expired or not: their record is the
+    /// operator's.
+    pub fn is_session_expired_before(&self, at: DateTime<Utc>) -> bool {
+        self.user_id.is_some() && self.expires_at.is_some_and(|e| e < at)
+    }
 }
 
 /// A subscription record from a billing system.

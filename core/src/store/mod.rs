@@ -585,6 +585,25 @@ pub trait AccessStore: Send + Sync {
     fn list_api_keys(&self, limit: Limit) -> impl Future<Output = StoreResult<Vec<ApiKey>>> + Send;
     /// How many API keys exist (to know whether to bootstrap one).
     fn count_api_keys(&self) -> impl Future<Output = StoreResult<u64>> + Send;
+    /// Deletes at most `limit` sign-in sessions that expired before `expired_before`
+    /// ([`ApiKey::is_session_expired_before`]) and returns how many it deleted (fewer than
+    /// `limit`: none is left).
+    ///
+    /// # Contract
+    ///
+    /// Only sessions go (keys with a `user_id`); machine tokens stay, expired or revoked. A
+    /// deleted session's token is unknown from then on (it was refused already). Concurrent
+    /// calls, from this or another instance, never fail because of each other and never
+    /// delete a key twice. No event is appended: the session's opening and end are recorded.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    fn purge_sessions(
+        &self,
+        expired_before: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
 
     /// Inserts a webhook endpoint with its secret.
     fn insert_webhook(
