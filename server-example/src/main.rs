@@ -346,19 +346,29 @@ fn announce_opt_outs(config: &licentia_server::Config) {
     }
 }
 
-async fn rotate(args: RotateArgs) -> Result<(), BoxError> {
-    let Backend::Postgres(url) = Backend::of(&args.backend) else {
-        return Err(
-            "keys rotate needs DATABASE_URL (a PostgreSQL URL): the memory backend's \
-                    keys live inside the running server, and rotating a store of this command \
-                    alone would change nothing"
-                .into(),
-        );
+/// The app of a command that works on the database alone (the memory backend's state lives
+/// in its running server, so such a command is refused with `on_memory`).
+async fn postgres_app(
+    backend: &BackendArgs,
+    on_memory: &str,
+) -> Result<App<PostgresStore>, BoxError> {
+    let Backend::Postgres(url) = Backend::of(backend) else {
+        return Err(on_memory.into());
     };
-    let store = postgres(&url, &args.backend, None).await?;
-    let app = App::start(store, Default::default())
+    let store = postgres(&url, backend, None).await?;
+    App::start(store, Default::default())
         .await
-        .map_err(|e| format!("cannot start: {}", chain(&e)))?;
+        .map_err(|e| format!("cannot start: {}", chain(&e)).into())
+}
+
+async fn rotate(args: RotateArgs) -> Result<(), BoxError> {
+    let app = postgres_app(
+        &args.backend,
+        "keys rotate needs DATABASE_URL (a PostgreSQL URL): the memory backend's keys live \
+         inside the running server, and rotating a store of this command alone would change \
+         nothing",
+    )
+    .await?;
     let delay = i64::try_from(args.activate_in)
         .ok()
         .and_then(chrono::TimeDelta::try_seconds)
@@ -422,17 +432,12 @@ async fn users(command: UsersCommand) -> Result<(), BoxError> {
             backend.clone()
         }
     };
-    let Backend::Postgres(url) = Backend::of(&backend) else {
-        return Err(
-            "users needs DATABASE_URL (a PostgreSQL URL): on the memory backend invite users \
-             through the running server (POST /api/v1/users with its admin token)"
-                .into(),
-        );
-    };
-    let store = postgres(&url, &backend, None).await?;
-    let app = App::start(store, Default::default())
-        .await
-        .map_err(|e| format!("cannot start: {}", chain(&e)))?;
+    let app = postgres_app(
+        &backend,
+        "users needs DATABASE_URL (a PostgreSQL URL): on the memory backend invite users \
+         through the running server (POST /api/v1/users with its admin token)",
+    )
+    .await?;
     let engine = app.engine();
     let actor = Actor::system();
     let issued = match command {
@@ -471,17 +476,12 @@ async fn tokens(command: TokensCommand) -> Result<(), BoxError> {
         | TokensCommand::List { backend }
         | TokensCommand::Revoke { backend, .. } => backend.clone(),
     };
-    let Backend::Postgres(url) = Backend::of(&backend) else {
-        return Err(
-            "tokens needs DATABASE_URL (a PostgreSQL URL): the memory backend keeps its \
-                    tokens inside the running server, which prints its first admin token at start"
-                .into(),
-        );
-    };
-    let store = postgres(&url, &backend, None).await?;
-    let app = App::start(store, Default::default())
-        .await
-        .map_err(|e| format!("cannot start: {}", chain(&e)))?;
+    let app = postgres_app(
+        &backend,
+        "tokens needs DATABASE_URL (a PostgreSQL URL): the memory backend keeps its tokens \
+         inside the running server, which prints its first admin token at start",
+    )
+    .await?;
     let engine = app.engine();
     let actor = Actor::system();
     match command {
