@@ -62,7 +62,8 @@
 //! license by its own id or key hash: a batch only forms from requests that were waiting
 //! anyway (nothing waits on purpose), and each aggregate in it is as consistent as a read
 //! alone. Under load this halves what a validate costs the database and the server in round
-//! trips (`benches/README.md`).
+//! trips (`benches/README.md`); [`PostgresStore::read_path_stats`] tells how many snapshots a
+//! statement read.
 //! [`LicenseStore::record_touches`](licentia_core::store::LicenseStore::record_touches) writes
 //! a batch of read bookkeeping in one transaction: it locks the batch's licenses in id order,
 //! then their devices (the order `transact_license` locks in, so a flush never deadlocks with
@@ -109,6 +110,7 @@
 
 mod access;
 pub use access::SealedSecrets;
+pub use snapshot_batch::ReadPathStats;
 mod allocation;
 mod artifact;
 mod catalog;
@@ -331,6 +333,12 @@ impl PostgresStore {
             snapshots,
             master: None,
         }
+    }
+
+    /// How many statements the read path has run and how many snapshots they read (see the
+    /// crate docs on the read path); counted from when the read connections were set.
+    pub fn read_path_stats(&self) -> ReadPathStats {
+        self.snapshots.stats()
     }
 
     /// The same store with at most `n` (at least 1) connections for the read path.

@@ -69,6 +69,20 @@ pub(crate) struct SnapshotBatcher {
     /// One per read connection: a permit holder runs one batch.
     connections: Semaphore,
     tickets: AtomicU64,
+    /// Statements run and the snapshots they read ([`ReadPathStats`]).
+    statements: AtomicU64,
+    snapshots: AtomicU64,
+}
+
+/// What the read path has done since its store was made (or given its read connections):
+/// `snapshots / statements` is how many snapshots a statement read on average, 1 when the
+/// read connections keep up and more under load.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadPathStats {
+    /// Snapshot statements run.
+    pub statements: u64,
+    /// Snapshots they read (answered, found or not, or failed together).
+    pub snapshots: u64,
 }
 
 impl SnapshotBatcher {
@@ -78,6 +92,15 @@ impl SnapshotBatcher {
             queue: Mutex::new(Vec::new()),
             connections: Semaphore::new(usize::try_from(connections.max(1)).unwrap_or(1)),
             tickets: AtomicU64::new(0),
+            statements: AtomicU64::new(0),
+            snapshots: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> ReadPathStats {
+        ReadPathStats {
+            statements: self.statements.load(Ordering::Relaxed),
+            snapshots: self.snapshots.load(Ordering::Relaxed),
         }
     }
 
@@ -102,6 +125,9 @@ impl SnapshotBatcher {
             };
             let batch = self.take(ticket);
             if !batch.is_empty() {
+                self.statements.fetch_add(1, Ordering::Relaxed);
+                self.snapshots
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
                 run(pool, batch).await;
             }
             drop(permit);
