@@ -29,6 +29,17 @@ fn master(byte: u8) -> MasterKey {
     MasterKey::from_bytes([byte; 32])
 }
 
+/// A store on `options` under master key 7 that has sealed what was in the clear, with what it
+/// sealed: (signing seeds, webhook secrets, TOTP secrets).
+async fn sealing_store(options: &PgConnectOptions) -> (PostgresStore, (u64, u64, u64)) {
+    let sealing = store_on(options.clone()).await.with_master_key(master(7));
+    let s = sealing.seal_clear_secrets().await.unwrap();
+    (
+        sealing,
+        (s.signing_seeds, s.webhook_secrets, s.totp_secrets),
+    )
+}
+
 async fn sealed_flags(options: &PgConnectOptions) -> Vec<(bool, usize)> {
     let store = store_on(options.clone()).await;
     sqlx::query_as::<_, (bool, i32)>(
@@ -136,15 +147,11 @@ async fn webhook_secrets_are_sealed_and_clear_ones_sealed_at_start() {
     let plain = store_on(options.clone()).await;
     assert!(plain.has_clear_secrets().await.unwrap());
 
-    let sealing = store_on(options.clone()).await.with_master_key(master(7));
-    let sealed = sealing.seal_clear_secrets().await.unwrap();
+    let (sealing, sealed) = sealing_store(&options).await;
     assert_eq!(
-        (
-            sealed.signing_seeds,
-            sealed.webhook_secrets,
-            sealed.totp_secrets
-        ),
-        (1, 1, 0)
+        sealed,
+        (1, 1, 0),
+        "(seeds, webhook secrets, TOTP secrets) sealed"
     );
     assert_eq!(
         sealing.seal_clear_secrets().await.unwrap().total(),
@@ -267,15 +274,11 @@ async fn totp_secrets_written_in_the_clear_are_sealed_at_start() {
     plain.insert_user(&u, vec![]).await.unwrap();
     assert!(plain.has_clear_secrets().await.unwrap());
 
-    let sealing = store_on(options.clone()).await.with_master_key(master(7));
-    let sealed = sealing.seal_clear_secrets().await.unwrap();
+    let (sealing, sealed) = sealing_store(&options).await;
     assert_eq!(
-        (
-            sealed.signing_seeds,
-            sealed.webhook_secrets,
-            sealed.totp_secrets
-        ),
-        (0, 0, 1)
+        sealed,
+        (0, 0, 1),
+        "(seeds, webhook secrets, TOTP secrets) sealed"
     );
     assert!(!sealing.has_clear_secrets().await.unwrap());
     let (clear, sealed): (Option<Vec<u8>>, Option<Vec<u8>>) =
