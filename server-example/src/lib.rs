@@ -192,9 +192,9 @@ fn spawn_touch_flusher<S: Store + 'static>(app: App<S>) -> tokio::task::JoinHand
 }
 
 /// Every minute: purges idempotency records past their time to live, finished webhook
-/// deliveries and telemetry past their retention and expired sign-in sessions, releases devices silent past their policy's heartbeat
-/// (all safe on several instances at once), and forgets rate-limit keys back at full
-/// allowance.
+/// deliveries and telemetry past their retention and expired sign-in sessions, releases
+/// devices silent past their policy's heartbeat (all safe on several instances at once), and
+/// forgets rate-limit keys back at full allowance.
 fn spawn_housekeeping<S: Store + 'static>(app: App<S>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(config::HOUSEKEEPING_PERIOD);

@@ -165,14 +165,16 @@ impl PostgresStore {
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(map)?;
-        for (kid, seed) in &clear_seeds {
-            let seed = Zeroizing::new(seed.clone());
+        // Owned, so the clear bytes read are the ones wiped (a copy would leave them).
+        let signing_seeds = clear_seeds.len() as u64;
+        for (kid, seed) in clear_seeds {
+            let seed = Zeroizing::new(seed);
             let bytes: [u8; 32] = seed[..].try_into().map_err(|_| StoreError::Backend {
                 source: "a stored seed is not 32 bytes long".into(),
             })?;
-            let sealed = master.seal_seed(kid, &SecretSeed::from_bytes(bytes));
+            let sealed = master.seal_seed(&kid, &SecretSeed::from_bytes(bytes));
             sqlx::query("UPDATE signing_keys SET sealed = true, seed = $2 WHERE kid = $1")
-                .bind(kid)
+                .bind(&kid)
                 .bind(&sealed[..])
                 .execute(&mut *tx)
                 .await
@@ -198,13 +200,14 @@ impl PostgresStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(map)?;
-        for (id, secret) in &clear_totp {
-            let secret = Zeroizing::new(secret.clone());
-            let sealed = master.seal_secret(&crate::user::totp_aad(id), &secret);
+        let totp_secrets = clear_totp.len() as u64;
+        for (id, secret) in clear_totp {
+            let secret = Zeroizing::new(secret);
+            let sealed = master.seal_secret(&crate::user::totp_aad(&id), &secret);
             sqlx::query(
                 "UPDATE users SET totp_secret = NULL, totp_secret_sealed = $2 WHERE id = $1",
             )
-            .bind(id)
+            .bind(&id)
             .bind(&sealed[..])
             .execute(&mut *tx)
             .await
@@ -212,9 +215,9 @@ impl PostgresStore {
         }
         tx.commit().await.map_err(map)?;
         Ok(SealedSecrets {
-            signing_seeds: clear_seeds.len() as u64,
+            signing_seeds,
             webhook_secrets: clear_secrets.len() as u64,
-            totp_secrets: clear_totp.len() as u64,
+            totp_secrets,
         })
     }
 
