@@ -42,7 +42,7 @@ async fn record<S: Store>(
     ok(
         store
             .transact_license(by_id(&license.id), move |_| Decision {
-                mutations: vec![Mutation::Consumption(c)],
+                mutations: vec![Mutation::Consumption(c.clone())],
                 ..Decision::nothing(())
             })
             .await,

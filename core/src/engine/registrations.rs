@@ -309,10 +309,12 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         let registration_id = reg.id.clone();
         self.write_with(
             op,
-            |agg, now| registration::activate(agg, &reg, binding, device_id, session, now),
+            |agg, now| {
+                registration::activate(agg, &reg, binding, device_id.clone(), session.clone(), now)
+            },
             |(activation, session), _| {
                 Ok(DeviceActivationData {
-                    registration_id,
+                    registration_id: registration_id.clone(),
                     activation,
                     session: IssuedSession {
                         id: session.id,
