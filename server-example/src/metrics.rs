@@ -12,6 +12,8 @@
 //! | `licentia_webhook_queue_depth` | gauge (pending deliveries, refreshed every 5 s) | — |
 //! | `licentia_webhook_delivery_duration_seconds` | histogram | — |
 //! | `licentia_db_pool_connections` | gauge | `pool` (`main`, `runtime`, `reads`), `state` (`open`, `idle`) — PostgreSQL only |
+//! | `licentia_db_runtime_writes_total` | counter (refreshed every 5 s) | `path` (`optimistic`: decided on a snapshot and kept, `lost`: decided again under the lock after a concurrent write, `locked`: decided under the lock only) — PostgreSQL only |
+//! | `licentia_db_snapshot_statements_total`, `licentia_db_snapshots_total` | counter (refreshed every 5 s) | — (snapshots per statement: the read path's batch size) — PostgreSQL only |
 //! | `process_*` | the process's CPU, memory, threads and open files (`metrics-process`) | — |
 //!
 //! Labels come from closed sets: a method HTTP does not define is `OTHER`, a path no route
@@ -49,6 +51,12 @@ pub const WEBHOOK_QUEUE_DEPTH: &str = "licentia_webhook_queue_depth";
 pub const WEBHOOK_DURATION: &str = "licentia_webhook_delivery_duration_seconds";
 /// Database pool connections, by `pool` and `state`.
 pub const DB_POOL: &str = "licentia_db_pool_connections";
+/// Runtime writes by the `path` they took (PostgreSQL).
+pub const DB_RUNTIME_WRITES: &str = "licentia_db_runtime_writes_total";
+/// Snapshot statements the read path ran (PostgreSQL).
+pub const DB_SNAPSHOT_STATEMENTS: &str = "licentia_db_snapshot_statements_total";
+/// Snapshots those statements read (PostgreSQL).
+pub const DB_SNAPSHOTS: &str = "licentia_db_snapshots_total";
 
 const BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -121,6 +129,16 @@ fn describe() {
         DB_POOL,
         "Database pool connections, by pool and state (open, idle)."
     );
+    describe_counter!(
+        DB_RUNTIME_WRITES,
+        "Runtime writes by path: optimistic (decided on a snapshot and kept), lost (decided \
+         again under the lock after a concurrent write), locked (under the lock only)."
+    );
+    describe_counter!(
+        DB_SNAPSHOT_STATEMENTS,
+        "Snapshot statements the read path ran."
+    );
+    describe_counter!(DB_SNAPSHOTS, "Snapshots the read path's statements read.");
     metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     metrics::gauge!(WEBHOOKS_IN_FLIGHT).set(0.0);
     metrics::gauge!(WEBHOOK_QUEUE_DEPTH).set(0.0);
@@ -145,6 +163,22 @@ pub fn db_pools(pools: &[(&'static str, u32, u32)]) {
         metrics::gauge!(DB_POOL, "pool" => pool, "state" => "open").set(f64::from(open));
         metrics::gauge!(DB_POOL, "pool" => pool, "state" => "idle").set(f64::from(idle));
     }
+}
+
+/// Sets the PostgreSQL runtime path's counters from the store's own.
+pub fn db_runtime_paths(
+    writes: licentia_storage_postgres::WritePathStats,
+    reads: licentia_storage_postgres::ReadPathStats,
+) {
+    for (path, n) in [
+        ("optimistic", writes.optimistic),
+        ("lost", writes.lost),
+        ("locked", writes.locked),
+    ] {
+        metrics::counter!(DB_RUNTIME_WRITES, "path" => path).absolute(n);
+    }
+    metrics::counter!(DB_SNAPSHOT_STATEMENTS).absolute(reads.statements);
+    metrics::counter!(DB_SNAPSHOTS).absolute(reads.snapshots);
 }
 
 /// Counts one webhook delivery attempt's outcome.

@@ -98,10 +98,13 @@ fn check_owner(mutations: &[Mutation], id: &LicenseId) -> StoreResult<()> {
 }
 
 impl PostgresStore {
-    /// Decides on a snapshot (batched with the read path's) and writes the effect in one
-    /// autocommitted statement, if the license's revision is still the snapshot's.
+    /// Decides on a snapshot and writes the effect in one autocommitted statement, if the
+    /// license's revision is still the snapshot's. Both statements run on `conn`, back to
+    /// back: a write waiting for a connection between its snapshot and its statement would
+    /// give other writes time to change its license (a batched snapshot lost more than half
+    /// of its races under load, measured).
     async fn write_optimistically<T, F>(
-        &self,
+        conn: &mut PgConnection,
         query: &AggregateQuery,
         decide: &mut F,
     ) -> StoreResult<Attempt<T>>
@@ -112,7 +115,7 @@ impl PostgresStore {
             mut aggregate,
             idempotency,
             revision,
-        } = self.snapshots.snapshot(&self.reads, query).await?;
+        } = crate::snapshot_batch::read_one(conn, query).await?;
         let Decision {
             mutations,
             events,
@@ -136,9 +139,8 @@ impl PostgresStore {
         let before = aggregate.license.clone();
         aggregate.apply(&mutations);
         let touched = Touched::of(&mutations);
-        let mut conn = self.runtime.acquire().await.map_err(map)?;
         let written = write_decision(
-            &mut conn,
+            conn,
             &before,
             &aggregate,
             &touched,
@@ -157,9 +159,9 @@ impl PostgresStore {
     }
 
     /// Locks the license (`FOR UPDATE`), decides on its aggregate and writes the effect in
-    /// the same transaction.
+    /// one transaction on `conn`.
     async fn write_locked<T, F>(
-        &self,
+        conn: &mut PgConnection,
         selector: &LicenseSelector,
         query: &AggregateQuery,
         mut decide: F,
@@ -167,7 +169,7 @@ impl PostgresStore {
     where
         F: FnMut(Loaded<'_>) -> Decision<T>,
     {
-        let mut tx = self.begin_runtime().await?;
+        let mut tx = sqlx::Connection::begin(conn).await.map_err(map)?;
         let (mut aggregate, idempotency) = Self::lock_aggregate(&mut tx, selector, query).await?;
         let Decision {
             mutations,
@@ -933,8 +935,11 @@ impl LicenseStore for PostgresStore {
             .selector
             .as_ref()
             .ok_or(StoreError::not_found("license"))?;
+        // One connection for both ways: a write that lost its race is decided again at once,
+        // not after queueing for a connection a second time (that doubled the tail).
+        let mut conn = self.runtime.acquire().await.map_err(map)?;
         if self.writes.try_optimistic(selector) {
-            match self.write_optimistically(&query, &mut decide).await? {
+            match Self::write_optimistically(&mut conn, &query, &mut decide).await? {
                 Attempt::Written(outcome) => {
                     self.writes.won(selector);
                     return Ok(outcome);
@@ -943,7 +948,7 @@ impl LicenseStore for PostgresStore {
                 Attempt::NeedsLock => self.writes.note_locked(),
             }
         }
-        self.write_locked(selector, &query, decide).await
+        Self::write_locked(&mut conn, selector, &query, decide).await
     }
 
     async fn read_license(&self, query: &AggregateQuery) -> StoreResult<LicenseAggregate> {

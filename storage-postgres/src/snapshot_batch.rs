@@ -12,9 +12,10 @@
 //! under READ COMMITTED, so every aggregate in a batch is as consistent as a single read (and
 //! the batch as a whole is even consistent across licenses).
 //!
-//! A runtime write decides on such a snapshot first (see `license.rs`): its query keeps its
-//! idempotency key, so its snapshot carries the record, and every snapshot carries the
-//! license's revision, which the write's compare-and-set checks.
+//! A runtime write decides on a snapshot too (see `license.rs`), read by the same statement
+//! on the write's own connection ([`read_one`]): its query keeps its idempotency key, so its
+//! snapshot carries the record, and every snapshot carries the license's revision, which the
+//! write's compare-and-set checks.
 //!
 //! There is no background task: the caller that takes a connection runs the batch. If its
 //! future is dropped mid-batch, the others in it see their reply channel close and queue
@@ -28,7 +29,7 @@ use licentia_core::rules::version::precedence_key;
 use licentia_core::store::{
     AggregateQuery, IdempotencyRecord, LicenseSelector, StoreError, StoreResult,
 };
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::error::map;
@@ -196,9 +197,25 @@ impl SnapshotBatcher {
     }
 }
 
+/// The snapshot `query` names, read alone on `conn`.
+pub(crate) async fn read_one(
+    conn: &mut PgConnection,
+    query: &AggregateQuery,
+) -> StoreResult<Snapshot> {
+    let row = read(conn, &[query]).await?.pop();
+    answer(row, query)
+}
+
 /// Reads `batch` in one statement and answers each.
 async fn run(pool: &PgPool, batch: Vec<Waiting>) {
-    let rows = match read(pool, &batch).await {
+    let rows = match pool.acquire().await.map_err(map) {
+        Ok(mut conn) => {
+            let queries: Vec<&AggregateQuery> = batch.iter().map(|w| &w.query).collect();
+            read(&mut conn, &queries).await
+        }
+        Err(e) => Err(e),
+    };
+    let rows = match rows {
         Ok(rows) => rows,
         Err(e) => {
             for waiting in batch {
@@ -217,28 +234,32 @@ async fn run(pool: &PgPool, batch: Vec<Waiting>) {
         }
     }
     for (waiting, row) in batch.into_iter().zip(found) {
-        let result = match row {
-            Some(BatchRow {
-                revision,
-                snapshot: row,
-                ..
-            }) => license_from_row((row.license, row.key_hash, row.last_validated_at))
-                .and_then(|license| assemble(license, row.rest, &waiting.query))
-                .map(|(aggregate, idempotency)| Snapshot {
-                    aggregate,
-                    idempotency,
-                    revision,
-                }),
-            // No row: no such license (a license always has its policy).
-            None => Err(StoreError::not_found("license")),
-        };
+        let result = answer(row, &waiting.query);
         // A receiver that is gone was cancelled: nothing to answer.
         let _ = waiting.reply.send(result);
     }
 }
 
-async fn read(pool: &PgPool, batch: &[Waiting]) -> StoreResult<Vec<BatchRow>> {
-    let n = batch.len();
+/// The snapshot of `query` from its row; no row: no such license (a license always has its
+/// policy).
+fn answer(row: Option<BatchRow>, query: &AggregateQuery) -> StoreResult<Snapshot> {
+    let BatchRow {
+        revision,
+        snapshot: row,
+        ..
+    } = row.ok_or(StoreError::not_found("license"))?;
+    let license = license_from_row((row.license, row.key_hash, row.last_validated_at))?;
+    let (aggregate, idempotency) = assemble(license, row.rest, query)?;
+    Ok(Snapshot {
+        aggregate,
+        idempotency,
+        revision,
+    })
+}
+
+/// The rows of `queries`' snapshots, read in one statement on `conn`.
+async fn read(conn: &mut PgConnection, queries: &[&AggregateQuery]) -> StoreResult<Vec<BatchRow>> {
+    let n = queries.len();
     let (mut ids, mut hashes) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut bindings, mut precedences, mut events) = (
         Vec::with_capacity(n),
@@ -246,7 +267,7 @@ async fn read(pool: &PgPool, batch: &[Waiting]) -> StoreResult<Vec<BatchRow>> {
         Vec::with_capacity(n),
     );
     let (mut scopes, mut keys) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for Waiting { query, .. } in batch {
+    for query in queries {
         match &query.selector {
             Some(LicenseSelector::Id(id)) => {
                 ids.push(Some(id.as_str()));
@@ -273,7 +294,6 @@ async fn read(pool: &PgPool, batch: &[Waiting]) -> StoreResult<Vec<BatchRow>> {
         scopes.push(query.idempotency.as_ref().map(|k| k.scope.as_str()));
         keys.push(query.idempotency.as_ref().map(|k| k.key.as_str()));
     }
-    let mut conn = pool.acquire().await.map_err(map)?;
     sqlx::query_as(SNAPSHOTS)
         .bind(ids)
         .bind(hashes)
@@ -283,7 +303,7 @@ async fn read(pool: &PgPool, batch: &[Waiting]) -> StoreResult<Vec<BatchRow>> {
         .bind(always_loaded_statuses())
         .bind(scopes)
         .bind(keys)
-        .fetch_all(&mut *conn)
+        .fetch_all(conn)
         .await
         .map_err(map)
 }
