@@ -207,10 +207,7 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
                 loop {
                     tick.tick().await;
                     licentia_server::metrics::db_pools(&gauges.pool_stats());
-                    licentia_server::metrics::db_runtime_paths(
-                        gauges.write_path_stats(),
-                        gauges.read_path_stats(),
-                    );
+                    licentia_server::metrics::db_read_path(gauges.read_path_stats());
                 }
             });
             // Key rotations by any instance (or `keys rotate`) reach this one.

@@ -12,7 +12,6 @@
 //! | `licentia_webhook_queue_depth` | gauge (pending deliveries, refreshed every 5 s) | — |
 //! | `licentia_webhook_delivery_duration_seconds` | histogram | — |
 //! | `licentia_db_pool_connections` | gauge | `pool` (`main`, `runtime`, `reads`), `state` (`open`, `idle`) — PostgreSQL only |
-//! | `licentia_db_runtime_writes_total` | counter (refreshed every 5 s) | `path` (`optimistic`: decided on a snapshot and kept, `lost`: decided again under the lock after a concurrent write, `locked`: decided under the lock only) — PostgreSQL only |
 //! | `licentia_db_snapshot_statements_total`, `licentia_db_snapshots_total` | counter (refreshed every 5 s) | — (snapshots per statement: the read path's batch size) — PostgreSQL only |
 //! | `process_*` | the process's CPU, memory, threads and open files (`metrics-process`) | — |
 //!
@@ -51,8 +50,6 @@ pub const WEBHOOK_QUEUE_DEPTH: &str = "licentia_webhook_queue_depth";
 pub const WEBHOOK_DURATION: &str = "licentia_webhook_delivery_duration_seconds";
 /// Database pool connections, by `pool` and `state`.
 pub const DB_POOL: &str = "licentia_db_pool_connections";
-/// Runtime writes by the `path` they took (PostgreSQL).
-pub const DB_RUNTIME_WRITES: &str = "licentia_db_runtime_writes_total";
 /// Snapshot statements the read path ran (PostgreSQL).
 pub const DB_SNAPSHOT_STATEMENTS: &str = "licentia_db_snapshot_statements_total";
 /// Snapshots those statements read (PostgreSQL).
@@ -130,11 +127,6 @@ fn describe() {
         "Database pool connections, by pool and state (open, idle)."
     );
     describe_counter!(
-        DB_RUNTIME_WRITES,
-        "Runtime writes by path: optimistic (decided on a snapshot and kept), lost (decided \
-         again under the lock after a concurrent write), locked (under the lock only)."
-    );
-    describe_counter!(
         DB_SNAPSHOT_STATEMENTS,
         "Snapshot statements the read path ran."
     );
@@ -165,18 +157,8 @@ pub fn db_pools(pools: &[(&'static str, u32, u32)]) {
     }
 }
 
-/// Sets the PostgreSQL runtime path's counters from the store's own.
-pub fn db_runtime_paths(
-    writes: licentia_storage_postgres::WritePathStats,
-    reads: licentia_storage_postgres::ReadPathStats,
-) {
-    for (path, n) in [
-        ("optimistic", writes.optimistic),
-        ("lost", writes.lost),
-        ("locked", writes.locked),
-    ] {
-        metrics::counter!(DB_RUNTIME_WRITES, "path" => path).absolute(n);
-    }
+/// Sets the PostgreSQL read path's counters from the store's own.
+pub fn db_read_path(reads: licentia_storage_postgres::ReadPathStats) {
     metrics::counter!(DB_SNAPSHOT_STATEMENTS).absolute(reads.statements);
     metrics::counter!(DB_SNAPSHOTS).absolute(reads.snapshots);
 }

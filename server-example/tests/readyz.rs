@@ -60,7 +60,7 @@ impl<S: LicenseStore> LicenseStore for Flaky<S> {
     ) -> impl Future<Output = StoreResult<T>> + Send
     where
         T: Send,
-        F: FnMut(Loaded<'_>) -> Decision<T> + Send,
+        F: FnOnce(Loaded<'_>) -> Decision<T> + Send,
     {
         self.inner.transact_license(query, decide)
     }

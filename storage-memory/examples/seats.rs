@@ -6,7 +6,7 @@
 
 use chrono::{TimeZone, Utc};
 use licentia_core::model::{
-    AuditActorType, DeviceId, License, LicenseStatus, LicenseType, Metadata, PolicyDraft, Product,
+    AuditActorType, License, LicenseStatus, LicenseType, Metadata, PolicyDraft, Product,
     RuntimeBindingRequest, SecretHash,
 };
 use licentia_core::rules::{Binding, activation, policy};
@@ -93,11 +93,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 binding_key: Some(binding.key().to_owned()),
                 ..AggregateQuery::new(LicenseSelector::KeyHash(SecretHash::of(key)))
             };
-            let device_id: DeviceId = format!("dev_{i}").parse().map_err(|_| "bad id")?;
+            let device_id = format!("dev_{i}").parse().map_err(|_| "bad id")?;
             let outcome = store
                 .transact_license(query, move |loaded| {
                     let agg = loaded.aggregate;
-                    match activation::activate(agg, &req, device_id.clone(), now) {
+                    match activation::activate(agg, &req, device_id, now) {
                         Ok(plan) => Decision {
                             mutations: plan.mutations,
                             events: plan

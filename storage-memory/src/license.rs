@@ -492,10 +492,10 @@ impl LicenseStore for MemoryStore {
         ))
     }
 
-    async fn transact_license<T, F>(&self, query: AggregateQuery, mut decide: F) -> StoreResult<T>
+    async fn transact_license<T, F>(&self, query: AggregateQuery, decide: F) -> StoreResult<T>
     where
         T: Send,
-        F: FnMut(Loaded<'_>) -> Decision<T> + Send,
+        F: FnOnce(Loaded<'_>) -> Decision<T> + Send,
     {
         let selector = query
             .selector

@@ -19,7 +19,6 @@ async fn reads_and_queued_writers_do_not_block_while_a_write_holds_the_license()
         .expect("a seat is free");
 
     let (entered_tx, entered_rx) = tokio::sync::oneshot::channel::<()>();
-    let mut entered_tx = Some(entered_tx);
     let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
     let holder = tokio::spawn({
         let store = store.clone();
@@ -27,9 +26,7 @@ async fn reads_and_queued_writers_do_not_block_while_a_write_holds_the_license()
         async move {
             store
                 .transact_license(by_id(&id), move |_| {
-                    if let Some(entered) = entered_tx.take() {
-                        let _ = entered.send(());
-                    }
+                    let _ = entered_tx.send(());
                     // Parks this thread (handing its worker to another thread) until released.
                     tokio::task::block_in_place(|| release_rx.recv().ok());
                     Decision::nothing(())

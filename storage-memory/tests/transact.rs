@@ -8,7 +8,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::*;
-use licentia_core::model::{DeviceId, DeviceStatus, License, RuntimeBindingRequest};
+use licentia_core::model::{DeviceStatus, License, RuntimeBindingRequest};
 use licentia_core::rules::{Binding, Denial, Mutation, activation};
 use licentia_core::store::{
     AccessStore, AggregateQuery, CatalogStore, Decision, EventQuery, IdempotencyKey,
@@ -698,9 +698,9 @@ async fn concurrent_activations_never_exceed_the_seats() {
                 binding_key: Some(binding.key().to_owned()),
                 ..by_id(&l)
             };
-            let device_id: DeviceId = parse(&format!("dev_{i:04}"));
+            let device_id = parse(&format!("dev_{i:04}"));
             s.transact_license(query, move |loaded| {
-                match activation::activate(loaded.aggregate, &req, device_id.clone(), now) {
+                match activation::activate(loaded.aggregate, &req, device_id, now) {
                     Ok(plan) => Decision {
                         mutations: plan.mutations,
                         events: vec![event("device.activated", "x")],

@@ -13,7 +13,7 @@ pub(crate) async fn append(conn: &mut PgConnection, events: Vec<NewEvent>) -> St
         return Ok(());
     }
     let mut q = QueryBuilder::new("WITH ");
-    push_append(&mut q, events, None);
+    push_append(&mut q, events);
     q.push(" SELECT 1");
     q.build().execute(conn).await.map_err(map)?;
     Ok(())
@@ -23,13 +23,8 @@ pub(crate) async fn append(conn: &mut PgConnection, events: Vec<NewEvent>) -> St
 /// `events` and write their deliveries (the outbox): one per endpoint active now whose
 /// `event_types` is empty or names the event's type. `WITH ORDINALITY` keeps the caller's
 /// order, so sequences follow it. The SQL is the same for any number of events, so one
-/// prepared statement serves them all. With a `gate` (a condition on the statement's
-/// earlier expressions) they are appended only when it holds.
-pub(crate) fn push_append(
-    q: &mut QueryBuilder<Postgres>,
-    events: Vec<NewEvent>,
-    gate: Option<&str>,
-) {
+/// prepared statement serves them all.
+pub(crate) fn push_append(q: &mut QueryBuilder<Postgres>, events: Vec<NewEvent>) {
     let n = events.len();
     let mut event_type = Vec::with_capacity(n);
     let mut actor_type = Vec::with_capacity(n);
@@ -67,13 +62,8 @@ pub(crate) fn push_append(
     q.push_bind(created_at).push("::timestamptz[]) ");
     q.push(
         "WITH ORDINALITY AS e(event_type, actor_type, actor_id, resource_type, \
-                                  resource_id, metadata, ip_address, created_at, n) ",
-    );
-    if let Some(gate) = gate {
-        q.push("WHERE ").push(gate).push(" ");
-    }
-    q.push(
-        "ORDER BY n \
+                                  resource_id, metadata, ip_address, created_at, n) \
+             ORDER BY n \
              RETURNING sequence, event_type, created_at), \
          delivered AS ( \
              INSERT INTO webhook_deliveries \

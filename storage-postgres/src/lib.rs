@@ -36,39 +36,18 @@
 //! # Transactions
 //!
 //! [`LicenseStore::transact_license`](licentia_core::store::LicenseStore::transact_license)
-//! first decides **optimistically**: on a snapshot of the aggregate read as the read path
-//! reads one (below: no lock, batched with other snapshots; with the idempotency record the
-//! query names and the license's `revision`, migration 0018), then writes the decision in
-//! ONE autocommitted statement whose first expression moves the revision on, but only from
-//! the snapshot's. Every other expression of the statement is gated on that one, so when a
-//! concurrent write changed the license first nothing is written; the closure is then called
-//! a second time under the lock (below) and only that decision is applied. Every write of a
-//! license's aggregate moves its revision on in the same transaction (a decision's
-//! statement, a touch flush, a pool assignment), so a revision that did not move means the
-//! decision read the license as it still is: as exact as one taken under the lock, limits
-//! included, across any number of instances. That is one round trip of the write's own (the
-//! snapshot's is shared) instead of four. [`PostgresStore::write_path_stats`] counts both
-//! ways. After a loss, the next writes to the same license (as this instance names it) go to
-//! the lock directly, 2 after one loss and twice as many after each further loss in a row
-//! (at most 16), so a license many writers hit at once does not pay for both ways. A
-//! decision with a registration's activation always goes to the lock.
-//!
-//! Under the lock the write is one transaction of four round trips: `BEGIN`; one call of
+//! runs in one transaction of four round trips: `BEGIN`; one call of
 //! `licentia_lock_aggregate` (migration 0007), which takes `FOR UPDATE` on the license row
 //! (by id or key hash) and then loads the rest of the aggregate (policy, devices, feature
 //! assignments, leases, the catalog lookup, the consumption and idempotency records asked
 //! for) in a statement whose snapshot is taken after the lock, so it sees every earlier
-//! commit on that license; the statement that writes the whole decision; `COMMIT`.
-//!
-//! Either way the mutations are applied to the aggregate with
+//! commit on that license; one statement that writes the whole decision; `COMMIT`. The
+//! closure runs once; its mutations are applied to the aggregate with
 //! [`LicenseAggregate::apply`](licentia_core::rules::LicenseAggregate::apply) (the meaning
 //! of a mutation lives in core) and each touched row is written, with the consumptions, the
 //! idempotency record and the events, by one data-modifying common table expression per
-//! kind of row. A unique violation anywhere aborts all of it (the statement refuses itself
-//! when an upsert met a device or lease id of another license), and the optimistic statement
-//! reports it as the locked one would: the revision had not moved, so no write of this
-//! license took the key since the snapshot. A decision with nothing to write (a replay, a
-//! refusal) writes nothing and answers from the snapshot.
+//! kind of row. A unique violation anywhere rolls everything back. A decision with nothing
+//! to write rolls back instead of committing.
 //!
 //! Other writes are single transactions too, each appending its events before it commits.
 //!
@@ -89,9 +68,8 @@
 //! a batch of read bookkeeping in one transaction: it locks the batch's licenses in id order,
 //! then their devices (the order `transact_license` locks in, so a flush never deadlocks with
 //! a write), applies each touch with the rules' own
-//! [`Touch`](licentia_core::rules::Touch) semantics (timestamps only move forward), moves each
-//! touched license's revision on (so an optimistic write decided before the touch does not
-//! write its devices back over it), and appends the touches' events.
+//! [`Touch`](licentia_core::rules::Touch) semantics (timestamps only move forward), and
+//! appends the touches' events.
 //!
 //! # Pools
 //!
@@ -133,7 +111,6 @@
 mod access;
 pub use access::SealedSecrets;
 pub use snapshot_batch::ReadPathStats;
-pub use write_path::WritePathStats;
 mod allocation;
 mod artifact;
 mod catalog;
@@ -151,7 +128,6 @@ mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod user;
-mod write_path;
 
 use std::fmt;
 use std::sync::Arc;
@@ -272,8 +248,6 @@ pub struct PostgresStore {
     reads: PgPool,
     /// The read path's queue: snapshots asked for while `reads` is busy are read together.
     snapshots: Arc<snapshot_batch::SnapshotBatcher>,
-    /// Which way runtime writes go (optimistic or locked) and how they went.
-    writes: Arc<write_path::WritePath>,
     master: Option<Arc<MasterKey>>,
 }
 
@@ -357,7 +331,6 @@ impl PostgresStore {
             runtime,
             reads,
             snapshots,
-            writes: Arc::default(),
             master: None,
         }
     }
@@ -366,13 +339,6 @@ impl PostgresStore {
     /// crate docs on the read path); counted from when the read connections were set.
     pub fn read_path_stats(&self) -> ReadPathStats {
         self.snapshots.stats()
-    }
-
-    /// How many runtime writes kept a decision taken on a snapshot, how many decided again
-    /// under the lock after losing a race, and how many went to the lock directly (see the
-    /// crate docs on the write path).
-    pub fn write_path_stats(&self) -> WritePathStats {
-        self.writes.stats()
     }
 
     /// The same store with at most `n` (at least 1) connections for the read path.

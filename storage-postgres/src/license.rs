@@ -20,7 +20,6 @@ use crate::PostgresStore;
 use crate::access::hash_bytes;
 use crate::error::{backend, map};
 use crate::rows::{LICENSE_EXISTS, page, require};
-use crate::snapshot_batch::Snapshot;
 
 /// A license row: the record (without its secret-derived fields) and those fields.
 pub(crate) type LicenseRow = (Json<License>, Vec<u8>, Option<DateTime<Utc>>);
@@ -74,156 +73,7 @@ pub(crate) fn always_loaded_statuses() -> Vec<&'static str> {
     ALWAYS_LOADED_DEVICES.iter().map(|s| s.as_str()).collect()
 }
 
-/// How an optimistic write ended.
-enum Attempt<T> {
-    /// Decided on the snapshot and written (or nothing to write): the outcome stands.
-    Written(T),
-    /// The license changed before the write: decide again under the lock.
-    Lost,
-    /// The decision needs the locking transaction (a registration's activation).
-    NeedsLock,
-}
-
-/// The decision's mutations may only change the license that was loaded.
-fn check_owner(mutations: &[Mutation], id: &LicenseId) -> StoreResult<()> {
-    if mutations
-        .iter()
-        .any(|m| m.license_id().is_some_and(|owner| owner != id))
-    {
-        return Err(StoreError::Conflict {
-            reason: "a mutation names another license than the one locked",
-        });
-    }
-    Ok(())
-}
-
 impl PostgresStore {
-    /// Decides on a snapshot and writes the effect in one autocommitted statement, if the
-    /// license's revision is still the snapshot's. Both statements run on `conn`, back to
-    /// back: a write waiting for a connection between its snapshot and its statement would
-    /// give other writes time to change its license (a batched snapshot lost more than half
-    /// of its races under load, measured).
-    async fn write_optimistically<T, F>(
-        conn: &mut PgConnection,
-        query: &AggregateQuery,
-        decide: &mut F,
-    ) -> StoreResult<Attempt<T>>
-    where
-        F: FnMut(Loaded<'_>) -> Decision<T>,
-    {
-        let Snapshot {
-            mut aggregate,
-            idempotency,
-            revision,
-        } = crate::snapshot_batch::read_one(conn, query).await?;
-        let Decision {
-            mutations,
-            events,
-            idempotency: record,
-            outcome,
-        } = decide(Loaded {
-            aggregate: &aggregate,
-            idempotency: idempotency.as_ref(),
-        });
-        check_owner(&mutations, &aggregate.license.id)?;
-        if mutations.is_empty() && events.is_empty() && record.is_none() {
-            // Decided on one committed state, and nothing to write: a read's answer.
-            return Ok(Attempt::Written(outcome));
-        }
-        if mutations
-            .iter()
-            .any(|m| matches!(m, Mutation::Registration { .. }))
-        {
-            return Ok(Attempt::NeedsLock);
-        }
-        let before = aggregate.license.clone();
-        aggregate.apply(&mutations);
-        let touched = Touched::of(&mutations);
-        let written = write_decision(
-            conn,
-            &before,
-            &aggregate,
-            &touched,
-            record.as_ref(),
-            events,
-            Some(revision),
-        )
-        .await;
-        // An error, a taken key among them, is the decision's own: the revision had not
-        // moved (every other expression runs only after `rev` won), so no write of this
-        // license took it since the snapshot, and under the lock it would be taken still.
-        Ok(match written? {
-            true => Attempt::Written(outcome),
-            false => Attempt::Lost,
-        })
-    }
-
-    /// Locks the license (`FOR UPDATE`), decides on its aggregate and writes the effect in
-    /// one transaction on `conn`.
-    async fn write_locked<T, F>(
-        conn: &mut PgConnection,
-        selector: &LicenseSelector,
-        query: &AggregateQuery,
-        mut decide: F,
-    ) -> StoreResult<T>
-    where
-        F: FnMut(Loaded<'_>) -> Decision<T>,
-    {
-        let mut tx = sqlx::Connection::begin(conn).await.map_err(map)?;
-        let (mut aggregate, idempotency) = Self::lock_aggregate(&mut tx, selector, query).await?;
-        let Decision {
-            mutations,
-            events,
-            idempotency: record,
-            outcome,
-        } = decide(Loaded {
-            aggregate: &aggregate,
-            idempotency: idempotency.as_ref(),
-        });
-        check_owner(&mutations, &aggregate.license.id)?;
-        if mutations.is_empty() && events.is_empty() && record.is_none() {
-            // Nothing to write: release the lock without a commit round trip's work.
-            tx.rollback().await.map_err(map)?;
-            return Ok(outcome);
-        }
-        // A registration's activation first: if another one bound it meanwhile, nothing of
-        // this decision is written.
-        for m in &mutations {
-            if let Mutation::Registration {
-                registration,
-                expected_device,
-            } = m
-            {
-                crate::registration::write_activation(
-                    &mut tx,
-                    registration,
-                    expected_device.as_ref(),
-                )
-                .await?;
-            }
-        }
-        let before = aggregate.license.clone();
-        aggregate.apply(&mutations);
-        let touched = Touched::of(&mutations);
-        let written = write_decision(
-            &mut tx,
-            &before,
-            &aggregate,
-            &touched,
-            record.as_ref(),
-            events,
-            None,
-        )
-        .await?;
-        if !written {
-            return Err(StoreError::Conflict {
-                reason: "the locked license was not written",
-            });
-        }
-        tx.commit().await.map_err(map)?;
-        Ok(outcome)
-    }
-
     /// Locks the license `query` names (`FOR UPDATE`) and loads its aggregate, with the
     /// idempotency record it asks for.
     async fn lock_aggregate(
@@ -351,24 +201,14 @@ impl Ctes<'_> {
     }
 }
 
-/// Whether the statement's first expression moved the license's revision on: every other
-/// expression writes only then (and, reading it, runs only after it).
-const WON: &str = "EXISTS (SELECT 1 FROM rev)";
-
 /// Writes the decision's effect (every touched row as the applied aggregate has it), its
 /// idempotency record and its events in ONE statement: a data-modifying common table
 /// expression per kind of row that has something to write, fed by arrays. One round trip
 /// where a statement per row took six to eight, and nothing opened for a table the
 /// decision does not touch; a decision's shape (which kinds it writes) is one of a few SQL
 /// texts, each prepared once per connection. The rows and the order within each table are
-/// those the per-row statements wrote.
-///
-/// The first expression, `rev`, moves the license's revision on (migration 0018), from
-/// `expected` when given: the optimistic write's compare-and-set. Every other expression is
-/// gated on it, so a revision that moved on writes nothing and returns `false`; otherwise
-/// `true`. An upsert of a device or lease id of another license is refused by its WHERE,
-/// and the statement then aborts itself (`licentia_refuse_write`), so it is all or nothing
-/// also when it is not in a transaction.
+/// those the per-row statements wrote. The statement returns how many device and lease
+/// upserts were applied: an upsert of an id of another license is refused by its WHERE.
 async fn write_decision(
     conn: &mut PgConnection,
     before: &License,
@@ -376,8 +216,7 @@ async fn write_decision(
     touched: &Touched<'_>,
     record: Option<&IdempotencyRecord>,
     events: Vec<NewEvent>,
-    expected: Option<i64>,
-) -> StoreResult<bool> {
+) -> StoreResult<()> {
     let id = after.license.id.as_str();
     let devices: Vec<&Device> = touched
         .devices
@@ -405,17 +244,10 @@ async fn write_decision(
         q: &mut q,
         any: false,
     };
-    let rev = ctes.next("rev");
     if touched.license && after.license != *before {
-        push_license_update(rev, &after.license);
-    } else {
-        rev.push("UPDATE licenses SET revision = revision + 1 WHERE id = ")
-            .push_bind(id);
+        push_license_update(ctes.next("lic"), &after.license);
+        ctes.q.push(")");
     }
-    if let Some(expected) = expected {
-        rev.push(" AND revision = ").push_bind(expected);
-    }
-    rev.push(" RETURNING 1)");
     if !devices.is_empty() {
         let q = ctes.next("dev");
         q.push(
@@ -447,7 +279,7 @@ async fn write_decision(
         q.push_bind(devices.iter().map(|d| Json(*d)).collect::<Vec<_>>());
         q.push(
             "::jsonb[]) WITH ORDINALITY AS t(id, binding_key, status, created_at, body, n) \
-             WHERE EXISTS (SELECT 1 FROM rev) ORDER BY n \
+             ORDER BY n \
              ON CONFLICT (id) DO UPDATE SET binding_key = EXCLUDED.binding_key, \
                  status = EXCLUDED.status, body = EXCLUDED.body \
              WHERE devices.license_id = EXCLUDED.license_id \
@@ -473,7 +305,7 @@ async fn write_decision(
         q.push_bind(leases.iter().map(|l| Json(*l)).collect::<Vec<_>>());
         q.push(
             "::jsonb[]) WITH ORDINALITY AS t(id, token_hash, checked_out_at, body, n) \
-             WHERE EXISTS (SELECT 1 FROM rev) ORDER BY n \
+             ORDER BY n \
              ON CONFLICT (id) DO UPDATE SET token_hash = EXCLUDED.token_hash, \
                  checked_out_at = EXCLUDED.checked_out_at, body = EXCLUDED.body \
              WHERE leases.license_id = EXCLUDED.license_id \
@@ -484,10 +316,7 @@ async fn write_decision(
         let q = ctes.next("lsd");
         q.push("DELETE FROM leases WHERE license_id = ");
         q.push_bind(id).push(" AND id = ANY(");
-        q.push_bind(leases_gone)
-            .push("::text[]) AND ")
-            .push(WON)
-            .push(")");
+        q.push_bind(leases_gone).push("::text[]))");
     }
     if !features.is_empty() {
         let q = ctes.next("fup");
@@ -511,7 +340,7 @@ async fn write_decision(
         q.push_bind(features.iter().map(|f| Json(*f)).collect::<Vec<_>>());
         q.push(
             "::jsonb[]) WITH ORDINALITY AS t(feature_id, feature_code, body, n) \
-             WHERE EXISTS (SELECT 1 FROM rev) ORDER BY n \
+             ORDER BY n \
              ON CONFLICT (license_id, feature_id) DO UPDATE \
                  SET feature_code = EXCLUDED.feature_code, body = EXCLUDED.body)",
         );
@@ -520,10 +349,7 @@ async fn write_decision(
         let q = ctes.next("fdl");
         q.push("DELETE FROM license_features WHERE license_id = ");
         q.push_bind(id).push(" AND feature_id = ANY(");
-        q.push_bind(features_gone)
-            .push("::text[]) AND ")
-            .push(WON)
-            .push(")");
+        q.push_bind(features_gone).push("::text[]))");
     }
     if !touched.consumptions.is_empty() {
         push_consumptions(ctes.next("con"), id, &touched.consumptions);
@@ -532,7 +358,7 @@ async fn write_decision(
         let q = ctes.next("idm");
         q.push(
             "INSERT INTO idempotency_records (scope, key, request_hash, status, body, created_at) \
-             SELECT ",
+             VALUES (",
         );
         let mut values = q.separated(", ");
         values.push_bind(r.key.scope.as_str());
@@ -541,36 +367,41 @@ async fn write_decision(
         values.push_bind(i32::from(r.status));
         values.push_bind(r.body.as_slice());
         values.push_bind(r.created_at);
-        q.push(" WHERE ").push(WON).push(")");
+        q.push("))");
     }
     if !events.is_empty() {
         if ctes.any {
             ctes.q.push(", ");
         }
-        crate::events::push_append(ctes.q, events, Some(WON));
+        crate::events::push_append(ctes.q, events);
+        ctes.any = true;
     }
-    // Each upsert must have written all its rows when the revision moved on.
-    let refuse = |name: &str, n: usize, constraint: &str| match n {
-        0 => "NULL::bigint".to_owned(),
-        _ => format!(
-            "CASE WHEN w.won AND (SELECT count(*) FROM {name}) <> {n} \
-             THEN licentia_refuse_write('{constraint}') END"
-        ),
+    if !ctes.any {
+        return Ok(());
+    }
+    let count = |name: &str, n: usize| match n {
+        0 => "0::bigint".to_owned(),
+        _ => format!("(SELECT count(*) FROM {name})"),
     };
     q.push(format!(
-        " SELECT w.won, {}, {} FROM (SELECT {WON} AS won) w",
-        refuse("dev", expect_devices, "devices_pkey"),
-        refuse("lse", expect_leases, "leases_pkey")
+        " SELECT {}, {}",
+        count("dev", expect_devices),
+        count("lse", expect_leases)
     ));
-    let (won, _, _): (bool, Option<i64>, Option<i64>) =
+    let (devices_written, leases_written): (i64, i64) =
         q.build_query_as().fetch_one(conn).await.map_err(map)?;
-    Ok(won)
+    if usize::try_from(devices_written).ok() != Some(expect_devices) {
+        return Err(StoreError::already_exists("device", "id"));
+    }
+    if usize::try_from(leases_written).ok() != Some(expect_leases) {
+        return Err(StoreError::already_exists("lease", "id"));
+    }
+    Ok(())
 }
 
 /// The body of the `lic` expression: the license row rewritten from `l`.
-/// Moves the license's revision on, as every write of its aggregate does (migration 0018).
 pub(crate) fn push_license_update(q: &mut QueryBuilder<Postgres>, l: &License) {
-    q.push("UPDATE licenses SET revision = revision + 1, ");
+    q.push("UPDATE licenses SET ");
     let mut set = q.separated(", ");
     set.push("product_id = ")
         .push_bind_unseparated(l.product_id.as_str());
@@ -594,8 +425,7 @@ pub(crate) fn push_license_update(q: &mut QueryBuilder<Postgres>, l: &License) {
     q.push(" WHERE id = ").push_bind(l.id.as_str());
 }
 
-/// The body of the `con` expression: the consumptions `c` of license `id`, in order, once
-/// `rev` moved the revision on.
+/// The body of the `con` expression: the consumptions `c` of license `id`, in order.
 fn push_consumptions(q: &mut QueryBuilder<Postgres>, id: &str, c: &[&ConsumptionRecord]) {
     q.push(
         "INSERT INTO consumptions (license_id, event_id, feature_id, amount, recorded_at, \
@@ -642,7 +472,7 @@ fn push_consumptions(q: &mut QueryBuilder<Postgres>, id: &str, c: &[&Consumption
     q.push(
         "::text[]) WITH ORDINALITY AS t(event_id, feature_id, amount, recorded_at, body, \
              feature_code, product_id, customer_id, order_id, subscription_id, n) \
-         WHERE EXISTS (SELECT 1 FROM rev) ORDER BY n)",
+         ORDER BY n)",
     );
 }
 
@@ -926,40 +756,76 @@ impl LicenseStore for PostgresStore {
         rows.into_iter().map(license_from_row).collect()
     }
 
-    async fn transact_license<T, F>(&self, query: AggregateQuery, mut decide: F) -> StoreResult<T>
+    async fn transact_license<T, F>(&self, query: AggregateQuery, decide: F) -> StoreResult<T>
     where
         T: Send,
-        F: FnMut(Loaded<'_>) -> Decision<T> + Send,
+        F: FnOnce(Loaded<'_>) -> Decision<T> + Send,
     {
         let selector = query
             .selector
             .as_ref()
             .ok_or(StoreError::not_found("license"))?;
-        // One connection for both ways: a write that lost its race is decided again at once,
-        // not after queueing for a connection a second time (that doubled the tail).
-        let mut conn = self.runtime.acquire().await.map_err(map)?;
-        if self.writes.try_optimistic(selector) {
-            match Self::write_optimistically(&mut conn, &query, &mut decide).await? {
-                Attempt::Written(outcome) => {
-                    self.writes.won(selector);
-                    return Ok(outcome);
-                }
-                Attempt::Lost => self.writes.lost(selector),
-                Attempt::NeedsLock => self.writes.note_locked(),
+        let mut tx = self.begin_runtime().await?;
+        let (mut aggregate, idempotency) = Self::lock_aggregate(&mut tx, selector, &query).await?;
+        let Decision {
+            mutations,
+            events,
+            idempotency: record,
+            outcome,
+        } = decide(Loaded {
+            aggregate: &aggregate,
+            idempotency: idempotency.as_ref(),
+        });
+
+        let id = aggregate.license.id.clone();
+        if mutations
+            .iter()
+            .any(|m| m.license_id().is_some_and(|owner| owner != &id))
+        {
+            return Err(StoreError::Conflict {
+                reason: "a mutation names another license than the one locked",
+            });
+        }
+        if mutations.is_empty() && events.is_empty() && record.is_none() {
+            // Nothing to write: release the lock without a commit round trip's work.
+            tx.rollback().await.map_err(map)?;
+            return Ok(outcome);
+        }
+        // A registration's activation first: if another one bound it meanwhile, nothing of
+        // this decision is written.
+        for m in &mutations {
+            if let Mutation::Registration {
+                registration,
+                expected_device,
+            } = m
+            {
+                crate::registration::write_activation(
+                    &mut tx,
+                    registration,
+                    expected_device.as_ref(),
+                )
+                .await?;
             }
         }
-        Self::write_locked(&mut conn, selector, &query, decide).await
+        let before = aggregate.license.clone();
+        aggregate.apply(&mutations);
+        let touched = Touched::of(&mutations);
+        write_decision(
+            &mut tx,
+            &before,
+            &aggregate,
+            &touched,
+            record.as_ref(),
+            events,
+        )
+        .await?;
+        tx.commit().await.map_err(map)?;
+        Ok(outcome)
     }
 
     async fn read_license(&self, query: &AggregateQuery) -> StoreResult<LicenseAggregate> {
-        // One statement without a lock, with the other snapshots waiting at the same time;
-        // no idempotency record (the contract).
-        let query = AggregateQuery {
-            idempotency: None,
-            ..query.clone()
-        };
-        let snapshot = self.snapshots.snapshot(&self.reads, &query).await?;
-        Ok(snapshot.aggregate)
+        // One statement without a lock, with the other snapshots waiting at the same time.
+        self.snapshots.snapshot(&self.reads, query).await
     }
 
     async fn purge_idempotency(
@@ -1059,7 +925,7 @@ impl LicenseStore for PostgresStore {
             .collect::<StoreResult<_>>()?;
         let mut devices: BTreeMap<DeviceId, Device> =
             found.into_iter().map(|j| (j.0.id.clone(), j.0)).collect();
-        let mut touched_licenses = BTreeSet::new();
+        let mut changed_licenses = BTreeSet::new();
         let mut events = Vec::with_capacity(touches.len());
         for TouchRecord { touch, event } in touches {
             let Some(device) = devices
@@ -1072,24 +938,25 @@ impl LicenseStore for PostgresStore {
                 continue;
             };
             touch.apply_to_device(device);
+            let before = license.last_validated_at;
             touch.apply_to_license(license);
-            touched_licenses.insert(touch.license_id.clone());
+            if license.last_validated_at != before {
+                changed_licenses.insert(touch.license_id.clone());
+            }
             events.push(event);
         }
         let (device_ids, bodies): (Vec<&str>, Vec<Json<&Device>>) =
             devices.values().map(|d| (d.id.as_str(), Json(d))).unzip();
-        let (license_ids, ats): (Vec<&str>, Vec<Option<DateTime<Utc>>>) = touched_licenses
+        let (license_ids, ats): (Vec<&str>, Vec<Option<DateTime<Utc>>>) = changed_licenses
             .iter()
             .map(|id| (id.as_str(), licenses[id].last_validated_at))
             .unzip();
-        // Both updates in one statement (one round trip). Every touched license's revision
-        // moves on, also where only a device changed: an optimistic write decided on the
-        // devices as they were must not write them back over the touch (migration 0018).
+        // Both updates in one statement (one round trip).
         sqlx::query(
             "WITH touched_devices AS ( \
                  UPDATE devices SET body = d.body \
                  FROM UNNEST($1::text[], $2::jsonb[]) AS d(id, body) WHERE devices.id = d.id) \
-             UPDATE licenses SET last_validated_at = l.at, revision = licenses.revision + 1 \
+             UPDATE licenses SET last_validated_at = l.at \
              FROM UNNEST($3::text[], $4::timestamptz[]) AS l(id, at) WHERE licenses.id = l.id",
         )
         .bind(&device_ids)

@@ -12,11 +12,6 @@
 //! under READ COMMITTED, so every aggregate in a batch is as consistent as a single read (and
 //! the batch as a whole is even consistent across licenses).
 //!
-//! A runtime write decides on a snapshot too (see `license.rs`), read by the same statement
-//! on the write's own connection ([`read_one`]): its query keeps its idempotency key, so its
-//! snapshot carries the record, and every snapshot carries the license's revision, which the
-//! write's compare-and-set checks.
-//!
 //! There is no background task: the caller that takes a connection runs the batch. If its
 //! future is dropped mid-batch, the others in it see their reply channel close and queue
 //! again, so a cancelled request never loses another's read.
@@ -26,10 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use licentia_core::rules::LicenseAggregate;
 use licentia_core::rules::version::precedence_key;
-use licentia_core::store::{
-    AggregateQuery, IdempotencyRecord, LicenseSelector, StoreError, StoreResult,
-};
-use sqlx::{PgConnection, PgPool};
+use licentia_core::store::{AggregateQuery, LicenseSelector, StoreError, StoreResult};
+use sqlx::PgPool;
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::error::map;
@@ -39,49 +32,35 @@ use crate::license::{SnapshotRow, always_loaded_statuses, assemble, license_from
 pub(crate) const MAX_BATCH: usize = 64;
 
 /// Every license aggregate the arrays name, one row per found license with its position
-/// (`ord`, from 1) and revision. `$1`/`$2`: license ids and key hashes (for each position
-/// exactly one is set); `$3..$5`: binding key, version precedence key, consumption
-/// `event_id`; `$6`: the device statuses always loaded; `$7`/`$8`: idempotency scope and key
-/// (NULL for a read). The two branches of the lateral look a license up by id or by key
-/// hash, each through its unique index.
+/// (`ord`, from 1). `$1`/`$2`: license ids and key hashes (for each position exactly one is
+/// set); `$3..$5`: binding key, version precedence key, consumption `event_id`; `$6`: the
+/// device statuses always loaded. The two branches of the lateral look a license up by id or
+/// by key hash, each through its unique index.
 const SNAPSHOTS: &str = "\
-    SELECT q.ord, lic.revision, lic.body AS license, lic.key_hash, lic.last_validated_at, a.* \
-    FROM unnest($1::text[], $2::bytea[], $3::text[], $4::text[], $5::text[], $7::text[], \
-                $8::text[]) \
-         WITH ORDINALITY AS q(id, key_hash, binding_key, precedence, event_id, idem_scope, \
-                              idem_key, ord) \
+    SELECT q.ord, lic.body AS license, lic.key_hash, lic.last_validated_at, a.* \
+    FROM unnest($1::text[], $2::bytea[], $3::text[], $4::text[], $5::text[]) \
+         WITH ORDINALITY AS q(id, key_hash, binding_key, precedence, event_id, ord) \
     CROSS JOIN LATERAL ( \
-        SELECT l.id, l.policy_id, l.product_id, l.body, l.key_hash, l.last_validated_at, \
-               l.revision \
+        SELECT l.id, l.policy_id, l.product_id, l.body, l.key_hash, l.last_validated_at \
         FROM licenses l WHERE l.id = q.id \
         UNION ALL \
-        SELECT l.id, l.policy_id, l.product_id, l.body, l.key_hash, l.last_validated_at, \
-               l.revision \
+        SELECT l.id, l.policy_id, l.product_id, l.body, l.key_hash, l.last_validated_at \
         FROM licenses l WHERE q.id IS NULL AND l.key_hash = q.key_hash) lic \
     CROSS JOIN LATERAL licentia_aggregate(lic.id, lic.policy_id, lic.product_id, $6, \
-        q.binding_key, q.precedence, q.event_id, q.idem_scope, q.idem_key) a";
+        q.binding_key, q.precedence, q.event_id, NULL, NULL) a";
 
 #[derive(sqlx::FromRow)]
 struct BatchRow {
     ord: i64,
-    revision: i64,
     #[sqlx(flatten)]
     snapshot: SnapshotRow,
-}
-
-/// One license's aggregate as one committed state, with the idempotency record its query
-/// names and the license's revision in that state.
-pub(crate) struct Snapshot {
-    pub(crate) aggregate: LicenseAggregate,
-    pub(crate) idempotency: Option<IdempotencyRecord>,
-    pub(crate) revision: i64,
 }
 
 /// A queued snapshot: what it asks for and where its answer goes.
 struct Waiting {
     ticket: u64,
     query: AggregateQuery,
-    reply: oneshot::Sender<StoreResult<Snapshot>>,
+    reply: oneshot::Sender<StoreResult<LicenseAggregate>>,
 }
 
 /// The queue of snapshots waiting for a read connection, and the connections' permits.
@@ -125,13 +104,13 @@ impl SnapshotBatcher {
         }
     }
 
-    /// The aggregate `query` names with the idempotency record it names, read on `pool`
-    /// alone or in one statement with others waiting at the same time.
+    /// The aggregate `query` names (its idempotency key ignored), read on `pool` alone or in
+    /// one statement with others waiting at the same time.
     pub(crate) async fn snapshot(
         &self,
         pool: &PgPool,
         query: &AggregateQuery,
-    ) -> StoreResult<Snapshot> {
+    ) -> StoreResult<LicenseAggregate> {
         loop {
             let (reply, mut answer) = oneshot::channel();
             let ticket = self.enqueue(query, reply);
@@ -163,12 +142,15 @@ impl SnapshotBatcher {
     fn enqueue(
         &self,
         query: &AggregateQuery,
-        reply: oneshot::Sender<StoreResult<Snapshot>>,
+        reply: oneshot::Sender<StoreResult<LicenseAggregate>>,
     ) -> u64 {
         let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
         let waiting = Waiting {
             ticket,
-            query: query.clone(),
+            query: AggregateQuery {
+                idempotency: None,
+                ..query.clone()
+            },
             reply,
         };
         self.lock().push(waiting);
@@ -197,25 +179,9 @@ impl SnapshotBatcher {
     }
 }
 
-/// The snapshot `query` names, read alone on `conn`.
-pub(crate) async fn read_one(
-    conn: &mut PgConnection,
-    query: &AggregateQuery,
-) -> StoreResult<Snapshot> {
-    let row = read(conn, &[query]).await?.pop();
-    answer(row, query)
-}
-
 /// Reads `batch` in one statement and answers each.
 async fn run(pool: &PgPool, batch: Vec<Waiting>) {
-    let rows = match pool.acquire().await.map_err(map) {
-        Ok(mut conn) => {
-            let queries: Vec<&AggregateQuery> = batch.iter().map(|w| &w.query).collect();
-            read(&mut conn, &queries).await
-        }
-        Err(e) => Err(e),
-    };
-    let rows = match rows {
+    let rows = match read(pool, &batch).await {
         Ok(rows) => rows,
         Err(e) => {
             for waiting in batch {
@@ -224,50 +190,37 @@ async fn run(pool: &PgPool, batch: Vec<Waiting>) {
             return;
         }
     };
-    let mut found: Vec<Option<BatchRow>> = batch.iter().map(|_| None).collect();
+    let mut found: Vec<Option<SnapshotRow>> = batch.iter().map(|_| None).collect();
     for row in rows {
         let slot = usize::try_from(row.ord - 1)
             .ok()
             .and_then(|i| found.get_mut(i));
         if let Some(slot) = slot {
-            *slot = Some(row);
+            *slot = Some(row.snapshot);
         }
     }
     for (waiting, row) in batch.into_iter().zip(found) {
-        let result = answer(row, &waiting.query);
+        let result = match row {
+            Some(row) => license_from_row((row.license, row.key_hash, row.last_validated_at))
+                .and_then(|license| assemble(license, row.rest, &waiting.query))
+                .map(|(aggregate, _)| aggregate),
+            // No row: no such license (a license always has its policy).
+            None => Err(StoreError::not_found("license")),
+        };
         // A receiver that is gone was cancelled: nothing to answer.
         let _ = waiting.reply.send(result);
     }
 }
 
-/// The snapshot of `query` from its row; no row: no such license (a license always has its
-/// policy).
-fn answer(row: Option<BatchRow>, query: &AggregateQuery) -> StoreResult<Snapshot> {
-    let BatchRow {
-        revision,
-        snapshot: row,
-        ..
-    } = row.ok_or(StoreError::not_found("license"))?;
-    let license = license_from_row((row.license, row.key_hash, row.last_validated_at))?;
-    let (aggregate, idempotency) = assemble(license, row.rest, query)?;
-    Ok(Snapshot {
-        aggregate,
-        idempotency,
-        revision,
-    })
-}
-
-/// The rows of `queries`' snapshots, read in one statement on `conn`.
-async fn read(conn: &mut PgConnection, queries: &[&AggregateQuery]) -> StoreResult<Vec<BatchRow>> {
-    let n = queries.len();
+async fn read(pool: &PgPool, batch: &[Waiting]) -> StoreResult<Vec<BatchRow>> {
+    let n = batch.len();
     let (mut ids, mut hashes) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut bindings, mut precedences, mut events) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    let (mut scopes, mut keys) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for query in queries {
+    for Waiting { query, .. } in batch {
         match &query.selector {
             Some(LicenseSelector::Id(id)) => {
                 ids.push(Some(id.as_str()));
@@ -291,9 +244,8 @@ async fn read(conn: &mut PgConnection, queries: &[&AggregateQuery]) -> StoreResu
                 .map(|v| precedence_key(v).to_string()),
         );
         events.push(query.consumption_event_id.as_deref());
-        scopes.push(query.idempotency.as_ref().map(|k| k.scope.as_str()));
-        keys.push(query.idempotency.as_ref().map(|k| k.key.as_str()));
     }
+    let mut conn = pool.acquire().await.map_err(map)?;
     sqlx::query_as(SNAPSHOTS)
         .bind(ids)
         .bind(hashes)
@@ -301,9 +253,7 @@ async fn read(conn: &mut PgConnection, queries: &[&AggregateQuery]) -> StoreResu
         .bind(precedences)
         .bind(events)
         .bind(always_loaded_statuses())
-        .bind(scopes)
-        .bind(keys)
-        .fetch_all(conn)
+        .fetch_all(&mut *conn)
         .await
         .map_err(map)
 }
@@ -340,7 +290,7 @@ mod tests {
     fn queue(
         batcher: &SnapshotBatcher,
         n: usize,
-    ) -> Vec<(u64, oneshot::Receiver<StoreResult<Snapshot>>)> {
+    ) -> Vec<(u64, oneshot::Receiver<StoreResult<LicenseAggregate>>)> {
         (0..n)
             .map(|i| {
                 let (reply, answer) = oneshot::channel();
@@ -375,9 +325,9 @@ mod tests {
         assert_eq!(rest.len(), 10, "the ones left over form the next batch");
     }
 
-    /// A batch's queries keep their idempotency key: a write's snapshot loads its record.
+    /// A batch's queries lose their idempotency key: a snapshot never loads a record.
     #[test]
-    fn a_queued_snapshot_asks_for_its_idempotency_record() {
+    fn a_queued_snapshot_asks_for_no_idempotency_record() {
         let batcher = SnapshotBatcher::new(1);
         let (reply, _answer) = oneshot::channel();
         let query = AggregateQuery {
@@ -390,6 +340,6 @@ mod tests {
         let ticket = batcher.enqueue(&query, reply);
         let batch = batcher.take(ticket);
         assert_eq!(batch.len(), 1);
-        assert_eq!(batch[0].query.idempotency, query.idempotency);
+        assert!(batch[0].query.idempotency.is_none());
     }
 }

@@ -1,7 +1,8 @@
 //! The read path takes no row lock: a snapshot is read while another session holds the
 //! license row locked with an uncommitted change, exactly as a write in progress does, and it
 //! shows the committed state. Snapshots asked for at once are read together, each reader
-//! getting its own.
+//! getting its own. The aggregate's devices are found by index whatever the license's device
+//! history.
 
 use std::time::Duration;
 
@@ -161,4 +162,83 @@ async fn cancelled_readers_do_not_lose_the_others_reads() {
             }
         }
     }
+}
+
+/// Device rows of the aggregate the generic plan reads and throws away for `license`.
+async fn devices_read_and_dropped(conn: &mut PgConnection, license: &str) -> i64 {
+    sqlx::query("SET plan_cache_mode = force_generic_plan")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query(
+        "PREPARE aggregate(text) AS SELECT a.* FROM licenses l CROSS JOIN LATERAL \
+         licentia_aggregate(l.id, l.policy_id, l.product_id, ARRAY['active', 'blacklisted'], \
+             'fp-none', NULL, NULL, NULL, NULL) a WHERE l.id = $1",
+    )
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    // The id is the test's own (`lic_…`), not input: safe to inline.
+    let plan: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE aggregate('{license}')"
+    )))
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    sqlx::query("DEALLOCATE aggregate")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    fn dropped(node: &serde_json::Value) -> i64 {
+        let own = match node["Relation Name"].as_str() {
+            Some("devices") => {
+                node["Rows Removed by Filter"].as_i64().unwrap_or(0)
+                    + node["Rows Removed by Index Recheck"].as_i64().unwrap_or(0)
+            }
+            _ => 0,
+        };
+        own + node["Plans"]
+            .as_array()
+            .map_or(0, |plans| plans.iter().map(dropped).sum())
+    }
+    dropped(&plan[0]["Plan"])
+}
+
+/// A license with 300 deactivated devices and one active: the aggregate finds the active one
+/// (and the queried binding) through `devices_held` without reading the history; without
+/// that index it reads the 300 and drops them, which is what the check tells apart.
+#[tokio::test]
+async fn the_aggregate_does_not_read_a_license_s_device_history() {
+    let options = fresh_database().await;
+    let store = store_on(options.clone()).await;
+    let s = seed(&store, 1, LicenseType::Perpetual, |p| p.max_activations = 2).await;
+    let id = s.license.id.as_str();
+    activate(&store, &s.license.id, "fp-1", parse("dev_0001"), t0())
+        .await
+        .expect("a seat is free");
+    let mut conn = PgConnection::connect_with(&options).await.unwrap();
+    sqlx::query(
+        "INSERT INTO devices (id, license_id, binding_key, status, created_at, body) \
+         SELECT 'dev_h' || g, license_id, 'fp-h' || g, 'deactivated', created_at, body \
+         FROM devices, generate_series(1, 300) g WHERE id = 'dev_0001'",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE devices")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(devices_read_and_dropped(&mut conn, id).await, 0);
+    let snapshot = store.read_license(&by_id(&s.license.id)).await.unwrap();
+    assert_eq!(snapshot.devices.len(), 1, "the active device alone");
+
+    sqlx::query("DROP INDEX devices_held")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        devices_read_and_dropped(&mut conn, id).await >= 300,
+        "the check sees the history read without the index"
+    );
 }

@@ -434,7 +434,7 @@ pub async fn run<S, T>(
     store: &S,
     query: AggregateQuery,
     now: DateTime<Utc>,
-    mut rule: impl FnMut(&LicenseAggregate) -> Result<Plan<T>, Denial> + Send,
+    rule: impl FnOnce(&LicenseAggregate) -> Result<Plan<T>, Denial> + Send,
 ) -> Result<T, Denial>
 where
     S: Store,
@@ -476,7 +476,7 @@ pub async fn activate<S: Store>(
         ..by_id(license)
     };
     run(store, query, now, move |agg| {
-        activation::activate(agg, &req, device.clone(), now)
+        activation::activate(agg, &req, device, now)
     })
     .await
 }
@@ -562,7 +562,7 @@ pub async fn checkout_in<S: Store>(
         ..by_id(license)
     };
     run(store, query, now, move |agg| {
-        floating::checkout(agg, &req, feature.as_deref(), new.clone(), now)
+        floating::checkout(agg, &req, feature.as_deref(), new, now)
     })
     .await
 }

@@ -407,7 +407,7 @@ pub async fn transact_loads_the_aggregate_the_contract_names<
     ok(
         store
             .transact_license(by_id(&l.id), move |_| Decision {
-                mutations: mutations.clone(),
+                mutations,
                 ..Decision::nothing(())
             })
             .await,
@@ -611,8 +611,8 @@ pub async fn transact_loads_the_named_consumption_and_idempotency_records<
     ok(
         store
             .transact_license(by_id(&s.license.id), move |_| Decision {
-                mutations: vec![Mutation::Consumption(m.clone())],
-                idempotency: Some(i.clone()),
+                mutations: vec![Mutation::Consumption(m)],
+                idempotency: Some(i),
                 ..Decision::nothing(())
             })
             .await,
@@ -622,7 +622,7 @@ pub async fn transact_loads_the_named_consumption_and_idempotency_records<
     ok(
         store
             .transact_license(by_id(&second.id), move |_| Decision {
-                mutations: vec![Mutation::Consumption(t.clone())],
+                mutations: vec![Mutation::Consumption(t)],
                 ..Decision::nothing(())
             })
             .await,
@@ -710,7 +710,7 @@ pub async fn transact_applies_mutations_events_and_idempotency_together<
     };
     let outcome = ok(
         store
-            .transact_license(by_id(&l.id), move |_| decision.clone())
+            .transact_license(by_id(&l.id), move |_| decision)
             .await,
         "transact_license",
     );
@@ -794,10 +794,7 @@ pub async fn duplicate_consumption_event_id_applies_nothing<
     ok(
         store
             .transact_license(by_id(&l.id), move |_| Decision {
-                mutations: vec![
-                    Mutation::LicenseFeature(m1.clone()),
-                    Mutation::Consumption(m2.clone()),
-                ],
+                mutations: vec![Mutation::LicenseFeature(m1), Mutation::Consumption(m2)],
                 ..Decision::nothing(())
             })
             .await,
@@ -842,7 +839,7 @@ pub async fn duplicate_consumption_event_id_applies_nothing<
             .transact_license(by_id(&l.id), |_| {
                 calls.fetch_add(1, Ordering::SeqCst);
                 Decision {
-                    mutations: mutations.clone(),
+                    mutations,
                     events: vec![system_event(
                         "conformance.must_not_appear",
                         "license",
@@ -893,7 +890,7 @@ pub async fn duplicate_idempotency_key_applies_nothing<S: Store + Clone + Send +
     ok(
         store
             .transact_license(by_id(&l.id), move |_| Decision {
-                idempotency: Some(i.clone()),
+                idempotency: Some(i),
                 ..Decision::nothing(())
             })
             .await,
@@ -922,7 +919,7 @@ pub async fn duplicate_idempotency_key_applies_nothing<S: Store + Clone + Send +
                 l.id.as_str(),
                 at(50),
             )],
-            idempotency: Some(second.clone()),
+            idempotency: Some(second),
             outcome: (),
         })
         .await;
@@ -1024,7 +1021,7 @@ pub async fn mutations_upsert_and_remove_by_key<S: Store + Clone + Send + Sync +
             ok(
                 store
                     .transact_license(by_id(&id), move |_| Decision {
-                        mutations: mutations.clone(),
+                        mutations,
                         ..Decision::nothing(())
                     })
                     .await,
@@ -1207,7 +1204,7 @@ pub async fn idempotency_records_expire<S: Store + Clone + Send + Sync + 'static
         ok(
             store
                 .transact_license(by_id(&l.id), move |_| Decision {
-                    idempotency: Some(record.clone()),
+                    idempotency: Some(record),
                     ..Decision::nothing(())
                 })
                 .await,
@@ -1263,7 +1260,7 @@ pub async fn idempotency_records_expire<S: Store + Clone + Send + Sync + 'static
     ok(
         store
             .transact_license(by_id(&l.id), move |_| Decision {
-                idempotency: Some(again.clone()),
+                idempotency: Some(again),
                 ..Decision::nothing(())
             })
             .await,

@@ -21,8 +21,7 @@
 //! - writes each event's webhook deliveries with it, hands each due delivery to one caller
 //!   at a time under a lease, fences late reports, pauses and disables failing endpoints;
 //! - runs [`transact_license`](crate::store::LicenseStore::transact_license) as the contract
-//!   says: `NotFound` without calling the closure, the closure called exactly once without
-//!   a concurrent writer (at most twice with one), the
+//!   says: `NotFound` without calling the closure, the closure called exactly once, the
 //!   aggregate holding what the query names, mutations, events and idempotency record applied
 //!   all together or not at all;
 //! - serves [`read_license`](crate::store::LicenseStore::read_license) snapshots that never

@@ -75,7 +75,7 @@ async fn activate_registered<S: Store>(
             decision(
                 l.aggregate,
                 now,
-                registration::activate(l.aggregate, &reg, &req, device.clone(), new.clone(), now),
+                registration::activate(l.aggregate, &reg, &req, device, new, now),
             )
         })
         .await

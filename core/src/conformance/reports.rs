@@ -42,7 +42,7 @@ async fn record<S: Store>(
     ok(
         store
             .transact_license(by_id(&license.id), move |_| Decision {
-                mutations: vec![Mutation::Consumption(c.clone())],
+                mutations: vec![Mutation::Consumption(c)],
                 ..Decision::nothing(())
             })
             .await,

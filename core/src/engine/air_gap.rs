@@ -56,7 +56,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         let seal_secret = req.license_key_sha256.to_hex();
         let answer = self
             .transact(query, idempotency, Caller::Actor(actor), |agg, now| {
-                let plan = air_gap::activate(agg, req, device_id.clone(), now)?;
+                let plan = air_gap::activate(agg, req, device_id, now)?;
                 let envelope = self
                     .with_signer(Some(&agg.license.product_id), |keys| {
                         self.with_rng(|rng| seal(keys, &seal_secret, &plan.outcome, rng))

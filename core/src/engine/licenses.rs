@@ -275,7 +275,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
             )),
         };
         self.idempotent(actor, call, "transfer", &id, req, |agg, now| {
-            lifecycle::transfer(agg, req, customer.clone(), now)
+            lifecycle::transfer(agg, req, customer, now)
         })
         .await
     }
@@ -492,7 +492,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         &self,
         actor: &Actor,
         id: &str,
-        mut decide: impl FnMut(&LicenseAggregate, DateTime<Utc>) -> Result<Plan<License>, Denial> + Send,
+        decide: impl FnOnce(&LicenseAggregate, DateTime<Utc>) -> Result<Plan<License>, Denial> + Send,
     ) -> Result<License, EngineError> {
         let license = self.admin_with(actor, id, AggregateQuery::default(), |agg, now| {
             decide(agg, now).map(|p| p.map(|l| (l, agg.policy.clone())))
@@ -508,7 +508,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         actor: &Actor,
         id: &str,
         mut query: AggregateQuery,
-        mut decide: impl FnMut(&LicenseAggregate, DateTime<Utc>) -> Result<Plan<T>, Denial> + Send,
+        decide: impl FnOnce(&LicenseAggregate, DateTime<Utc>) -> Result<Plan<T>, Denial> + Send,
     ) -> Result<T, EngineError> {
         query.selector = Some(LicenseSelector::Id(parse_id(id, "license")?));
         let answer = self
@@ -535,7 +535,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         op: &'static str,
         id: &LicenseId,
         req: &Q,
-        mut decide: impl FnMut(&LicenseAggregate, DateTime<Utc>) -> Result<Plan<License>, Denial> + Send,
+        decide: impl FnOnce(&LicenseAggregate, DateTime<Utc>) -> Result<Plan<License>, Denial> + Send,
     ) -> Result<ResponseBody, EngineError> {
         let scope = Idempotency::management_scope(id);
         let idempotency = Idempotency::new(scope, call.idempotency_key, op, req)?;

@@ -309,12 +309,10 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         let registration_id = reg.id.clone();
         self.write_with(
             op,
-            |agg, now| {
-                registration::activate(agg, &reg, binding, device_id.clone(), session.clone(), now)
-            },
+            |agg, now| registration::activate(agg, &reg, binding, device_id, session, now),
             |(activation, session), _| {
                 Ok(DeviceActivationData {
-                    registration_id: registration_id.clone(),
+                    registration_id,
                     activation,
                     session: IssuedSession {
                         id: session.id,

@@ -198,12 +198,8 @@ impl<T> Recorded for Unrecorded<T> {
 }
 
 impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
-    /// The shared runner: replays or refuses a repeated idempotency key, decides as if under
-    /// the license's lock, and stores effect, events and response together.
-    ///
-    /// `decide` may run twice (the store's contract): the second time on the aggregate a
-    /// concurrent write left, and only that decision, its signed body included, is stored
-    /// and answered.
+    /// The shared runner: replays or refuses a repeated idempotency key, decides under the
+    /// license's lock, and stores effect, events and response together.
     ///
     /// A license a runtime caller names that does not exist is `InvalidCredentials` (it
     /// learns nothing more); for a management caller it is `NotFound`.
@@ -212,7 +208,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         mut query: AggregateQuery,
         idempotency: Option<Idempotency>,
         caller: Caller<'_>,
-        mut decide: impl FnMut(&LicenseAggregate, DateTime<Utc>) -> Result<Plan<T>, EngineError> + Send,
+        decide: impl FnOnce(&LicenseAggregate, DateTime<Utc>) -> Result<Plan<T>, EngineError> + Send,
     ) -> Result<Answer<T>, EngineError> {
         // A runtime caller learns nothing more about a license its credential does not name.
         let by_credential = matches!(caller, Caller::License { .. });
@@ -238,10 +234,10 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
                     .into_iter()
                     .map(|e| e.about(&agg.license))
                     .collect();
-                let record = idempotency.as_ref().and_then(|i| {
+                let record = idempotency.and_then(|i| {
                     let body = plan.outcome.recorded_body()?.to_vec();
                     Some(IdempotencyRecord {
-                        key: i.key.clone(),
+                        key: i.key,
                         request_hash: i.request_hash,
                         status: 200,
                         body,

@@ -163,7 +163,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         let device_id = self.with_rng(|rng| DeviceId::generate(rng));
         let op = self.op("activate", call, req, Some(req), true).await?;
         self.write(op, |agg, now| {
-            activation::activate(agg, req, device_id.clone(), now)
+            activation::activate(agg, req, device_id, now)
         })
         .await
     }
@@ -314,7 +314,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         };
         let op = self.op("checkout", call, &sent, Some(req), true).await?;
         self.write(op, |agg, now| {
-            floating::checkout(agg, req, feature, new.clone(), now)
+            floating::checkout(agg, req, feature, new, now)
         })
         .await
     }
@@ -337,7 +337,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         let feature = req.feature_code.as_deref();
         self.write_with(
             op,
-            |agg, now| floating::borrow(agg, &binding, feature, req.hours, new.clone(), now),
+            |agg, now| floating::borrow(agg, &binding, feature, req.hours, new, now),
             |borrowed, agg| {
                 let offline = self
                     .with_signer(Some(&agg.license.product_id), |keys| {
@@ -383,7 +383,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         let op = self.op("heartbeat", call, req, None, false).await?;
         let feature = req.feature_code.as_deref();
         self.write(op, |agg, now| {
-            floating::heartbeat(agg, &hash.clone()?, feature, now)
+            floating::heartbeat(agg, &hash?, feature, now)
         })
         .await
     }
@@ -414,10 +414,8 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         let hash = lease_hash(req);
         let op = self.op(name, call, req, None, true).await?;
         let feature = req.feature_code.as_deref();
-        self.write(op, |agg, now| {
-            floating::checkin(agg, &hash.clone()?, feature, now)
-        })
-        .await
+        self.write(op, |agg, now| floating::checkin(agg, &hash?, feature, now))
+            .await
     }
 
     /// Issues an encrypted offline license for an activated device (DESIGN 4.2). The body is
@@ -616,7 +614,7 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     async fn write<T: Serialize>(
         &self,
         op: Op<'_>,
-        decide: impl FnMut(&LicenseAggregate, DateTime<Utc>) -> Result<Plan<T>, Denial> + Send,
+        decide: impl FnOnce(&LicenseAggregate, DateTime<Utc>) -> Result<Plan<T>, Denial> + Send,
     ) -> Result<ResponseBody, EngineError> {
         self.write_with(op, decide, |outcome, _| Ok(outcome)).await
     }
@@ -627,8 +625,8 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
     pub(super) async fn write_with<T, U: Serialize>(
         &self,
         op: Op<'_>,
-        mut decide: impl FnMut(&LicenseAggregate, DateTime<Utc>) -> Result<Plan<T>, Denial> + Send,
-        mut present: impl FnMut(T, &LicenseAggregate) -> Result<U, EngineError> + Send,
+        decide: impl FnOnce(&LicenseAggregate, DateTime<Utc>) -> Result<Plan<T>, Denial> + Send,
+        present: impl FnOnce(T, &LicenseAggregate) -> Result<U, EngineError> + Send,
     ) -> Result<ResponseBody, EngineError> {
         let Op {
             endpoint,

@@ -7,14 +7,10 @@
 //!
 //! - **Stores never read the clock and never decide policy.** Timestamps arrive in the
 //!   records; refusals come from [`rules`](crate::rules).
-//! - **Per-license atomicity.** [`LicenseStore::transact_license`] decides on the license
-//!   aggregate as it stands when the decision is applied, and applies its mutations, events
-//!   and idempotency record in one transaction: as if under an exclusive per-license lock
-//!   from the load to the commit. Nothing half-applied is ever visible; no sleeps. The closure
-//!   runs once, or twice when the store decided optimistically (on a snapshot, without the
-//!   lock) and the license changed before the write: then it decides again under the lock and
-//!   applies only that second decision. Never a third time. Unrelated licenses never wait on
-//!   each other.
+//! - **Per-license atomicity.** [`LicenseStore::transact_license`] loads the license
+//!   aggregate under an exclusive per-license lock, calls the closure exactly once, and applies
+//!   its mutations, events and idempotency record in one transaction. Nothing half-applied is
+//!   ever visible; no retry loops, no sleeps. Unrelated licenses never wait on each other.
 //! - **Reads take no exclusive lock.** [`LicenseStore::read_license`] returns a consistent
 //!   snapshot of the same aggregate (one committed state: never half of a write) without
 //!   waiting for, or making wait, any other reader; readers of one license run in parallel.
@@ -169,13 +165,8 @@ pub trait LicenseStore: Send + Sync {
         query: &LicenseQuery,
     ) -> impl Future<Output = StoreResult<Vec<License>>> + Send;
 
-    /// Runs `decide` on the license's aggregate and applies the decision atomically, as if
-    /// under the license's exclusive lock.
-    ///
-    /// `decide` is called once, or twice when a store that tried the decision on a snapshot
-    /// found the license changed before its write (see the module's contract): it must do
-    /// nothing but decide, and only the decision of the last call is applied and its outcome
-    /// returned.
+    /// Runs `decide` on the license's aggregate under its exclusive lock and applies the
+    /// decision atomically.
     fn transact_license<T, F>(
         &self,
         query: AggregateQuery,
@@ -183,7 +174,7 @@ pub trait LicenseStore: Send + Sync {
     ) -> impl Future<Output = StoreResult<T>> + Send
     where
         T: Send,
-        F: FnMut(Loaded<'_>) -> Decision<T> + Send;
+        F: FnOnce(Loaded<'_>) -> Decision<T> + Send;
 
     /// A consistent snapshot of the aggregate `query` names, as `transact_license` would load
     /// it, without the exclusive lock: the read path (validate, check, offline). The

@@ -115,7 +115,7 @@ pub struct Loaded<'a> {
 }
 
 /// What the transaction closure decides; applied atomically, all or nothing.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Decision<T> {
     /// Record changes.
     pub mutations: Vec<Mutation>,

@@ -327,7 +327,7 @@ pub(crate) async fn write(
     store
         .transact_license(
             AggregateQuery::new(LicenseSelector::Id(license.id.clone())),
-            move |_| decision.clone(),
+            move |_| decision,
         )
         .await
 }
