@@ -689,8 +689,8 @@ impl<S: UserStore> UserStore for Flaky<S> {
     ) -> impl Future<Output = StoreResult<User>> + Send {
         self.inner.find_user_by_token(hash)
     }
-    fn list_users(&self, limit: Limit) -> impl Future<Output = StoreResult<Vec<User>>> + Send {
-        self.inner.list_users(limit)
+    fn list_users(&self, query: &UserQuery) -> impl Future<Output = StoreResult<Vec<User>>> + Send {
+        self.inner.list_users(query)
     }
     fn modify_user<F>(
         &self,

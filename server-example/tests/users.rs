@@ -401,3 +401,74 @@ async fn users_memory_backend() {
 async fn users_postgres_backend() {
     users(licentia_storage_postgres::testing::fresh_store().await).await;
 }
+
+/// `GET /api/v1/users` filtered by role and status, paged after an e-mail; an unknown role
+/// or status is a bad query value.
+async fn users_list_filters<S: Store + Clone + 'static>(store: S) {
+    let app = App::start(store, common::unlimited()).await.unwrap();
+    let t = TestApp::of(&app).await;
+    for (email, role) in [
+        ("b@example.com", "billing"),
+        ("l1@example.com", "licensee"),
+        ("l2@example.com", "licensee"),
+    ] {
+        let invited = t
+            .admin(
+                Method::POST,
+                "/api/v1/users",
+                Some(json!({"email": email, "role": role})),
+            )
+            .await;
+        assert_eq!(invited.status, StatusCode::CREATED);
+    }
+    user(&t, "l0@example.com", "licensee", "correct horse battery").await;
+    let emails = |uri: &'static str| {
+        let t = &t;
+        async move {
+            let listed = ok(&t.admin(Method::GET, uri, None).await);
+            let users = listed.as_array().unwrap().iter();
+            users
+                .map(|u| u["email"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        emails("/api/v1/users?role=licensee").await,
+        ["l0@example.com", "l1@example.com", "l2@example.com"]
+    );
+    assert_eq!(
+        emails("/api/v1/users?role=licensee&status=invited").await,
+        ["l1@example.com", "l2@example.com"]
+    );
+    assert_eq!(
+        emails("/api/v1/users?status=active").await,
+        ["l0@example.com"]
+    );
+    assert_eq!(
+        emails("/api/v1/users?role=licensee&after=l0%40example.com&limit=1").await,
+        ["l1@example.com"],
+        "the page after a cursor, filtered"
+    );
+    assert_eq!(
+        emails("/api/v1/users?limit=2").await,
+        ["b@example.com", "l0@example.com"]
+    );
+    for bad in [
+        "/api/v1/users?role=superuser",
+        "/api/v1/users?status=gone",
+        "/api/v1/users?limit=0",
+    ] {
+        let r = t.admin(Method::GET, bad, None).await;
+        assert_error(&r, StatusCode::BAD_REQUEST, "INVALID_QUERY");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_list_filters_memory_backend() {
+    users_list_filters(MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_list_filters_postgres_backend() {
+    users_list_filters(licentia_storage_postgres::testing::fresh_store().await).await;
+}

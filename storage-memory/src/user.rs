@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use licentia_core::model::{SecretHash, User, UserId};
-use licentia_core::store::{Limit, NewEvent, StoreError, StoreResult, UserChange, UserStore};
+use licentia_core::store::{NewEvent, StoreError, StoreResult, UserChange, UserQuery, UserStore};
 
 use crate::MemoryStore;
 
@@ -49,12 +49,15 @@ impl UserStore for MemoryStore {
         found.cloned().ok_or(StoreError::not_found("user"))
     }
 
-    async fn list_users(&self, limit: Limit) -> StoreResult<Vec<User>> {
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<Vec<User>> {
         let users = self.inner.users.lock();
-        let mut all: Vec<User> = users.values().cloned().collect();
-        all.sort_by(|a, b| a.email.cmp(&b.email));
-        all.truncate(limit.get() as usize);
-        Ok(all)
+        let mut page: Vec<&User> = users.values().filter(|u| query.matches(u)).collect();
+        page.sort_by(|a, b| a.email.cmp(&b.email));
+        Ok(page
+            .into_iter()
+            .take(query.limit.as_usize())
+            .cloned()
+            .collect())
     }
 
     async fn modify_user<F>(&self, id: &UserId, decide: F) -> StoreResult<User>

@@ -3,7 +3,7 @@
 
 use licentia_core::crypto::{PasswordHash, TotpSecret};
 use licentia_core::model::{SecretHash, User, UserId};
-use licentia_core::store::{Limit, NewEvent, StoreError, StoreResult, UserChange, UserStore};
+use licentia_core::store::{NewEvent, StoreError, StoreResult, UserChange, UserQuery, UserStore};
 use sqlx::types::Json;
 use zeroize::Zeroizing;
 
@@ -143,13 +143,22 @@ impl UserStore for PostgresStore {
             .await
     }
 
-    async fn list_users(&self, limit: Limit) -> StoreResult<Vec<User>> {
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<Vec<User>> {
         let mut conn = self.conn().await?;
-        let rows: Vec<Row> = sqlx::query_as(select!("ORDER BY email LIMIT $1"))
-            .bind(i64::try_from(limit.as_usize()).unwrap_or(i64::MAX))
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(map)?;
+        // Byte order ("C"), as the contract says, whatever the database's collation.
+        let rows: Vec<Row> = sqlx::query_as(select!(
+            "WHERE ($2::text IS NULL OR body->>'role' = $2) \
+               AND ($3::text IS NULL OR body->>'status' = $3) \
+               AND ($4::text IS NULL OR email COLLATE \"C\" > $4) \
+             ORDER BY email COLLATE \"C\" LIMIT $1"
+        ))
+        .bind(i64::from(query.limit.get()))
+        .bind(query.role.map(|r| r.as_str()))
+        .bind(query.status.map(|s| s.as_str()))
+        .bind(query.after.as_deref())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map)?;
         rows.into_iter().map(|r| self.user_from_row(r)).collect()
     }
 

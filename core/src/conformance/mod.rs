@@ -286,6 +286,7 @@ macro_rules! conformance_suite {
             store access::signing_keys_replace_with_compare_and_swap,
             store access::missing_access_records_are_not_found,
             store users::users_round_trip,
+            store users::users_list_by_role_status_and_cursor,
             store lists::lists_default_to_50_and_clamp_to_200,
             store lists::every_list_honours_its_limit_and_order,
             store lists::equal_timestamps_list_by_id_descending,

@@ -6,7 +6,7 @@ use std::pin::Pin;
 
 use crate::crypto::PasswordHash;
 use crate::model::{SecretHash, User, UserRole, UserStatus};
-use crate::store::{Limit, Store, StoreError};
+use crate::store::{Limit, Store, StoreError, UserQuery};
 
 use super::fixtures::{at, event_types_of, parse, system_event};
 use super::{Spawner, expect_already_exists, expect_not_found, ok, run_concurrently};
@@ -33,6 +33,91 @@ pub fn user(n: u32) -> User {
         totp_last_step: None,
         totp_secret: None,
     }
+}
+
+/// `list_users` filters by role and status, pages by e-mail after a cursor, and orders
+/// e-mails byte by byte (`.` before letters, whatever the database's collation).
+pub async fn users_list_by_role_status_and_cursor<S: Store + Clone + Send + Sync + 'static>(
+    store: S,
+) {
+    let cases = [
+        ("ab@example.com", UserRole::Support, UserStatus::Active),
+        ("a.z@example.com", UserRole::Licensee, UserStatus::Active),
+        ("c@example.com", UserRole::Licensee, UserStatus::Invited),
+        ("a-b@example.com", UserRole::Admin, UserStatus::Disabled),
+        ("d@example.com", UserRole::Licensee, UserStatus::Disabled),
+    ];
+    for (n, (email, role, status)) in (1..).zip(cases) {
+        let mut u = user(n);
+        (u.email, u.role, u.status) = (email.into(), role, status);
+        ok(store.insert_user(&u, vec![]).await, "insert_user");
+    }
+    let emails = |query: UserQuery| {
+        let store = store.clone();
+        async move {
+            let page = ok(store.list_users(&query).await, "list_users");
+            page.into_iter().map(|u| u.email).collect::<Vec<_>>()
+        }
+    };
+    let all = [
+        "a-b@example.com",
+        "a.z@example.com",
+        "ab@example.com",
+        "c@example.com",
+        "d@example.com",
+    ];
+    assert_eq!(emails(UserQuery::default()).await, all, "byte order");
+    let licensees = UserQuery {
+        role: Some(UserRole::Licensee),
+        ..UserQuery::default()
+    };
+    assert_eq!(
+        emails(licensees.clone()).await,
+        ["a.z@example.com", "c@example.com", "d@example.com"]
+    );
+    let disabled = UserQuery {
+        status: Some(UserStatus::Disabled),
+        ..UserQuery::default()
+    };
+    assert_eq!(emails(disabled).await, ["a-b@example.com", "d@example.com"]);
+    let both = UserQuery {
+        status: Some(UserStatus::Active),
+        ..licensees.clone()
+    };
+    assert_eq!(emails(both).await, ["a.z@example.com"]);
+    let owners = UserQuery {
+        role: Some(UserRole::Owner),
+        ..UserQuery::default()
+    };
+    assert!(emails(owners).await.is_empty(), "no owner");
+
+    // Pages of two, each after the last e-mail of the one before, cover every user once.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = emails(UserQuery {
+            after: after.clone(),
+            limit: Limit::new(Some(2)),
+            ..UserQuery::default()
+        })
+        .await;
+        let Some(last) = page.last().cloned() else {
+            break;
+        };
+        assert!(page.len() <= 2, "a page holds at most its limit");
+        seen.extend(page);
+        after = Some(last);
+    }
+    assert_eq!(seen, all, "pages after a cursor");
+    let after_licensee = UserQuery {
+        after: Some("a.z@example.com".into()),
+        ..licensees
+    };
+    assert_eq!(
+        emails(after_licensee).await,
+        ["c@example.com", "d@example.com"],
+        "a cursor with a filter"
+    );
 }
 
 /// Insert, get, find by e-mail and by token hash, list by e-mail, hashes kept; e-mails and
@@ -67,12 +152,13 @@ pub async fn users_round_trip<S: Store + Clone + Send + Sync + 'static>(store: S
         ),
         b
     );
-    let listed = ok(store.list_users(Limit::new(None)).await, "list_users");
+    let listed = ok(store.list_users(&UserQuery::default()).await, "list_users");
     assert_eq!(listed, vec![a.clone(), b.clone()], "users list by e-mail");
-    assert_eq!(
-        ok(store.list_users(Limit::new(Some(1))).await, "list_users").len(),
-        1
-    );
+    let one = UserQuery {
+        limit: Limit::new(Some(1)),
+        ..UserQuery::default()
+    };
+    assert_eq!(ok(store.list_users(&one).await, "list_users").len(), 1);
     assert_eq!(
         event_types_of(&store, a.id.as_str()).await,
         ["user.invited"]

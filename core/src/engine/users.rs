@@ -23,7 +23,7 @@ use crate::model::{
 };
 use crate::rules::sign_in::{self, Attempt};
 use crate::rules::{DenialCode, DomainEvent};
-use crate::store::{Limit, Store, StoreError};
+use crate::store::{Store, StoreError, UserQuery};
 
 /// How long a sign-in session lasts.
 pub const SESSION_TTL: Duration = Duration::hours(12);
@@ -619,13 +619,13 @@ impl<S: Store, C: Clock, R: CryptoRng + Send> Engine<S, C, R> {
         }
     }
 
-    /// Users, by e-mail.
+    /// The users that match `query`, by e-mail.
     ///
     /// # Errors
     ///
     /// Storage failures.
-    pub async fn list_users(&self, limit: Limit) -> Result<Vec<User>, EngineError> {
-        Ok(self.store.list_users(limit).await?)
+    pub async fn list_users(&self, query: &UserQuery) -> Result<Vec<User>, EngineError> {
+        Ok(self.store.list_users(query).await?)
     }
 
     /// The user with `id`.

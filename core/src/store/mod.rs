@@ -65,7 +65,7 @@ pub use types::{
     IdempotencyRecord, LicenseQuery, LicenseSelector, Limit, Loaded, MAX_LIMIT, NewEvent,
     NewLicenses, TouchRecord,
 };
-pub use user::{UserChange, UserStore};
+pub use user::{UserChange, UserQuery, UserStore};
 
 use crate::crypto::StoredKey;
 use crate::model::{

@@ -3,7 +3,29 @@
 use std::future::Future;
 
 use super::{Limit, NewEvent, StoreResult};
-use crate::model::{SecretHash, User, UserId};
+use crate::model::{SecretHash, User, UserId, UserRole, UserStatus};
+
+/// Which users [`UserStore::list_users`] returns: the filters, a page of them by e-mail.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserQuery {
+    /// Only users with this role.
+    pub role: Option<UserRole>,
+    /// Only users in this status.
+    pub status: Option<UserStatus>,
+    /// Continue after this e-mail (exclusive): the last e-mail of the page before.
+    pub after: Option<String>,
+    /// Page size.
+    pub limit: Limit,
+}
+
+impl UserQuery {
+    /// Whether `u` passes the filters and comes after the cursor.
+    pub fn matches(&self, u: &User) -> bool {
+        self.role.is_none_or(|r| u.role == r)
+            && self.status.is_none_or(|s| u.status == s)
+            && self.after.as_ref().is_none_or(|after| u.email > *after)
+    }
+}
 
 /// What a [`UserStore::modify_user`] decision makes of a user: the record to store with its
 /// events, or `None` to leave it as it is.
@@ -20,7 +42,8 @@ pub type UserChange = Option<(User, Vec<NewEvent>)>;
 /// - `get_user`, `find_user` (by e-mail, exactly as stored) and `find_user_by_token` (by the
 ///   pending token's hash) return the record as last written, hashes included, or
 ///   `NotFound { entity: "user" }`.
-/// - `list_users` returns at most `limit` users by e-mail.
+/// - `list_users` returns the users [`UserQuery::matches`], by e-mail (as stored, compared
+///   byte by byte), at most `query.limit` of them.
 /// - `modify_user` reads the user under an exclusive lock (concurrent calls for one user run
 ///   one after another), passes it to `decide`, and stores what `decide` returns with its
 ///   events atomically, e-mail uniqueness as for `insert_user`; it returns the record as
@@ -50,8 +73,8 @@ pub trait UserStore: Send + Sync {
         hash: &SecretHash,
     ) -> impl Future<Output = StoreResult<User>> + Send;
 
-    /// Users, by e-mail.
-    fn list_users(&self, limit: Limit) -> impl Future<Output = StoreResult<Vec<User>>> + Send;
+    /// Users that match `query`, by e-mail.
+    fn list_users(&self, query: &UserQuery) -> impl Future<Output = StoreResult<Vec<User>>> + Send;
 
     /// Decides on a user under its lock and stores the decision.
     fn modify_user<F>(

@@ -6,11 +6,11 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use licentia_core::engine::{LicenseUserAssign, SignInAttempt, UserInvite, UserUpdate};
-use licentia_core::model::ManagementScope;
-use licentia_core::store::Store;
+use licentia_core::model::{ManagementScope, UserRole, UserStatus};
+use licentia_core::store::{Limit, Store, UserQuery};
 use serde::Deserialize;
 
-use super::{ListQuery, created, no_content, ok};
+use super::{created, no_content, ok};
 use crate::auth::scope::{Admin, LicenseRead, LicenseWrite};
 use crate::auth::{AnyScope, Auth, License, PeerIp, require_scope};
 use crate::error::ApiError;
@@ -138,9 +138,26 @@ async fn list_users<S: Store + 'static>(
     State(app): State<App<S>>,
     _: Auth<Admin>,
     rid: RequestId,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<UserListQuery>,
 ) -> R {
-    ok(&rid, &app.engine().list_users(q.limit()).await?)
+    let query = UserQuery {
+        role: q.role,
+        status: q.status,
+        after: q.after.filter(|a| !a.is_empty()),
+        limit: Limit::new(q.limit),
+    };
+    ok(&rid, &app.engine().list_users(&query).await?)
+}
+
+/// `GET /api/v1/users`'s filters; an unknown role or status is 400 `INVALID_QUERY`.
+#[derive(Deserialize)]
+struct UserListQuery {
+    #[serde(default, deserialize_with = "super::positive_limit")]
+    limit: Option<i64>,
+    role: Option<UserRole>,
+    status: Option<UserStatus>,
+    /// The next page: the users after this e-mail (the last one of the page before).
+    after: Option<String>,
 }
 
 /// `POST /api/v1/users`: the user and the invitation token, shown once. A license user
