@@ -47,8 +47,8 @@ async fn sign_in(t: &TestApp, email: &str, password: &str) -> Reply {
     .await
 }
 
-/// Invites `email` as `role` and accepts with `password`: the user's id.
-async fn user(t: &TestApp, email: &str, role: &str, password: &str) -> String {
+/// Invites `email` as `role` (with the admin token): the user and its invitation token.
+async fn invite(t: &TestApp, email: &str, role: &str) -> Value {
     let invited = t
         .admin(
             Method::POST,
@@ -57,7 +57,12 @@ async fn user(t: &TestApp, email: &str, role: &str, password: &str) -> String {
         )
         .await;
     assert_eq!(invited.status, StatusCode::CREATED);
-    let invited = invited.json()["data"].clone();
+    invited.json()["data"].clone()
+}
+
+/// Invites `email` as `role` and accepts with `password`: the user's id.
+async fn user(t: &TestApp, email: &str, role: &str, password: &str) -> String {
+    let invited = invite(t, email, role).await;
     let token = invited["token"].as_str().unwrap().to_owned();
     assert!(token.starts_with("ust_"));
     let accepted = t
@@ -412,14 +417,7 @@ async fn users_list_filters<S: Store + Clone + 'static>(store: S) {
         ("l1@example.com", "licensee"),
         ("l2@example.com", "licensee"),
     ] {
-        let invited = t
-            .admin(
-                Method::POST,
-                "/api/v1/users",
-                Some(json!({"email": email, "role": role})),
-            )
-            .await;
-        assert_eq!(invited.status, StatusCode::CREATED);
+        invite(&t, email, role).await;
     }
     user(&t, "l0@example.com", "licensee", "correct horse battery").await;
     let emails = |uri: &'static str| {
